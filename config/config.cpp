@@ -1,0 +1,473 @@
+// YAML -> config::Config. Every check that needs the YAML node (its type, its position) happens
+// here, so that the rest of the gateway only ever sees typed values.
+
+#include "config/config.hpp"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <charconv>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <limits>
+#include <set>
+#include <sstream>
+#include <string_view>
+#include <thread>
+#include <utility>
+
+namespace config {
+
+namespace {
+
+constexpr uint32_t kMaxWorkers = 64;
+
+// Parses a run of decimal digits that must make up all of `digits`. No sign, no spaces.
+bool parse_digits(std::string_view digits, uint64_t& out) {
+  if (digits.empty()) return false;
+  for (char c : digits) {
+    if (c < '0' || c > '9') return false;
+  }
+  auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), out);
+  return ec == std::errc() && end == digits.data() + digits.size();
+}
+
+bool all_digits(std::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+// Splits "123unit" into the number and the unit; the unit may be empty.
+std::pair<std::string_view, std::string_view> split_number(std::string_view text) {
+  size_t i = 0;
+  while (i < text.size() && text[i] >= '0' && text[i] <= '9') ++i;
+  return {text.substr(0, i), text.substr(i)};
+}
+
+bool valid_env_name(std::string_view name) {
+  if (name.empty()) return false;
+  if (!(std::isalpha(static_cast<unsigned char>(name[0])) || name[0] == '_')) return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+  });
+}
+
+std::string quoted(std::string_view s) {
+  return "'" + std::string(s) + "'";
+}
+
+const char* type_name(const YAML::Node& node) {
+  switch (node.Type()) {
+    case YAML::NodeType::Null:
+      return "nothing";
+    case YAML::NodeType::Scalar:
+      return "a scalar";
+    case YAML::NodeType::Sequence:
+      return "a list";
+    case YAML::NodeType::Map:
+      return "a map";
+    case YAML::NodeType::Undefined:
+      break;
+  }
+  return "an undefined node";
+}
+
+// Turns one YAML document into a Config. Holds the file name so that every error can say
+// "file:line:column: path: what".
+class Loader {
+ public:
+  explicit Loader(std::string name) : name_(std::move(name)) {}
+
+  [[noreturn]] void fail(const YAML::Mark& mark, const std::string& message) const {
+    if (mark.is_null()) throw Error(name_ + ": " + message);
+    throw Error(name_ + ":" + std::to_string(mark.line + 1) + ":" +
+                std::to_string(mark.column + 1) + ": " + message);
+  }
+
+  // A value and where it came from. `key` is the map key that introduced it, used for the
+  // position when the value itself is empty (yaml-cpp then marks the start of the next line).
+  struct Field {
+    YAML::Node key;
+    YAML::Node value;
+    std::string path;  // "history.ttl", for messages
+
+    YAML::Mark mark() const { return value.IsNull() ? key.Mark() : value.Mark(); }
+  };
+
+  using Handler = std::function<void(const Field&)>;
+  using Handlers = std::vector<std::pair<std::string_view, Handler>>;
+
+  Config load(const YAML::Node& root) {
+    Config cfg;
+    cfg.source_file = name_;
+    if (root.IsNull()) return cfg;  // an empty file: all defaults
+    if (!root.IsMap()) {
+      fail(root.Mark(),
+           "the top level must be a map of settings, got " + std::string(type_name(root)));
+    }
+
+    auto unsupported = [this](const Field& f) {
+      fail(f.key.Mark(), quoted(f.path) + " is not supported by this build yet");
+    };
+    read_map(root, "",
+             {
+                 {"listen",
+                  [&](const Field& f) {
+                    std::string text = scalar(f, "\"HOST:PORT\"");
+                    wrap(f, [&] { parse_listen(text, cfg.listen_host, cfg.listen_port); });
+                  }},
+                 {"workers", [&](const Field& f) { cfg.workers = workers(f); }},
+                 {"retry", [&](const Field& f) { cfg.retry = duration(f, /*allow_zero=*/false); }},
+                 {"heartbeat",
+                  [&](const Field& f) { cfg.heartbeat = duration(f, /*allow_zero=*/false); }},
+                 // Zero is meaningful here: close every connection at once.
+                 {"shutdown_grace",
+                  [&](const Field& f) { cfg.shutdown_grace = duration(f, /*allow_zero=*/true); }},
+                 {"history", [&](const Field& f) { history(f, cfg.history); }},
+                 {"slow_consumer", [&](const Field& f) { slow_consumer(f, cfg.slow_consumer); }},
+                 {"limits", [&](const Field& f) { limits(f, cfg.limits); }},
+                 {"cors", [&](const Field& f) { cors(f, cfg.cors); }},
+                 {"auth", [&](const Field& f) { auth(f, cfg.auth); }},
+                 {"log", [&](const Field& f) { log(f, cfg.log); }},
+                 {"demo", [&](const Field& f) { demo(f, cfg.demo); }},
+                 // Part of DESIGN §2 but not built yet. Refusing them beats ignoring a proxy
+                 // route the operator expects to work.
+                 {"upstreams", unsupported},
+                 {"sources", unsupported},
+                 {"routes", unsupported},
+             });
+    return cfg;
+  }
+
+ private:
+  // Walks a map, dispatching each key to its handler. Unknown and repeated keys are errors; an
+  // empty value ("history:" with everything commented out) means all defaults.
+  void read_map(const YAML::Node& node, const std::string& path, const Handlers& handlers) {
+    if (node.IsNull()) return;
+    if (!node.IsMap()) {
+      fail(node.Mark(), path + ": expected a map, got " + type_name(node));
+    }
+    std::set<std::string> seen;
+    for (const auto& entry : node) {
+      const YAML::Node& key = entry.first;
+      if (!key.IsScalar()) {
+        fail(key.Mark(), "expected a key name, got " + std::string(type_name(key)));
+      }
+      const std::string& name = key.Scalar();
+      auto it = std::find_if(handlers.begin(), handlers.end(),
+                             [&](const auto& h) { return h.first == name; });
+      if (it == handlers.end()) fail(key.Mark(), "unknown key " + quoted(name));
+      if (!seen.insert(name).second) fail(key.Mark(), "duplicate key " + quoted(name));
+      it->second(Field{key, entry.second, path.empty() ? name : path + "." + name});
+    }
+  }
+
+  // Runs a parse_* function, adding the position and key path to its message.
+  template <typename F>
+  void wrap(const Field& f, F&& parse) {
+    try {
+      parse();
+    } catch (const Error& e) {
+      fail(f.mark(), f.path + ": " + e.what());
+    }
+  }
+
+  // The scalar's text after ${VAR} expansion. `expected` describes the value for messages.
+  std::string scalar(const Field& f, const std::string& expected) {
+    if (f.value.IsNull()) fail(f.mark(), f.path + ": missing value, expected " + expected);
+    if (!f.value.IsScalar()) {
+      std::string hint;
+      if (f.path == "listen" && f.value.IsSequence())
+        hint = " (quote IPv6 addresses: \"[::1]:8080\")";
+      fail(f.mark(), f.path + ": expected " + expected + ", got " + type_name(f.value) + hint);
+    }
+    std::string text;
+    wrap(f, [&] { text = expand_env(f.value.Scalar()); });
+    return text;
+  }
+
+  Duration duration(const Field& f, bool allow_zero) {
+    std::string text = scalar(f, "a duration such as 250ms or 15s");
+    Duration d{};
+    wrap(f, [&] { d = parse_duration(text); });
+    if (!allow_zero && d.count() == 0) fail(f.mark(), f.path + ": must be greater than 0");
+    return d;
+  }
+
+  uint64_t size(const Field& f, uint64_t max = std::numeric_limits<uint64_t>::max()) {
+    std::string text = scalar(f, "a size such as 512, 16KiB or 1MiB");
+    uint64_t n = 0;
+    wrap(f, [&] { n = parse_size(text); });
+    if (n == 0) fail(f.mark(), f.path + ": must be greater than 0");
+    if (n > max) {
+      fail(f.mark(), f.path + ": " + quoted(text) + " is too large (at most " +
+                         std::to_string(max) + " bytes)");
+    }
+    return n;
+  }
+
+  uint32_t size32(const Field& f) {
+    return static_cast<uint32_t>(size(f, std::numeric_limits<uint32_t>::max()));
+  }
+
+  // A positive integer that fits in `max`.
+  uint64_t count(const Field& f, uint64_t max) {
+    std::string text = scalar(f, "a positive integer");
+    uint64_t n = 0;
+    bool ok = parse_digits(text, n);
+    if (!ok && !all_digits(text)) {
+      fail(f.mark(), f.path + ": expected a positive integer, got " + quoted(text));
+    }
+    if (!ok || n > max) {  // digits only, so !ok means it overflowed uint64_t
+      fail(f.mark(),
+           f.path + ": " + quoted(text) + " is too large (at most " + std::to_string(max) + ")");
+    }
+    if (n == 0) fail(f.mark(), f.path + ": must be greater than 0");
+    return n;
+  }
+
+  uint32_t count32(const Field& f) {
+    return static_cast<uint32_t>(count(f, std::numeric_limits<uint32_t>::max()));
+  }
+
+  uint32_t workers(const Field& f) {
+    const std::string expected = "a number from 1 to " + std::to_string(kMaxWorkers) + " or auto";
+    std::string text = scalar(f, expected);
+    if (text == "auto") {
+      unsigned cores = std::thread::hardware_concurrency();  // 0 when unknown
+      return std::clamp<uint32_t>(cores, 1, kMaxWorkers);
+    }
+    uint64_t n = 0;
+    if (!parse_digits(text, n) || n == 0 || n > kMaxWorkers) {
+      fail(f.mark(), f.path + ": expected " + expected + ", got " + quoted(text));
+    }
+    return static_cast<uint32_t>(n);
+  }
+
+  bool boolean(const Field& f) {
+    std::string text = scalar(f, "true or false");
+    if (text == "true" || text == "True" || text == "TRUE") return true;
+    if (text == "false" || text == "False" || text == "FALSE") return false;
+    fail(f.mark(), f.path + ": expected true or false, got " + quoted(text));
+  }
+
+  std::string log_level(const Field& f) {
+    std::string text = scalar(f, "debug, info, warn or error");
+    if (text == "debug" || text == "info" || text == "warn" || text == "error") return text;
+    fail(f.mark(), f.path + ": expected debug, info, warn or error, got " + quoted(text));
+  }
+
+  // A list of non-empty strings. An empty item is refused because it is almost always an unset
+  // ${VAR}, and an empty publish token must never match a request.
+  std::vector<std::string> string_list(const Field& f) {
+    std::vector<std::string> out;
+    if (f.value.IsNull()) return out;
+    if (!f.value.IsSequence()) {
+      fail(f.mark(), f.path + ": expected a list of strings, got " + type_name(f.value));
+    }
+    for (size_t i = 0; i < f.value.size(); ++i) {
+      Field item{f.key, f.value[i], f.path + "[" + std::to_string(i) + "]"};
+      if (item.value.IsNull()) fail(item.value.Mark(), item.path + ": empty item");
+      std::string text = scalar(item, "a string");
+      if (text.empty()) {
+        fail(item.mark(), item.path + ": empty string (is the environment variable set?)");
+      }
+      out.push_back(std::move(text));
+    }
+    return out;
+  }
+
+  void history(const Field& f, HistoryConfig& h) {
+    read_map(f.value, f.path,
+             {
+                 {"max_events", [&](const Field& g) { h.max_events = count32(g); }},
+                 {"max_bytes", [&](const Field& g) { h.max_bytes = size(g); }},
+                 {"ttl", [&](const Field& g) { h.ttl = duration(g, /*allow_zero=*/false); }},
+             });
+  }
+
+  void limits(const Field& f, LimitsConfig& l) {
+    read_map(f.value, f.path,
+             {
+                 {"max_connections", [&](const Field& g) { l.max_connections = count32(g); }},
+                 {"max_channels", [&](const Field& g) { l.max_channels = count32(g); }},
+                 {"max_header_bytes", [&](const Field& g) { l.max_header_bytes = size32(g); }},
+                 {"max_event_bytes", [&](const Field& g) { l.max_event_bytes = size32(g); }},
+                 {"header_timeout",
+                  [&](const Field& g) { l.header_timeout = duration(g, /*allow_zero=*/false); }},
+                 {"idle_timeout",
+                  [&](const Field& g) { l.idle_timeout = duration(g, /*allow_zero=*/false); }},
+             });
+  }
+
+  void slow_consumer(const Field& f, SlowConsumerConfig& s) {
+    read_map(f.value, f.path,
+             {{"max_queued_bytes", [&](const Field& g) { s.max_queued_bytes = size(g); }}});
+  }
+
+  void cors(const Field& f, CorsConfig& c) {
+    read_map(f.value, f.path,
+             {{"allow_origins", [&](const Field& g) { c.allow_origins = string_list(g); }}});
+  }
+
+  void auth(const Field& f, AuthConfig& a) {
+    read_map(f.value, f.path,
+             {{"publish_tokens", [&](const Field& g) { a.publish_tokens = string_list(g); }}});
+  }
+
+  void log(const Field& f, LogConfig& l) {
+    read_map(f.value, f.path, {{"level", [&](const Field& g) { l.level = log_level(g); }}});
+  }
+
+  void demo(const Field& f, DemoConfig& d) {
+    read_map(f.value, f.path, {{"enabled", [&](const Field& g) { d.enabled = boolean(g); }}});
+  }
+
+  std::string name_;
+};
+
+}  // namespace
+
+Duration parse_duration(const std::string& text) {
+  auto [digits, unit] = split_number(text);
+  uint64_t n = 0;
+  int64_t factor = 0;
+  if (unit == "ms") {
+    factor = 1;
+  } else if (unit == "s" || unit.empty()) {
+    factor = 1000;
+  } else if (unit == "m") {
+    factor = 60 * 1000;
+  } else if (unit == "h") {
+    factor = 60 * 60 * 1000;
+  }
+  if (factor == 0 || digits.empty()) {
+    throw Error("invalid duration " + quoted(text) +
+                ": expected a whole number with unit ms, s, m or h, such as 250ms or 15s");
+  }
+  constexpr auto kMax = static_cast<uint64_t>(std::numeric_limits<Duration::rep>::max());
+  if (!parse_digits(digits, n) || n > kMax / static_cast<uint64_t>(factor)) {
+    throw Error("duration " + quoted(text) + " is too large");
+  }
+  return Duration(static_cast<Duration::rep>(n) * factor);
+}
+
+uint64_t parse_size(const std::string& text) {
+  auto [digits, unit] = split_number(text);
+  static constexpr std::pair<std::string_view, uint64_t> kUnits[] = {
+      {"", 1},
+      {"B", 1},
+      {"KiB", 1ull << 10},
+      {"MiB", 1ull << 20},
+      {"GiB", 1ull << 30},
+      {"KB", 1000},
+      {"MB", 1000 * 1000},
+      {"GB", 1000 * 1000 * 1000},
+  };
+  uint64_t factor = 0;
+  for (const auto& [name, value] : kUnits) {
+    if (unit == name) factor = value;
+  }
+  if (factor == 0 || digits.empty()) {
+    throw Error("invalid size " + quoted(text) +
+                ": expected a whole number of bytes, optionally with unit B, KiB, MiB, GiB, KB, "
+                "MB or GB, such as 16KiB");
+  }
+  uint64_t n = 0;
+  if (!parse_digits(digits, n) || n > std::numeric_limits<uint64_t>::max() / factor) {
+    throw Error("size " + quoted(text) + " is too large");
+  }
+  return n * factor;
+}
+
+void parse_listen(const std::string& text, std::string& host, uint16_t& port) {
+  auto bad = [&](const std::string& why) -> Error {
+    return Error("invalid listen address " + quoted(text) + ": " + why);
+  };
+  std::string_view h;
+  std::string_view p;
+  if (!text.empty() && text.front() == '[') {
+    size_t close = text.find(']');
+    if (close == std::string::npos) throw bad("missing ']' after the IPv6 address");
+    h = std::string_view(text).substr(1, close - 1);
+    if (close + 1 >= text.size() || text[close + 1] != ':') {
+      throw bad("expected \"[ADDRESS]:PORT\"");
+    }
+    p = std::string_view(text).substr(close + 2);
+  } else {
+    size_t colon = text.rfind(':');
+    if (colon == std::string::npos) throw bad("expected \"HOST:PORT\" (the port is missing)");
+    h = std::string_view(text).substr(0, colon);
+    p = std::string_view(text).substr(colon + 1);
+    if (h.find(':') != std::string_view::npos) {
+      throw bad("IPv6 addresses need brackets, such as \"[::1]:8080\"");
+    }
+  }
+  if (h.empty()) throw bad("the host is empty");
+  if (std::any_of(h.begin(), h.end(), [](char c) {
+        return std::isspace(static_cast<unsigned char>(c)) || c == '[' || c == ']' || c == '/';
+      })) {
+    throw bad("the host contains an invalid character");
+  }
+  uint64_t n = 0;
+  if (p.empty()) throw bad("the port is missing");
+  if (!parse_digits(p, n) || n > 65535) throw bad("the port must be a number from 0 to 65535");
+  host = std::string(h);
+  port = static_cast<uint16_t>(n);
+}
+
+std::string expand_env(const std::string& text) {
+  std::string out;
+  out.reserve(text.size());
+  size_t i = 0;
+  while (i < text.size()) {
+    if (text.compare(i, 3, "$${") == 0) {
+      out += "${";
+      i += 3;
+    } else if (text.compare(i, 2, "${") == 0) {
+      size_t close = text.find('}', i + 2);
+      if (close == std::string::npos) throw Error("unterminated \"${\" in " + quoted(text));
+      std::string name = text.substr(i + 2, close - i - 2);
+      if (!valid_env_name(name)) {
+        throw Error("invalid environment variable name " + quoted(name) + " in " + quoted(text));
+      }
+      if (const char* value = std::getenv(name.c_str())) out += value;
+      i = close + 1;
+    } else {
+      out += text[i++];
+    }
+  }
+  return out;
+}
+
+Config load_string(const std::string& yaml_text, const std::string& name) {
+  Loader loader(name);
+  std::vector<YAML::Node> docs;
+  try {
+    docs = YAML::LoadAll(yaml_text);
+  } catch (const YAML::Exception& e) {
+    loader.fail(e.mark, e.msg);
+  }
+  if (docs.empty()) return loader.load(YAML::Node());
+  if (docs.size() > 1) loader.fail(docs[1].Mark(), "only one YAML document is allowed");
+  try {
+    return loader.load(docs[0]);
+  } catch (const YAML::Exception& e) {
+    // Not expected: every node is type-checked before it is read. Keep the position anyway.
+    loader.fail(e.mark, e.msg);
+  }
+}
+
+Config load_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(path + ": cannot open: " + std::strerror(errno));
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (in.bad()) throw Error(path + ": cannot read: " + std::strerror(errno));
+  return load_string(text.str(), path);
+}
+
+}  // namespace config

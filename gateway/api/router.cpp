@@ -1,0 +1,87 @@
+#include "gateway/api/router.hpp"
+
+#include "gateway/http/request.hpp"
+
+namespace api {
+namespace {
+
+bool is_alnum(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+}  // namespace
+
+bool valid_channel_name(std::string_view name) {
+  if (name.empty() || name.size() > 200) return false;
+  for (char c : name)
+    if (!is_alnum(c) && c != '_' && c != '.' && c != ':' && c != '@' && c != '~' && c != '-')
+      return false;
+  return true;
+}
+
+bool valid_event_type(std::string_view type) {
+  if (type.empty() || type.size() > 64) return false;
+  for (char c : type)
+    if (!is_alnum(c) && c != '_' && c != '.' && c != ':' && c != '-') return false;
+  return true;
+}
+
+RouteMatch match_route(std::string_view path) {
+  RouteMatch match;
+  if (path == "/healthz") {
+    match.route = Route::kHealthz;
+  } else if (path == "/readyz") {
+    match.route = Route::kReadyz;
+  } else if (path == "/metrics") {
+    match.route = Route::kMetrics;
+  } else if (path.starts_with("/v1/channels/")) {
+    std::string_view rest = path.substr(13);
+    std::string_view name = rest;
+    Route route = Route::kChannelInfo;
+    if (size_t slash = rest.find('/'); slash != std::string_view::npos) {
+      if (rest.substr(slash) != "/events") return match;
+      name = rest.substr(0, slash);
+      route = Route::kChannelEvents;
+    }
+    if (name.empty()) return match;
+    match.route = route;
+    // Names are matched after percent-decoding, so "%41" is "A", and "%2F" can never sneak a
+    // slash into a name: it fails validation like any other character outside the set.
+    if (!http::percent_decode(name, match.channel) || !valid_channel_name(match.channel)) {
+      match.invalid_name = true;
+      match.channel.clear();
+    }
+  }
+  return match;
+}
+
+const char* route_label(Route route) {
+  switch (route) {
+    case Route::kChannelEvents:
+      return "/v1/channels/{channel}/events";
+    case Route::kChannelInfo:
+      return "/v1/channels/{channel}";
+    case Route::kHealthz:
+      return "/healthz";
+    case Route::kReadyz:
+      return "/readyz";
+    case Route::kMetrics:
+      return "/metrics";
+    case Route::kNotFound:
+      break;
+  }
+  return "unmatched";
+}
+
+const char* allowed_methods(Route route) {
+  switch (route) {
+    case Route::kChannelEvents:
+      return "GET, POST, OPTIONS";
+    case Route::kNotFound:
+      return "";
+    default:
+      return "GET, OPTIONS";
+  }
+}
+
+}  // namespace api

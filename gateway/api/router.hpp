@@ -1,0 +1,36 @@
+// Maps a request path to a route (DESIGN §1) and validates the names inside it.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace api {
+
+enum class Route {
+  kNotFound,
+  kChannelEvents,  // /v1/channels/{channel}/events: GET subscribes, POST publishes
+  kChannelInfo,    // /v1/channels/{channel}
+  kHealthz,
+  kReadyz,
+  kMetrics,
+};
+
+struct RouteMatch {
+  Route route = Route::kNotFound;
+  std::string channel;        // decoded channel name, for channel routes
+  bool invalid_name = false;  // the path has a channel segment that is not a valid name
+};
+
+RouteMatch match_route(std::string_view path);
+
+// The route template used as the metrics label, e.g. "/v1/channels/{channel}/events".
+const char* route_label(Route route);
+// The Allow header value of a route.
+const char* allowed_methods(Route route);
+
+// 1 to 200 characters of [A-Za-z0-9_.:@~-].
+bool valid_channel_name(std::string_view name);
+// 1 to 64 characters of [A-Za-z0-9_.:-].
+bool valid_event_type(std::string_view type);
+
+}  // namespace api

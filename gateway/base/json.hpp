@@ -1,0 +1,16 @@
+// The little JSON the gateway writes: escaped strings for answers and error bodies.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace base {
+
+// Appends text as a quoted JSON string. Control characters and invalid UTF-8 bytes are escaped
+// (invalid bytes as \ufffd), so that hostile input can never break the document.
+void append_json_string(std::string& out, std::string_view text);
+
+// True when text is well-formed UTF-8 (no overlongs, no surrogates, nothing above U+10FFFF).
+bool is_valid_utf8(std::string_view text);
+
+}  // namespace base

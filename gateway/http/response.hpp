@@ -1,0 +1,32 @@
+// Builds HTTP/1.1 response heads and small complete responses.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace http {
+
+const char* reason_phrase(int status);
+
+class ResponseBuilder {
+ public:
+  ResponseBuilder(int status, bool http10);
+  ResponseBuilder& header(std::string_view name, std::string_view value);
+  // Appends ready-made "Name: value\r\n" lines.
+  ResponseBuilder& raw_headers(std::string_view lines);
+  // A complete response with Content-Length (and Connection: close unless keep_alive).
+  std::string with_body(std::string_view content_type, std::string_view body, bool keep_alive);
+  // A complete response that has no body by definition (204): no Content-Length either.
+  std::string without_body(bool keep_alive);
+  // A head with no body framing of its own (the caller adds Transfer-Encoding or closes).
+  std::string head();
+
+ private:
+  std::string out_;
+  bool http10_;
+};
+
+// {"error":{"code":"...","message":"..."}} followed by a newline.
+std::string json_error(std::string_view code, std::string_view message);
+
+}  // namespace http

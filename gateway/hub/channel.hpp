@@ -1,0 +1,59 @@
+// One channel: its history ring, its id sequence and its set of local subscribers.
+//
+// A channel is either owned by this worker (it numbers events and keeps history) or a mirror of a
+// channel owned by another worker (it only fans out what the owner forwards).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "gateway/hub/history.hpp"
+#include "gateway/hub/subscriber.hpp"
+
+namespace hub {
+
+class Channel {
+ public:
+  Channel(std::string name, const HistoryLimits& limits, bool mirror)
+      : name_(std::move(name)), history_(limits), mirror_(mirror) {}
+  Channel(const Channel&) = delete;
+  Channel& operator=(const Channel&) = delete;
+
+  const std::string& name() const { return name_; }
+  bool mirror() const { return mirror_; }
+
+  void add(Subscriber* subscriber);
+  void remove(Subscriber* subscriber);
+  // Hands the frame to every local subscriber; returns how many got it.
+  size_t fan_out(const base::FrameRef& frame);
+  size_t local_subscribers() const { return subscriber_count_; }
+
+  // Subscribers held on other workers, per worker (owner side only).
+  std::vector<uint32_t>& remote_counts() { return remote_counts_; }
+  uint64_t remote_subscribers() const;
+
+  EventId take_next_id(uint64_t wall_ms) { return last_id_ = last_id_.next(wall_ms); }
+  History& history() { return history_; }
+  const History& history() const { return history_; }
+
+  // Nothing to keep: no subscriber anywhere, no history, and not in the middle of a fan-out.
+  bool idle() const {
+    return !fanning_out_ && subscriber_count_ == 0 && history_.empty() && remote_subscribers() == 0;
+  }
+
+ private:
+  void compact();
+
+  std::string name_;
+  History history_;
+  bool mirror_;
+  EventId last_id_;
+  std::vector<Subscriber*> subscribers_;  // nullptr marks a slot freed during a fan-out
+  size_t subscriber_count_ = 0;
+  bool fanning_out_ = false;
+  bool has_holes_ = false;
+  std::vector<uint32_t> remote_counts_;
+};
+
+}  // namespace hub

@@ -1,0 +1,48 @@
+#include "gateway/hub/history.hpp"
+
+#include <algorithm>
+
+namespace hub {
+
+void History::append(RetainedEvent event) {
+  bytes_ += event.frame->size();
+  events_.push_back(std::move(event));
+  while (events_.size() > limits_.max_events || (bytes_ > limits_.max_bytes && events_.size() > 1))
+    evict_front();
+  // A single event larger than max_bytes is still kept until the next one arrives, so that a
+  // subscriber resuming right before it does not get a gap for an event it could have had.
+}
+
+void History::expire(uint64_t now_ms) {
+  while (!events_.empty() && now_ms - events_.front().at_ms >= limits_.ttl_ms) evict_front();
+}
+
+void History::evict_front() {
+  bytes_ -= events_.front().frame->size();
+  last_evicted_ = events_.front().id;
+  events_.pop_front();
+}
+
+ResumePoint History::resume_after(const std::optional<EventId>& last_id) const {
+  if (!last_id) return {0, true};
+  auto it = std::upper_bound(events_.begin(), events_.end(), *last_id,
+                             [](const EventId& id, const RetainedEvent& e) { return id < e.id; });
+  size_t start = static_cast<size_t>(it - events_.begin());
+  // The client's id is known when it is a retained event or the last one we dropped: then nothing
+  // between it and `start` can be missing.
+  bool known = (start > 0 && events_[start - 1].id == *last_id) ||
+               (start == 0 && last_evicted_ && *last_evicted_ == *last_id);
+  return {start, !known};
+}
+
+std::optional<EventId> History::first_id() const {
+  if (events_.empty()) return std::nullopt;
+  return events_.front().id;
+}
+
+std::optional<EventId> History::last_id() const {
+  if (events_.empty()) return std::nullopt;
+  return events_.back().id;
+}
+
+}  // namespace hub

@@ -1,0 +1,59 @@
+// A channel's retained events, bounded by count, bytes and age (DESIGN §3 "History").
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <optional>
+
+#include "gateway/base/frame.hpp"
+#include "gateway/hub/event_id.hpp"
+
+namespace hub {
+
+struct HistoryLimits {
+  uint32_t max_events = 1000;
+  uint64_t max_bytes = 8ull << 20;
+  uint64_t ttl_ms = 10 * 60 * 1000;
+};
+
+struct RetainedEvent {
+  EventId id;
+  uint64_t at_ms;  // monotonic time of publication, for the TTL
+  base::FrameRef frame;
+};
+
+// Where a resuming subscriber starts in the history.
+struct ResumePoint {
+  size_t start;  // index of the first event to replay
+  bool gap;      // the requested id is not known to directly precede `start`
+};
+
+class History {
+ public:
+  explicit History(const HistoryLimits& limits) : limits_(limits) {}
+
+  // Appends an event (ids must increase) and evicts what the limits no longer allow.
+  void append(RetainedEvent event);
+  // Drops events older than the TTL.
+  void expire(uint64_t now_ms);
+
+  // Resume after `last_id` (nullopt when the client sent an unparseable id: a gap, then all).
+  ResumePoint resume_after(const std::optional<EventId>& last_id) const;
+
+  size_t size() const { return events_.size(); }
+  bool empty() const { return events_.empty(); }
+  uint64_t bytes() const { return bytes_; }
+  const RetainedEvent& at(size_t i) const { return events_[i]; }
+  std::optional<EventId> first_id() const;
+  std::optional<EventId> last_id() const;
+
+ private:
+  void evict_front();
+
+  HistoryLimits limits_;
+  std::deque<RetainedEvent> events_;
+  uint64_t bytes_ = 0;
+  std::optional<EventId> last_evicted_;  // continuity is still provable from this id
+};
+
+}  // namespace hub

@@ -1,0 +1,64 @@
+#include "gateway/metrics/metrics.hpp"
+
+#include <prometheus/text_serializer.h>
+
+#include "gateway/metrics/process_collector.hpp"
+
+namespace metrics {
+namespace {
+
+prometheus::Gauge& gauge(prometheus::Registry& r, const char* name, const char* help) {
+  return prometheus::BuildGauge().Name(name).Help(help).Register(r).Add({});
+}
+
+prometheus::Counter& counter(prometheus::Registry& r, const char* name, const char* help) {
+  return prometheus::BuildCounter().Name(name).Help(help).Register(r).Add({});
+}
+
+}  // namespace
+
+Metrics::Metrics()
+    : registry_(std::make_shared<prometheus::Registry>()),
+      http_requests_(prometheus::BuildCounter()
+                         .Name("ssegw_http_requests_total")
+                         .Help("HTTP requests by route template and status code")
+                         .Register(*registry_)),
+      connections_active(gauge(*registry_, "ssegw_connections_active", "Open client connections")),
+      subscribers_active(gauge(*registry_, "ssegw_subscribers_active", "Live SSE subscribers")),
+      channels_active(gauge(*registry_, "ssegw_channels_active", "Channels held in memory")),
+      events_published(
+          counter(*registry_, "ssegw_events_published_total", "Events accepted for publishing")),
+      events_delivered(counter(*registry_, "ssegw_events_delivered_total",
+                               "Events queued to a subscriber socket, replays included")),
+      delivered_bytes(counter(*registry_, "ssegw_delivered_bytes_total",
+                              "SSE bytes queued to subscriber sockets")),
+      replayed_events(counter(*registry_, "ssegw_replayed_events_total",
+                              "Events sent from history to resuming subscribers")),
+      replay_gaps(counter(*registry_, "ssegw_replay_gaps_total",
+                          "gap events sent for unknown or too old Last-Event-IDs")),
+      slow_consumer_disconnects(
+          counter(*registry_, "ssegw_slow_consumer_disconnects_total",
+                  "Subscribers disconnected for passing slow_consumer.max_queued_bytes")),
+      publish_fanout_seconds(
+          prometheus::BuildHistogram()
+              .Name("ssegw_publish_fanout_seconds")
+              .Help("From publish accepted to the last local subscriber's write queued")
+              .Register(*registry_)
+              .Add({}, prometheus::Histogram::BucketBoundaries{0.00001, 0.00005, 0.0001, 0.00025,
+                                                               0.0005, 0.001, 0.0025, 0.005, 0.01,
+                                                               0.025, 0.05, 0.1, 0.5, 1})) {}
+
+prometheus::Counter& Metrics::http_request(const char* route, int code) {
+  std::lock_guard lock(http_requests_mutex_);
+  auto& slot = http_request_cache_[{route, code}];
+  if (!slot) slot = &http_requests_.Add({{"route", route}, {"code", std::to_string(code)}});
+  return *slot;
+}
+
+std::string Metrics::serialize() const {
+  auto families = registry_->Collect();
+  append_process_metrics(families);
+  return prometheus::TextSerializer().Serialize(families);
+}
+
+}  // namespace metrics

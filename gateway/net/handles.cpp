@@ -1,0 +1,131 @@
+#include "gateway/net/handles.hpp"
+
+#include <netdb.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "gateway/net/loop.hpp"
+
+namespace net {
+namespace {
+
+void noop_close(uv_handle_t*) {}
+
+}  // namespace
+
+Listener::Listener(Loop& loop, OnConnection on_connection)
+    : on_connection_(std::move(on_connection)) {
+  uv_tcp_init(loop.uv(), &handle_);
+  handle_.data = this;
+  open_ = true;
+}
+
+int Listener::listen_fd(int fd, int backlog) {
+  int r = uv_tcp_open(&handle_, fd);
+  if (r != 0) return r;
+  return uv_listen(reinterpret_cast<uv_stream_t*>(&handle_), backlog, on_connection);
+}
+
+void Listener::on_connection(uv_stream_t* server, int status) {
+  auto* self = static_cast<Listener*>(server->data);
+  // Errors such as EMFILE are handled inside libuv (it sheds the connection with a reserve fd),
+  // so there is nothing to retry here.
+  if (status == 0) self->on_connection_(server);
+}
+
+void Listener::close() {
+  if (!open_) return;
+  open_ = false;
+  uv_close(reinterpret_cast<uv_handle_t*>(&handle_), noop_close);
+}
+
+Timer::Timer(Loop& loop, std::function<void()> callback) : callback_(std::move(callback)) {
+  uv_timer_init(loop.uv(), &handle_);
+  handle_.data = this;
+}
+
+void Timer::start(uint64_t timeout_ms, uint64_t repeat_ms) {
+  if (!closed_) uv_timer_start(&handle_, on_timer, timeout_ms, repeat_ms);
+}
+
+void Timer::stop() {
+  if (!closed_) uv_timer_stop(&handle_);
+}
+
+void Timer::on_timer(uv_timer_t* handle) {
+  static_cast<Timer*>(handle->data)->callback_();
+}
+
+void Timer::close() {
+  if (closed_) return;
+  closed_ = true;
+  uv_close(reinterpret_cast<uv_handle_t*>(&handle_), noop_close);
+}
+
+Async::Async(Loop& loop, std::function<void()> callback) : callback_(std::move(callback)) {
+  uv_async_init(loop.uv(), &handle_, on_async);
+  handle_.data = this;
+}
+
+void Async::on_async(uv_async_t* handle) {
+  static_cast<Async*>(handle->data)->callback_();
+}
+
+void Async::close() {
+  if (closed_) return;
+  closed_ = true;
+  uv_close(reinterpret_cast<uv_handle_t*>(&handle_), noop_close);
+}
+
+int open_listen_socket(const std::string& host, uint16_t port, std::string& error) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE;
+  addrinfo* result = nullptr;
+  std::string service = std::to_string(port);
+  int rc = getaddrinfo(host.empty() ? nullptr : host.c_str(), service.c_str(), &hints, &result);
+  if (rc != 0) {
+    error = std::string("cannot resolve ") + host + ": " + gai_strerror(rc);
+    return -EINVAL;
+  }
+  int fd = -1, err = 0;
+  for (addrinfo* ai = result; ai; ai = ai->ai_next) {
+    fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+    if (fd < 0) {
+      err = errno;
+      continue;
+    }
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+    if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0) break;
+    err = errno;
+    ::close(fd);
+    fd = -1;
+  }
+  freeaddrinfo(result);
+  if (fd < 0) {
+    error = "cannot bind " + host + ":" + service + ": " + std::strerror(err);
+    return -err;
+  }
+  return fd;
+}
+
+std::string local_address(int fd, uint16_t* port_out) {
+  sockaddr_storage addr{};
+  socklen_t len = sizeof(addr);
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) return "";
+  char host[NI_MAXHOST], port[NI_MAXSERV];
+  if (getnameinfo(reinterpret_cast<sockaddr*>(&addr), len, host, sizeof(host), port, sizeof(port),
+                  NI_NUMERICHOST | NI_NUMERICSERV) != 0)
+    return "";
+  if (port_out) *port_out = static_cast<uint16_t>(std::stoi(port));
+  if (addr.ss_family == AF_INET6) return std::string("[") + host + "]:" + port;
+  return std::string(host) + ":" + port;
+}
+
+}  // namespace net

@@ -1,0 +1,189 @@
+#include "gateway/net/tcp_stream.hpp"
+
+#include <cassert>
+
+namespace net {
+namespace {
+
+// Enough for a deep batch in one writev, far below IOV_MAX (1024).
+constexpr size_t kMaxBuffers = 256;
+
+}  // namespace
+
+TcpStream::TcpStream(Loop& loop) : loop_(loop) {
+  handle_.data = this;
+  write_req_.data = this;
+  shutdown_req_.data = this;
+}
+
+TcpStream::~TcpStream() = default;
+
+int TcpStream::accept(uv_stream_t* server) {
+  int r = uv_tcp_init(loop_.uv(), &handle_);
+  if (r != 0) return r;
+  initialized_ = true;
+  r = uv_accept(server, reinterpret_cast<uv_stream_t*>(&handle_));
+  if (r == 0) uv_tcp_nodelay(&handle_, 1);
+  return r;
+}
+
+void TcpStream::start_reading() {
+  if (state_ == State::kOpen)
+    uv_read_start(reinterpret_cast<uv_stream_t*>(&handle_), on_alloc, on_read);
+}
+
+void TcpStream::stop_reading() {
+  if (state_ == State::kOpen) uv_read_stop(reinterpret_cast<uv_stream_t*>(&handle_));
+}
+
+void TcpStream::write(base::FrameRef frame, bool chunked) {
+  if (state_ != State::kOpen) return;
+  queued_bytes_ += chunked ? frame->chunked().size() : frame->raw().size();
+  queue_.push(std::move(frame), chunked);
+  if (!dirty_ && !write_in_flight_) {
+    dirty_ = true;
+    loop_.mark_dirty(this);
+  }
+}
+
+size_t TcpStream::fill_buffers(uv_buf_t* bufs, size_t max) const {
+  size_t n = std::min(queue_.size(), max);
+  for (size_t i = 0; i < n; ++i) {
+    std::string_view bytes = queue_.at(i).bytes();
+    if (i == 0) bytes.remove_prefix(head_offset_);
+    bufs[i] = uv_buf_init(const_cast<char*>(bytes.data()), static_cast<unsigned>(bytes.size()));
+  }
+  return n;
+}
+
+void TcpStream::consume(size_t bytes) {
+  queued_bytes_ -= bytes;
+  while (bytes > 0) {
+    size_t left = queue_.front().bytes().size() - head_offset_;
+    if (bytes < left) {
+      head_offset_ += static_cast<uint32_t>(bytes);
+      return;
+    }
+    bytes -= left;
+    head_offset_ = 0;
+    queue_.pop();
+  }
+}
+
+void TcpStream::flush() {
+  if (state_ != State::kOpen || write_in_flight_ || queue_.empty()) return;
+  auto* stream = reinterpret_cast<uv_stream_t*>(&handle_);
+  uv_buf_t bufs[kMaxBuffers];
+  for (;;) {
+    size_t n = fill_buffers(bufs, kMaxBuffers);
+    int written = uv_try_write(stream, bufs, static_cast<unsigned>(n));
+    if (written == UV_EAGAIN) break;
+    if (written < 0) {
+      close();
+      return;
+    }
+    consume(static_cast<size_t>(written));
+    if (queue_.empty()) {
+      after_drain();
+      return;
+    }
+    // A partial write means the socket buffer is full: hand the rest to libuv.
+    size_t attempted = 0;
+    for (size_t i = 0; i < n; ++i) attempted += bufs[i].len;
+    if (static_cast<size_t>(written) < attempted) break;
+  }
+  size_t n = fill_buffers(bufs, kMaxBuffers);
+  in_flight_bytes_ = 0;
+  for (size_t i = 0; i < n; ++i) in_flight_bytes_ += bufs[i].len;
+  int r = uv_write(&write_req_, stream, bufs, static_cast<unsigned>(n), on_write);
+  if (r != 0) {
+    close();
+    return;
+  }
+  write_in_flight_ = true;
+}
+
+void TcpStream::on_write(uv_write_t* req, int status) {
+  auto* self = static_cast<TcpStream*>(req->data);
+  self->write_in_flight_ = false;
+  if (status < 0) {
+    self->close();  // frames are released with the object, after the close callback
+    return;
+  }
+  self->consume(self->in_flight_bytes_);
+  if (self->queue_.empty())
+    self->after_drain();
+  else
+    self->flush();
+}
+
+void TcpStream::after_drain() {
+  if (shutdown_wanted_ && !shutdown_started_) start_shutdown();
+  if (state_ == State::kOpen) on_drained();
+}
+
+void TcpStream::shutdown_after_flush() {
+  shutdown_wanted_ = true;
+  if (queue_.empty() && !write_in_flight_) start_shutdown();
+}
+
+void TcpStream::start_shutdown() {
+  if (state_ != State::kOpen || shutdown_started_) return;
+  shutdown_started_ = true;
+  if (uv_shutdown(&shutdown_req_, reinterpret_cast<uv_stream_t*>(&handle_), on_shutdown) != 0)
+    close();
+}
+
+void TcpStream::on_shutdown(uv_shutdown_t* req, int status) {
+  auto* self = static_cast<TcpStream*>(req->data);
+  if (status < 0) self->close();
+}
+
+void TcpStream::close() {
+  if (state_ != State::kOpen) return;
+  state_ = State::kClosing;
+  if (dirty_) loop_.forget(this);
+  dirty_ = false;
+  if (!initialized_) {
+    // uv_tcp_init failed in accept(): libuv never saw the handle, so there is no close callback
+    // to wait for. Only the accept path can get here, and it holds no other reference.
+    on_close();
+    delete this;
+    return;
+  }
+  uv_close(reinterpret_cast<uv_handle_t*>(&handle_), on_closed);
+}
+
+void TcpStream::on_closed(uv_handle_t* handle) {
+  auto* self = static_cast<TcpStream*>(handle->data);
+  self->on_close();
+  delete self;
+}
+
+void TcpStream::on_alloc(uv_handle_t* handle, size_t, uv_buf_t* buf) {
+  auto* self = static_cast<TcpStream*>(handle->data);
+  *buf = uv_buf_init(self->loop_.read_buffer(), Loop::kReadBufferSize);
+}
+
+void TcpStream::on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
+  auto* self = static_cast<TcpStream*>(stream->data);
+  if (nread > 0) {
+    self->on_data(buf->base, static_cast<size_t>(nread));
+  } else if (nread < 0) {
+    self->on_read_end(static_cast<int>(nread));
+  }
+}
+
+std::string TcpStream::peer_address() const {
+  sockaddr_storage addr{};
+  int len = sizeof(addr);
+  if (uv_tcp_getpeername(&handle_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) return "";
+  char host[64] = {0};
+  if (addr.ss_family == AF_INET6)
+    uv_ip6_name(reinterpret_cast<sockaddr_in6*>(&addr), host, sizeof(host));
+  else
+    uv_ip4_name(reinterpret_cast<sockaddr_in*>(&addr), host, sizeof(host));
+  return host;
+}
+
+}  // namespace net

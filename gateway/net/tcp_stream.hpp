@@ -1,0 +1,93 @@
+// Owner of one accepted TCP connection: reads, the outgoing frame queue, and the close.
+//
+// Rules:
+// - The object owns its uv_tcp_t and is deleted only in the handle's close callback, after
+//   on_close(). close() is safe to call any number of times.
+// - At most one uv_write is in flight. Frames queued meanwhile go out in the next writev, after a
+//   uv_try_write attempt, so most writes never reach libuv's own queue.
+// - A write that completes with an error (UV_ECANCELED after close) touches only this object,
+//   which is still alive: libuv runs write callbacks before the close callback.
+// - queued_bytes() counts what the kernel has not accepted yet, for slow-consumer limits.
+#pragma once
+
+#include <uv.h>
+
+#include <cstdint>
+#include <string>
+
+#include "gateway/net/frame_queue.hpp"
+#include "gateway/net/loop.hpp"
+
+namespace net {
+
+class TcpStream {
+ public:
+  explicit TcpStream(Loop& loop);
+  TcpStream(const TcpStream&) = delete;
+  TcpStream& operator=(const TcpStream&) = delete;
+
+  // Accepts the pending connection of `server`. On failure the caller must still close().
+  int accept(uv_stream_t* server);
+  void start_reading();
+  void stop_reading();
+
+  // Queues a frame; it is written this loop turn.
+  void write(base::FrameRef frame, bool chunked);
+  size_t queued_bytes() const { return queued_bytes_; }
+  bool idle_output() const { return queue_.empty(); }
+
+  // Half-closes after the queue drains (FIN), so the peer reads the last response before the
+  // connection goes; reading continues until the peer closes or close() is called.
+  void shutdown_after_flush();
+  void close();
+  bool is_open() const { return state_ == State::kOpen; }
+
+  Loop& loop() { return loop_; }
+  std::string peer_address() const;
+
+  // For the Loop's flush pass.
+  void flush();
+
+ protected:
+  virtual ~TcpStream();
+  virtual void on_data(const char* data, size_t length) = 0;
+  // EOF or a read error.
+  virtual void on_read_end(int status) = 0;
+  // The queue became empty after a write.
+  virtual void on_drained() {}
+  // The last call before the object is deleted.
+  virtual void on_close() {}
+
+ private:
+  enum class State : uint8_t { kOpen, kClosing };
+
+  static void on_alloc(uv_handle_t* handle, size_t suggested, uv_buf_t* buf);
+  static void on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);
+  static void on_write(uv_write_t* req, int status);
+  static void on_shutdown(uv_shutdown_t* req, int status);
+  static void on_closed(uv_handle_t* handle);
+
+  size_t fill_buffers(uv_buf_t* bufs, size_t max) const;
+  void consume(size_t bytes);
+  void after_drain();
+  void start_shutdown();
+
+  Loop& loop_;
+  uv_tcp_t handle_;
+  uv_write_t write_req_;
+  uv_shutdown_t shutdown_req_;
+  FrameQueue queue_;
+  size_t queued_bytes_ = 0;
+  size_t in_flight_bytes_ = 0;
+  uint32_t head_offset_ = 0;  // bytes of the first queued frame already written
+  State state_ = State::kOpen;
+  bool initialized_ = false;
+  bool write_in_flight_ = false;
+  bool dirty_ = false;
+  bool shutdown_wanted_ = false;
+  bool shutdown_started_ = false;
+
+  friend class Loop;
+};
+
+}  // namespace net

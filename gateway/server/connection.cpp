@@ -1,0 +1,517 @@
+#include "gateway/server/connection.hpp"
+
+#include <llhttp.h>
+#include <strings.h>
+
+#include <chrono>
+
+#include "gateway/base/json.hpp"
+#include "gateway/base/log.hpp"
+#include "gateway/http/response.hpp"
+#include "gateway/server/worker.hpp"
+
+namespace server {
+namespace {
+
+// Above this much unsent output, pipelined requests wait until the client reads.
+constexpr size_t kOutputHighWater = 256 * 1024;
+// How long a closing connection waits for the client to close after our FIN.
+constexpr uint64_t kLingerMs = 2000;
+
+uint64_t wall_clock_ms() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count());
+}
+
+// Compares without an early exit, so that the time taken does not reveal the matching prefix.
+bool constant_time_equal(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  unsigned char diff = 0;
+  for (size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
+  return diff == 0;
+}
+
+http::ParserLimits parser_limits(const config::Config& config) {
+  return {config.limits.max_header_bytes, config.limits.max_event_bytes};
+}
+
+}  // namespace
+
+Connection::Connection(Worker& worker, uint64_t id)
+    : net::TcpStream(worker.loop()),
+      worker_(worker),
+      id_(id),
+      parser_(parser_limits(worker.config())) {}
+
+void Connection::start() {
+  phase_started_ms_ = worker_.loop().now_ms();
+  start_reading();
+}
+
+void Connection::reject_overloaded() {
+  route_ = api::Route::kNotFound;
+  close_after_response_ = true;
+  respond_error(503, "too_many_connections", "the gateway is at limits.max_connections");
+}
+
+// ---- input ------------------------------------------------------------------------------------
+
+void Connection::on_data(const char* data, size_t length) {
+  if (phase_ == Phase::kStreaming || phase_ == Phase::kClosing) return;  // no more requests
+  if (phase_ == Phase::kRequest && pending_.empty() && !reading_paused_) {
+    size_t used = parse(data, length);
+    if (used < length) pending_.assign(data + used, length - used);
+  } else {
+    pending_.append(data, length);
+  }
+  const auto& limits = worker_.config().limits;
+  if (pending_.size() > size_t{limits.max_header_bytes} + limits.max_event_bytes) {
+    stop_reading();
+    reading_paused_ = true;
+  }
+}
+
+// Parses and answers requests until input runs out or a request has to wait.
+size_t Connection::parse(const char* data, size_t length) {
+  size_t used = 0;
+  while (used < length && phase_ == Phase::kRequest && is_open()) {
+    if (queued_bytes() > kOutputHighWater) {
+      // The client sends requests faster than it reads answers: wait for on_drained().
+      stop_reading();
+      reading_paused_ = true;
+      break;
+    }
+    if (!parser_.in_progress() && served_any_) phase_started_ms_ = worker_.loop().now_ms();
+    auto result = parser_.feed(data + used, length - used);
+    used += result.consumed;
+    if (result.status == http::RequestParser::Status::kError) {
+      const http::ParseError& error = parser_.error();
+      close_after_response_ = true;
+      route_ = api::Route::kNotFound;
+      respond_error(error.status, error.code, error.message);
+      return length;
+    }
+    if (result.status == http::RequestParser::Status::kNeedMore) {
+      const http::Request& request = parser_.request();
+      if (parser_.headers_complete() && request.expect_continue && !continue_sent_) {
+        continue_sent_ = true;
+        write(worker_.shared().continue_frame, false);
+      }
+      break;
+    }
+    dispatch();
+  }
+  return used;
+}
+
+void Connection::process_pending() {
+  if (pending_.empty()) return;
+  size_t used = parse(pending_.data(), pending_.size());
+  pending_.erase(0, used);
+}
+
+// The connection may take requests again: after an owner's answer or once output has drained.
+void Connection::resume_requests() {
+  if (phase_ != Phase::kRequest || !is_open()) return;
+  if (queued_bytes() > kOutputHighWater) return;
+  bool was_paused = reading_paused_;
+  reading_paused_ = false;
+  process_pending();
+  if (was_paused && !reading_paused_ && phase_ == Phase::kRequest) start_reading();
+}
+
+void Connection::on_read_end(int status) {
+  // EOF or reset: whatever we were doing, nobody is listening any more.
+  close();
+}
+
+void Connection::on_drained() {
+  if (phase_ == Phase::kStreaming) {
+    replay_allowance_ = 0;
+    return;
+  }
+  if (reading_paused_) resume_requests();
+}
+
+void Connection::on_close() {
+  leave_channel();
+  worker_.connection_closed(this);
+}
+
+// ---- requests ---------------------------------------------------------------------------------
+
+void Connection::dispatch() {
+  served_any_ = true;
+  http::Request& request = parser_.request();
+  api::RouteMatch match = api::match_route(request.path());
+  route_ = match.route;
+  http10_ = request.http10();
+  if (!request.keep_alive || parser_.upgrade() || worker_.draining()) close_after_response_ = true;
+  cors_headers_ = worker_.shared().cors.response_headers(request.header("origin"));
+
+  auto method = static_cast<llhttp_method_t>(request.method);
+  if (route_ == api::Route::kNotFound) {
+    respond_error(404, "not_found", "no route for this path");
+    return;
+  }
+  if (method == HTTP_OPTIONS) {
+    handle_options(match);
+    return;
+  }
+  bool channel_route = route_ == api::Route::kChannelEvents || route_ == api::Route::kChannelInfo;
+  bool allowed =
+      method == HTTP_GET || (method == HTTP_POST && route_ == api::Route::kChannelEvents);
+  if (!allowed) {
+    std::string allow = std::string("Allow: ") + api::allowed_methods(route_) + "\r\n";
+    respond_error(405, "method_not_allowed", "method not allowed on this route", allow);
+    return;
+  }
+  if (channel_route && match.invalid_name) {
+    respond_error(400, "invalid_channel",
+                  "channel names are 1 to 200 characters of [A-Za-z0-9_.:@~-]");
+    return;
+  }
+
+  switch (route_) {
+    case api::Route::kChannelEvents:
+      if (method == HTTP_POST)
+        handle_publish(match);
+      else
+        handle_subscribe(match);
+      break;
+    case api::Route::kChannelInfo:
+      handle_info(match);
+      break;
+    case api::Route::kHealthz:
+      respond(200, "application/json", "{\"status\":\"ok\"}\n");
+      break;
+    case api::Route::kReadyz:
+      if (worker_.draining())
+        respond(503, "application/json", "{\"status\":\"draining\"}\n");
+      else
+        respond(200, "application/json", "{\"status\":\"ready\"}\n");
+      break;
+    case api::Route::kMetrics:
+      respond(200, "text/plain; version=0.0.4; charset=utf-8", worker_.metrics().serialize());
+      break;
+    case api::Route::kNotFound:
+      break;
+  }
+}
+
+void Connection::handle_options(const api::RouteMatch& match) {
+  const http::Request& request = parser_.request();
+  std::string headers = std::string("Allow: ") + api::allowed_methods(route_) + "\r\n";
+  if (request.has_header("access-control-request-method"))
+    headers += worker_.shared().cors.preflight_headers(request.header("origin"),
+                                                       api::allowed_methods(route_));
+  else
+    headers += cors_headers_;
+  cors_headers_.clear();  // already in `headers`
+  respond(204, "", "", headers);
+}
+
+void Connection::handle_publish(const api::RouteMatch& match) {
+  http::Request& request = parser_.request();
+  const auto& tokens = worker_.config().auth.publish_tokens;
+  if (!tokens.empty()) {
+    std::string_view auth = request.header("authorization");
+    bool ok = false;
+    if (auth.size() > 7 && strncasecmp(auth.data(), "Bearer ", 7) == 0) {
+      std::string_view token = auth.substr(7);
+      for (const std::string& t : tokens) ok |= constant_time_equal(token, t);
+    }
+    if (!ok) {
+      respond_error(401, "unauthorized", "publishing needs Authorization: Bearer <token>",
+                    "WWW-Authenticate: Bearer\r\n");
+      return;
+    }
+  }
+  std::string type;
+  if (http::query_param(request.query(), "event", type) && !api::valid_event_type(type)) {
+    respond_error(400, "invalid_event_type",
+                  "event types are 1 to 64 characters of [A-Za-z0-9_.:-]");
+    return;
+  }
+  if (!base::is_valid_utf8(request.body)) {
+    respond_error(400, "invalid_utf8", "the event data must be UTF-8");
+    return;
+  }
+
+  uint32_t owner = worker_.owner_of(match.channel);
+  if (owner == worker_.index()) {
+    auto published = worker_.hub().publish(match.channel, type, request.body,
+                                           worker_.loop().now_ms(), wall_clock_ms());
+    if (!published) {
+      respond_error(503, "too_many_channels", "the gateway is at limits.max_channels");
+      return;
+    }
+    respond_published(match.channel, *published);
+    return;
+  }
+  auto* message = new Message(Message::Kind::kPublish);
+  message->channel = match.channel;
+  message->type = std::move(type);
+  message->data = std::move(request.body);
+  phase_ = Phase::kWaitingForOwner;
+  worker_.ask_owner(owner, message, this);
+}
+
+void Connection::handle_info(const api::RouteMatch& match) {
+  uint32_t owner = worker_.owner_of(match.channel);
+  if (owner == worker_.index()) {
+    respond_info(match.channel, worker_.hub().info(match.channel));
+    return;
+  }
+  auto* message = new Message(Message::Kind::kInfo);
+  message->channel = match.channel;
+  phase_ = Phase::kWaitingForOwner;
+  worker_.ask_owner(owner, message, this);
+}
+
+void Connection::handle_subscribe(const api::RouteMatch& match) {
+  const http::Request& request = parser_.request();
+  hub::ResumeRequest resume;
+  std::string_view header = request.header("last-event-id");
+  if (!header.empty()) {
+    resume.present = true;
+    resume.last_event_id = std::string(header);
+  } else if (http::query_param(request.query(), "last_event_id", resume.last_event_id) &&
+             !resume.last_event_id.empty()) {
+    resume.present = true;
+  }
+  if (resume.last_event_id.size() > 256) resume.last_event_id.resize(256);
+  close_after_response_ = true;  // a stream ends only by closing
+
+  uint32_t owner = worker_.owner_of(match.channel);
+  if (owner == worker_.index()) {
+    if (!worker_.hub().subscribe(match.channel, this, resume)) {
+      respond_error(503, "too_many_channels", "the gateway is at limits.max_channels");
+      return;
+    }
+    subscribed(false);
+    return;
+  }
+  auto* message = new Message(Message::Kind::kSubscribe);
+  message->channel = match.channel;
+  message->resume = std::move(resume);
+  stream_channel_ = match.channel;
+  phase_ = Phase::kWaitingForOwner;
+  worker_.ask_owner(owner, message, this);
+}
+
+void Connection::on_owner_reply(Message& reply) {
+  if (!is_open()) {
+    // Closed while the owner was answering: give back the place the owner counted for us.
+    if (reply.kind == Message::Kind::kSubscribeReply && reply.ok) {
+      auto* undo = new Message(Message::Kind::kUnsubscribe);
+      undo->channel = std::move(stream_channel_);
+      worker_.send_to(reply.from, undo);
+    }
+    return;
+  }
+  phase_ = Phase::kRequest;
+  switch (reply.kind) {
+    case Message::Kind::kPublishReply:
+      if (reply.ok)
+        respond_published(reply.channel, reply.published);
+      else
+        respond_error(503, "too_many_channels", "the gateway is at limits.max_channels");
+      break;
+    case Message::Kind::kInfoReply:
+      respond_info(reply.channel, reply.info);
+      break;
+    case Message::Kind::kSubscribeReply:
+      if (!reply.ok) {
+        stream_channel_.clear();
+        respond_error(503, "too_many_channels", "the gateway is at limits.max_channels");
+        break;
+      }
+      for (const base::FrameRef& frame : reply.frames) deliver(frame);
+      worker_.hub().attach_mirror(stream_channel_, this);
+      subscribed(true);
+      return;
+    default:
+      return;
+  }
+  resume_requests();
+}
+
+// ---- answers ----------------------------------------------------------------------------------
+
+void Connection::respond(int status, std::string_view content_type, std::string_view body,
+                         std::string_view extra_headers) {
+  http::ResponseBuilder builder(status, http10_);
+  builder.raw_headers(extra_headers);
+  builder.raw_headers(cors_headers_);
+  bool keep_alive = !close_after_response_;
+  std::string bytes = status == 204 ? builder.without_body(keep_alive)
+                                    : builder.with_body(content_type, body, keep_alive);
+  write(base::Frame::copy_of(bytes), false);
+  count_request(status);
+  after_response();
+}
+
+void Connection::respond_error(int status, const char* code, std::string_view message,
+                               std::string_view extra_headers) {
+  if (status == 400 || status == 408 || status == 413 || status == 431)
+    close_after_response_ = true;  // the rest of the input cannot be trusted to frame requests
+  respond(status, "application/json", http::json_error(code, message), extra_headers);
+}
+
+void Connection::respond_published(const std::string& channel, const hub::Published& published) {
+  std::string body = "{\"id\":\"" + published.id.str() + "\",\"channel\":";
+  base::append_json_string(body, channel);
+  body += ",\"subscribers\":" + std::to_string(published.subscribers) + "}\n";
+  respond(200, "application/json", body);
+}
+
+void Connection::respond_info(const std::string& channel, const hub::ChannelInfo& info) {
+  auto id_or_null = [](const std::optional<hub::EventId>& id) {
+    return id ? "\"" + id->str() + "\"" : std::string("null");
+  };
+  std::string body = "{\"channel\":";
+  base::append_json_string(body, channel);
+  body += ",\"subscribers\":" + std::to_string(info.subscribers) +
+          ",\"retained\":" + std::to_string(info.retained) +
+          ",\"first_id\":" + id_or_null(info.first_id) +
+          ",\"last_id\":" + id_or_null(info.last_id) + "}\n";
+  respond(200, "application/json", body);
+}
+
+void Connection::count_request(int status) {
+  worker_.metrics().http_request(api::route_label(route_), status).Increment();
+}
+
+void Connection::after_response() {
+  if (close_after_response_) {
+    close_gracefully();
+    return;
+  }
+  parser_.next();
+  continue_sent_ = false;
+  cors_headers_.clear();
+  phase_started_ms_ = worker_.loop().now_ms();
+}
+
+void Connection::close_gracefully() {
+  phase_ = Phase::kClosing;
+  phase_started_ms_ = worker_.loop().now_ms();
+  pending_.clear();
+  shutdown_after_flush();
+}
+
+// ---- streaming --------------------------------------------------------------------------------
+
+void Connection::write_stream_head() {
+  head_written_ = true;
+  http::ResponseBuilder builder(200, http10_);
+  builder.header("Content-Type", "text/event-stream; charset=utf-8")
+      .header("Cache-Control", "no-cache, no-transform")
+      .header("X-Accel-Buffering", "no");
+  if (http10_)
+    builder.header("Connection", "close");
+  else
+    builder.header("Transfer-Encoding", "chunked");
+  builder.raw_headers(cors_headers_);
+  write(base::Frame::copy_of(builder.head()), false);
+  write(worker_.shared().retry_frame, !http10_);
+  count_request(200);
+}
+
+void Connection::deliver(const base::FrameRef& frame) {
+  if (!head_written_) write_stream_head();
+  write(frame, !http10_);
+  last_output_ms_ = worker_.loop().now_ms();
+  if (attached_ &&
+      queued_bytes() > worker_.config().slow_consumer.max_queued_bytes + replay_allowance_) {
+    worker_.metrics().slow_consumer_disconnects.Increment();
+    base::log::info("slow consumer disconnected",
+                    {{"conn", id_}, {"queued_bytes", static_cast<uint64_t>(queued_bytes())}});
+    leave_channel();
+    close();
+  }
+}
+
+void Connection::subscribed(bool mirror) {
+  if (!head_written_) write_stream_head();
+  phase_ = Phase::kStreaming;
+  attached_ = true;
+  mirror_ = mirror;
+  replay_allowance_ = queued_bytes();
+  last_output_ms_ = worker_.loop().now_ms();
+  pending_.clear();
+  pending_.shrink_to_fit();
+  parser_.request() = http::Request();  // a long-lived stream keeps no request memory
+  if (worker_.draining()) begin_shutdown();
+}
+
+void Connection::leave_channel() {
+  if (attached_) {
+    attached_ = false;
+    worker_.hub().detach(this);
+    if (mirror_) {
+      auto* message = new Message(Message::Kind::kUnsubscribe);
+      message->channel = std::move(stream_channel_);
+      worker_.send_to(worker_.owner_of(message->channel), message);
+    }
+  }
+  if (phase_ == Phase::kWaitingForOwner) worker_.forget_asker(id_);
+}
+
+void Connection::end_stream() {
+  leave_channel();
+  if (!http10_) write(worker_.shared().chunked_end_frame, false);
+  close_gracefully();
+}
+
+void Connection::begin_shutdown() {
+  switch (phase_) {
+    case Phase::kStreaming:
+      end_stream();
+      break;
+    case Phase::kRequest:
+      if (!parser_.in_progress() && pending_.empty() && idle_output())
+        close();
+      else
+        close_after_response_ = true;
+      break;
+    case Phase::kWaitingForOwner:
+      close_after_response_ = true;
+      break;
+    case Phase::kClosing:
+      break;
+  }
+}
+
+void Connection::tick(uint64_t now_ms) {
+  if (!is_open()) return;
+  const config::Config& config = worker_.config();
+  switch (phase_) {
+    case Phase::kRequest: {
+      uint64_t waited = now_ms - phase_started_ms_;
+      bool started = parser_.in_progress() || !pending_.empty() || !served_any_;
+      if (started && waited >= static_cast<uint64_t>(config.limits.header_timeout.count())) {
+        route_ = api::Route::kNotFound;
+        respond_error(408, "request_timeout", "the request was not complete in time");
+      } else if (!started && waited >= static_cast<uint64_t>(config.limits.idle_timeout.count())) {
+        close();
+      }
+      break;
+    }
+    case Phase::kStreaming:
+      if (now_ms - last_output_ms_ >= static_cast<uint64_t>(config.heartbeat.count())) {
+        write(worker_.shared().heartbeat_frame, !http10_);
+        last_output_ms_ = now_ms;
+      }
+      break;
+    case Phase::kClosing:
+      if (now_ms - phase_started_ms_ >= kLingerMs) close();
+      break;
+    case Phase::kWaitingForOwner:
+      break;
+  }
+}
+
+}  // namespace server

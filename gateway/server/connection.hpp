@@ -1,0 +1,108 @@
+// One client connection: HTTP/1.1 requests in, answers or one SSE stream out.
+//
+// Rules:
+// - The object is deleted only by TcpStream's close callback (after on_close()); every path that
+//   ends a connection calls close(), which is idempotent.
+// - Requests are answered strictly in order. A request that must wait (a channel owned by another
+//   worker) stops parsing until the owner answers; pipelined bytes wait in pending_.
+// - Once a connection streams SSE, it reads only to notice the client leaving.
+// - deliver() runs inside a channel's fan-out: it queues a reference to the shared frame (no copy,
+//   no allocation once the queue is warm) and may close this connection, never another one.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "gateway/api/router.hpp"
+#include "gateway/http/request_parser.hpp"
+#include "gateway/hub/hub.hpp"
+#include "gateway/net/tcp_stream.hpp"
+
+namespace server {
+
+class Worker;
+struct Message;
+
+class Connection final : public net::TcpStream, public hub::Subscriber {
+ public:
+  Connection(Worker& worker, uint64_t id);
+
+  uint64_t id() const { return id_; }
+  void start();
+  // Over limits.max_connections: answer 503 and close.
+  void reject_overloaded();
+
+  void deliver(const base::FrameRef& frame) override;
+
+  // Called by the worker's periodic tick: timeouts and heartbeats.
+  void tick(uint64_t now_ms);
+  // Graceful shutdown: end streams cleanly, let a request in progress finish.
+  void begin_shutdown();
+
+  // Answers from the worker that owns the channel.
+  void on_owner_reply(Message& reply);
+
+  // The worker's intrusive list of connections.
+  Connection* prev = nullptr;
+  Connection* next = nullptr;
+
+ private:
+  enum class Phase : uint8_t {
+    kRequest,          // reading and answering requests
+    kWaitingForOwner,  // a request waits for another worker's answer
+    kStreaming,        // an SSE response is open
+    kClosing,          // the last answer is going out; then FIN and close
+  };
+
+  void on_data(const char* data, size_t length) override;
+  void on_read_end(int status) override;
+  void on_drained() override;
+  void on_close() override;
+
+  size_t parse(const char* data, size_t length);
+  void process_pending();
+  void resume_requests();
+  void dispatch();
+  void handle_publish(const api::RouteMatch& match);
+  void handle_subscribe(const api::RouteMatch& match);
+  void handle_info(const api::RouteMatch& match);
+  void handle_options(const api::RouteMatch& match);
+
+  void respond(int status, std::string_view content_type, std::string_view body,
+               std::string_view extra_headers = {});
+  void respond_error(int status, const char* code, std::string_view message,
+                     std::string_view extra_headers = {});
+  void respond_published(const std::string& channel, const hub::Published& published);
+  void respond_info(const std::string& channel, const hub::ChannelInfo& info);
+  void after_response();
+  void count_request(int status);
+
+  void write_stream_head();
+  void subscribed(bool mirror);
+  void end_stream();
+  void leave_channel();
+  void close_gracefully();
+
+  Worker& worker_;
+  uint64_t id_;
+  http::RequestParser parser_;
+  std::string pending_;  // bytes read but not yet parsed
+  std::string cors_headers_;
+  std::string stream_channel_;  // the channel streamed, when its owner is another worker
+  api::Route route_ = api::Route::kNotFound;
+  Phase phase_ = Phase::kRequest;
+  bool close_after_response_ = false;
+  bool http10_ = false;
+  bool head_written_ = false;
+  bool attached_ = false;
+  bool mirror_ = false;
+  bool continue_sent_ = false;
+  bool reading_paused_ = false;
+  bool served_any_ = false;
+  uint64_t replay_allowance_ = 0;  // queued replay bytes not counted against the slow limit
+  uint64_t phase_started_ms_ = 0;
+  uint64_t last_output_ms_ = 0;
+};
+
+}  // namespace server

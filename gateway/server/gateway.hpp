@@ -1,0 +1,14 @@
+// The process: binds the listeners, starts one worker thread per configured worker, and turns
+// SIGTERM/SIGINT into a graceful drain (DESIGN §2 shutdown_grace).
+#pragma once
+
+#include <string>
+
+#include "config/config.hpp"
+
+namespace server {
+
+// Runs until a signal has drained every worker. Returns the process exit status.
+int run_gateway(const config::Config& config);
+
+}  // namespace server

@@ -1,0 +1,235 @@
+#include "gateway/server/worker.hpp"
+
+#include <chrono>
+
+#include "gateway/base/log.hpp"
+#include "gateway/hub/sse_frame.hpp"
+#include "gateway/server/connection.hpp"
+
+namespace server {
+namespace {
+
+// How often connections are checked for timeouts and heartbeats, and history for its TTL.
+constexpr uint64_t kTickMs = 250;
+
+hub::HubOptions hub_options(const config::Config& config) {
+  hub::HubOptions options;
+  options.history.max_events = config.history.max_events;
+  options.history.max_bytes = config.history.max_bytes;
+  options.history.ttl_ms = static_cast<uint64_t>(config.history.ttl.count());
+  options.max_channels = config.limits.max_channels;
+  options.workers = config.workers;
+  return options;
+}
+
+}  // namespace
+
+Shared::Shared(const config::Config& config)
+    : config(config),
+      cors(config.cors.allow_origins),
+      retry_frame(hub::make_retry_frame(static_cast<uint64_t>(config.retry.count()))),
+      heartbeat_frame(hub::make_heartbeat_frame()),
+      chunked_end_frame(base::Frame::copy_of("0\r\n\r\n")),
+      continue_frame(base::Frame::copy_of("HTTP/1.1 100 Continue\r\n\r\n")) {}
+
+Worker::Worker(Shared& shared, uint32_t index, int listen_fd)
+    : shared_(shared),
+      index_(index),
+      listen_fd_(listen_fd),
+      listener_(loop_, [this](uv_stream_t* server) { on_connection(server); }),
+      tick_timer_(loop_, [this] { on_tick(); }),
+      grace_timer_(loop_,
+                   [this] {
+                     for (Connection* c = connections_; c; c = c->next) c->close();
+                   }),
+      wake_(loop_, [this] { on_mail(); }),
+      hub_(hub_options(shared.config), shared.metrics, shared.channels) {
+  hub_.set_forward(
+      [this](uint32_t worker, const std::string& channel, const base::FrameRef& frame) {
+        auto* message = new Message(Message::Kind::kForward);
+        message->channel = channel;
+        message->frame = frame;
+        send_to(worker, message);
+      });
+}
+
+Worker::~Worker() = default;
+
+void Worker::run() {
+  int r = listener_.listen_fd(listen_fd_, 1024);
+  if (r != 0) {
+    base::log::error("listen failed", {{"worker", index_}, {"error", uv_strerror(r)}});
+    std::exit(1);
+  }
+  tick_timer_.start(kTickMs, kTickMs);
+  loop_.run();
+  int rc = loop_.finish();
+  if (rc != 0) base::log::warn("loop closed with handles open", {{"worker", index_}});
+}
+
+void Worker::post(Message* message) {
+  mailbox_.push(message);
+  wake_.send();
+}
+
+void Worker::send_to(uint32_t worker, Message* message) {
+  message->from = index_;
+  shared_.workers[worker]->post(message);
+}
+
+uint32_t Worker::owner_of(std::string_view channel) const {
+  if (shared_.workers.size() == 1) return 0;
+  return static_cast<uint32_t>(std::hash<std::string_view>{}(channel) % shared_.workers.size());
+}
+
+void Worker::ask_owner(uint32_t owner, Message* message, Connection* asker) {
+  message->connection = asker->id();
+  askers_[asker->id()] = asker;
+  send_to(owner, message);
+}
+
+void Worker::forget_asker(uint64_t connection_id) {
+  askers_.erase(connection_id);
+}
+
+void Worker::on_connection(uv_stream_t* server) {
+  auto* connection = new Connection(*this, next_connection_id_++);
+  connection->next = connections_;
+  if (connections_) connections_->prev = connection;
+  connections_ = connection;
+  ++connection_count_;
+  shared_.metrics.connections_active.Increment();
+  uint32_t open = shared_.connections.fetch_add(1, std::memory_order_relaxed) + 1;
+  if (connection->accept(server) != 0) {
+    connection->close();
+    return;
+  }
+  if (open > shared_.config.limits.max_connections || draining_) {
+    connection->reject_overloaded();
+    return;
+  }
+  connection->start();
+}
+
+void Worker::connection_closed(Connection* connection) {
+  if (connection->prev) connection->prev->next = connection->next;
+  if (connection->next) connection->next->prev = connection->prev;
+  if (connections_ == connection) connections_ = connection->next;
+  --connection_count_;
+  shared_.metrics.connections_active.Decrement();
+  shared_.connections.fetch_sub(1, std::memory_order_relaxed);
+  askers_.erase(connection->id());
+  check_drained();
+}
+
+void Worker::on_tick() {
+  uint64_t now = loop_.now_ms();
+  for (Connection* c = connections_; c;) {
+    Connection* next = c->next;  // tick() may close c; it stays linked until its close callback
+    c->tick(now);
+    c = next;
+  }
+  hub_.sweep(now);
+}
+
+void Worker::on_mail() {
+  while (Message* message = mailbox_.pop()) {
+    handle(*message);
+    delete message;
+  }
+}
+
+void Worker::handle(Message& m) {
+  using Kind = Message::Kind;
+  auto reply = [&](Kind kind) {
+    auto* answer = new Message(kind);
+    answer->connection = m.connection;
+    answer->channel = std::move(m.channel);
+    return answer;
+  };
+  switch (m.kind) {
+    case Kind::kPublish: {
+      auto published = hub_.publish(
+          m.channel, m.type, m.data, loop_.now_ms(),
+          static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                    std::chrono::system_clock::now().time_since_epoch())
+                                    .count()));
+      Message* answer = reply(Kind::kPublishReply);
+      answer->ok = published.has_value();
+      if (published) answer->published = *published;
+      send_to(m.from, answer);
+      break;
+    }
+    case Kind::kSubscribe: {
+      auto replay = hub_.subscribe_remote(m.channel, m.from, m.resume);
+      Message* answer = reply(Kind::kSubscribeReply);
+      answer->ok = replay.has_value();
+      if (replay) answer->frames = std::move(replay->frames);
+      send_to(m.from, answer);
+      break;
+    }
+    case Kind::kUnsubscribe:
+      hub_.unsubscribe_remote(m.channel, m.from);
+      break;
+    case Kind::kInfo: {
+      Message* answer = reply(Kind::kInfoReply);
+      answer->info = hub_.info(answer->channel);
+      send_to(m.from, answer);
+      break;
+    }
+    case Kind::kForward:
+      hub_.deliver_mirror(m.channel, m.frame);
+      break;
+    case Kind::kPublishReply:
+    case Kind::kSubscribeReply:
+    case Kind::kInfoReply: {
+      auto it = askers_.find(m.connection);
+      if (it != askers_.end()) {
+        Connection* asker = it->second;
+        askers_.erase(it);
+        asker->on_owner_reply(m);
+      } else if (m.kind == Kind::kSubscribeReply && m.ok) {
+        // The subscriber left before the owner answered: give its place back.
+        auto* undo = new Message(Kind::kUnsubscribe);
+        undo->channel = std::move(m.channel);
+        send_to(m.from, undo);
+      }
+      break;
+    }
+    case Kind::kShutdown:
+      begin_drain();
+      break;
+    case Kind::kStop:
+      stop();
+      break;
+  }
+}
+
+void Worker::begin_drain() {
+  if (draining_) return;
+  draining_ = true;
+  listener_.close();
+  for (Connection* c = connections_; c;) {
+    Connection* next = c->next;
+    c->begin_shutdown();
+    c = next;
+  }
+  grace_timer_.start(static_cast<uint64_t>(shared_.config.shutdown_grace.count()), 0);
+  check_drained();
+}
+
+void Worker::check_drained() {
+  if (!draining_ || drained_reported_ || connection_count_ != 0) return;
+  drained_reported_ = true;
+  shared_.worker_drained();
+}
+
+void Worker::stop() {
+  listener_.close();
+  tick_timer_.close();
+  grace_timer_.close();
+  wake_.close();
+  loop_.close();
+}
+
+}  // namespace server

@@ -1,0 +1,106 @@
+// A worker: one thread, one libuv loop, one listener (SO_REUSEPORT), one hub.
+//
+// Rules:
+// - Everything here runs on the worker's own thread, except post(), which any thread may call.
+// - The worker owns its connections through the intrusive list; each connection deletes itself in
+//   its close callback and unlinks first (connection_closed()).
+// - Shutdown is two-phase: kShutdown drains (no new connections, streams end, then connections
+//   close); once every worker has drained, kStop closes the loop. Until kStop, a worker keeps its
+//   mailbox open for messages from workers still draining.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "config/config.hpp"
+#include "gateway/api/cors.hpp"
+#include "gateway/hub/hub.hpp"
+#include "gateway/metrics/metrics.hpp"
+#include "gateway/net/handles.hpp"
+#include "gateway/net/loop.hpp"
+#include "gateway/server/mailbox.hpp"
+
+namespace server {
+
+class Connection;
+class Worker;
+
+// What all workers share. Immutable after start, except the atomics.
+struct Shared {
+  Shared(const config::Config& config);
+
+  const config::Config& config;
+  metrics::Metrics metrics;
+  api::CorsPolicy cors;
+  std::atomic<uint32_t> connections{0};
+  std::atomic<uint32_t> channels{0};
+  std::vector<std::unique_ptr<Worker>> workers;
+  std::function<void()> worker_drained;  // wakes the main thread
+  base::FrameRef retry_frame;
+  base::FrameRef heartbeat_frame;
+  base::FrameRef chunked_end_frame;  // "0\r\n\r\n"
+  base::FrameRef continue_frame;     // "HTTP/1.1 100 Continue\r\n\r\n"
+};
+
+class Worker {
+ public:
+  Worker(Shared& shared, uint32_t index, int listen_fd);
+  ~Worker();
+
+  // The thread body: listens and runs the loop until kStop.
+  void run();
+  // Any thread.
+  void post(Message* message);
+
+  uint32_t index() const { return index_; }
+  Shared& shared() { return shared_; }
+  const config::Config& config() const { return shared_.config; }
+  metrics::Metrics& metrics() { return shared_.metrics; }
+  hub::Hub& hub() { return hub_; }
+  net::Loop& loop() { return loop_; }
+  bool draining() const { return draining_; }
+
+  // Which worker owns a channel: a hash of its name.
+  uint32_t owner_of(std::string_view channel) const;
+  // Sends a request to the owner; the answer reaches connection `id` through on_owner_reply.
+  void ask_owner(uint32_t owner, Message* message, Connection* asker);
+  void forget_asker(uint64_t connection_id);
+  void send_to(uint32_t worker, Message* message);
+
+  void connection_closed(Connection* connection);
+
+  bool drained_reported() const { return drained_reported_; }
+
+ private:
+  void on_connection(uv_stream_t* server);
+  void on_mail();
+  void handle(Message& message);
+  void on_tick();
+  void begin_drain();
+  void check_drained();
+  void stop();
+
+  Shared& shared_;
+  uint32_t index_;
+  int listen_fd_;
+  net::Loop loop_;
+  net::Listener listener_;
+  net::Timer tick_timer_;
+  net::Timer grace_timer_;
+  net::Async wake_;
+  Mailbox mailbox_;
+  hub::Hub hub_;
+  Connection* connections_ = nullptr;
+  size_t connection_count_ = 0;
+  uint64_t next_connection_id_ = 1;
+  std::unordered_map<uint64_t, Connection*> askers_;  // connections awaiting an owner's answer
+  bool draining_ = false;
+  bool drained_reported_ = false;
+};
+
+}  // namespace server

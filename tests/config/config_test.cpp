@@ -1,0 +1,442 @@
+#include "config/config.hpp"
+
+#include <doctest/doctest.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <optional>
+#include <string>
+#include <thread>
+
+using namespace std::chrono_literals;
+
+namespace {
+
+// The message of the config::Error that `load_string(text, "t.yaml")` throws, or "" if none.
+std::string load_error(const std::string& text) {
+  try {
+    config::load_string(text, "t.yaml");
+  } catch (const config::Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+// Sets an environment variable for one test and restores the old value afterwards.
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const char* value) : name_(name) {
+    if (const char* old = std::getenv(name)) old_ = old;
+    if (value) {
+      ::setenv(name, value, 1);
+    } else {
+      ::unsetenv(name);
+    }
+  }
+  ~ScopedEnv() {
+    if (old_) {
+      ::setenv(name_.c_str(), old_->c_str(), 1);
+    } else {
+      ::unsetenv(name_.c_str());
+    }
+  }
+
+ private:
+  std::string name_;
+  std::optional<std::string> old_;
+};
+
+}  // namespace
+
+TEST_CASE("config: durations") {
+  CHECK(config::parse_duration("250ms") == 250ms);
+  CHECK(config::parse_duration("15s") == 15s);
+  CHECK(config::parse_duration("10m") == 10min);
+  CHECK(config::parse_duration("1h") == 1h);
+  CHECK(config::parse_duration("2") == 2s);  // bare number: seconds
+  CHECK(config::parse_duration("0") == 0ms);
+  CHECK(config::parse_duration("0ms") == 0ms);
+  CHECK(config::parse_duration("007s") == 7s);
+  // The largest value that fits in milliseconds, and one past it.
+  CHECK(config::parse_duration("9223372036854775807ms").count() == INT64_MAX);
+  CHECK_THROWS_AS(config::parse_duration("9223372036854775808ms"), config::Error);
+
+  for (const char* bad : {"", "s", "ms", "abc", "15 s", " 15s", "15s ", "-1s", "+1s", "1.5s", "15S",
+                          "15sec", "1d", "1m30s", "0x10", "99999999999999999999",
+                          "2562047788016h",  // * 3600000 overflows int64 milliseconds
+                          "18446744073709551616"}) {
+    std::string input = bad;
+    CAPTURE(input);
+    CHECK_THROWS_AS(config::parse_duration(bad), config::Error);
+  }
+  CHECK_THROWS_WITH(config::parse_duration("15 s"),
+                    "invalid duration '15 s': expected a whole number with unit ms, s, m or h, "
+                    "such as 250ms or 15s");
+  CHECK_THROWS_WITH(config::parse_duration("2562047788016h"),
+                    "duration '2562047788016h' is too large");
+  CHECK(config::parse_duration("2562047788015h") == 2562047788015h);
+}
+
+TEST_CASE("config: sizes") {
+  CHECK(config::parse_size("0") == 0);
+  CHECK(config::parse_size("512") == 512);
+  CHECK(config::parse_size("512B") == 512);
+  CHECK(config::parse_size("16KiB") == 16 * 1024);
+  CHECK(config::parse_size("1MiB") == 1024 * 1024);
+  CHECK(config::parse_size("8MiB") == 8ull << 20);
+  CHECK(config::parse_size("1GiB") == 1ull << 30);
+  CHECK(config::parse_size("10KB") == 10'000);
+  CHECK(config::parse_size("2MB") == 2'000'000);
+  CHECK(config::parse_size("3GB") == 3'000'000'000ull);
+  CHECK(config::parse_size("18446744073709551615") == UINT64_MAX);
+  CHECK(config::parse_size("17179869183GiB") == 17179869183ull << 30);
+
+  for (const char* bad : {"", "KiB", "abc", "1 MiB", "-1", "1.5MiB", "1kib", "1K", "1Ki", "1M",
+                          "1TiB", "1MiBs", "18446744073709551616", "17179869184GiB"}) {
+    std::string input = bad;
+    CAPTURE(input);
+    CHECK_THROWS_AS(config::parse_size(bad), config::Error);
+  }
+  CHECK_THROWS_WITH(config::parse_size("17179869184GiB"), "size '17179869184GiB' is too large");
+}
+
+TEST_CASE("config: listen addresses") {
+  std::string host;
+  uint16_t port = 1;
+  config::parse_listen("127.0.0.1:8080", host, port);
+  CHECK(host == "127.0.0.1");
+  CHECK(port == 8080);
+  config::parse_listen("0.0.0.0:0", host, port);
+  CHECK(host == "0.0.0.0");
+  CHECK(port == 0);
+  config::parse_listen("localhost:80", host, port);
+  CHECK(host == "localhost");
+  CHECK(port == 80);
+  config::parse_listen("[::1]:8080", host, port);
+  CHECK(host == "::1");
+  CHECK(port == 8080);
+  config::parse_listen("[::]:0", host, port);
+  CHECK(host == "::");
+  CHECK(port == 0);
+  config::parse_listen("h:65535", host, port);
+  CHECK(port == 65535);
+
+  for (const char* bad : {"", "127.0.0.1", "127.0.0.1:", ":8080", "127.0.0.1:65536", "127.0.0.1:-1",
+                          "127.0.0.1:http", "127.0.0.1:80x", "::1:8080", "[::1]", "[::1]8080",
+                          "[::1:8080", "[]:80", "a b:80", "127.0.0.1:99999999999999999999"}) {
+    std::string input = bad;
+    CAPTURE(input);
+    host = "unchanged";
+    CHECK_THROWS_AS(config::parse_listen(bad, host, port), config::Error);
+    CHECK(host == "unchanged");
+  }
+  CHECK_THROWS_WITH(config::parse_listen("127.0.0.1", host, port),
+                    "invalid listen address '127.0.0.1': expected \"HOST:PORT\" (the port is "
+                    "missing)");
+}
+
+TEST_CASE("config: environment expansion") {
+  ScopedEnv a("SSEGW_TEST_A", "alpha");
+  ScopedEnv unset("SSEGW_TEST_UNSET", nullptr);
+  CHECK(config::expand_env("plain") == "plain");
+  CHECK(config::expand_env("") == "");
+  CHECK(config::expand_env("${SSEGW_TEST_A}") == "alpha");
+  CHECK(config::expand_env("x-${SSEGW_TEST_A}-${SSEGW_TEST_A}-y") == "x-alpha-alpha-y");
+  CHECK(config::expand_env("${SSEGW_TEST_UNSET}") == "");
+  CHECK(config::expand_env("$${SSEGW_TEST_A}") == "${SSEGW_TEST_A}");
+  // Scanning is left to right: the "$${" starting at the second "$" is the escape.
+  CHECK(config::expand_env("$$${SSEGW_TEST_A}") == "$${SSEGW_TEST_A}");
+  CHECK(config::expand_env("cost $5 {x} $") == "cost $5 {x} $");
+  CHECK(config::expand_env("$SSEGW_TEST_A") == "$SSEGW_TEST_A");  // only the braced form
+  CHECK_THROWS_WITH(config::expand_env("a${SSEGW_TEST_A"),
+                    "unterminated \"${\" in 'a${SSEGW_TEST_A'");
+  CHECK_THROWS_AS(config::expand_env("${}"), config::Error);
+  CHECK_THROWS_AS(config::expand_env("${1X}"), config::Error);
+  CHECK_THROWS_AS(config::expand_env("${A-B}"), config::Error);
+}
+
+TEST_CASE("config: environment expansion happens before parsing") {
+  ScopedEnv port("SSEGW_TEST_PORT", "9090");
+  ScopedEnv ttl("SSEGW_TEST_TTL", "30s");
+  ScopedEnv token("SSEGW_TEST_TOKEN", "s3cret");
+  ScopedEnv bad("SSEGW_TEST_BAD", "soon");
+  ScopedEnv unset("SSEGW_TEST_UNSET", nullptr);
+
+  config::Config c = config::load_string(
+      "listen: 127.0.0.1:${SSEGW_TEST_PORT}\n"
+      "history: { ttl: \"${SSEGW_TEST_TTL}\" }\n"
+      "auth:\n"
+      "  publish_tokens: [\"${SSEGW_TEST_TOKEN}\", \"literal-$${X}\"]\n",
+      "t.yaml");
+  CHECK(c.listen_port == 9090);
+  CHECK(c.history.ttl == 30s);
+  CHECK(c.auth.publish_tokens == std::vector<std::string>{"s3cret", "literal-${X}"});
+
+  CHECK(load_error("retry: ${SSEGW_TEST_BAD}\n") ==
+        "t.yaml:1:8: retry: invalid duration 'soon': expected a whole number with unit ms, s, m "
+        "or h, such as 250ms or 15s");
+  // An unset variable must not become an empty token that matches "Authorization: Bearer ".
+  CHECK(load_error("auth:\n  publish_tokens:\n    - ${SSEGW_TEST_UNSET}\n") ==
+        "t.yaml:3:7: auth.publish_tokens[0]: empty string (is the environment variable set?)");
+  CHECK(load_error("log: { level: \"${oops\" }\n") ==
+        "t.yaml:1:15: log.level: unterminated \"${\" in '${oops'");
+}
+
+TEST_CASE("config: defaults from empty text") {
+  for (const char* text : {"", "\n", "# only a comment\n", "---\n", "~\n"}) {
+    std::string input = text;
+    CAPTURE(input);
+    config::Config c = config::load_string(text, "empty.yaml");
+    CHECK(c.source_file == "empty.yaml");
+    CHECK(c.listen_host == "127.0.0.1");
+    CHECK(c.listen_port == 8080);
+    CHECK(c.workers == 1);
+    CHECK(c.retry == 2s);
+    CHECK(c.heartbeat == 15s);
+    CHECK(c.shutdown_grace == 5s);
+    CHECK(c.history.max_events == 1000);
+    CHECK(c.history.max_bytes == 8ull << 20);
+    CHECK(c.history.ttl == 10min);
+    CHECK(c.slow_consumer.max_queued_bytes == 1ull << 20);
+    CHECK(c.limits.max_connections == 50000);
+    CHECK(c.limits.max_channels == 100000);
+    CHECK(c.limits.max_header_bytes == 16 * 1024);
+    CHECK(c.limits.max_event_bytes == 1024 * 1024);
+    CHECK(c.limits.header_timeout == 10s);
+    CHECK(c.limits.idle_timeout == 60s);
+    CHECK(c.cors.allow_origins.empty());
+    CHECK(c.auth.publish_tokens.empty());
+    CHECK(c.log.level == "info");
+    CHECK(c.demo.enabled == false);
+  }
+  // An empty section means "all defaults", as when every line under it is commented out.
+  config::Config c = config::load_string("history:\nlimits:\ncors:\n  allow_origins:\n", "t.yaml");
+  CHECK(c.history.max_events == 1000);
+  CHECK(c.cors.allow_origins.empty());
+}
+
+TEST_CASE("config: a full file") {
+  config::Config c = config::load_string(R"(
+listen: "[::1]:0"
+workers: 4
+retry: 500ms
+heartbeat: 1m
+shutdown_grace: 0
+history:   { max_events: 10, max_bytes: 64KiB, ttl: 1h }
+slow_consumer: { max_queued_bytes: 256KB }
+limits:
+  max_connections: 10
+  max_channels: 20
+  max_header_bytes: 8KiB
+  max_event_bytes: 4096
+  header_timeout: 3s
+  idle_timeout: 90
+cors:  { allow_origins: ["*"] }
+auth:
+  publish_tokens:
+    - one
+    - two
+log:   { level: debug }
+demo:  { enabled: true }
+)",
+                                         "full.yaml");
+  CHECK(c.source_file == "full.yaml");
+  CHECK(c.listen_host == "::1");
+  CHECK(c.listen_port == 0);
+  CHECK(c.workers == 4);
+  CHECK(c.retry == 500ms);
+  CHECK(c.heartbeat == 1min);
+  CHECK(c.shutdown_grace == 0ms);
+  CHECK(c.history.max_events == 10);
+  CHECK(c.history.max_bytes == 64 * 1024);
+  CHECK(c.history.ttl == 1h);
+  CHECK(c.slow_consumer.max_queued_bytes == 256'000);
+  CHECK(c.limits.max_connections == 10);
+  CHECK(c.limits.max_channels == 20);
+  CHECK(c.limits.max_header_bytes == 8 * 1024);
+  CHECK(c.limits.max_event_bytes == 4096);
+  CHECK(c.limits.header_timeout == 3s);
+  CHECK(c.limits.idle_timeout == 90s);
+  CHECK(c.cors.allow_origins == std::vector<std::string>{"*"});
+  CHECK(c.auth.publish_tokens == std::vector<std::string>{"one", "two"});
+  CHECK(c.log.level == "debug");
+  CHECK(c.demo.enabled == true);
+}
+
+TEST_CASE("config: workers") {
+  CHECK(config::load_string("workers: 64", "t.yaml").workers == 64);
+  uint32_t cores = std::thread::hardware_concurrency();
+  uint32_t expected = cores == 0 ? 1 : (cores > 64 ? 64 : cores);
+  CHECK(config::load_string("workers: auto", "t.yaml").workers == expected);
+  CHECK(config::load_string("workers: \"auto\"", "t.yaml").workers == expected);
+  CHECK(load_error("workers: 0") ==
+        "t.yaml:1:10: workers: expected a number from 1 to 64 or "
+        "auto, got '0'");
+  CHECK(load_error("workers: 65") ==
+        "t.yaml:1:10: workers: expected a number from 1 to 64 or "
+        "auto, got '65'");
+  CHECK(load_error("workers: -1") ==
+        "t.yaml:1:10: workers: expected a number from 1 to 64 or "
+        "auto, got '-1'");
+  CHECK(load_error("workers: Auto") ==
+        "t.yaml:1:10: workers: expected a number from 1 to 64 or "
+        "auto, got 'Auto'");
+}
+
+TEST_CASE("config: unknown keys name the key and its position") {
+  CHECK(load_error("history:\n  max_evnts: 5\n") == "t.yaml:2:3: unknown key 'max_evnts'");
+  CHECK(load_error("listen: 127.0.0.1:8080\nworkers: 1\nhistroy:\n  max_events: 5\n") ==
+        "t.yaml:3:1: unknown key 'histroy'");
+  CHECK(load_error("limits: { max_conections: 1 }\n") ==
+        "t.yaml:1:11: unknown key 'max_conections'");
+  CHECK(load_error("demo:\n  enabled: true\n  extra: 1\n") == "t.yaml:3:3: unknown key 'extra'");
+  // yaml-cpp keeps both copies of a repeated key; the second would silently win.
+  CHECK(load_error("retry: 1s\nretry: 2s\n") == "t.yaml:2:1: duplicate key 'retry'");
+}
+
+TEST_CASE("config: keys of the design that this build does not support") {
+  CHECK(load_error("upstreams:\n  llm: { url: \"http://127.0.0.1:9000\" }\n") ==
+        "t.yaml:1:1: 'upstreams' is not supported by this build yet");
+  CHECK(load_error("workers: 1\nsources:\n  - { channels: \"feed.*\" }\n") ==
+        "t.yaml:2:1: 'sources' is not supported by this build yet");
+  CHECK(load_error("routes: []\n") == "t.yaml:1:1: 'routes' is not supported by this build yet");
+}
+
+TEST_CASE("config: type and range errors name the line and column") {
+  // Scalars where a map is expected and the reverse.
+  CHECK(load_error("history: 5\n") == "t.yaml:1:10: history: expected a map, got a scalar");
+  CHECK(load_error("retry:\n  a: 1\n") ==
+        "t.yaml:2:3: retry: expected a duration such as 250ms or 15s, got a map");
+  CHECK(load_error("retry: [1s]\n") ==
+        "t.yaml:1:8: retry: expected a duration such as 250ms or 15s, got a list");
+  CHECK(load_error("retry:\n") ==
+        "t.yaml:1:1: retry: missing value, expected a duration such as 250ms or 15s");
+  CHECK(load_error("[1, 2]\n") ==
+        "t.yaml:1:1: the top level must be a map of settings, got a list");
+  CHECK(load_error("just text\n") ==
+        "t.yaml:1:1: the top level must be a map of settings, got a scalar");
+
+  // Numbers.
+  CHECK(load_error("history:\n  max_events: abc\n") ==
+        "t.yaml:2:15: history.max_events: expected a positive integer, got 'abc'");
+  CHECK(load_error("history:\n  max_events: -5\n") ==
+        "t.yaml:2:15: history.max_events: expected a positive integer, got '-5'");
+  CHECK(load_error("history:\n  max_events: 0\n") ==
+        "t.yaml:2:15: history.max_events: must be greater than 0");
+  CHECK(load_error("history:\n  max_events: 1.5\n") ==
+        "t.yaml:2:15: history.max_events: expected a positive integer, got '1.5'");
+  CHECK(load_error("limits: { max_connections: 4294967296 }\n") ==
+        "t.yaml:1:28: limits.max_connections: '4294967296' is too large (at most 4294967295)");
+  CHECK(load_error("limits: { max_channels: 99999999999999999999999 }\n") ==
+        "t.yaml:1:25: limits.max_channels: '99999999999999999999999' is too large (at most "
+        "4294967295)");
+  CHECK(config::load_string("limits: { max_connections: 4294967295 }", "t.yaml")
+            .limits.max_connections == 4294967295u);
+
+  // Sizes that must fit in 32 bits, and zero sizes.
+  CHECK(load_error("limits:\n  max_header_bytes: 4GiB\n") ==
+        "t.yaml:2:21: limits.max_header_bytes: '4GiB' is too large (at most 4294967295 bytes)");
+  CHECK(config::load_string("limits: { max_event_bytes: 4294967295 }", "t.yaml")
+            .limits.max_event_bytes == 4294967295u);
+  CHECK(config::load_string("history: { max_bytes: 4GiB }", "t.yaml").history.max_bytes ==
+        4ull << 30);
+  CHECK(load_error("slow_consumer: { max_queued_bytes: 0KiB }\n") ==
+        "t.yaml:1:36: slow_consumer.max_queued_bytes: must be greater than 0");
+  CHECK(load_error("limits: { max_event_bytes: 1 MiB }\n") ==
+        "t.yaml:1:28: limits.max_event_bytes: invalid size '1 MiB': expected a whole number of "
+        "bytes, optionally with unit B, KiB, MiB, GiB, KB, MB or GB, such as 16KiB");
+
+  // Durations where zero makes no sense; shutdown_grace may be zero.
+  CHECK(load_error("retry: 0ms\n") == "t.yaml:1:8: retry: must be greater than 0");
+  CHECK(load_error("heartbeat: 0\n") == "t.yaml:1:12: heartbeat: must be greater than 0");
+  CHECK(load_error("history: { ttl: 0s }\n") == "t.yaml:1:17: history.ttl: must be greater than 0");
+  CHECK(load_error("limits: { idle_timeout: 0 }\n") ==
+        "t.yaml:1:25: limits.idle_timeout: must be greater than 0");
+  CHECK(load_error("limits: { header_timeout: 0 }\n") ==
+        "t.yaml:1:27: limits.header_timeout: must be greater than 0");
+  CHECK(load_error("heartbeat: -1s\n") ==
+        "t.yaml:1:12: heartbeat: invalid duration '-1s': expected a whole number with unit ms, s, "
+        "m or h, such as 250ms or 15s");
+  CHECK(config::load_string("shutdown_grace: 0s", "t.yaml").shutdown_grace == 0ms);
+
+  // Strings with a fixed set of values, lists and booleans.
+  CHECK(load_error("log:\n  level: verbose\n") ==
+        "t.yaml:2:10: log.level: expected debug, info, warn or error, got 'verbose'");
+  CHECK(load_error("demo: { enabled: maybe }\n") ==
+        "t.yaml:1:18: demo.enabled: expected true or false, got 'maybe'");
+  CHECK(load_error("cors: { allow_origins: \"*\" }\n") ==
+        "t.yaml:1:24: cors.allow_origins: expected a list of strings, got a scalar");
+  CHECK(load_error("cors:\n  allow_origins:\n    - a\n    - { x: 1 }\n") ==
+        "t.yaml:4:7: cors.allow_origins[1]: expected a string, got a map");
+  CHECK(load_error("auth: { publish_tokens: [\"\"] }\n") ==
+        "t.yaml:1:26: auth.publish_tokens[0]: empty string (is the environment variable set?)");
+
+  // Listen addresses; an unquoted IPv6 address parses as a YAML list.
+  CHECK(load_error("listen: 127.0.0.1\n") ==
+        "t.yaml:1:9: listen: invalid listen address '127.0.0.1': expected \"HOST:PORT\" (the "
+        "port is missing)");
+  CHECK(load_error("listen: localhost:70000\n") ==
+        "t.yaml:1:9: listen: invalid listen address 'localhost:70000': the port must be a number "
+        "from 0 to 65535");
+  CHECK(load_error("listen: [::1]\n") ==
+        "t.yaml:1:9: listen: expected \"HOST:PORT\", got a list (quote IPv6 addresses: "
+        "\"[::1]:8080\")");
+}
+
+TEST_CASE("config: YAML syntax errors carry the position") {
+  CHECK(load_error("history: { max_events: 5\n") == "t.yaml:2:1: end of map flow not found");
+  CHECK(load_error("retry: 1s\n\tworkers: 2\n") ==
+        "t.yaml:2:1: illegal tab when looking for indentation");
+  CHECK(load_error("retry: 1s\n---\nretry: 2s\n") ==
+        "t.yaml:3:1: only one YAML document is allowed");
+}
+
+TEST_CASE("config: load_file") {
+  std::string path = "/tmp/ssegw_config_test_" + std::to_string(::getpid()) + ".yaml";
+  {
+    std::ofstream out(path);
+    out << "workers: 2\nhistory:\n  ttl: 5\n";
+  }
+  config::Config c = config::load_file(path);
+  CHECK(c.source_file == path);
+  CHECK(c.workers == 2);
+  CHECK(c.history.ttl == 5s);
+  {
+    std::ofstream out(path);
+    out << "workers: 2\nlimits:\n  header_timeot: 5\n";
+  }
+  CHECK_THROWS_WITH(config::load_file(path), (path + ":3:3: unknown key 'header_timeot'").c_str());
+  std::remove(path.c_str());
+  CHECK_THROWS_WITH(config::load_file(path),
+                    (path + ": cannot open: No such file or directory").c_str());
+}
+
+TEST_CASE("config: the shipped gateway.yaml loads") {
+  config::Config c = config::load_file(SSEGW_SOURCE_DIR "/config/gateway.yaml");
+  CHECK(c.listen_host == "127.0.0.1");
+  CHECK(c.listen_port == 8080);
+  CHECK(c.workers == 1);
+  CHECK(c.demo.enabled == false);
+  CHECK(c.cors.allow_origins ==
+        std::vector<std::string>{"http://localhost:8080", "http://127.0.0.1:8080"});
+  // Everything else is written out at its built-in default.
+  config::Config d;
+  CHECK(c.retry == d.retry);
+  CHECK(c.heartbeat == d.heartbeat);
+  CHECK(c.shutdown_grace == d.shutdown_grace);
+  CHECK(c.history.max_events == d.history.max_events);
+  CHECK(c.history.max_bytes == d.history.max_bytes);
+  CHECK(c.history.ttl == d.history.ttl);
+  CHECK(c.slow_consumer.max_queued_bytes == d.slow_consumer.max_queued_bytes);
+  CHECK(c.limits.max_connections == d.limits.max_connections);
+  CHECK(c.limits.max_channels == d.limits.max_channels);
+  CHECK(c.limits.max_header_bytes == d.limits.max_header_bytes);
+  CHECK(c.limits.max_event_bytes == d.limits.max_event_bytes);
+  CHECK(c.limits.header_timeout == d.limits.header_timeout);
+  CHECK(c.limits.idle_timeout == d.limits.idle_timeout);
+  CHECK(c.auth.publish_tokens.empty());
+  CHECK(c.log.level == d.log.level);
+}
