@@ -102,7 +102,9 @@ int open_listen_socket(const std::string& host, uint16_t port, std::string& erro
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
     setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
-    if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0) break;
+    // Listening here, before any worker runs, means the address accepts connections as soon as
+    // the "listening" line is logged; the kernel queues them until a worker's loop picks them up.
+    if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && ::listen(fd, 1024) == 0) break;
     err = errno;
     ::close(fd);
     fd = -1;

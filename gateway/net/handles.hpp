@@ -59,8 +59,8 @@ class Async {
   bool closed_ = false;
 };
 
-// Opens a listening TCP socket with SO_REUSEPORT, so that each worker can bind the same address.
-// Returns the fd, or -errno with `error` filled in.
+// Opens a bound, listening TCP socket with SO_REUSEPORT, so that each worker can bind the same
+// address. Returns the fd, or -errno with `error` filled in.
 int open_listen_socket(const std::string& host, uint16_t port, std::string& error);
 // "host:port" of a bound socket ("[v6]:port" for IPv6).
 std::string local_address(int fd, uint16_t* port = nullptr);

@@ -50,6 +50,7 @@ void Connection::start() {
 }
 
 void Connection::reject_overloaded() {
+  start_reading();  // to see the client's close at once: until then it holds a connection slot
   route_ = api::Route::kNotFound;
   close_after_response_ = true;
   respond_error(503, "too_many_connections", "the gateway is at limits.max_connections");

@@ -1,0 +1,199 @@
+#include "gateway/hub/history.hpp"
+
+#include <doctest/doctest.h>
+
+#include <string>
+#include <vector>
+
+using hub::EventId;
+using hub::History;
+using hub::HistoryLimits;
+
+namespace {
+
+HistoryLimits limits(uint32_t max_events, uint64_t max_bytes, uint64_t ttl_ms) {
+  HistoryLimits l;
+  l.max_events = max_events;
+  l.max_bytes = max_bytes;
+  l.ttl_ms = ttl_ms;
+  return l;
+}
+
+// Appends an event with id <ms>-0 whose frame is `size` bytes, published at monotonic time `at`.
+void append(History& h, uint64_t ms, size_t size = 10, uint64_t at = 0) {
+  h.append({EventId{ms, 0}, at, base::Frame::copy_of(std::string(size, 'x'))});
+}
+
+std::vector<uint64_t> ids(const History& h) {
+  std::vector<uint64_t> out;
+  for (size_t i = 0; i < h.size(); ++i) {
+    CHECK(h.at(i).id.seq == 0);
+    out.push_back(h.at(i).id.ms);
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("hub/history: empty") {
+  History h(limits(3, 1000, 1000));
+  CHECK(h.empty());
+  CHECK(h.size() == 0);
+  CHECK(h.bytes() == 0);
+  CHECK_FALSE(h.first_id().has_value());
+  CHECK_FALSE(h.last_id().has_value());
+}
+
+TEST_CASE("hub/history: count limit") {
+  History h(limits(3, 1 << 20, 1000000));
+  append(h, 1, 10);
+  append(h, 2, 20);
+  append(h, 3, 30);
+  CHECK(ids(h) == std::vector<uint64_t>{1, 2, 3});
+  CHECK(h.bytes() == 60);
+  append(h, 4, 40);
+  CHECK(ids(h) == std::vector<uint64_t>{2, 3, 4});
+  CHECK(h.bytes() == 90);
+  append(h, 5, 50);
+  CHECK(ids(h) == std::vector<uint64_t>{3, 4, 5});
+  CHECK(h.bytes() == 120);
+  CHECK(h.first_id() == EventId{3, 0});
+  CHECK(h.last_id() == EventId{5, 0});
+  CHECK(h.at(2).frame->size() == 50);
+}
+
+TEST_CASE("hub/history: byte limit") {
+  History h(limits(1000, 100, 1000000));
+  append(h, 1, 40);
+  append(h, 2, 40);
+  CHECK(ids(h) == std::vector<uint64_t>{1, 2});
+  CHECK(h.bytes() == 80);
+  append(h, 3, 20);  // exactly at the limit: kept
+  CHECK(ids(h) == std::vector<uint64_t>{1, 2, 3});
+  CHECK(h.bytes() == 100);
+  append(h, 4, 1);  // one byte over: the oldest goes
+  CHECK(ids(h) == std::vector<uint64_t>{2, 3, 4});
+  CHECK(h.bytes() == 61);
+  append(h, 5, 80);  // evicts until it fits
+  CHECK(ids(h) == std::vector<uint64_t>{4, 5});
+  CHECK(h.bytes() == 81);
+
+  SUBCASE("a single event bigger than max_bytes is kept until the next arrives") {
+    append(h, 6, 150);
+    CHECK(ids(h) == std::vector<uint64_t>{6});
+    CHECK(h.bytes() == 150);
+    append(h, 7, 10);
+    CHECK(ids(h) == std::vector<uint64_t>{7});
+    CHECK(h.bytes() == 10);
+    // Its id is now the last evicted one: resuming from it is continuous.
+    hub::ResumePoint p = h.resume_after(EventId{6, 0});
+    CHECK(p.start == 0);
+    CHECK_FALSE(p.gap);
+  }
+  SUBCASE("two oversized events in a row") {
+    append(h, 6, 150);
+    append(h, 7, 200);
+    CHECK(ids(h) == std::vector<uint64_t>{7});
+    CHECK(h.bytes() == 200);
+  }
+}
+
+TEST_CASE("hub/history: TTL expire") {
+  History h(limits(1000, 1 << 20, 1000));
+  append(h, 1, 10, 0);
+  append(h, 2, 10, 500);
+  append(h, 3, 10, 1000);
+  h.expire(999);
+  CHECK(ids(h) == std::vector<uint64_t>{1, 2, 3});
+  h.expire(1000);  // exactly ttl old: gone
+  CHECK(ids(h) == std::vector<uint64_t>{2, 3});
+  CHECK(h.bytes() == 20);
+  h.expire(1499);
+  CHECK(ids(h) == std::vector<uint64_t>{2, 3});
+  h.expire(1500);
+  CHECK(ids(h) == std::vector<uint64_t>{3});
+  h.expire(100000);
+  CHECK(h.empty());
+  CHECK(h.bytes() == 0);
+  CHECK_FALSE(h.first_id().has_value());
+  // Everything expired: the last expired id still resumes without a gap, an older one does not.
+  hub::ResumePoint p = h.resume_after(EventId{3, 0});
+  CHECK(p.start == 0);
+  CHECK_FALSE(p.gap);
+  p = h.resume_after(EventId{2, 0});
+  CHECK(p.start == 0);
+  CHECK(p.gap);
+}
+
+TEST_CASE("hub/history: resume_after") {
+  // Ids 10..50 appended with a limit of 3: 30, 40, 50 retained, 20 the last evicted.
+  History h(limits(3, 1 << 20, 1000000));
+  for (uint64_t ms : {10, 20, 30, 40, 50}) append(h, ms);
+  REQUIRE(ids(h) == std::vector<uint64_t>{30, 40, 50});
+
+  auto check = [&](std::optional<EventId> last, size_t start, bool gap) {
+    CAPTURE(last.has_value() ? last->str() : std::string("nullopt"));
+    hub::ResumePoint p = h.resume_after(last);
+    CHECK(p.start == start);
+    CHECK(p.gap == gap);
+  };
+  SUBCASE("unparseable: gap, from the start") {
+    check(std::nullopt, 0, true);
+  }
+  SUBCASE("exact retained ids: no gap") {
+    check(EventId{30, 0}, 1, false);
+    check(EventId{40, 0}, 2, false);
+    check(EventId{50, 0}, 3, false);
+  }
+  SUBCASE("the last evicted id: no gap, from the start") {
+    check(EventId{20, 0}, 0, false);
+  }
+  SUBCASE("older than the last evicted id: gap") {
+    check(EventId{10, 0}, 0, true);
+    check(EventId{19, 5}, 0, true);
+    check(EventId{0, 0}, 0, true);
+  }
+  SUBCASE("between the last evicted and the first retained: gap") {
+    check(EventId{25, 0}, 0, true);
+    check(EventId{20, 1}, 0, true);
+  }
+  SUBCASE("between two retained ids: gap, starting after it") {
+    check(EventId{35, 0}, 1, true);
+    check(EventId{30, 1}, 1, true);
+    check(EventId{45, 7}, 2, true);
+  }
+  SUBCASE("newer than the last: gap, start == size") {
+    check(EventId{50, 1}, 3, true);
+    check(EventId{UINT64_MAX, UINT64_MAX}, 3, true);
+  }
+}
+
+TEST_CASE("hub/history: resume_after with nothing evicted") {
+  History h(limits(10, 1 << 20, 1000000));
+  for (uint64_t ms : {10, 20}) append(h, ms);
+  hub::ResumePoint p = h.resume_after(EventId{5, 0});
+  CHECK(p.start == 0);
+  CHECK(p.gap);
+  p = h.resume_after(EventId{10, 0});
+  CHECK(p.start == 1);
+  CHECK_FALSE(p.gap);
+}
+
+TEST_CASE("hub/history: resume_after on an empty history") {
+  History h(limits(3, 1000, 1000));
+  hub::ResumePoint p = h.resume_after(EventId{1, 0});
+  CHECK(p.start == 0);
+  CHECK(p.gap);
+  p = h.resume_after(std::nullopt);
+  CHECK(p.start == 0);
+  CHECK(p.gap);
+}
+
+TEST_CASE("hub/history: retained frames are shared, not copied") {
+  History h(limits(3, 1000, 1000));
+  base::FrameRef frame = base::Frame::copy_of("payload");
+  h.append({EventId{1, 0}, 0, frame});
+  CHECK(h.at(0).frame.get() == frame.get());
+  for (uint64_t ms : {2, 3, 4}) append(h, ms);  // evicts the shared frame
+  CHECK(frame->raw() == "payload");
+}

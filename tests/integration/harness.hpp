@@ -1,0 +1,373 @@
+// Integration test harness: starts the real ssegw binary on port 0 and talks to it over plain
+// POSIX sockets (no libuv, so the tests share no code with the server they check).
+//
+// Rules:
+// - Every blocking call takes a timeout and throws std::runtime_error when it expires; doctest
+//   reports the exception as a failure of the running test case.
+// - Every socket and pipe is close-on-exec, and the child closes every descriptor above 2 before
+//   exec: a client socket leaked into ssegw would keep connections open after the test closed them.
+// - Sockets are non-blocking; all waiting is done with poll().
+// - Gateway's destructor always reaps the child (SIGTERM, then SIGKILL after 10 s).
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <utility>
+#include <vector>
+
+namespace itest {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+using Ms = std::chrono::milliseconds;
+
+inline constexpr Ms kTimeout = 5s;
+
+// Raises RLIMIT_NOFILE's soft limit to the hard limit (the child inherits it). Returns the new
+// soft limit.
+uint64_t raise_fd_limit();
+
+// Owns one file descriptor.
+class Fd {
+ public:
+  Fd() = default;
+  explicit Fd(int fd) : fd_(fd) {}
+  ~Fd() { reset(); }
+  Fd(Fd&& other) noexcept : fd_(other.release()) {}
+  Fd& operator=(Fd&& other) noexcept {
+    if (this != &other) reset(other.release());
+    return *this;
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+
+  int get() const { return fd_; }
+  explicit operator bool() const { return fd_ >= 0; }
+  int release() {
+    int fd = fd_;
+    fd_ = -1;
+    return fd;
+  }
+  void reset(int fd = -1);
+
+ private:
+  int fd_ = -1;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Sockets
+
+// Connects to 127.0.0.1:port. The socket is non-blocking and close-on-exec. rcvbuf > 0 sets
+// SO_RCVBUF before connecting (so the advertised window stays small). Throws on failure.
+Fd connect_to(uint16_t port, Ms timeout = kTimeout, int rcvbuf = 0);
+// Sends every byte or throws (error or timeout).
+void send_all(int fd, std::string_view data, Ms timeout = kTimeout);
+
+enum class ReadStatus { kData, kEof, kTimeout };
+// Waits up to timeout for readable data and appends what is available to out. A connection
+// reset counts as kEof.
+ReadStatus read_some(int fd, std::string& out, Ms timeout);
+// Reads until the peer closes. Returns false when timeout passes first. Bytes go to out.
+bool wait_closed(int fd, std::string& out, Ms timeout);
+
+// ---------------------------------------------------------------------------------------------
+// HTTP
+
+// Strict incremental decoder of a chunked body: "<lower-case hex>\r\n<bytes>\r\n" ... "0\r\n\r\n".
+class Dechunker {
+ public:
+  // Consumes from in as much as forms whole chunks (the rest stays in in). Appends decoded
+  // bytes to out. Sets error() on malformed framing.
+  void feed(std::string& in, std::string& out);
+  bool done() const { return done_; }
+  const std::string& error() const { return error_; }
+  // The payload of every chunk, in order (the terminal chunk excluded).
+  const std::vector<std::string>& chunks() const { return chunks_; }
+
+ private:
+  bool done_ = false;
+  std::string error_;
+  std::vector<std::string> chunks_;
+};
+
+struct Response {
+  std::string version;  // "HTTP/1.1"
+  int status = 0;
+  std::string reason;
+  // Header names are lower-case; the list keeps wire order and duplicates.
+  std::vector<std::pair<std::string, std::string>> header_list;
+  std::string head;  // raw status line and headers, up to and including the blank line
+  std::string body;  // de-chunked
+  std::string raw;   // every byte of this response as received
+  bool chunked = false;
+
+  bool has(const std::string& name) const;
+  // The value of the first header with that (lower-case) name, "" when absent.
+  std::string header(const std::string& name) const;
+};
+
+// Parses a response head ("HTTP/x.y NNN reason\r\n" ... "\r\n"). Throws on malformed input.
+Response parse_head(std::string_view head);
+
+// A client connection with its own read buffer, for keep-alive and pipelining.
+class Conn {
+ public:
+  explicit Conn(uint16_t port, Ms timeout = kTimeout);
+  void send(std::string_view data, Ms timeout = kTimeout) { send_all(fd_.get(), data, timeout); }
+  // Reads exactly one response (Content-Length, chunked, or until close). Throws on timeout or
+  // when the connection closes before a complete response.
+  Response read_response(Ms timeout = kTimeout);
+  Response request(std::string_view raw, Ms timeout = kTimeout) {
+    send(raw, timeout);
+    return read_response(timeout);
+  }
+  // True when the server closes within timeout; bytes received meanwhile are appended to buffer().
+  bool wait_closed(Ms timeout);
+  std::string& buffer() { return buf_; }
+  int fd() const { return fd_.get(); }
+  void close() { fd_.reset(); }
+
+ private:
+  Fd fd_;
+  std::string buf_;
+};
+
+// "GET path HTTP/1.1\r\nHost: 127.0.0.1\r\n" + extra_headers (each ending in CRLF) + "\r\n".
+std::string get_request(const std::string& path, const std::string& extra_headers = "");
+// A POST with Content-Length.
+std::string post_request(const std::string& path, std::string_view body,
+                         const std::string& extra_headers = "");
+// One request on a fresh connection; reads one response.
+Response http(uint16_t port, std::string_view raw_request, Ms timeout = kTimeout);
+Response http_get(uint16_t port, const std::string& path, Ms timeout = kTimeout);
+
+// ---------------------------------------------------------------------------------------------
+// Publishing
+
+// The "id" string of a publish answer, "" when there is none.
+std::string extract_id(const std::string& json);
+// POST /v1/channels/{ch}/events[?event=type] on a fresh connection. Throws unless 200.
+std::string publish(uint16_t port, const std::string& ch, std::string_view data,
+                    const std::string& type = "");
+
+// Publishes over one keep-alive connection.
+class Publisher {
+ public:
+  explicit Publisher(uint16_t port) : conn_(port) {}
+  // Throws unless 200; last() holds the whole answer.
+  std::string publish(const std::string& ch, std::string_view data, const std::string& type = "",
+                      const std::string& extra_headers = "");
+  const Response& last() const { return last_; }
+
+ private:
+  Conn conn_;
+  Response last_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// SSE
+
+struct SseEvent {
+  std::optional<std::string> id;
+  std::string event;  // "" when there was no event: line
+  std::string data;   // data lines joined with "\n"
+  int data_lines = 0;
+};
+
+// Event ids are "<unix-ms>-<seq>".
+struct EventId {
+  uint64_t ms = 0;
+  uint64_t seq = 0;
+  auto operator<=>(const EventId&) const = default;
+};
+std::optional<EventId> parse_id(const std::string& id);
+
+// One subscriber connection: GET /v1/channels/{ch}/events. The constructor connects and sends the
+// request without waiting; wait_head() and next_event() read as needed.
+class SseStream {
+ public:
+  struct Options {
+    std::optional<std::string> last_event_id;  // sent as the Last-Event-ID header
+    std::string query;                         // appended after "?" when not empty
+    std::string extra_headers;                 // each ending in CRLF
+    std::string version = "HTTP/1.1";
+    int rcvbuf = 0;
+  };
+  SseStream(uint16_t port, const std::string& channel, Options opts);
+  SseStream(uint16_t port, const std::string& channel) : SseStream(port, channel, Options{}) {}
+  // Sends raw_request as is.
+  static SseStream raw(uint16_t port, const std::string& raw_request, int rcvbuf = 0);
+
+  SseStream(SseStream&&) = default;
+  SseStream& operator=(SseStream&&) = default;
+
+  // Waits for the response head. Throws on timeout.
+  const Response& wait_head(Ms timeout = kTimeout);
+  // Waits for the head and checks "200" and the event-stream content type. Throws otherwise.
+  void expect_ok(Ms timeout = kTimeout);
+  // The next parsed event, or nullopt when timeout passes or the stream ends first.
+  std::optional<SseEvent> next_event(Ms timeout = kTimeout);
+  // Like next_event, but throws when there is none.
+  SseEvent expect_event(Ms timeout = kTimeout);
+  // Reads until the server closes the connection. False when timeout passes first.
+  bool read_until_closed(Ms timeout = kTimeout);
+  // Waits until comments() reaches n. False on timeout.
+  bool wait_comments(int n, Ms timeout);
+
+  // Reads whatever the socket holds without blocking. False once the peer has closed.
+  bool pump();
+  // Takes the parsed events not yet returned by next_event().
+  std::deque<SseEvent>& pending() { return events_; }
+
+  bool head_received() const { return head_done_; }
+  const Response& head() const { return head_; }
+  const std::string& wire() const { return wire_; }  // every byte received, head included
+  const std::string& body() const { return body_; }  // the de-chunked body
+  const std::vector<std::string>& chunks() const { return dechunker_.chunks(); }
+  bool finished() const { return dechunker_.done(); }  // the terminal chunk arrived
+  bool closed() const { return closed_; }
+  const std::string& framing_error() const { return dechunker_.error(); }
+  int comments() const { return comments_; }
+  std::optional<long> retry() const { return retry_; }
+  int fd() const { return fd_.get(); }
+  void close() { fd_.reset(); }
+
+ private:
+  SseStream() = default;
+  void start(uint16_t port, const std::string& request, int rcvbuf);
+  void on_bytes(std::string_view bytes);
+  void parse_events();
+  void dispatch_line(std::string_view line);
+
+  Fd fd_;
+  std::string wire_;
+  std::string in_;  // received, not yet consumed by the head parser or the dechunker
+  bool head_done_ = false;
+  Response head_;
+  bool chunked_ = false;
+  Dechunker dechunker_;
+  std::string body_;
+  size_t parsed_ = 0;  // bytes of body_ consumed by the SSE parser
+  bool closed_ = false;
+  // The event being assembled.
+  SseEvent cur_;
+  bool cur_has_fields_ = false;
+  std::deque<SseEvent> events_;
+  int comments_ = 0;
+  std::optional<long> retry_;
+};
+
+// Calls pump() on every stream whose socket is readable, until done() is true. False on timeout.
+bool pump_all(const std::vector<SseStream*>& streams, const std::function<bool()>& done,
+              Ms timeout);
+
+// The exact subscribe response heads of DESIGN 1.1 (without CORS headers).
+inline const std::string kHead11 =
+    "HTTP/1.1 200 OK\r\n"
+    "Content-Type: text/event-stream; charset=utf-8\r\n"
+    "Cache-Control: no-cache, no-transform\r\n"
+    "X-Accel-Buffering: no\r\n"
+    "Transfer-Encoding: chunked\r\n"
+    "\r\n";
+inline const std::string kHead10 =
+    "HTTP/1.0 200 OK\r\n"
+    "Content-Type: text/event-stream; charset=utf-8\r\n"
+    "Cache-Control: no-cache, no-transform\r\n"
+    "X-Accel-Buffering: no\r\n"
+    "Connection: close\r\n"
+    "\r\n";
+
+// Expected chunk on the wire for payload.
+std::string chunk(std::string_view payload);
+// The SSE frame that ssegw must write for an event.
+std::string sse_frame(const std::string& id, std::string_view data, const std::string& type = "");
+// What an SSE client reconstructs from a payload: CR and CRLF become LF.
+std::string normalize_newlines(std::string_view data);
+
+// ---------------------------------------------------------------------------------------------
+// The process
+
+struct GatewayOptions {
+  std::string yaml;               // extra YAML, appended after "listen: 127.0.0.1:0"
+  std::vector<std::string> args;  // extra command-line arguments
+  bool listen_any_port = true;    // write "listen: 127.0.0.1:0" first
+  Ms start_timeout = 10s;
+};
+
+// Runs ssegw with a temporary config and reads the port from its first log line.
+class Gateway {
+ public:
+  explicit Gateway(const std::string& yaml = "") : Gateway(GatewayOptions{.yaml = yaml}) {}
+  explicit Gateway(GatewayOptions opts);
+  ~Gateway();
+  Gateway(const Gateway&) = delete;
+  Gateway& operator=(const Gateway&) = delete;
+
+  uint16_t port() const { return port_; }
+  pid_t pid() const { return pid_; }
+  const std::string& first_line() const { return first_line_; }
+  const std::string& config_path() const { return config_path_; }
+  // Everything read from stderr so far, first line included.
+  std::string log() const;
+
+  void signal(int sig);
+  // The exit status (128 + signal when killed by one), or nullopt when still running at timeout.
+  std::optional<int> wait_exit(Ms timeout);
+  // SIGTERM, then waits; SIGKILL after timeout. Returns the exit status.
+  int stop_and_wait(Ms timeout = 10s);
+
+ private:
+  void start(const GatewayOptions& opts);
+  void cleanup();
+
+  std::string config_path_;
+  pid_t pid_ = -1;
+  std::optional<int> status_;
+  uint16_t port_ = 0;
+  std::string first_line_;
+  Fd err_;
+  std::thread drain_;
+  mutable std::mutex mu_;
+  std::string log_;
+};
+
+struct ProcessResult {
+  int status = -1;     // exit status, 128 + signal when killed by one
+  std::string output;  // stdout and stderr together
+};
+// Runs SSEGW_BIN with args and waits for it (SIGKILL after timeout).
+ProcessResult run_ssegw(const std::vector<std::string>& args, Ms timeout = 10s);
+// Writes text to a new temporary file and returns its path. suffix like ".yaml".
+std::string write_temp_file(const std::string& text, const std::string& suffix = ".yaml");
+
+// ---------------------------------------------------------------------------------------------
+// Misc
+
+// The value of the first sample line of /metrics text whose name-and-labels part starts with
+// series (e.g. "ssegw_subscribers_active" or "ssegw_http_requests_total{"). nullopt if absent.
+std::optional<double> metric_value(const std::string& text, const std::string& series);
+// GET /metrics and metric_value; nullopt when the sample is absent.
+std::optional<double> read_metric(uint16_t port, const std::string& series);
+// Polls the metric until it equals value. Returns the last value seen.
+std::optional<double> wait_metric(uint16_t port, const std::string& series, double value,
+                                  Ms timeout = kTimeout);
+// Polls GET /v1/channels/{ch} until "subscribers" equals n. Returns the last count seen.
+long wait_subscribers(uint16_t port, const std::string& ch, long n, Ms timeout = kTimeout);
+// A number field ("key":123) of a flat JSON object, nullopt when absent.
+std::optional<long> json_number(const std::string& json, const std::string& key);
+// Lower-cases ASCII.
+std::string lower(std::string s);
+// Shows control characters as escapes, for failure messages.
+std::string printable(std::string_view s);
+
+}  // namespace itest

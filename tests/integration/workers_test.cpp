@@ -1,0 +1,120 @@
+// Many cores (DESIGN 3): with several workers, SO_REUSEPORT spreads connections over the loops,
+// and a subscriber on any worker receives every event of its channel, in order.
+#include <sched.h>
+
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tests/integration/checks.hpp"
+#include "tests/integration/harness.hpp"
+
+using namespace itest;
+
+TEST_CASE("workers: two workers deliver every event in order across connections") {
+  Gateway gw("workers: 2\n");
+  const uint16_t port = gw.port();
+  CHECK(gw.first_line().find("\"workers\":2") != std::string::npos);
+
+  const std::vector<std::string> channels = {"w.a", "w.b", "w.c", "w.d"};
+  constexpr size_t kPerChannel = 15;  // 10 resume from a marker, 5 are live only
+  constexpr size_t kEvents = 50;
+  std::map<std::string, std::string> marker;
+  for (auto& ch : channels) marker[ch] = publish(port, ch, "marker");
+
+  struct Sub {
+    std::unique_ptr<SseStream> stream;
+    std::string channel;
+  };
+  std::vector<Sub> subs;
+  std::vector<SseStream*> all;
+  for (size_t i = 0; i < channels.size() * kPerChannel; ++i) {
+    const std::string& ch = channels[i % channels.size()];
+    SseStream::Options o;
+    if (i < channels.size() * 10) o.last_event_id = marker[ch];
+    subs.push_back({std::make_unique<SseStream>(port, ch, o), ch});
+    all.push_back(subs.back().stream.get());
+  }
+  REQUIRE(pump_all(
+      all,
+      [&] {
+        for (auto* s : all)
+          if (!s->head_received()) return false;
+        return true;
+      },
+      10s));
+  for (auto* s : all) CHECK(s->head().head == kHead11);
+  for (auto& ch : channels) {
+    CAPTURE(ch);
+    CHECK(wait_subscribers(port, ch, kPerChannel) == static_cast<long>(kPerChannel));
+  }
+
+  // Publish over eight keep-alive connections, and a fresh connection every seventh event, so
+  // that publishes reach each channel through both workers.
+  std::vector<std::unique_ptr<Publisher>> pubs;
+  for (int i = 0; i < 8; ++i) pubs.push_back(std::make_unique<Publisher>(port));
+  std::map<std::string, std::vector<std::string>> ids;
+  for (size_t i = 0; i < kEvents; ++i) {
+    for (size_t c = 0; c < channels.size(); ++c) {
+      const std::string& ch = channels[c];
+      size_t n = i * channels.size() + c;
+      std::string data = ch + " #" + std::to_string(i);
+      std::string id =
+          n % 7 == 0 ? publish(port, ch, data) : pubs[n % pubs.size()]->publish(ch, data);
+      if (!ids[ch].empty()) CHECK(*parse_id(ids[ch].back()) < *parse_id(id));
+      CHECK(parse_id(marker[ch]) < parse_id(id));
+      ids[ch].push_back(id);
+    }
+  }
+  bool delivered = pump_all(
+      all,
+      [&] {
+        for (auto* s : all)
+          if (s->pending().size() < kEvents && !s->closed()) return false;
+        return true;
+      },
+      15s);
+  CHECK(delivered);
+
+  size_t complete = 0;
+  bool reported = false;
+  for (size_t k = 0; k < subs.size(); ++k) {
+    std::vector<std::string> got;
+    bool data_ok = true;
+    auto& events = subs[k].stream->pending();
+    for (size_t i = 0; i < events.size(); ++i) {
+      got.push_back(events[i].id.value_or("(no id)"));
+      if (events[i].data != subs[k].channel + " #" + std::to_string(i)) data_ok = false;
+    }
+    if (got == ids[subs[k].channel] && data_ok) {
+      ++complete;
+    } else if (!reported) {
+      reported = true;
+      CHECK(data_ok);
+      check_same_ids(got, ids[subs[k].channel],
+                     "subscriber " + std::to_string(k) + " of " + subs[k].channel);
+    }
+  }
+  CHECK(complete == subs.size());
+  CHECK(wait_metric(port, "ssegw_events_delivered_total", subs.size() * kEvents) ==
+        subs.size() * kEvents);
+}
+
+TEST_CASE("workers: auto starts one worker per core") {
+  Gateway gw("workers: auto\n");
+  auto n = json_number(gw.first_line(), "workers");
+  REQUIRE(n.has_value());
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  long affinity = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : -1;
+  long hardware = static_cast<long>(std::thread::hardware_concurrency());
+  INFO("first line: ", gw.first_line());
+  CHECK((*n == affinity || *n == hardware));
+  SseStream s(gw.port(), "auto");
+  s.expect_ok();
+  REQUIRE(wait_subscribers(gw.port(), "auto", 1) == 1);
+  std::string id = publish(gw.port(), "auto", "x");
+  CHECK(s.expect_event().id == id);
+}
