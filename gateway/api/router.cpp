@@ -43,8 +43,11 @@ RouteMatch match_route(std::string_view path) {
       name = rest.substr(0, slash);
       route = Route::kChannelEvents;
     }
-    if (name.empty()) return match;
     match.route = route;
+    if (name.empty()) {
+      match.invalid_name = true;
+      return match;
+    }
     // Names are matched after percent-decoding, so "%41" is "A", and "%2F" can never sneak a
     // slash into a name: it fails validation like any other character outside the set.
     if (!http::percent_decode(name, match.channel) || !valid_channel_name(match.channel)) {

@@ -62,7 +62,7 @@ bool percent_decode(std::string_view in, std::string& out) {
   return true;
 }
 
-bool query_param(std::string_view query, std::string_view name, std::string& value) {
+QueryParam query_param(std::string_view query, std::string_view name, std::string& value) {
   while (!query.empty()) {
     size_t amp = query.find('&');
     std::string_view pair = query.substr(0, amp);
@@ -71,9 +71,12 @@ bool query_param(std::string_view query, std::string_view name, std::string& val
     std::string_view key = pair.substr(0, eq);
     if (key != name) continue;
     std::string_view raw = eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1);
-    return percent_decode(raw, value);
+    if (percent_decode(raw, value)) return QueryParam::kPresent;
+    value.clear();
+    return QueryParam::kMalformed;
   }
-  return false;
+  value.clear();
+  return QueryParam::kAbsent;
 }
 
 }  // namespace http

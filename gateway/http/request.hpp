@@ -33,8 +33,10 @@ struct Request {
   void clear();
 };
 
-// The decoded value of a query parameter (first occurrence); false when absent or malformed.
-bool query_param(std::string_view query, std::string_view name, std::string& value);
+enum class QueryParam { kAbsent, kMalformed, kPresent };
+// The decoded value of a query parameter (first occurrence). A malformed escape is reported as
+// such, never as absent: the caller must refuse it rather than fall back to a default.
+QueryParam query_param(std::string_view query, std::string_view name, std::string& value);
 // Percent-decodes; false on a malformed escape.
 bool percent_decode(std::string_view in, std::string& out);
 

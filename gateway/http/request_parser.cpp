@@ -64,6 +64,7 @@ int RequestParser::on_header_field(llhttp_t* p, const char* at, size_t length) {
   if (self->count_header_bytes(length +
                                (self->in_value_ || self->request_.headers.empty() ? 4 : 0)))
     return -1;
+  if (self->headers_complete_) return 0;  // trailer fields never become request headers
   auto& headers = self->request_.headers;
   if (self->in_value_ || headers.empty()) {
     headers.emplace_back();
@@ -77,6 +78,7 @@ int RequestParser::on_header_field(llhttp_t* p, const char* at, size_t length) {
 int RequestParser::on_header_value(llhttp_t* p, const char* at, size_t length) {
   RequestParser* self = self_of(p);
   if (self->count_header_bytes(length)) return -1;
+  if (self->headers_complete_) return 0;
   self->in_value_ = true;
   self->request_.headers.back().value.append(at, length);
   return 0;
@@ -94,7 +96,7 @@ int RequestParser::on_headers_complete(llhttp_t* p) {
     return self->fail(413, "payload_too_large",
                       "body exceeds " + std::to_string(self->limits_.max_body_bytes) + " bytes");
   std::string_view expect = r.header("expect");
-  if (!expect.empty()) {
+  if (!expect.empty() && !r.http10()) {  // HTTP/1.0 servers must ignore Expect (RFC 9110)
     if (expect.size() != 12 || strncasecmp(expect.data(), "100-continue", 12) != 0)
       return self->fail(400, "bad_request", "unsupported Expect header");
     r.expect_continue = true;

@@ -230,7 +230,8 @@ void Connection::handle_publish(const api::RouteMatch& match) {
     }
   }
   std::string type;
-  if (http::query_param(request.query(), "event", type) && !api::valid_event_type(type)) {
+  http::QueryParam event = http::query_param(request.query(), "event", type);
+  if (event != http::QueryParam::kAbsent && !api::valid_event_type(type)) {
     respond_error(400, "invalid_event_type",
                   "event types are 1 to 64 characters of [A-Za-z0-9_.:-]");
     return;
@@ -278,9 +279,20 @@ void Connection::handle_subscribe(const api::RouteMatch& match) {
   if (!header.empty()) {
     resume.present = true;
     resume.last_event_id = std::string(header);
-  } else if (http::query_param(request.query(), "last_event_id", resume.last_event_id) &&
-             !resume.last_event_id.empty()) {
-    resume.present = true;
+  } else {
+    std::string raw;
+    switch (http::query_param(request.query(), "last_event_id", raw)) {
+      case http::QueryParam::kPresent:
+        resume.present = !raw.empty();
+        resume.last_event_id = std::move(raw);
+        break;
+      case http::QueryParam::kMalformed:  // unparseable: a gap, then everything retained
+        resume.present = true;
+        resume.last_event_id = "(malformed)";
+        break;
+      case http::QueryParam::kAbsent:
+        break;
+    }
   }
   if (resume.last_event_id.size() > 256) resume.last_event_id.resize(256);
   close_after_response_ = true;  // a stream ends only by closing

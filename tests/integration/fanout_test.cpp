@@ -147,7 +147,7 @@ TEST_CASE("fanout: a non-reading subscriber is disconnected while a reading one 
     pub.publish("fast-and-slow", "", "end");
   }
   reader.join();
-  MESSAGE("published ", published_bytes >> 20, " MiB before the cut");
+  INFO("published ", published_bytes >> 20, " MiB before the cut");
   CHECK(cut == 1);
   CHECK(got.error == "");
   CHECK(got.bad_data == 0);

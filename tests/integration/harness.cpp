@@ -1,5 +1,6 @@
 #include "tests/integration/harness.hpp"
 
+#include <doctest/doctest.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -56,11 +57,8 @@ int decode_status(int wstatus) {
   return -1;
 }
 
-// fork + exec SSEGW_BIN. stdin is /dev/null; out_fd < 0 keeps the test's stdout.
-pid_t spawn(const std::vector<std::string>& args, int out_fd, int err_fd) {
-  std::vector<std::string> all;
-  all.emplace_back(SSEGW_BIN);
-  all.insert(all.end(), args.begin(), args.end());
+// fork + exec argv[0]. in_fd < 0 means /dev/null; out_fd < 0 keeps the test's stdout.
+pid_t spawn_argv(std::vector<std::string> all, int in_fd, int out_fd, int err_fd) {
   std::vector<char*> argv;
   for (auto& a : all) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -69,8 +67,8 @@ pid_t spawn(const std::vector<std::string>& args, int out_fd, int err_fd) {
   if (pid < 0) fail_errno("fork");
   if (pid == 0) {
     // Only async-signal-safe calls from here on.
-    int devnull = ::open("/dev/null", O_RDONLY);
-    if (devnull >= 0) ::dup2(devnull, 0);
+    if (in_fd < 0) in_fd = ::open("/dev/null", O_RDONLY);
+    if (in_fd >= 0) ::dup2(in_fd, 0);
     if (out_fd >= 0) ::dup2(out_fd, 1);
     ::dup2(err_fd, 2);
     ::syscall(SYS_close_range, 3U, ~0U, 0U);
@@ -82,6 +80,14 @@ pid_t spawn(const std::vector<std::string>& args, int out_fd, int err_fd) {
     ::_exit(127);
   }
   return pid;
+}
+
+// fork + exec SSEGW_BIN with args.
+pid_t spawn(const std::vector<std::string>& args, int out_fd, int err_fd) {
+  std::vector<std::string> all;
+  all.emplace_back(SSEGW_BIN);
+  all.insert(all.end(), args.begin(), args.end());
+  return spawn_argv(std::move(all), -1, out_fd, err_fd);
 }
 
 std::string trim(std::string_view s) {
@@ -747,8 +753,19 @@ void Gateway::start(const GatewayOptions& opts) {
 }
 
 void Gateway::cleanup() {
-  if (pid_ > 0 && !status_) stop_and_wait(10s);
+  // Every test ends with a graceful stop: exit status 0 and no sanitizer report.
+  if (pid_ > 0 && !status_) {
+    int status = stop_and_wait(10s);
+    CHECK_MESSAGE(status == 0, "ssegw exited with status ", status, " on SIGTERM");
+  }
   if (drain_.joinable()) drain_.join();
+  if (pid_ > 0) {
+    std::string text = log();
+    bool clean = text.find("AddressSanitizer") == std::string::npos &&
+                 text.find("LeakSanitizer") == std::string::npos &&
+                 text.find("runtime error:") == std::string::npos;
+    CHECK_MESSAGE(clean, "sanitizer report in the ssegw log:\n", text);
+  }
   err_.reset();
   if (!config_path_.empty()) ::unlink(config_path_.c_str());
   config_path_.clear();
@@ -792,11 +809,28 @@ int Gateway::stop_and_wait(Ms timeout) {
 }
 
 ProcessResult run_ssegw(const std::vector<std::string>& args, Ms timeout) {
+  std::vector<std::string> all;
+  all.emplace_back(SSEGW_BIN);
+  all.insert(all.end(), args.begin(), args.end());
+  return run_process(all, "", timeout);
+}
+
+ProcessResult run_process(const std::vector<std::string>& argv, const std::string& input,
+                          Ms timeout) {
   int p[2];
   if (::pipe2(p, O_CLOEXEC) != 0) fail_errno("pipe2");
   Fd read_end(p[0]), write_end(p[1]);
-  pid_t pid = spawn(args, write_end.get(), write_end.get());
+  std::string input_path;
+  Fd in;
+  if (!input.empty()) {
+    input_path = write_temp_file(input, ".txt");
+    in = Fd(::open(input_path.c_str(), O_RDONLY | O_CLOEXEC));
+    ::unlink(input_path.c_str());
+    if (!in) fail_errno("open " + input_path);
+  }
+  pid_t pid = spawn_argv(argv, in.get(), write_end.get(), write_end.get());
   write_end.reset();
+  in.reset();
   ProcessResult result;
   auto deadline = Clock::now() + timeout;
   bool killed = false;

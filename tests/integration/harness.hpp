@@ -7,7 +7,8 @@
 // - Every socket and pipe is close-on-exec, and the child closes every descriptor above 2 before
 //   exec: a client socket leaked into ssegw would keep connections open after the test closed them.
 // - Sockets are non-blocking; all waiting is done with poll().
-// - Gateway's destructor always reaps the child (SIGTERM, then SIGKILL after 10 s).
+// - Gateway's destructor always reaps the child (SIGTERM, then SIGKILL after 10 s), and records
+//   a doctest failure unless that stop exits 0 with no sanitizer report in the log.
 #pragma once
 
 #include <sys/types.h>
@@ -347,6 +348,9 @@ struct ProcessResult {
 };
 // Runs SSEGW_BIN with args and waits for it (SIGKILL after timeout).
 ProcessResult run_ssegw(const std::vector<std::string>& args, Ms timeout = 10s);
+// Runs argv (argv[0] is a path) with input on stdin and waits for it (SIGKILL after timeout).
+ProcessResult run_process(const std::vector<std::string>& argv, const std::string& input = "",
+                          Ms timeout = 10s);
 // Writes text to a new temporary file and returns its path. suffix like ".yaml".
 std::string write_temp_file(const std::string& text, const std::string& suffix = ".yaml");
 

@@ -204,6 +204,27 @@ TEST_CASE("pubsub: keep-alive pipelining answers in order") {
   CHECK(c.buffer() == want);
 }
 
+TEST_CASE("pubsub: Connection close and HTTP/1.0 requests end the connection") {
+  Gateway gw;
+  for (const std::string& req :
+       {get_request("/healthz", "Connection: close\r\n"),
+        std::string("GET /healthz HTTP/1.0\r\n\r\n"),
+        post_request("/v1/channels/cc/events", "x", "Connection: close\r\n")}) {
+    CAPTURE(printable(req));
+    Conn c(gw.port());
+    Response r = c.request(req);
+    CHECK(r.status == 200);
+    CHECK(lower(r.header("connection")) == "close");
+    CHECK(c.wait_closed(2s));
+    CHECK(c.buffer() == "");
+  }
+  // HTTP/1.0 with keep-alive asked for explicitly may stay open; HTTP/1.1 stays open by default.
+  Conn k(gw.port());
+  CHECK(k.request(get_request("/healthz")).status == 200);
+  CHECK_FALSE(k.wait_closed(200ms));
+  CHECK(k.request(get_request("/healthz")).status == 200);
+}
+
 TEST_CASE("pubsub: request bodies in chunked encoding are accepted") {
   Gateway gw;
   SseStream s(gw.port(), "tc");

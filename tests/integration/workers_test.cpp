@@ -61,8 +61,17 @@ TEST_CASE("workers: two workers deliver every event in order across connections"
       const std::string& ch = channels[c];
       size_t n = i * channels.size() + c;
       std::string data = ch + " #" + std::to_string(i);
-      std::string id =
-          n % 7 == 0 ? publish(port, ch, data) : pubs[n % pubs.size()]->publish(ch, data);
+      std::string id;
+      if (n % 7 == 0) {
+        Response r = http(port, post_request("/v1/channels/" + ch + "/events", data));
+        REQUIRE(r.status == 200);
+        id = extract_id(r.body);
+        CHECK(json_number(r.body, "subscribers") == static_cast<long>(kPerChannel));
+      } else {
+        Publisher& pub = *pubs[n % pubs.size()];
+        id = pub.publish(ch, data);
+        CHECK(json_number(pub.last().body, "subscribers") == static_cast<long>(kPerChannel));
+      }
       if (!ids[ch].empty()) CHECK(*parse_id(ids[ch].back()) < *parse_id(id));
       CHECK(parse_id(marker[ch]) < parse_id(id));
       ids[ch].push_back(id);

@@ -1,0 +1,140 @@
+#include "gateway/api/router.hpp"
+
+#include <doctest/doctest.h>
+
+#include <string>
+
+using api::match_route;
+using api::Route;
+using api::RouteMatch;
+
+TEST_CASE("api/router: fixed routes") {
+  CHECK(match_route("/healthz").route == Route::kHealthz);
+  CHECK(match_route("/readyz").route == Route::kReadyz);
+  CHECK(match_route("/metrics").route == Route::kMetrics);
+  for (std::string_view path : {"/", "", "/healthz/", "/HEALTHZ", "/healthzz", "/metrics/x", "/v1",
+                                "/v1/channels", "/v2/channels/a", "//healthz"}) {
+    CAPTURE(path);
+    RouteMatch m = match_route(path);
+    CHECK(m.route == Route::kNotFound);
+    CHECK_FALSE(m.invalid_name);
+    CHECK(m.channel.empty());
+  }
+}
+
+TEST_CASE("api/router: channel routes") {
+  RouteMatch m = match_route("/v1/channels/abc");
+  CHECK(m.route == Route::kChannelInfo);
+  CHECK(m.channel == "abc");
+  CHECK_FALSE(m.invalid_name);
+
+  m = match_route("/v1/channels/abc/events");
+  CHECK(m.route == Route::kChannelEvents);
+  CHECK(m.channel == "abc");
+  CHECK_FALSE(m.invalid_name);
+
+  m = match_route("/v1/channels/Az09_.:@~-/events");
+  CHECK(m.route == Route::kChannelEvents);
+  CHECK(m.channel == "Az09_.:@~-");
+  CHECK_FALSE(m.invalid_name);
+
+  for (std::string_view path :
+       {"/v1/channels/abc/", "/v1/channels/abc/event", "/v1/channels/abc/events/",
+        "/v1/channels/abc/eventsx", "/v1/channels/a/b/events", "/v1/channels/abc/other"}) {
+    CAPTURE(path);
+    RouteMatch nf = match_route(path);
+    CHECK(nf.route == Route::kNotFound);
+    CHECK(nf.channel.empty());
+  }
+  // An empty name is a bad name (400), not an unknown path.
+  RouteMatch empty_info = match_route("/v1/channels/");
+  CHECK(empty_info.route == Route::kChannelInfo);
+  CHECK(empty_info.invalid_name);
+  RouteMatch empty_events = match_route("/v1/channels//events");
+  CHECK(empty_events.route == Route::kChannelEvents);
+  CHECK(empty_events.invalid_name);
+}
+
+TEST_CASE("api/router: channel names are percent-decoded") {
+  RouteMatch m = match_route("/v1/channels/a%41b/events");
+  CHECK(m.route == Route::kChannelEvents);
+  CHECK(m.channel == "aAb");
+  CHECK_FALSE(m.invalid_name);
+
+  m = match_route("/v1/channels/%7Euser%40host%3A1");
+  CHECK(m.route == Route::kChannelInfo);
+  CHECK(m.channel == "~user@host:1");
+  CHECK_FALSE(m.invalid_name);
+}
+
+TEST_CASE("api/router: invalid channel names") {
+  for (std::string_view name : {"a%20b", "a b", "%2F", "a%2Fb", "a%2fb", "%", "%zz", "a%4", "a+b",
+                                "%00", "caf%C3%A9", "a,b", "a%2F..%2Fb", "a\"b", "a#b"}) {
+    CAPTURE(name);
+    for (const char* suffix : {"", "/events"}) {
+      RouteMatch m = match_route("/v1/channels/" + std::string(name) + suffix);
+      CHECK(m.route == (*suffix ? Route::kChannelEvents : Route::kChannelInfo));
+      CHECK(m.invalid_name);
+      CHECK(m.channel.empty());
+    }
+  }
+}
+
+TEST_CASE("api/router: channel name length") {
+  RouteMatch m = match_route("/v1/channels/" + std::string(200, 'a') + "/events");
+  CHECK_FALSE(m.invalid_name);
+  CHECK(m.channel == std::string(200, 'a'));
+
+  m = match_route("/v1/channels/" + std::string(201, 'a') + "/events");
+  CHECK(m.route == Route::kChannelEvents);
+  CHECK(m.invalid_name);
+  CHECK(m.channel.empty());
+
+  // The limit applies to the decoded name: 200 escapes decode to 200 characters.
+  std::string escaped;
+  for (int i = 0; i < 200; ++i) escaped += "%41";
+  m = match_route("/v1/channels/" + escaped);
+  CHECK_FALSE(m.invalid_name);
+  CHECK(m.channel == std::string(200, 'A'));
+}
+
+TEST_CASE("api/router: valid_channel_name") {
+  CHECK(api::valid_channel_name("a"));
+  CHECK(api::valid_channel_name("abcXYZ019_.:@~-"));
+  CHECK(api::valid_channel_name(std::string(200, 'z')));
+  CHECK_FALSE(api::valid_channel_name(""));
+  CHECK_FALSE(api::valid_channel_name(std::string(201, 'z')));
+  for (std::string_view bad : {"a b", "a/b", "a%b", "a+b", "a?b", "a\nb", "\xc3\xa9", "a*", "a!"}) {
+    CAPTURE(bad);
+    CHECK_FALSE(api::valid_channel_name(bad));
+  }
+  CHECK_FALSE(api::valid_channel_name(std::string_view("a\0b", 3)));
+}
+
+TEST_CASE("api/router: valid_event_type") {
+  CHECK(api::valid_event_type("token"));
+  CHECK(api::valid_event_type("a.b:c-d_E9"));
+  CHECK(api::valid_event_type("message"));
+  CHECK(api::valid_event_type(std::string(64, 't')));
+  CHECK_FALSE(api::valid_event_type(std::string(65, 't')));
+  CHECK_FALSE(api::valid_event_type(""));
+  for (std::string_view bad : {"a b", "a@b", "a~b", "a/b", "a\nb", "a\rb", "a:b\n", "\xc3\xa9"}) {
+    CAPTURE(bad);
+    CHECK_FALSE(api::valid_event_type(bad));
+  }
+}
+
+TEST_CASE("api/router: labels and allowed methods") {
+  CHECK(std::string(api::route_label(Route::kChannelEvents)) == "/v1/channels/{channel}/events");
+  CHECK(std::string(api::route_label(Route::kChannelInfo)) == "/v1/channels/{channel}");
+  CHECK(std::string(api::route_label(Route::kHealthz)) == "/healthz");
+  CHECK(std::string(api::route_label(Route::kReadyz)) == "/readyz");
+  CHECK(std::string(api::route_label(Route::kMetrics)) == "/metrics");
+  CHECK(std::string(api::route_label(Route::kNotFound)) == "unmatched");
+
+  CHECK(std::string(api::allowed_methods(Route::kChannelEvents)) == "GET, POST, OPTIONS");
+  CHECK(std::string(api::allowed_methods(Route::kChannelInfo)) == "GET, OPTIONS");
+  CHECK(std::string(api::allowed_methods(Route::kHealthz)) == "GET, OPTIONS");
+  CHECK(std::string(api::allowed_methods(Route::kMetrics)) == "GET, OPTIONS");
+  CHECK(std::string(api::allowed_methods(Route::kNotFound)) == "");
+}
