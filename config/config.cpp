@@ -14,6 +14,7 @@
 #include <fstream>
 #include <functional>
 #include <limits>
+#include <map>
 #include <set>
 #include <sstream>
 #include <string_view>
@@ -109,9 +110,6 @@ class Loader {
            "the top level must be a map of settings, got " + std::string(type_name(root)));
     }
 
-    auto unsupported = [this](const Field& f) {
-      fail(f.key.Mark(), quoted(f.path) + " is not supported by this build yet");
-    };
     read_map(root, "",
              {
                  {"listen",
@@ -133,12 +131,11 @@ class Loader {
                  {"auth", [&](const Field& f) { auth(f, cfg.auth); }},
                  {"log", [&](const Field& f) { log(f, cfg.log); }},
                  {"demo", [&](const Field& f) { demo(f, cfg.demo); }},
-                 // Part of DESIGN §2 but not built yet. Refusing them beats ignoring a proxy
-                 // route the operator expects to work.
-                 {"upstreams", unsupported},
-                 {"sources", unsupported},
-                 {"routes", unsupported},
+                 {"upstreams", [&](const Field& f) { upstreams(f, cfg.upstreams); }},
+                 {"sources", [&](const Field& f) { sources(f, cfg.sources); }},
+                 {"routes", [&](const Field& f) { routes(f, cfg.routes); }},
              });
+    check_references(cfg);
     return cfg;
   }
 
@@ -326,10 +323,244 @@ class Loader {
     read_map(f.value, f.path, {{"enabled", [&](const Field& g) { d.enabled = boolean(g); }}});
   }
 
+  // Each item of a list, as a Field with its index in the path.
+  template <typename F>
+  void each_item(const Field& f, F&& item) {
+    if (f.value.IsNull()) return;
+    if (!f.value.IsSequence()) {
+      fail(f.mark(), f.path + ": expected a list, got " + type_name(f.value));
+    }
+    for (size_t i = 0; i < f.value.size(); ++i)
+      item(Field{f.key, f.value[i], f.path + "[" + std::to_string(i) + "]"});
+  }
+
+  std::string nonempty(const Field& f, const std::string& expected) {
+    std::string text = scalar(f, expected);
+    if (text.empty()) fail(f.mark(), f.path + ": must not be empty");
+    return text;
+  }
+
+  void upstreams(const Field& f, std::vector<UpstreamConfig>& out) {
+    if (f.value.IsNull()) return;
+    if (!f.value.IsMap()) fail(f.mark(), f.path + ": expected a map of name -> settings");
+    for (const auto& entry : f.value) {
+      UpstreamConfig u;
+      u.name = entry.first.Scalar();
+      Field item{entry.first, entry.second, f.path + "." + u.name};
+      bool has_url = false;
+      read_map(
+          item.value, item.path,
+          {
+              {"url",
+               [&](const Field& g) {
+                 u.url = nonempty(g, "a URL such as http://127.0.0.1:9000");
+                 wrap(g, [&] { parse_upstream_url(u.url, u); });
+                 has_url = true;
+               }},
+              {"connect_timeout", [&](const Field& g) { u.connect_timeout = duration(g, false); }},
+              {"first_byte_timeout",
+               [&](const Field& g) { u.first_byte_timeout = duration(g, false); }},
+              {"idle_timeout", [&](const Field& g) { u.idle_timeout = duration(g, false); }},
+              {"max_idle_connections",
+               [&](const Field& g) { u.max_idle_connections = count32(g); }},
+              {"headers",
+               [&](const Field& g) {
+                 if (g.value.IsNull()) return;
+                 if (!g.value.IsMap()) fail(g.mark(), g.path + ": expected a map of headers");
+                 for (const auto& h : g.value) {
+                   Field hv{h.first, h.second, g.path + "." + h.first.Scalar()};
+                   u.headers.emplace_back(h.first.Scalar(), scalar(hv, "a header value"));
+                 }
+               }},
+              {"tls",
+               [&](const Field& g) {
+                 read_map(
+                     g.value, g.path,
+                     {
+                         {"ca_file",
+                          [&](const Field& t) {
+                            u.tls_options.ca_file = nonempty(t, "a PEM file path");
+                          }},
+                         {"insecure_skip_verify",
+                          [&](const Field& t) { u.tls_options.insecure_skip_verify = boolean(t); }},
+                     });
+               }},
+          });
+      if (!has_url) fail(entry.first.Mark(), item.path + ": missing key 'url'");
+      out.push_back(std::move(u));
+    }
+  }
+
+  void sources(const Field& f, std::vector<SourceConfig>& out) {
+    each_item(f, [&](const Field& item) {
+      SourceConfig s;
+      bool has_channels = false, has_upstream = false, has_path = false;
+      read_map(item.value, item.path,
+               {
+                   {"channels",
+                    [&](const Field& g) {
+                      s.channels = nonempty(g, "a channel glob such as feed.*");
+                      has_channels = true;
+                    }},
+                   {"upstream",
+                    [&](const Field& g) {
+                      s.upstream = nonempty(g, "an upstream name");
+                      references_.push_back({s.upstream, g.mark(), g.path});
+                      has_upstream = true;
+                    }},
+                   {"path",
+                    [&](const Field& g) {
+                      s.path = nonempty(g, "a path such as /feed/{channel}");
+                      if (s.path[0] != '/') fail(g.mark(), g.path + ": must start with '/'");
+                      has_path = true;
+                    }},
+                   {"format",
+                    [&](const Field& g) {
+                      std::string text = scalar(g, "sse or ndjson");
+                      if (text == "sse")
+                        s.format = StreamFormat::kSse;
+                      else if (text == "ndjson")
+                        s.format = StreamFormat::kNdjson;
+                      else
+                        fail(g.mark(), g.path + ": expected sse or ndjson, got " + quoted(text));
+                    }},
+                   {"idle_close", [&](const Field& g) { s.idle_close = duration(g, true); }},
+                   {"reconnect_min", [&](const Field& g) { s.reconnect_min = duration(g, false); }},
+                   {"reconnect_max", [&](const Field& g) { s.reconnect_max = duration(g, false); }},
+               });
+      if (!has_channels || !has_upstream || !has_path)
+        fail(item.mark(), item.path + ": needs channels, upstream and path");
+      if (s.reconnect_max < s.reconnect_min)
+        fail(item.mark(), item.path + ": reconnect_max is below reconnect_min");
+      out.push_back(std::move(s));
+    });
+  }
+
+  void routes(const Field& f, std::vector<RouteConfig>& out) {
+    each_item(f, [&](const Field& item) {
+      RouteConfig r;
+      bool has_path = false, has_upstream = false;
+      read_map(item.value, item.path,
+               {
+                   {"path",
+                    [&](const Field& g) {
+                      r.path = nonempty(g, "a path such as /v1/chat/completions");
+                      if (r.path[0] != '/') fail(g.mark(), g.path + ": must start with '/'");
+                      if (r.path.starts_with("/v1/channels") || r.path == "/healthz" ||
+                          r.path == "/readyz" || r.path == "/metrics" || r.path == "/")
+                        fail(g.mark(), g.path + ": " + quoted(r.path) + " is a gateway path");
+                      for (const RouteConfig& other : out)
+                        if (other.path == r.path)
+                          fail(g.mark(), g.path + ": duplicate route " + quoted(r.path));
+                      has_path = true;
+                    }},
+                   {"upstream",
+                    [&](const Field& g) {
+                      r.upstream = nonempty(g, "an upstream name");
+                      references_.push_back({r.upstream, g.mark(), g.path});
+                      has_upstream = true;
+                    }},
+                   {"resumable", [&](const Field& g) { r.resumable = boolean(g); }},
+                   {"on_disconnect",
+                    [&](const Field& g) {
+                      std::string text = scalar(g, "cancel or continue");
+                      if (text == "cancel")
+                        r.on_disconnect = DisconnectPolicy::kCancel;
+                      else if (text == "continue")
+                        r.on_disconnect = DisconnectPolicy::kContinue;
+                      else
+                        fail(g.mark(),
+                             g.path + ": expected cancel or continue, got " + quoted(text));
+                    }},
+                   {"high_water_bytes", [&](const Field& g) { r.high_water_bytes = size(g); }},
+                   {"low_water_bytes", [&](const Field& g) { r.low_water_bytes = size(g); }},
+               });
+      if (!has_path || !has_upstream) fail(item.mark(), item.path + ": needs path and upstream");
+      if (r.low_water_bytes > r.high_water_bytes)
+        fail(item.mark(), item.path + ": low_water_bytes is above high_water_bytes");
+      if (r.on_disconnect == DisconnectPolicy::kContinue && !r.resumable)
+        fail(item.mark(), item.path + ": on_disconnect: continue needs resumable: true");
+      out.push_back(std::move(r));
+    });
+  }
+
+  void check_references(const Config& cfg) {
+    for (const Reference& ref : references_) {
+      if (!cfg.find_upstream(ref.name))
+        fail(ref.mark, ref.path + ": unknown upstream " + quoted(ref.name));
+    }
+  }
+
+  struct Reference {
+    std::string name;
+    YAML::Mark mark;
+    std::string path;
+  };
+  std::vector<Reference> references_;
   std::string name_;
 };
 
 }  // namespace
+
+const UpstreamConfig* Config::find_upstream(const std::string& name) const {
+  for (const UpstreamConfig& u : upstreams)
+    if (u.name == name) return &u;
+  return nullptr;
+}
+
+void parse_upstream_url(const std::string& url, UpstreamConfig& u) {
+  std::string_view rest(url);
+  if (rest.starts_with("http://")) {
+    u.tls = false;
+    u.port = 80;
+    rest.remove_prefix(7);
+  } else if (rest.starts_with("https://")) {
+    u.tls = true;
+    u.port = 443;
+    rest.remove_prefix(8);
+  } else {
+    throw Error("invalid upstream URL " + quoted(url) + ": expected http:// or https://");
+  }
+  size_t slash = rest.find('/');
+  std::string_view authority = rest.substr(0, slash);
+  u.base_path = slash == std::string_view::npos ? "" : std::string(rest.substr(slash));
+  while (!u.base_path.empty() && u.base_path.back() == '/') u.base_path.pop_back();
+  if (u.base_path.find_first_of("?#") != std::string::npos)
+    throw Error("invalid upstream URL " + quoted(url) + ": no query or fragment allowed");
+  if (authority.empty()) throw Error("invalid upstream URL " + quoted(url) + ": no host");
+  std::string host_port(authority);
+  if (host_port.find(':') == std::string::npos ||
+      (host_port.front() == '[' && host_port.back() == ']')) {
+    host_port += ":" + std::to_string(u.port);
+  }
+  try {
+    parse_listen(host_port, u.host, u.port);
+  } catch (const Error& e) {
+    throw Error("invalid upstream URL " + quoted(url) + ": " + e.what());
+  }
+  if (u.port == 0) throw Error("invalid upstream URL " + quoted(url) + ": port 0");
+}
+
+bool glob_match(std::string_view pattern, std::string_view text) {
+  // Iterative matcher with one backtrack point: linear-ish, no recursion on hostile patterns.
+  size_t p = 0, t = 0, star = std::string_view::npos, mark = 0;
+  while (t < text.size()) {
+    if (p < pattern.size() && pattern[p] == '*') {
+      star = p++;
+      mark = t;
+    } else if (p < pattern.size() && pattern[p] == text[t]) {
+      ++p;
+      ++t;
+    } else if (star != std::string_view::npos) {
+      p = star + 1;
+      t = ++mark;
+    } else {
+      return false;
+    }
+  }
+  while (p < pattern.size() && pattern[p] == '*') ++p;
+  return p == pattern.size();
+}
 
 Duration parse_duration(const std::string& text) {
   auto [digits, unit] = split_number(text);

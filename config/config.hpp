@@ -12,6 +12,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace config {
@@ -58,6 +59,52 @@ struct DemoConfig {
   bool enabled = false;
 };
 
+struct TlsConfig {
+  std::string ca_file;                // PEM bundle; empty = the system CA store
+  bool insecure_skip_verify = false;  // development only
+};
+
+// An upstream server (DESIGN §1.4): where sources and routes connect.
+struct UpstreamConfig {
+  std::string name;
+  std::string url;   // as written: http[s]://host[:port][/base]
+  bool tls = false;  // https
+  std::string host;  // without brackets for IPv6
+  uint16_t port = 80;
+  std::string base_path;  // "" or "/prefix" (no trailing slash), put before request paths
+  Duration connect_timeout = std::chrono::seconds(5);
+  Duration first_byte_timeout = std::chrono::seconds(300);   // reasoning models think a while
+  Duration idle_timeout = std::chrono::seconds(120);         // between two chunks
+  std::vector<std::pair<std::string, std::string>> headers;  // added to every request
+  uint32_t max_idle_connections = 16;                        // keep-alive pool size
+  TlsConfig tls_options;
+};
+
+enum class StreamFormat { kSse, kNdjson };
+
+// An upstream feed bound to the channels whose names match a glob.
+struct SourceConfig {
+  std::string channels;  // glob: '*' matches any run of characters
+  std::string upstream;  // an upstreams key
+  std::string path;      // "{channel}" is replaced by the channel name
+  StreamFormat format = StreamFormat::kSse;
+  Duration idle_close = std::chrono::seconds(30);
+  Duration reconnect_min = std::chrono::milliseconds(100);  // backoff floor
+  Duration reconnect_max = std::chrono::seconds(30);        // backoff ceiling
+};
+
+enum class DisconnectPolicy { kCancel, kContinue };
+
+// A streaming reverse-proxy route for LLM APIs.
+struct RouteConfig {
+  std::string path;      // exact request path, e.g. /v1/chat/completions
+  std::string upstream;  // an upstreams key
+  bool resumable = false;
+  DisconnectPolicy on_disconnect = DisconnectPolicy::kCancel;
+  uint64_t high_water_bytes = 64 << 10;  // stop reading the upstream above this unsent output
+  uint64_t low_water_bytes = 16 << 10;   // and resume below this
+};
+
 struct Config {
   std::string source_file;  // the path it was loaded from, for messages
   std::string listen_host = "127.0.0.1";
@@ -73,7 +120,17 @@ struct Config {
   AuthConfig auth;
   LogConfig log;
   DemoConfig demo;
+  std::vector<UpstreamConfig> upstreams;
+  std::vector<SourceConfig> sources;
+  std::vector<RouteConfig> routes;
+
+  const UpstreamConfig* find_upstream(const std::string& name) const;
 };
+
+// Parses an upstream URL into scheme, host, port and base path. Throws Error.
+void parse_upstream_url(const std::string& url, UpstreamConfig& upstream);
+// '*' matches any run of characters (also none); everything else matches itself.
+bool glob_match(std::string_view pattern, std::string_view text);
 
 // Parses "250ms", "15s", "10m", "1h" (a bare number is seconds). Throws Error on bad input.
 Duration parse_duration(const std::string& text);

@@ -23,6 +23,30 @@ Metrics::Metrics()
                          .Name("ssegw_http_requests_total")
                          .Help("HTTP requests by route template and status code")
                          .Register(*registry_)),
+      upstream_requests_(prometheus::BuildCounter()
+                             .Name("ssegw_upstream_requests_total")
+                             .Help("Upstream requests by upstream and status code or failure")
+                             .Register(*registry_)),
+      upstream_ttfb_(prometheus::BuildHistogram()
+                         .Name("ssegw_upstream_time_to_first_byte_seconds")
+                         .Help("From upstream request sent to the first response body byte")
+                         .Register(*registry_)),
+      upstream_inter_chunk_(prometheus::BuildHistogram()
+                                .Name("ssegw_upstream_inter_chunk_seconds")
+                                .Help("Time between two body reads of a streaming response")
+                                .Register(*registry_)),
+      upstream_cancelled_(prometheus::BuildCounter()
+                              .Name("ssegw_upstream_cancelled_total")
+                              .Help("Upstream requests cancelled because the client left")
+                              .Register(*registry_)),
+      upstream_reconnects_(prometheus::BuildCounter()
+                               .Name("ssegw_upstream_reconnects_total")
+                               .Help("Source reconnects after an upstream stream ended or failed")
+                               .Register(*registry_)),
+      llm_tokens_(prometheus::BuildCounter()
+                      .Name("ssegw_llm_tokens_total")
+                      .Help("LLM tokens reported in the usage of proxied responses")
+                      .Register(*registry_)),
       connections_active(gauge(*registry_, "ssegw_connections_active", "Open client connections")),
       subscribers_active(gauge(*registry_, "ssegw_subscribers_active", "Live SSE subscribers")),
       channels_active(gauge(*registry_, "ssegw_channels_active", "Channels held in memory")),
@@ -52,6 +76,32 @@ prometheus::Counter& Metrics::http_request(const char* route, int code) {
   std::lock_guard lock(http_requests_mutex_);
   auto& slot = http_request_cache_[{route, code}];
   if (!slot) slot = &http_requests_.Add({{"route", route}, {"code", std::to_string(code)}});
+  return *slot;
+}
+
+UpstreamMetrics& Metrics::upstream(const std::string& name) {
+  std::lock_guard lock(upstream_mutex_);
+  auto& slot = upstreams_[name];
+  if (slot) return *slot;
+  static const prometheus::Histogram::BucketBoundaries kLatency{
+      0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
+  slot = std::make_unique<UpstreamMetrics>();
+  slot->name = name;
+  slot->requests = &upstream_requests_;
+  slot->time_to_first_byte = &upstream_ttfb_.Add({{"upstream", name}}, kLatency);
+  slot->inter_chunk = &upstream_inter_chunk_.Add({{"upstream", name}}, kLatency);
+  slot->cancelled = &upstream_cancelled_.Add({{"upstream", name}});
+  slot->reconnects = &upstream_reconnects_.Add({{"upstream", name}});
+  slot->prompt_tokens = &llm_tokens_.Add({{"upstream", name}, {"kind", "prompt"}});
+  slot->completion_tokens = &llm_tokens_.Add({{"upstream", name}, {"kind", "completion"}});
+  return *slot;
+}
+
+prometheus::Counter& Metrics::upstream_request(const UpstreamMetrics& upstream,
+                                               const std::string& code) {
+  std::lock_guard lock(upstream_mutex_);
+  auto& slot = upstream_request_cache_[{upstream.name, code}];
+  if (!slot) slot = &upstream_requests_.Add({{"upstream", upstream.name}, {"code", code}});
   return *slot;
 }
 

@@ -14,8 +14,21 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <utility>
 
 namespace metrics {
+
+// The series of one upstream (DESIGN §6), labelled by the upstream's configured name.
+struct UpstreamMetrics {
+  prometheus::Family<prometheus::Counter>* requests;  // by code: add with requests_with(code)
+  prometheus::Histogram* time_to_first_byte;
+  prometheus::Histogram* inter_chunk;
+  prometheus::Counter* cancelled;
+  prometheus::Counter* reconnects;
+  prometheus::Counter* prompt_tokens;
+  prometheus::Counter* completion_tokens;
+  std::string name;
+};
 
 class Metrics {
  public:
@@ -25,6 +38,11 @@ class Metrics {
 
   // The counter for one route template and status code, created on first use.
   prometheus::Counter& http_request(const char* route, int code);
+
+  // The series of an upstream, created on first use; the reference stays valid.
+  UpstreamMetrics& upstream(const std::string& name);
+  // ssegw_upstream_requests_total{upstream,code}; code is a status or a failure name.
+  prometheus::Counter& upstream_request(const UpstreamMetrics& upstream, const std::string& code);
 
   // The whole registry plus the process metrics, in the text format 0.0.4.
   std::string serialize() const;
@@ -36,6 +54,15 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& http_requests_;
   std::mutex http_requests_mutex_;
   std::map<std::pair<const char*, int>, prometheus::Counter*> http_request_cache_;
+  prometheus::Family<prometheus::Counter>& upstream_requests_;
+  prometheus::Family<prometheus::Histogram>& upstream_ttfb_;
+  prometheus::Family<prometheus::Histogram>& upstream_inter_chunk_;
+  prometheus::Family<prometheus::Counter>& upstream_cancelled_;
+  prometheus::Family<prometheus::Counter>& upstream_reconnects_;
+  prometheus::Family<prometheus::Counter>& llm_tokens_;
+  std::mutex upstream_mutex_;
+  std::map<std::string, std::unique_ptr<UpstreamMetrics>> upstreams_;
+  std::map<std::pair<std::string, std::string>, prometheus::Counter*> upstream_request_cache_;
 
  public:
   prometheus::Gauge& connections_active;

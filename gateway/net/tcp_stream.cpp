@@ -14,6 +14,7 @@ TcpStream::TcpStream(Loop& loop) : loop_(loop) {
   handle_.data = this;
   write_req_.data = this;
   shutdown_req_.data = this;
+  connect_req_.data = this;
 }
 
 TcpStream::~TcpStream() = default;
@@ -25,6 +26,20 @@ int TcpStream::accept(uv_stream_t* server) {
   r = uv_accept(server, reinterpret_cast<uv_stream_t*>(&handle_));
   if (r == 0) uv_tcp_nodelay(&handle_, 1);
   return r;
+}
+
+int TcpStream::connect(const sockaddr* addr) {
+  int r = uv_tcp_init(loop_.uv(), &handle_);
+  if (r != 0) return r;
+  initialized_ = true;
+  uv_tcp_nodelay(&handle_, 1);
+  return uv_tcp_connect(&connect_req_, &handle_, addr, on_connect);
+}
+
+void TcpStream::on_connect(uv_connect_t* req, int status) {
+  auto* self = static_cast<TcpStream*>(req->data);
+  if (self->state_ != State::kOpen) return;  // closed while connecting (UV_ECANCELED)
+  self->on_connected(status);
 }
 
 void TcpStream::start_reading() {
@@ -111,6 +126,8 @@ void TcpStream::on_write(uv_write_t* req, int status) {
     return;
   }
   self->consume(self->in_flight_bytes_);
+  self->on_write_progress();
+  if (self->state_ != State::kOpen) return;
   if (self->queue_.empty())
     self->after_drain();
   else

@@ -28,6 +28,8 @@ class TcpStream {
 
   // Accepts the pending connection of `server`. On failure the caller must still close().
   int accept(uv_stream_t* server);
+  // Connects to addr; on_connected(status) follows. On failure the caller must still close().
+  int connect(const sockaddr* addr);
   void start_reading();
   void stop_reading();
 
@@ -55,6 +57,10 @@ class TcpStream {
   virtual void on_read_end(int status) = 0;
   // The queue became empty after a write.
   virtual void on_drained() {}
+  // A write completed and queued_bytes() went down (for low-water marks).
+  virtual void on_write_progress() {}
+  // The outcome of connect(): 0 or a libuv error.
+  virtual void on_connected(int status) {}
   // The last call before the object is deleted.
   virtual void on_close() {}
 
@@ -65,6 +71,7 @@ class TcpStream {
   static void on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);
   static void on_write(uv_write_t* req, int status);
   static void on_shutdown(uv_shutdown_t* req, int status);
+  static void on_connect(uv_connect_t* req, int status);
   static void on_closed(uv_handle_t* handle);
 
   size_t fill_buffers(uv_buf_t* bufs, size_t max) const;
@@ -76,6 +83,7 @@ class TcpStream {
   uv_tcp_t handle_;
   uv_write_t write_req_;
   uv_shutdown_t shutdown_req_;
+  uv_connect_t connect_req_;
   FrameQueue queue_;
   size_t queued_bytes_ = 0;
   size_t in_flight_bytes_ = 0;

@@ -297,12 +297,78 @@ TEST_CASE("config: unknown keys name the key and its position") {
   CHECK(load_error("retry: 1s\nretry: 2s\n") == "t.yaml:2:1: duplicate key 'retry'");
 }
 
-TEST_CASE("config: keys of the design that this build does not support") {
-  CHECK(load_error("upstreams:\n  llm: { url: \"http://127.0.0.1:9000\" }\n") ==
-        "t.yaml:1:1: 'upstreams' is not supported by this build yet");
-  CHECK(load_error("workers: 1\nsources:\n  - { channels: \"feed.*\" }\n") ==
-        "t.yaml:2:1: 'sources' is not supported by this build yet");
-  CHECK(load_error("routes: []\n") == "t.yaml:1:1: 'routes' is not supported by this build yet");
+TEST_CASE("config: upstreams, sources and routes") {
+  setenv("SSEGW_TEST_KEY", "sk-test", 1);
+  const std::string yaml =
+      "upstreams:\n"
+      "  llm: { url: \"http://127.0.0.1:9000/base/\", connect_timeout: 2s,\n"
+      "         headers: { Authorization: \"Bearer ${SSEGW_TEST_KEY}\" } }\n"
+      "  cloud: { url: \"https://api.example.com\", tls: { insecure_skip_verify: true } }\n"
+      "sources:\n"
+      "  - { channels: \"feed.*\", upstream: llm, path: \"/feed/{channel}\", format: ndjson,\n"
+      "      idle_close: 0s }\n"
+      "routes:\n"
+      "  - { path: /v1/chat/completions, upstream: cloud, resumable: true, on_disconnect: "
+      "continue }\n";
+  config::Config c = config::load_string(yaml, "t.yaml");
+  REQUIRE(c.upstreams.size() == 2);
+  const config::UpstreamConfig& llm = c.upstreams[0];
+  CHECK(llm.name == "llm");
+  CHECK(!llm.tls);
+  CHECK(llm.host == "127.0.0.1");
+  CHECK(llm.port == 9000);
+  CHECK(llm.base_path == "/base");
+  CHECK(llm.connect_timeout == std::chrono::seconds(2));
+  REQUIRE(llm.headers.size() == 1);
+  CHECK(llm.headers[0].first == "Authorization");
+  CHECK(llm.headers[0].second == "Bearer sk-test");
+  const config::UpstreamConfig& cloud = c.upstreams[1];
+  CHECK(cloud.tls);
+  CHECK(cloud.port == 443);
+  CHECK(cloud.host == "api.example.com");
+  CHECK(cloud.tls_options.insecure_skip_verify);
+  REQUIRE(c.sources.size() == 1);
+  CHECK(c.sources[0].format == config::StreamFormat::kNdjson);
+  CHECK(c.sources[0].idle_close.count() == 0);
+  REQUIRE(c.routes.size() == 1);
+  CHECK(c.routes[0].resumable);
+  CHECK(c.routes[0].on_disconnect == config::DisconnectPolicy::kContinue);
+  CHECK(c.find_upstream("cloud") == &c.upstreams[1]);
+  CHECK(c.find_upstream("nope") == nullptr);
+}
+
+TEST_CASE("config: upstream, source and route errors") {
+  CHECK(load_error("routes:\n  - { path: /x, upstream: nope }\n") ==
+        "t.yaml:2:27: routes[0].upstream: unknown upstream 'nope'");
+  CHECK(load_error("upstreams:\n  a: { url: \"ftp://x\" }\n") ==
+        "t.yaml:2:13: upstreams.a.url: invalid upstream URL 'ftp://x': expected http:// or "
+        "https://");
+  CHECK(load_error("upstreams:\n  a: { connect_timeout: 1s }\n") ==
+        "t.yaml:2:3: upstreams.a: missing key 'url'");
+  CHECK(load_error("upstreams:\n  a: { url: \"http://h:1\", tls: { verify: 1 } }\n") ==
+        "t.yaml:2:34: unknown key 'verify'");
+  const std::string up = "upstreams: { a: { url: \"http://h:1\" } }\n";
+  CHECK(load_error(up + "routes:\n  - { path: /v1/channels/x, upstream: a }\n") ==
+        "t.yaml:3:13: routes[0].path: '/v1/channels/x' is a gateway path");
+  CHECK(load_error(up + "routes:\n  - { path: /a, upstream: a, on_disconnect: continue }\n") ==
+        "t.yaml:3:5: routes[0]: on_disconnect: continue needs resumable: true");
+  CHECK(load_error(up +
+                   "sources:\n  - { channels: \"x.*\", upstream: a, path: /f, format: xml }\n") ==
+        "t.yaml:3:55: sources[0].format: expected sse or ndjson, got 'xml'");
+  CHECK(load_error(up + "sources:\n  - { channels: \"x.*\", upstream: a }\n") ==
+        "t.yaml:3:5: sources[0]: needs channels, upstream and path");
+}
+
+TEST_CASE("config: glob_match") {
+  CHECK(config::glob_match("feed.*", "feed.a"));
+  CHECK(config::glob_match("feed.*", "feed."));
+  CHECK_FALSE(config::glob_match("feed.*", "feed"));
+  CHECK(config::glob_match("*", ""));
+  CHECK(config::glob_match("a*b*c", "axxbyyc"));
+  CHECK_FALSE(config::glob_match("a*b*c", "axxbyy"));
+  CHECK(config::glob_match("exact", "exact"));
+  CHECK_FALSE(config::glob_match("exact", "exactly"));
+  CHECK(config::glob_match("**x", "abx"));
 }
 
 TEST_CASE("config: type and range errors name the line and column") {

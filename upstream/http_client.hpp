@@ -1,0 +1,159 @@
+// The upstream HTTP/1.1 client, on the gateway's own loop (DESIGN §1.4).
+//
+// Rules:
+// - One Client per upstream per worker. It owns its connections: busy ones, and idle keep-alive
+//   ones in a bounded pool. A connection deletes itself in its close callback and unlinks first.
+// - start() returns an Exchange (the connection serving it). The handler gets exactly one of
+//   on_end() or on_failure() as its last call, unless it calls cancel() first, after which it
+//   gets nothing. After the last call the Exchange pointer must not be used.
+// - Timeouts (connect, first byte, idle between chunks) are deadlines checked by one 100 ms tick
+//   per client instead of a timer per connection.
+// - pause()/resume() stop and restart reading the upstream socket: the backpressure lever.
+#pragma once
+
+#include <llhttp.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config/config.hpp"
+#include "gateway/http/request.hpp"
+#include "gateway/net/handles.hpp"
+#include "gateway/net/resolver.hpp"
+#include "gateway/net/tcp_stream.hpp"
+#include "upstream/tls.hpp"
+
+namespace upstream {
+
+struct OutgoingRequest {
+  std::string method = "GET";
+  std::string target = "/";  // path and query; the upstream's base path is put in front
+  std::vector<http::Header> headers;
+  std::string body;
+};
+
+enum class Failure {
+  kResolve,
+  kConnect,
+  kConnectTimeout,
+  kTls,
+  kFirstByteTimeout,
+  kIdleTimeout,
+  kDisconnected,  // the upstream closed or reset mid-response
+  kProtocol,      // not parseable as HTTP
+};
+const char* failure_name(Failure failure);
+
+class ExchangeHandler {
+ public:
+  virtual void on_head(int status, const std::vector<http::Header>& headers) = 0;
+  virtual void on_body(std::string_view data) = 0;
+  virtual void on_end() = 0;
+  virtual void on_failure(Failure failure, const std::string& detail) = 0;
+
+ protected:
+  ~ExchangeHandler() = default;
+};
+
+class Client;
+
+class Exchange : public net::TcpStream {
+ public:
+  void pause();
+  void resume();
+  // Stops at once: closes the connection; the handler hears nothing more.
+  void cancel();
+  bool reused() const { return reused_; }
+
+ private:
+  friend class Client;
+  enum class State : uint8_t {
+    kResolving,
+    kConnecting,
+    kHandshaking,
+    kAwaitingHead,
+    kReadingBody,
+    kIdle,
+    kDone
+  };
+
+  Exchange(Client& client);
+  void begin(OutgoingRequest request, ExchangeHandler* handler);
+  void connect_next();
+  void on_connected(int status) override;
+  void send_request();
+  void send_bytes(std::string_view bytes);
+  void on_data(const char* data, size_t length) override;
+  void on_read_end(int status) override;
+  void on_close() override;
+  void parse(const char* data, size_t length);
+  void check_deadlines(uint64_t now_ms);
+  void fail(Failure failure, const std::string& detail);
+  void finish_response();
+
+  static int on_status(llhttp_t* p, const char* at, size_t length);
+  static int on_header_field(llhttp_t* p, const char* at, size_t length);
+  static int on_header_value(llhttp_t* p, const char* at, size_t length);
+  static int on_headers_complete(llhttp_t* p);
+  static int on_body_data(llhttp_t* p, const char* at, size_t length);
+  static int on_message_complete(llhttp_t* p);
+  static const llhttp_settings_t& settings();
+
+  Client& client_;
+  ExchangeHandler* handler_ = nullptr;
+  OutgoingRequest request_;
+  net::Resolve* resolve_ = nullptr;
+  std::vector<net::ResolvedAddress> addresses_;
+  size_t next_address_ = 0;
+  std::unique_ptr<TlsSession> tls_;
+  llhttp_t parser_;
+  std::vector<http::Header> headers_;
+  bool in_value_ = false;
+  bool message_complete_ = false;
+  bool reused_ = false;
+  bool paused_ = false;
+  State state_ = State::kResolving;
+  uint64_t deadline_ms_ = 0;  // 0 = none
+  size_t header_bytes_ = 0;
+  Exchange* prev_ = nullptr;
+  Exchange* next_ = nullptr;
+};
+
+class Client {
+ public:
+  Client(net::Loop& loop, const config::UpstreamConfig& config);
+  ~Client();
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  // Sends a request; the handler hears the response. Never null.
+  Exchange* start(OutgoingRequest request, ExchangeHandler* handler);
+  // Closes every connection (shutdown).
+  void close_all();
+
+  const config::UpstreamConfig& config() const { return config_; }
+  net::Loop& loop() { return loop_; }
+  size_t open_connections() const { return connection_count_; }
+
+ private:
+  friend class Exchange;
+  void link(Exchange* exchange);
+  void unlink(Exchange* exchange);
+  void release_to_pool(Exchange* exchange);
+  void on_tick();
+
+  net::Loop& loop_;
+  config::UpstreamConfig config_;
+  std::shared_ptr<TlsContext> tls_context_;
+  std::string tls_error_;
+  net::Timer tick_;
+  Exchange* connections_ = nullptr;
+  size_t connection_count_ = 0;
+  std::vector<Exchange*> idle_;
+  bool ticking_ = false;
+};
+
+}  // namespace upstream
