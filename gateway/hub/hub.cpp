@@ -100,13 +100,22 @@ Replay Hub::build_replay(Channel& channel, const ResumeRequest& resume) {
   return replay;
 }
 
+void Hub::notify_watch(const Channel& channel, uint64_t before) {
+  if (!watch_ || channel.mirror()) return;
+  uint64_t after = total_subscribers(channel);
+  if (before == 0 && after > 0) watch_(channel.name(), true);
+  if (before > 0 && after == 0) watch_(channel.name(), false);
+}
+
 bool Hub::subscribe(std::string_view name, Subscriber* subscriber, const ResumeRequest& resume) {
   Channel* channel = find_or_create(name, false);
   if (!channel) return false;
+  uint64_t before = total_subscribers(*channel);
   for (const base::FrameRef& frame : build_replay(*channel, resume).frames)
     subscriber->deliver(frame);
   channel->add(subscriber);
   metrics_.subscribers_active.Increment();
+  notify_watch(*channel, before);
   return true;
 }
 
@@ -115,7 +124,9 @@ std::optional<Replay> Hub::subscribe_remote(std::string_view name, uint32_t work
   Channel* channel = find_or_create(name, false);
   if (!channel) return std::nullopt;
   Replay replay = build_replay(*channel, resume);
+  uint64_t before = total_subscribers(*channel);
   ++channel->remote_counts().at(worker);
+  notify_watch(*channel, before);
   return replay;
 }
 
@@ -123,7 +134,9 @@ void Hub::unsubscribe_remote(std::string_view name, uint32_t worker) {
   Channel* channel = find(name);
   if (!channel || channel->mirror()) return;
   uint32_t& count = channel->remote_counts().at(worker);
+  uint64_t before = total_subscribers(*channel);
   if (count) --count;
+  notify_watch(*channel, before);
   release_if_idle(channel);
 }
 
@@ -157,8 +170,10 @@ void Hub::deliver_mirror(std::string_view name, const base::FrameRef& frame) {
 void Hub::detach(Subscriber* subscriber) {
   Channel* channel = subscriber->channel();
   if (!channel) return;
+  uint64_t before = total_subscribers(*channel);
   channel->remove(subscriber);
   metrics_.subscribers_active.Decrement();
+  notify_watch(*channel, before);
   release_if_idle(channel);
 }
 

@@ -60,6 +60,10 @@ class Hub {
   ~Hub();
 
   void set_forward(Forward forward) { forward_ = std::move(forward); }
+  // Called on the owner when a channel gets its first subscriber anywhere (true) and when its
+  // last one leaves (false): what starts and stops upstream sources.
+  using Watch = std::function<void(const std::string& channel, bool watched)>;
+  void set_watch(Watch watch) { watch_ = std::move(watch); }
 
   // Owner side. nullopt when the channel would pass max_channels.
   std::optional<Published> publish(std::string_view channel, std::string_view type,
@@ -96,12 +100,17 @@ class Hub {
   Channel* find_or_create(std::string_view name, bool mirror);
   Replay build_replay(Channel& channel, const ResumeRequest& resume);
   void release_if_idle(Channel* channel);
+  uint64_t total_subscribers(const Channel& channel) const {
+    return channel.local_subscribers() + channel.remote_subscribers();
+  }
+  void notify_watch(const Channel& channel, uint64_t before);
 
   HubOptions options_;
   metrics::Metrics& metrics_;
   std::atomic<uint32_t>& channel_count_;
   ChannelMap channels_;
   Forward forward_;
+  Watch watch_;
 };
 
 }  // namespace hub

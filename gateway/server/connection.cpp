@@ -3,8 +3,7 @@
 #include <llhttp.h>
 #include <strings.h>
 
-#include <chrono>
-
+#include "gateway/base/clock.hpp"
 #include "gateway/base/json.hpp"
 #include "gateway/base/log.hpp"
 #include "gateway/http/response.hpp"
@@ -17,12 +16,6 @@ namespace {
 constexpr size_t kOutputHighWater = 256 * 1024;
 // How long a closing connection waits for the client to close after our FIN.
 constexpr uint64_t kLingerMs = 2000;
-
-uint64_t wall_clock_ms() {
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                   std::chrono::system_clock::now().time_since_epoch())
-                                   .count());
-}
 
 // Compares without an early exit, so that the time taken does not reveal the matching prefix.
 bool constant_time_equal(std::string_view a, std::string_view b) {
@@ -132,10 +125,16 @@ void Connection::on_drained() {
     replay_allowance_ = 0;
     return;
   }
+  if (resume_after_drain_) {
+    resume_after_drain_ = false;
+    resume_requests();
+    return;
+  }
   if (reading_paused_) resume_requests();
 }
 
 void Connection::on_close() {
+  if (proxy_) proxy_->downstream_gone();
   leave_channel();
   worker_.connection_closed(this);
 }
@@ -152,6 +151,21 @@ void Connection::dispatch() {
   cors_headers_ = worker_.shared().cors.response_headers(request.header("origin"));
 
   auto method = static_cast<llhttp_method_t>(request.method);
+  route_label_ = nullptr;
+  for (const config::RouteConfig& route : worker_.config().routes) {
+    if (request.path() != route.path) continue;
+    if (method == HTTP_OPTIONS) {  // preflights are ours to answer, never the upstream's
+      route_label_ = route.path.c_str();
+      std::string headers =
+          "Allow: GET, POST, OPTIONS\r\n" +
+          worker_.shared().cors.preflight_headers(request.header("origin"), "GET, POST, OPTIONS");
+      cors_headers_.clear();
+      respond(204, "", "", headers);
+      return;
+    }
+    handle_route(route);
+    return;
+  }
   if (route_ == api::Route::kNotFound) {
     respond_error(404, "not_found", "no route for this path");
     return;
@@ -244,7 +258,7 @@ void Connection::handle_publish(const api::RouteMatch& match) {
   uint32_t owner = worker_.owner_of(match.channel);
   if (owner == worker_.index()) {
     auto published = worker_.hub().publish(match.channel, type, request.body,
-                                           worker_.loop().now_ms(), wall_clock_ms());
+                                           worker_.loop().now_ms(), base::wall_clock_ms());
     if (!published) {
       respond_error(503, "too_many_channels", "the gateway is at limits.max_channels");
       return;
@@ -351,6 +365,55 @@ void Connection::on_owner_reply(Message& reply) {
   resume_requests();
 }
 
+// ---- proxied routes ---------------------------------------------------------------------------
+
+void Connection::handle_route(const config::RouteConfig& route) {
+  route_label_ = route.path.c_str();
+  phase_ = Phase::kProxying;
+  proxy_.reset();  // the previous request's proxy, long finished
+  proxy_ = std::make_unique<upstream::RouteProxy>(
+      worker_.upstream_client(route.upstream), worker_.metrics(), route, *this,
+      static_cast<uint64_t>(worker_.config().heartbeat.count()));
+  proxy_->start(upstream::forwardable_request(parser_.request(), peer_address()));
+}
+
+void Connection::start_response(int status, std::string header_lines) {
+  http::ResponseBuilder builder(status, http10_);
+  builder.raw_headers(header_lines);
+  if (http10_) {
+    close_after_response_ = true;  // the body ends with the connection
+    builder.header("Connection", "close");
+  } else {
+    builder.header("Transfer-Encoding", "chunked");
+    if (close_after_response_) builder.header("Connection", "close");
+  }
+  builder.raw_headers(cors_headers_);
+  write(base::Frame::copy_of(builder.head()), false);
+  count_request(status);
+}
+
+void Connection::send(std::string_view body_bytes) {
+  if (body_bytes.empty()) return;  // an empty chunk would end the body
+  write(base::Frame::copy_of(body_bytes), !http10_);
+}
+
+void Connection::finish() {
+  if (!http10_) write(worker_.shared().chunked_end_frame, false);
+  phase_ = Phase::kRequest;
+  after_response();
+  // Pipelined requests wait until this answer is out: resuming here would run them inside the
+  // proxy's own callback.
+  if (phase_ == Phase::kRequest) resume_after_drain_ = true;
+}
+
+void Connection::abort() {
+  close();
+}
+
+void Connection::on_write_progress() {
+  if (phase_ == Phase::kProxying && proxy_) proxy_->downstream_progress();
+}
+
 // ---- answers ----------------------------------------------------------------------------------
 
 void Connection::respond(int status, std::string_view content_type, std::string_view body,
@@ -394,7 +457,8 @@ void Connection::respond_info(const std::string& channel, const hub::ChannelInfo
 }
 
 void Connection::count_request(int status) {
-  worker_.metrics().http_request(api::route_label(route_), status).Increment();
+  const char* label = route_label_ ? route_label_ : api::route_label(route_);
+  worker_.metrics().http_request(label, status).Increment();
 }
 
 void Connection::after_response() {
@@ -491,6 +555,7 @@ void Connection::begin_shutdown() {
         close_after_response_ = true;
       break;
     case Phase::kWaitingForOwner:
+    case Phase::kProxying:
       close_after_response_ = true;
       break;
     case Phase::kClosing:
@@ -521,6 +586,9 @@ void Connection::tick(uint64_t now_ms) {
       break;
     case Phase::kClosing:
       if (now_ms - phase_started_ms_ >= kLingerMs) close();
+      break;
+    case Phase::kProxying:
+      if (proxy_) proxy_->tick(now_ms);
       break;
     case Phase::kWaitingForOwner:
       break;

@@ -18,13 +18,16 @@
 #include "gateway/http/request_parser.hpp"
 #include "gateway/hub/hub.hpp"
 #include "gateway/net/tcp_stream.hpp"
+#include "upstream/route_proxy.hpp"
 
 namespace server {
 
 class Worker;
 struct Message;
 
-class Connection final : public net::TcpStream, public hub::Subscriber {
+class Connection final : public net::TcpStream,
+                         public hub::Subscriber,
+                         public upstream::Downstream {
  public:
   Connection(Worker& worker, uint64_t id);
 
@@ -52,12 +55,14 @@ class Connection final : public net::TcpStream, public hub::Subscriber {
     kRequest,          // reading and answering requests
     kWaitingForOwner,  // a request waits for another worker's answer
     kStreaming,        // an SSE response is open
+    kProxying,         // a route streams an upstream's answer
     kClosing,          // the last answer is going out; then FIN and close
   };
 
   void on_data(const char* data, size_t length) override;
   void on_read_end(int status) override;
   void on_drained() override;
+  void on_write_progress() override;
   void on_close() override;
 
   size_t parse(const char* data, size_t length);
@@ -68,6 +73,14 @@ class Connection final : public net::TcpStream, public hub::Subscriber {
   void handle_subscribe(const api::RouteMatch& match);
   void handle_info(const api::RouteMatch& match);
   void handle_options(const api::RouteMatch& match);
+  void handle_route(const config::RouteConfig& route);
+
+  // upstream::Downstream: the proxied answer.
+  void start_response(int status, std::string header_lines) override;
+  void send(std::string_view body_bytes) override;
+  void finish() override;
+  void abort() override;
+  size_t unsent_bytes() const override { return queued_bytes(); }
 
   void respond(int status, std::string_view content_type, std::string_view body,
                std::string_view extra_headers = {});
@@ -90,6 +103,8 @@ class Connection final : public net::TcpStream, public hub::Subscriber {
   std::string pending_;  // bytes read but not yet parsed
   std::string cors_headers_;
   std::string stream_channel_;  // the channel streamed, when its owner is another worker
+  std::unique_ptr<upstream::RouteProxy> proxy_;
+  const char* route_label_ = nullptr;  // a proxied route's path, for metrics
   api::Route route_ = api::Route::kNotFound;
   Phase phase_ = Phase::kRequest;
   bool close_after_response_ = false;
@@ -100,7 +115,8 @@ class Connection final : public net::TcpStream, public hub::Subscriber {
   bool continue_sent_ = false;
   bool reading_paused_ = false;
   bool served_any_ = false;
-  uint64_t replay_allowance_ = 0;  // queued replay bytes not counted against the slow limit
+  bool resume_after_drain_ = false;  // a proxied answer ended; go on with pipelined requests
+  uint64_t replay_allowance_ = 0;    // queued replay bytes not counted against the slow limit
   uint64_t phase_started_ms_ = 0;
   uint64_t last_output_ms_ = 0;
 };

@@ -1,7 +1,6 @@
 #include "gateway/server/worker.hpp"
 
-#include <chrono>
-
+#include "gateway/base/clock.hpp"
 #include "gateway/base/log.hpp"
 #include "gateway/hub/sse_frame.hpp"
 #include "gateway/server/connection.hpp"
@@ -44,6 +43,20 @@ Worker::Worker(Shared& shared, uint32_t index, int listen_fd)
                    }),
       wake_(loop_, [this] { on_mail(); }),
       hub_(hub_options(shared.config), shared.metrics, shared.channels) {
+  for (const config::UpstreamConfig& settings : shared.config.upstreams) {
+    clients_[settings.name] = std::make_unique<upstream::Client>(loop_, settings);
+    shared.metrics.upstream(settings.name);  // the series exist from the start
+  }
+  if (!shared.config.sources.empty()) {
+    sources_ = std::make_unique<upstream::SourceManager>(
+        loop_, shared.config, shared.metrics,
+        [this](const std::string& name) -> upstream::Client& { return *clients_.at(name); },
+        [this](const std::string& channel, std::string_view type, std::string_view data) {
+          hub_.publish(channel, type, data, loop_.now_ms(), base::wall_clock_ms());
+        });
+    hub_.set_watch(
+        [this](const std::string& channel, bool watched) { sources_->watched(channel, watched); });
+  }
   hub_.set_forward(
       [this](uint32_t worker, const std::string& channel, const base::FrameRef& frame) {
         auto* message = new Message(Message::Kind::kForward);
@@ -149,11 +162,8 @@ void Worker::handle(Message& m) {
   };
   switch (m.kind) {
     case Kind::kPublish: {
-      auto published = hub_.publish(
-          m.channel, m.type, m.data, loop_.now_ms(),
-          static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                    std::chrono::system_clock::now().time_since_epoch())
-                                    .count()));
+      auto published =
+          hub_.publish(m.channel, m.type, m.data, loop_.now_ms(), base::wall_clock_ms());
       Message* answer = reply(Kind::kPublishReply);
       answer->ok = published.has_value();
       if (published) answer->published = *published;
@@ -225,6 +235,8 @@ void Worker::check_drained() {
 }
 
 void Worker::stop() {
+  if (sources_) sources_->close();
+  for (auto& [name, client] : clients_) client->close_all();
   listener_.close();
   tick_timer_.close();
   grace_timer_.close();

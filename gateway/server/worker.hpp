@@ -12,6 +12,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string_view>
 #include <unordered_map>
@@ -24,6 +25,8 @@
 #include "gateway/net/handles.hpp"
 #include "gateway/net/loop.hpp"
 #include "gateway/server/mailbox.hpp"
+#include "upstream/http_client.hpp"
+#include "upstream/source.hpp"
 
 namespace server {
 
@@ -74,6 +77,9 @@ class Worker {
 
   void connection_closed(Connection* connection);
 
+  // The client of a configured upstream on this worker's loop.
+  upstream::Client& upstream_client(const std::string& name) { return *clients_.at(name); }
+
   bool drained_reported() const { return drained_reported_; }
 
  private:
@@ -95,6 +101,8 @@ class Worker {
   net::Async wake_;
   Mailbox mailbox_;
   hub::Hub hub_;
+  std::map<std::string, std::unique_ptr<upstream::Client>> clients_;
+  std::unique_ptr<upstream::SourceManager> sources_;  // declared after clients_: destroyed first
   Connection* connections_ = nullptr;
   size_t connection_count_ = 0;
   uint64_t next_connection_id_ = 1;

@@ -1,0 +1,27 @@
+// What a proxied response is written to: the client's connection. The upstream side knows this
+// interface only, so it never depends on the server code.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+namespace upstream {
+
+class Downstream {
+ public:
+  // The response head: a status and "Name: value\r\n" lines. The downstream frames the body
+  // (chunked for HTTP/1.1, close-delimited for HTTP/1.0) and adds its own headers (CORS).
+  virtual void start_response(int status, std::string header_lines) = 0;
+  virtual void send(std::string_view body_bytes) = 0;
+  // The body is complete.
+  virtual void finish() = 0;
+  // The body cannot be completed: drop the connection so the client sees the truncation.
+  virtual void abort() = 0;
+  virtual size_t unsent_bytes() const = 0;
+
+ protected:
+  ~Downstream() = default;
+};
+
+}  // namespace upstream

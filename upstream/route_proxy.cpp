@@ -1,0 +1,300 @@
+#include "upstream/route_proxy.hpp"
+
+#include <uv.h>
+
+#include <algorithm>
+#include <cctype>
+
+#include "gateway/base/json.hpp"
+#include "gateway/base/log.hpp"
+
+namespace upstream {
+namespace {
+
+bool is_hop_by_hop(std::string_view name) {
+  static constexpr std::string_view kNames[] = {"connection",
+                                                "keep-alive",
+                                                "proxy-authenticate",
+                                                "proxy-authorization",
+                                                "te",
+                                                "trailer",
+                                                "trailers",
+                                                "transfer-encoding",
+                                                "upgrade",
+                                                "host",
+                                                "content-length",
+                                                "expect",
+                                                "accept-encoding"};
+  return std::find(std::begin(kNames), std::end(kNames), name) != std::end(kNames);
+}
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+// Headers named in the Connection header are hop-by-hop too (RFC 9110 §7.6.1).
+bool named_in_connection(std::string_view connection, std::string_view name) {
+  std::string list = lower(connection);
+  size_t pos = 0;
+  while (pos <= list.size()) {
+    size_t comma = list.find(',', pos);
+    std::string_view token(list.data() + pos,
+                           (comma == std::string::npos ? list.size() : comma) - pos);
+    while (!token.empty() && token.front() == ' ') token.remove_prefix(1);
+    while (!token.empty() && token.back() == ' ') token.remove_suffix(1);
+    if (token == name) return true;
+    if (comma == std::string::npos) break;
+    pos = comma + 1;
+  }
+  return false;
+}
+
+std::string error_event(const std::string& type, const std::string& detail) {
+  std::string data = "{\"error\":{\"type\":";
+  base::append_json_string(data, type);
+  data += ",\"message\":";
+  base::append_json_string(data, detail);
+  data += "}}";
+  return data;
+}
+
+}  // namespace
+
+OutgoingRequest forwardable_request(const http::Request& request, std::string_view client_ip) {
+  OutgoingRequest out;
+  out.method = llhttp_method_name(static_cast<llhttp_method_t>(request.method));
+  out.target = request.target;
+  std::string_view connection = request.header("connection");
+  std::string forwarded_for;
+  for (const http::Header& h : request.headers) {
+    if (is_hop_by_hop(h.name) || named_in_connection(connection, h.name)) continue;
+    if (h.name == "x-forwarded-for") {
+      forwarded_for = h.value;
+      continue;
+    }
+    out.headers.push_back(h);
+  }
+  if (!client_ip.empty()) {
+    if (!forwarded_for.empty()) forwarded_for += ", ";
+    forwarded_for += client_ip;
+  }
+  if (!forwarded_for.empty()) out.headers.push_back({"X-Forwarded-For", forwarded_for});
+  out.body = request.body;
+  return out;
+}
+
+std::optional<uint64_t> find_json_number(std::string_view json, std::string_view key) {
+  std::string quoted = "\"" + std::string(key) + "\"";
+  size_t pos = json.rfind(quoted);  // the last one: usage comes at the end
+  if (pos == std::string_view::npos) return std::nullopt;
+  pos += quoted.size();
+  while (pos < json.size() && (json[pos] == ' ' || json[pos] == ':')) ++pos;
+  uint64_t value = 0;
+  size_t digits = 0;
+  while (pos < json.size() && std::isdigit(static_cast<unsigned char>(json[pos])) && digits < 18) {
+    value = value * 10 + static_cast<uint64_t>(json[pos++] - '0');
+    ++digits;
+  }
+  if (digits == 0) return std::nullopt;
+  return value;
+}
+
+// Sees the events of the answer: its terminator and its usage.
+class RouteProxy::Watcher : public SseParser::Sink, public NdjsonParser::Sink {
+ public:
+  explicit Watcher(RouteProxy& proxy) : proxy_(proxy) {}
+
+  void on_event(const SseEvent& event) override {
+    std::string_view type = event.effective_type();
+    if (event.data == "[DONE]" || type == "message_stop" || type == "response.completed")
+      proxy_.terminated_ = true;
+    note_usage(event.data);
+  }
+  void on_line(std::string_view line) override {
+    if (ndjson_done(line)) proxy_.terminated_ = true;
+    note_usage(line);
+  }
+
+ private:
+  void note_usage(std::string_view json) {
+    if (json.find("usage") == std::string_view::npos &&
+        json.find("eval_count") == std::string_view::npos)
+      return;
+    auto keep_max = [&](uint64_t& slot, std::string_view key) {
+      if (auto n = find_json_number(json, key)) slot = std::max(slot, *n);
+    };
+    keep_max(proxy_.prompt_tokens_, "prompt_tokens");
+    keep_max(proxy_.prompt_tokens_, "input_tokens");
+    keep_max(proxy_.prompt_tokens_, "prompt_eval_count");
+    keep_max(proxy_.completion_tokens_, "completion_tokens");
+    keep_max(proxy_.completion_tokens_, "output_tokens");
+    keep_max(proxy_.completion_tokens_, "eval_count");
+  }
+
+  RouteProxy& proxy_;
+};
+
+RouteProxy::RouteProxy(Client& client, metrics::Metrics& metrics, const config::RouteConfig& route,
+                       Downstream& downstream, uint64_t keepalive_ms)
+    : client_(client),
+      metrics_(metrics),
+      upstream_metrics_(metrics.upstream(client.config().name)),
+      route_(route),
+      downstream_(downstream),
+      keepalive_ms_(keepalive_ms),
+      watcher_(std::make_unique<Watcher>(*this)) {}
+
+RouteProxy::~RouteProxy() {
+  if (exchange_) exchange_->cancel();
+}
+
+void RouteProxy::start(OutgoingRequest request) {
+  sent_at_ns_ = uv_hrtime();
+  last_output_ms_ = client_.loop().now_ms();
+  exchange_ = client_.start(std::move(request), this);
+}
+
+void RouteProxy::on_head(int status, const std::vector<http::Header>& headers) {
+  metrics_.upstream_request(upstream_metrics_, std::to_string(status)).Increment();
+  success_ = status >= 200 && status < 300;
+  std::string lines;
+  for (const http::Header& h : headers) {
+    if (is_hop_by_hop(h.name) && h.name != "accept-encoding") continue;
+    if (h.name == "content-type") {
+      std::string type = lower(h.value);
+      if (type.starts_with("text/event-stream"))
+        kind_ = Kind::kSse;
+      else if (type.starts_with("application/x-ndjson") || type.starts_with("application/ndjson"))
+        kind_ = Kind::kNdjson;
+    }
+    lines += h.name + ": " + h.value + "\r\n";
+  }
+  if (kind_ == Kind::kSse) lines += "X-Accel-Buffering: no\r\n";
+  head_sent_ = true;
+  downstream_.start_response(status, std::move(lines));
+}
+
+void RouteProxy::on_body(std::string_view data) {
+  uint64_t now = uv_hrtime();
+  if (last_chunk_ns_ == 0)
+    upstream_metrics_.time_to_first_byte->Observe(static_cast<double>(now - sent_at_ns_) / 1e9);
+  else
+    upstream_metrics_.inter_chunk->Observe(static_cast<double>(now - last_chunk_ns_) / 1e9);
+  last_chunk_ns_ = now;
+  if (success_ && kind_ == Kind::kSse) sse_.feed(data, *watcher_);
+  if (success_ && kind_ == Kind::kNdjson) ndjson_.feed(data, *watcher_);
+  forward(data);
+  if (!paused_ && downstream_.unsent_bytes() > route_.high_water_bytes) {
+    paused_ = true;
+    exchange_->pause();
+  }
+}
+
+void RouteProxy::forward(std::string_view bytes) {
+  if (bytes.empty()) return;
+  downstream_.send(bytes);
+  last_output_ms_ = client_.loop().now_ms();
+  if (bytes.size() >= 2) {
+    tail_.assign(bytes.substr(bytes.size() - 2));
+  } else {
+    tail_ += bytes;
+    if (tail_.size() > 2) tail_.erase(0, tail_.size() - 2);
+  }
+}
+
+void RouteProxy::downstream_progress() {
+  if (paused_ && exchange_ && downstream_.unsent_bytes() <= route_.low_water_bytes) {
+    paused_ = false;
+    exchange_->resume();
+  }
+}
+
+void RouteProxy::downstream_gone() {
+  if (!exchange_) return;
+  exchange_->cancel();
+  exchange_ = nullptr;
+  upstream_metrics_.cancelled->Increment();
+  if (!head_sent_) metrics_.upstream_request(upstream_metrics_, "cancelled").Increment();
+  account_tokens();
+  finished_ = true;
+}
+
+void RouteProxy::tick(uint64_t now_ms) {
+  if (finished_ || !head_sent_ || kind_ != Kind::kSse || !success_) return;
+  if (now_ms - last_output_ms_ < keepalive_ms_) return;
+  // A comment may only go between lines; a blank line would end an event the upstream is in
+  // the middle of, so that one gets a lone comment line.
+  if (tail_.empty() || tail_ == "\n\n" || tail_ == "\r\r")
+    forward(":\n\n");
+  else if (tail_.back() == '\n')
+    forward(":\n");
+  last_output_ms_ = now_ms;  // after a lone CR, wait: the LF of a CRLF may still come
+}
+
+void RouteProxy::on_end() {
+  exchange_ = nullptr;
+  bool streaming = success_ && kind_ != Kind::kOther;
+  if (streaming && !terminated_) {
+    end_truncated("the upstream ended the stream before its end marker");
+    return;
+  }
+  account_tokens();
+  downstream_.finish();
+  done();
+}
+
+void RouteProxy::on_failure(Failure failure, const std::string& detail) {
+  exchange_ = nullptr;
+  if (!head_sent_) {
+    metrics_.upstream_request(upstream_metrics_, failure_name(failure)).Increment();
+    bool timeout = failure == Failure::kConnectTimeout || failure == Failure::kFirstByteTimeout;
+    std::string body = "{\"error\":{\"code\":";
+    base::append_json_string(body, timeout ? "upstream_timeout" : "upstream_unavailable");
+    body += ",\"message\":";
+    base::append_json_string(body, std::string(failure_name(failure)) + ": " + detail);
+    body += "}}\n";
+    downstream_.start_response(timeout ? 504 : 502, "Content-Type: application/json\r\n");
+    downstream_.send(body);
+    downstream_.finish();
+    done();
+    return;
+  }
+  if (success_ && kind_ != Kind::kOther && !terminated_) {
+    end_truncated(std::string(failure_name(failure)) + ": " + detail);
+    return;
+  }
+  account_tokens();
+  downstream_.abort();  // a plain body cut short must not look complete
+  done();
+}
+
+void RouteProxy::end_truncated(const std::string& detail) {
+  std::string error = error_event("upstream_disconnected", detail);
+  if (kind_ == Kind::kSse) {
+    bool at_event_end = tail_.empty() || tail_ == "\n\n" || tail_ == "\r\r";
+    if (!at_event_end) forward(tail_.back() == '\n' || tail_.back() == '\r' ? "\n" : "\n\n");
+    forward("event: error\ndata: " + error + "\n\n");
+  } else {
+    if (!tail_.empty() && tail_.back() != '\n') forward("\n");
+    forward(error + "\n");
+  }
+  account_tokens();
+  downstream_.finish();
+  done();
+}
+
+void RouteProxy::account_tokens() {
+  if (prompt_tokens_)
+    upstream_metrics_.prompt_tokens->Increment(static_cast<double>(prompt_tokens_));
+  if (completion_tokens_)
+    upstream_metrics_.completion_tokens->Increment(static_cast<double>(completion_tokens_));
+  prompt_tokens_ = completion_tokens_ = 0;
+}
+
+void RouteProxy::done() {
+  finished_ = true;
+}
+
+}  // namespace upstream

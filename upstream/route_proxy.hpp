@@ -1,0 +1,86 @@
+// One proxied request on a route (DESIGN §1.4 "Routes"): forwards the client's request to the
+// upstream and streams the answer back chunk by chunk, without buffering.
+//
+// Rules:
+// - The client connection owns the proxy and tells it when the client leaves
+//   (downstream_gone()), which cancels the upstream at once, and when its unsent output shrinks
+//   (downstream_progress()), which resumes reading below the low-water mark.
+// - The proxy never deletes itself; finished() says that it has nothing left to do.
+// - Bytes pass through unchanged. For 2xx SSE and NDJSON answers the proxy also parses them,
+//   only to see the protocol's terminator and the token usage: an answer that ends without its
+//   terminator gets an error event instead of looking like a clean end.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "config/config.hpp"
+#include "gateway/http/request.hpp"
+#include "gateway/metrics/metrics.hpp"
+#include "upstream/downstream.hpp"
+#include "upstream/http_client.hpp"
+#include "upstream/ndjson_parser.hpp"
+#include "upstream/sse_parser.hpp"
+
+namespace upstream {
+
+// The request to send upstream for a client request: method, target, body and end-to-end
+// headers (hop-by-hop ones, Host, Content-Length and Accept-Encoding removed).
+OutgoingRequest forwardable_request(const http::Request& request, std::string_view client_ip);
+
+// A number after "key": in a JSON text, without parsing the document (for usage metrics).
+std::optional<uint64_t> find_json_number(std::string_view json, std::string_view key);
+
+class RouteProxy final : public ExchangeHandler {
+ public:
+  RouteProxy(Client& client, metrics::Metrics& metrics, const config::RouteConfig& route,
+             Downstream& downstream, uint64_t keepalive_ms);
+  ~RouteProxy();
+
+  void start(OutgoingRequest request);
+  void downstream_progress();
+  void downstream_gone();
+  // Sends a keep-alive comment when an SSE answer has been silent for keepalive_ms.
+  void tick(uint64_t now_ms);
+  bool finished() const { return finished_; }
+
+ private:
+  enum class Kind { kSse, kNdjson, kOther };
+  class Watcher;
+
+  void on_head(int status, const std::vector<http::Header>& headers) override;
+  void on_body(std::string_view data) override;
+  void on_end() override;
+  void on_failure(Failure failure, const std::string& detail) override;
+
+  void forward(std::string_view bytes);
+  void end_truncated(const std::string& detail);
+  void account_tokens();
+  void done();
+
+  Client& client_;
+  metrics::Metrics& metrics_;
+  metrics::UpstreamMetrics& upstream_metrics_;
+  const config::RouteConfig& route_;
+  Downstream& downstream_;
+  uint64_t keepalive_ms_;
+  Exchange* exchange_ = nullptr;
+  Kind kind_ = Kind::kOther;
+  bool success_ = false;  // 2xx
+  bool head_sent_ = false;
+  bool terminated_ = false;  // the protocol's end marker was seen
+  bool finished_ = false;
+  bool paused_ = false;
+  std::string tail_;  // the last two bytes forwarded, to know where an event ends
+  uint64_t sent_at_ns_ = 0;
+  uint64_t last_chunk_ns_ = 0;
+  uint64_t last_output_ms_ = 0;
+  uint64_t prompt_tokens_ = 0;
+  uint64_t completion_tokens_ = 0;
+  SseParser sse_;
+  NdjsonParser ndjson_;
+  std::unique_ptr<Watcher> watcher_;
+};
+
+}  // namespace upstream

@@ -1,0 +1,102 @@
+// Sources (DESIGN §1.4): upstream feeds bound to channels by glob.
+//
+// Rules:
+// - A SourceManager lives on each worker and runs the sources of the channels that worker owns,
+//   so there is exactly one upstream request per watched channel in the whole process.
+// - The hub says when a channel becomes watched (first subscriber anywhere) and unwatched (last
+//   one gone); a source starts on the first and closes idle_close after the second.
+// - A source that ends or fails reconnects after a full-jitter exponential backoff, or after the
+//   upstream's own retry: delay, and sends Last-Event-ID with the last upstream id it saw, so the
+//   channel sees neither a gap nor a duplicate.
+// - Sources are deleted only from the manager's tick, never from inside their own callbacks.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <random>
+#include <string>
+#include <string_view>
+
+#include "config/config.hpp"
+#include "gateway/metrics/metrics.hpp"
+#include "gateway/net/handles.hpp"
+#include "upstream/http_client.hpp"
+#include "upstream/ndjson_parser.hpp"
+#include "upstream/sse_parser.hpp"
+
+namespace upstream {
+
+class SourceManager;
+
+class Source final : public ExchangeHandler, SseParser::Sink, NdjsonParser::Sink {
+ public:
+  Source(SourceManager& manager, const config::SourceConfig& config, Client& client,
+         std::string channel);
+  ~Source();
+
+  void connect();
+  void stop();
+  const std::string& channel() const { return channel_; }
+  const std::string& last_upstream_id() const { return sse_.last_event_id(); }
+
+ private:
+  friend class SourceManager;
+
+  void on_head(int status, const std::vector<http::Header>& headers) override;
+  void on_body(std::string_view data) override;
+  void on_end() override;
+  void on_failure(Failure failure, const std::string& detail) override;
+  void on_event(const SseEvent& event) override;
+  void on_retry(uint64_t ms) override;
+  void on_line(std::string_view line) override;
+  void schedule_reconnect(const std::string& why);
+
+  SourceManager& manager_;
+  const config::SourceConfig& config_;
+  Client& client_;
+  metrics::UpstreamMetrics& metrics_;
+  std::string channel_;
+  Exchange* exchange_ = nullptr;
+  SseParser sse_;
+  NdjsonParser ndjson_;
+  bool ok_ = false;       // the current answer is a 200 we are reading
+  uint32_t attempt_ = 0;  // failures since the last good answer
+  uint64_t upstream_retry_ms_ = 0;
+  uint64_t reconnect_at_ms_ = 0;  // 0 = not waiting
+  uint64_t close_at_ms_ = 0;      // 0 = watched
+  bool stopped_ = false;
+};
+
+class SourceManager {
+ public:
+  using Publish =
+      std::function<void(const std::string& channel, std::string_view type, std::string_view data)>;
+  using ClientFor = std::function<Client&(const std::string& upstream)>;
+
+  SourceManager(net::Loop& loop, const config::Config& config, metrics::Metrics& metrics,
+                ClientFor client_for, Publish publish);
+  ~SourceManager();
+
+  // From the hub's watch callback.
+  void watched(const std::string& channel, bool watched);
+  void close();
+  size_t active() const { return sources_.size(); }
+
+ private:
+  friend class Source;
+  void tick();
+  uint64_t backoff_ms(const Source& source);
+
+  net::Loop& loop_;
+  const config::Config& config_;
+  metrics::Metrics& metrics_;
+  ClientFor client_for_;
+  Publish publish_;
+  net::Timer timer_;
+  std::map<std::string, std::unique_ptr<Source>, std::less<>> sources_;
+  std::mt19937_64 random_;
+};
+
+}  // namespace upstream
