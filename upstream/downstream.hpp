@@ -6,6 +6,8 @@
 #include <string>
 #include <string_view>
 
+#include "gateway/base/frame.hpp"
+
 namespace upstream {
 
 class Downstream {
@@ -14,6 +16,8 @@ class Downstream {
   // (chunked for HTTP/1.1, close-delimited for HTTP/1.0) and adds its own headers (CORS).
   virtual void start_response(int status, std::string header_lines) = 0;
   virtual void send(std::string_view body_bytes) = 0;
+  // Shared, already serialised bytes (a channel's event frame): no copy.
+  virtual void send_frame(const base::FrameRef& frame) = 0;
   // The body is complete.
   virtual void finish() = 0;
   // The body cannot be completed: drop the connection so the client sees the truncation.

@@ -111,10 +111,12 @@ class RouteProxy::Watcher : public SseParser::Sink, public NdjsonParser::Sink {
     if (event.data == "[DONE]" || type == "message_stop" || type == "response.completed")
       proxy_.terminated_ = true;
     note_usage(event.data);
+    proxy_.record(event.type, event.data);
   }
   void on_line(std::string_view line) override {
     if (ndjson_done(line)) proxy_.terminated_ = true;
     note_usage(line);
+    proxy_.record("", line);
   }
 
  private:
@@ -137,12 +139,13 @@ class RouteProxy::Watcher : public SseParser::Sink, public NdjsonParser::Sink {
 };
 
 RouteProxy::RouteProxy(Client& client, metrics::Metrics& metrics, const config::RouteConfig& route,
-                       Downstream& downstream, uint64_t keepalive_ms)
+                       Downstream* downstream, uint64_t keepalive_ms, Recording recording)
     : client_(client),
       metrics_(metrics),
       upstream_metrics_(metrics.upstream(client.config().name)),
       route_(route),
       downstream_(downstream),
+      recording_(std::move(recording)),
       keepalive_ms_(keepalive_ms),
       watcher_(std::make_unique<Watcher>(*this)) {}
 
@@ -173,7 +176,24 @@ void RouteProxy::on_head(int status, const std::vector<http::Header>& headers) {
   }
   if (kind_ == Kind::kSse) lines += "X-Accel-Buffering: no\r\n";
   head_sent_ = true;
-  downstream_.start_response(status, std::move(lines));
+  if (recording_.mode != Recording::Mode::kNone && (!success_ || kind_ == Kind::kOther)) {
+    finish_recording();  // nothing to record: an error or a plain answer passes through
+    recording_.mode = Recording::Mode::kNone;
+  }
+  if (!downstream_) return;
+  std::string channel_header = "SSE-Channel: " + recording_.channel + "\r\n";
+  if (recording_.mode == Recording::Mode::kGenerated) {
+    // The client reads the channel's own frames: SSE with the gateway's ids, whatever the
+    // upstream spoke (NDJSON lines become events).
+    downstream_->start_response(200,
+                                "Content-Type: text/event-stream; charset=utf-8\r\n"
+                                "Cache-Control: no-cache, no-transform\r\n"
+                                "X-Accel-Buffering: no\r\n" +
+                                    channel_header);
+    return;
+  }
+  if (recording_.mode == Recording::Mode::kTee) lines += channel_header;
+  downstream_->start_response(status, std::move(lines));
 }
 
 void RouteProxy::on_body(std::string_view data) {
@@ -185,16 +205,36 @@ void RouteProxy::on_body(std::string_view data) {
   last_chunk_ns_ = now;
   if (success_ && kind_ == Kind::kSse) sse_.feed(data, *watcher_);
   if (success_ && kind_ == Kind::kNdjson) ndjson_.feed(data, *watcher_);
-  forward(data);
-  if (!paused_ && downstream_.unsent_bytes() > route_.high_water_bytes) {
+  if (recording_.mode != Recording::Mode::kGenerated) forward(data);
+  if (downstream_ && !paused_ && downstream_->unsent_bytes() > route_.high_water_bytes) {
     paused_ = true;
     exchange_->pause();
   }
 }
 
+void RouteProxy::record(std::string_view type, std::string_view data) {
+  if (recording_.mode == Recording::Mode::kNone) return;
+  base::FrameRef frame = recording_.publish(type, data);
+  if (recording_.mode == Recording::Mode::kGenerated && frame && downstream_) {
+    downstream_->send_frame(frame);
+    last_output_ms_ = client_.loop().now_ms();
+    tail_ = "\n\n";
+  }
+}
+
+void RouteProxy::finish_recording() {
+  if (recording_.mode == Recording::Mode::kGenerated && recording_.finish) recording_.finish();
+  recording_.finish = nullptr;
+}
+
+bool RouteProxy::continues_without_client() const {
+  return !finished_ && recording_.mode != Recording::Mode::kNone &&
+         route_.on_disconnect == config::DisconnectPolicy::kContinue;
+}
+
 void RouteProxy::forward(std::string_view bytes) {
-  if (bytes.empty()) return;
-  downstream_.send(bytes);
+  if (bytes.empty() || !downstream_) return;
+  downstream_->send(bytes);
   last_output_ms_ = client_.loop().now_ms();
   if (bytes.size() >= 2) {
     tail_.assign(bytes.substr(bytes.size() - 2));
@@ -205,24 +245,36 @@ void RouteProxy::forward(std::string_view bytes) {
 }
 
 void RouteProxy::downstream_progress() {
-  if (paused_ && exchange_ && downstream_.unsent_bytes() <= route_.low_water_bytes) {
+  if (paused_ && exchange_ && downstream_ &&
+      downstream_->unsent_bytes() <= route_.low_water_bytes) {
     paused_ = false;
     exchange_->resume();
   }
 }
 
 void RouteProxy::downstream_gone() {
+  downstream_ = nullptr;
+  if (continues_without_client()) {
+    if (paused_ && exchange_) {  // nobody to wait for any more
+      paused_ = false;
+      exchange_->resume();
+    }
+    return;
+  }
   if (!exchange_) return;
   exchange_->cancel();
   exchange_ = nullptr;
   upstream_metrics_.cancelled->Increment();
   if (!head_sent_) metrics_.upstream_request(upstream_metrics_, "cancelled").Increment();
+  record("error", error_event("cancelled", "the client disconnected"));
+  finish_recording();
   account_tokens();
   finished_ = true;
 }
 
 void RouteProxy::tick(uint64_t now_ms) {
-  if (finished_ || !head_sent_ || kind_ != Kind::kSse || !success_) return;
+  if (finished_ || !downstream_ || !head_sent_ || !success_) return;
+  if (kind_ != Kind::kSse && recording_.mode != Recording::Mode::kGenerated) return;
   if (now_ms - last_output_ms_ < keepalive_ms_) return;
   // A comment may only go between lines; a blank line would end an event the upstream is in
   // the middle of, so that one gets a lone comment line.
@@ -237,11 +289,12 @@ void RouteProxy::on_end() {
   exchange_ = nullptr;
   bool streaming = success_ && kind_ != Kind::kOther;
   if (streaming && !terminated_) {
-    end_truncated("the upstream ended the stream before its end marker");
+    end_truncated("upstream_disconnected", "the upstream ended the stream before its end marker");
     return;
   }
   account_tokens();
-  downstream_.finish();
+  finish_recording();
+  if (downstream_) downstream_->finish();
   done();
 }
 
@@ -255,33 +308,43 @@ void RouteProxy::on_failure(Failure failure, const std::string& detail) {
     body += ",\"message\":";
     base::append_json_string(body, std::string(failure_name(failure)) + ": " + detail);
     body += "}}\n";
-    downstream_.start_response(timeout ? 504 : 502, "Content-Type: application/json\r\n");
-    downstream_.send(body);
-    downstream_.finish();
+    record("error", error_event(timeout ? "upstream_timeout" : "upstream_unavailable", detail));
+    finish_recording();
+    if (downstream_) {
+      downstream_->start_response(timeout ? 504 : 502, "Content-Type: application/json\r\n");
+      downstream_->send(body);
+      downstream_->finish();
+    }
     done();
     return;
   }
   if (success_ && kind_ != Kind::kOther && !terminated_) {
-    end_truncated(std::string(failure_name(failure)) + ": " + detail);
+    end_truncated("upstream_disconnected", std::string(failure_name(failure)) + ": " + detail);
     return;
   }
   account_tokens();
-  downstream_.abort();  // a plain body cut short must not look complete
+  finish_recording();
+  if (downstream_) downstream_->abort();  // a plain body cut short must not look complete
   done();
 }
 
-void RouteProxy::end_truncated(const std::string& detail) {
-  std::string error = error_event("upstream_disconnected", detail);
-  if (kind_ == Kind::kSse) {
-    bool at_event_end = tail_.empty() || tail_ == "\n\n" || tail_ == "\r\r";
-    if (!at_event_end) forward(tail_.back() == '\n' || tail_.back() == '\r' ? "\n" : "\n\n");
-    forward("event: error\ndata: " + error + "\n\n");
-  } else {
-    if (!tail_.empty() && tail_.back() != '\n') forward("\n");
-    forward(error + "\n");
+void RouteProxy::end_truncated(const std::string& type, const std::string& detail) {
+  std::string error = error_event(type, detail);
+  record("error", error);  // in generated mode this is also what the client gets
+  if (recording_.mode != Recording::Mode::kGenerated) {
+    if (kind_ == Kind::kSse) {
+      // End whatever event the upstream left half-written, then add ours.
+      bool at_event_end = tail_.empty() || tail_ == "\n\n" || tail_ == "\r\r";
+      if (!at_event_end) forward(tail_.back() == '\n' || tail_.back() == '\r' ? "\n" : "\n\n");
+      forward("event: error\ndata: " + error + "\n\n");
+    } else {
+      if (!tail_.empty() && tail_.back() != '\n') forward("\n");
+      forward(error + "\n");
+    }
   }
   account_tokens();
-  downstream_.finish();
+  finish_recording();
+  if (downstream_) downstream_->finish();
   done();
 }
 

@@ -5,6 +5,9 @@
 // - The client connection owns the proxy and tells it when the client leaves
 //   (downstream_gone()), which cancels the upstream at once, and when its unsent output shrinks
 //   (downstream_progress()), which resumes reading below the low-water mark.
+// - A recording proxy (resumable routes) also publishes every event into a channel. With
+//   on_disconnect: continue it outlives its client: the worker adopts it and it runs on, detached,
+//   until the upstream ends. A generated channel is finished when the answer ends.
 // - The proxy never deletes itself; finished() says that it has nothing left to do.
 // - Bytes pass through unchanged. For 2xx SSE and NDJSON answers the proxy also parses them,
 //   only to see the protocol's terminator and the token usage: an answer that ends without its
@@ -12,6 +15,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -32,15 +36,33 @@ OutgoingRequest forwardable_request(const http::Request& request, std::string_vi
 // A number after "key": in a JSON text, without parsing the document (for usage metrics).
 std::optional<uint64_t> find_json_number(std::string_view json, std::string_view key);
 
+// Where a resumable answer is recorded.
+struct Recording {
+  enum class Mode {
+    kNone,       // a plain proxy
+    kGenerated,  // a channel made for this answer: the client gets its frames, with ids
+    kTee,        // an existing channel: the client gets the upstream bytes, the channel a copy
+  };
+  Mode mode = Mode::kNone;
+  std::string channel;
+  // Publishes an event into the channel; returns its frame when it was published here.
+  std::function<base::FrameRef(std::string_view type, std::string_view data)> publish;
+  // Finishes the channel (generated mode).
+  std::function<void()> finish;
+};
+
 class RouteProxy final : public ExchangeHandler {
  public:
+  // downstream may be null: an answer nobody waits for (Prefer: respond-async).
   RouteProxy(Client& client, metrics::Metrics& metrics, const config::RouteConfig& route,
-             Downstream& downstream, uint64_t keepalive_ms);
+             Downstream* downstream, uint64_t keepalive_ms, Recording recording = {});
   ~RouteProxy();
 
   void start(OutgoingRequest request);
   void downstream_progress();
   void downstream_gone();
+  // With on_disconnect: continue, a recording proxy goes on without its client.
+  bool continues_without_client() const;
   // Sends a keep-alive comment when an SSE answer has been silent for keepalive_ms.
   void tick(uint64_t now_ms);
   bool finished() const { return finished_; }
@@ -55,7 +77,9 @@ class RouteProxy final : public ExchangeHandler {
   void on_failure(Failure failure, const std::string& detail) override;
 
   void forward(std::string_view bytes);
-  void end_truncated(const std::string& detail);
+  void record(std::string_view type, std::string_view data);
+  void end_truncated(const std::string& type, const std::string& detail);
+  void finish_recording();
   void account_tokens();
   void done();
 
@@ -63,7 +87,8 @@ class RouteProxy final : public ExchangeHandler {
   metrics::Metrics& metrics_;
   metrics::UpstreamMetrics& upstream_metrics_;
   const config::RouteConfig& route_;
-  Downstream& downstream_;
+  Downstream* downstream_;
+  Recording recording_;
   uint64_t keepalive_ms_;
   Exchange* exchange_ = nullptr;
   Kind kind_ = Kind::kOther;

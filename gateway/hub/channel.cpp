@@ -44,6 +44,15 @@ size_t Channel::fan_out(const base::FrameRef& frame) {
   return delivered;
 }
 
+void Channel::end_all() {
+  fanning_out_ = true;
+  const size_t n = subscribers_.size();
+  for (size_t i = 0; i < n; ++i)
+    if (Subscriber* s = subscribers_[i]) s->end_of_stream();
+  fanning_out_ = false;
+  if (has_holes_) compact();
+}
+
 void Channel::compact() {
   size_t out = 0;
   for (Subscriber* s : subscribers_) {

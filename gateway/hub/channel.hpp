@@ -27,6 +27,8 @@ class Channel {
   void remove(Subscriber* subscriber);
   // Hands the frame to every local subscriber; returns how many got it.
   size_t fan_out(const base::FrameRef& frame);
+  // Tells every local subscriber that the stream has ended.
+  void end_all();
   size_t local_subscribers() const { return subscriber_count_; }
 
   // Subscribers held on other workers, per worker (owner side only).
@@ -34,6 +36,16 @@ class Channel {
   uint64_t remote_subscribers() const;
 
   EventId take_next_id(uint64_t wall_ms) { return last_id_ = last_id_.next(wall_ms); }
+  const EventId& last_id() const { return last_id_; }
+
+  // A finished channel (a completed generation) ends every stream after its history; its final
+  // id is the last event published before finish.
+  bool finished() const { return finished_; }
+  void mark_finished() { finished_ = true; }
+  // Subscribers without Last-Event-ID get the whole history (a generation's answer from the
+  // start), not only what comes next.
+  bool replay_from_start() const { return replay_from_start_; }
+  void set_replay_from_start() { replay_from_start_ = true; }
   History& history() { return history_; }
   const History& history() const { return history_; }
 
@@ -52,6 +64,8 @@ class Channel {
   std::vector<Subscriber*> subscribers_;  // nullptr marks a slot freed during a fan-out
   size_t subscriber_count_ = 0;
   bool fanning_out_ = false;
+  bool finished_ = false;
+  bool replay_from_start_ = false;
   bool has_holes_ = false;
   std::vector<uint32_t> remote_counts_;
 };

@@ -71,14 +71,22 @@ std::optional<Published> Hub::publish(std::string_view name, std::string_view ty
   }
   metrics_.publish_fanout_seconds.Observe(
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
-  return Published{id, local + channel->remote_subscribers()};
+  return Published{id, local + channel->remote_subscribers(), std::move(frame)};
 }
 
 Replay Hub::build_replay(Channel& channel, const ResumeRequest& resume) {
   Replay replay;
-  if (!resume.present) return replay;
+  replay.finished = channel.finished();
+  if (replay.finished && resume.present &&
+      EventId::parse(resume.last_event_id) == std::optional<EventId>(channel.last_id())) {
+    replay.no_content = true;
+    return replay;
+  }
+  bool from_start = !resume.present && (channel.replay_from_start() || channel.finished());
+  if (!resume.present && !from_start) return replay;
   const History& history = channel.history();
-  ResumePoint point = history.resume_after(EventId::parse(resume.last_event_id));
+  ResumePoint point = from_start ? ResumePoint{0, false}
+                                 : history.resume_after(EventId::parse(resume.last_event_id));
   replay.frames.reserve(history.size() - point.start + (point.gap ? 1 : 0));
   if (point.gap) {
     // Echo at most a bounded prefix of what the client sent.
@@ -107,15 +115,39 @@ void Hub::notify_watch(const Channel& channel, uint64_t before) {
   if (before > 0 && after == 0) watch_(channel.name(), false);
 }
 
-bool Hub::subscribe(std::string_view name, Subscriber* subscriber, const ResumeRequest& resume) {
+SubscribeResult Hub::subscribe(std::string_view name, Subscriber* subscriber,
+                               const ResumeRequest& resume) {
+  using Status = SubscribeResult::Status;
   Channel* channel = find_or_create(name, false);
-  if (!channel) return false;
+  if (!channel) return {Status::kTooManyChannels};
   uint64_t before = total_subscribers(*channel);
-  for (const base::FrameRef& frame : build_replay(*channel, resume).frames)
-    subscriber->deliver(frame);
+  Replay replay = build_replay(*channel, resume);
+  if (replay.no_content) return {Status::kNoContent};
+  for (const base::FrameRef& frame : replay.frames) subscriber->deliver(frame);
+  if (replay.finished) return {Status::kEnded};
   channel->add(subscriber);
   metrics_.subscribers_active.Increment();
   notify_watch(*channel, before);
+  return {Status::kLive};
+}
+
+void Hub::finish(std::string_view name) {
+  Channel* channel = find(name);
+  if (!channel || channel->mirror() || channel->finished()) return;
+  channel->mark_finished();
+  channel->end_all();
+  auto& remote = channel->remote_counts();
+  for (uint32_t worker = 0; worker < remote.size(); ++worker) {
+    if (remote[worker] && forward_) forward_(worker, channel->name(), base::FrameRef());
+    remote[worker] = 0;  // their subscribers end now; they will not unsubscribe one by one
+  }
+  release_if_idle(channel);
+}
+
+bool Hub::create_generation_channel(std::string_view name) {
+  Channel* channel = find_or_create(name, false);
+  if (!channel) return false;
+  channel->set_replay_from_start();
   return true;
 }
 
@@ -124,6 +156,7 @@ std::optional<Replay> Hub::subscribe_remote(std::string_view name, uint32_t work
   Channel* channel = find_or_create(name, false);
   if (!channel) return std::nullopt;
   Replay replay = build_replay(*channel, resume);
+  if (replay.finished) return replay;  // nothing to follow live
   uint64_t before = total_subscribers(*channel);
   ++channel->remote_counts().at(worker);
   notify_watch(*channel, before);
@@ -159,6 +192,11 @@ void Hub::attach_mirror(std::string_view name, Subscriber* subscriber) {
 void Hub::deliver_mirror(std::string_view name, const base::FrameRef& frame) {
   Channel* channel = find(name);
   if (!channel) return;
+  if (!frame) {
+    channel->end_all();
+    release_if_idle(channel);
+    return;
+  }
   size_t local = channel->fan_out(frame);
   if (local) {
     metrics_.events_delivered.Increment(static_cast<double>(local));

@@ -29,6 +29,7 @@ struct HubOptions {
 struct Published {
   EventId id;
   uint64_t subscribers;
+  base::FrameRef frame;  // the event as serialised for every subscriber
 };
 
 struct ChannelInfo {
@@ -41,6 +42,15 @@ struct ChannelInfo {
 // What a resuming subscriber must receive before live events: maybe a gap notice, then history.
 struct Replay {
   std::vector<base::FrameRef> frames;
+  bool finished = false;    // the channel is finished: end the stream after the frames
+  bool no_content = false;  // finished, and the client already has the final event: 204
+};
+
+struct SubscribeResult {
+  enum class Status { kLive, kEnded, kNoContent, kTooManyChannels };
+  Status status;
+  // Served: the subscriber got its stream (live, or a finished channel's rest).
+  explicit operator bool() const { return status == Status::kLive || status == Status::kEnded; }
 };
 
 // How a subscriber asks to resume: not at all, or after the id the client sent (maybe garbage).
@@ -69,8 +79,16 @@ class Hub {
   std::optional<Published> publish(std::string_view channel, std::string_view type,
                                    std::string_view data, uint64_t now_ms, uint64_t wall_ms);
   // Replays into the subscriber, then attaches it for live events, in one step so that nothing
-  // published in between can be missed or sent twice. False when over max_channels.
-  bool subscribe(std::string_view channel, Subscriber* subscriber, const ResumeRequest& resume);
+  // published in between can be missed or sent twice. A finished channel replays and attaches
+  // nothing (kEnded: the caller ends the stream), or answers kNoContent when the client already
+  // has its final event.
+  SubscribeResult subscribe(std::string_view channel, Subscriber* subscriber,
+                            const ResumeRequest& resume);
+  // Marks a channel finished and ends every stream of it, here and on mirrors.
+  void finish(std::string_view channel);
+  // Creates a channel whose subscribers get its whole history by default (a generation's).
+  // False when over max_channels.
+  bool create_generation_channel(std::string_view channel);
   // A subscriber on another worker: the replay frames to send it, and the worker starts
   // receiving forwarded frames. nullopt when over max_channels.
   std::optional<Replay> subscribe_remote(std::string_view channel, uint32_t worker,
@@ -80,6 +98,7 @@ class Hub {
 
   // Mirror side: local subscribers of a channel owned elsewhere.
   void attach_mirror(std::string_view channel, Subscriber* subscriber);
+  // A null frame means the owner finished the channel.
   void deliver_mirror(std::string_view channel, const base::FrameRef& frame);
 
   // Both sides.

@@ -17,6 +17,9 @@ class Channel;
 class Subscriber {
  public:
   virtual void deliver(const base::FrameRef& frame) = 0;
+  // The channel is finished (a completed generation): end the stream after what was delivered.
+  // Runs inside a fan-out, like deliver(); the subscriber detaches itself.
+  virtual void end_of_stream() = 0;
 
   Channel* channel() const { return channel_; }
 

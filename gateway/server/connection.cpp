@@ -134,7 +134,11 @@ void Connection::on_drained() {
 }
 
 void Connection::on_close() {
-  if (proxy_) proxy_->downstream_gone();
+  if (proxy_) {
+    bool goes_on = proxy_->continues_without_client();
+    proxy_->downstream_gone();
+    if (goes_on) worker_.adopt(std::move(proxy_));
+  }
   leave_channel();
   worker_.connection_closed(this);
 }
@@ -313,12 +317,23 @@ void Connection::handle_subscribe(const api::RouteMatch& match) {
 
   uint32_t owner = worker_.owner_of(match.channel);
   if (owner == worker_.index()) {
-    if (!worker_.hub().subscribe(match.channel, this, resume)) {
-      respond_error(503, "too_many_channels", "the gateway is at limits.max_channels");
-      return;
+    using Status = hub::SubscribeResult::Status;
+    switch (worker_.hub().subscribe(match.channel, this, resume).status) {
+      case Status::kTooManyChannels:
+        respond_error(503, "too_many_channels", "the gateway is at limits.max_channels");
+        return;
+      case Status::kNoContent:
+        respond(204, "", "");  // the generation is complete: tells EventSource to stop
+        return;
+      case Status::kEnded:
+        if (!head_written_) write_stream_head();
+        phase_ = Phase::kStreaming;
+        end_stream();
+        return;
+      case Status::kLive:
+        subscribed(false);
+        return;
     }
-    subscribed(false);
-    return;
   }
   auto* message = new Message(Message::Kind::kSubscribe);
   message->channel = match.channel;
@@ -355,7 +370,19 @@ void Connection::on_owner_reply(Message& reply) {
         respond_error(503, "too_many_channels", "the gateway is at limits.max_channels");
         break;
       }
+      if (reply.no_content) {
+        stream_channel_.clear();
+        respond(204, "", "");
+        break;
+      }
       for (const base::FrameRef& frame : reply.frames) deliver(frame);
+      if (reply.finished) {
+        stream_channel_.clear();
+        if (!head_written_) write_stream_head();
+        phase_ = Phase::kStreaming;
+        end_stream();
+        return;
+      }
       worker_.hub().attach_mirror(stream_channel_, this);
       subscribed(true);
       return;
@@ -369,12 +396,61 @@ void Connection::on_owner_reply(Message& reply) {
 
 void Connection::handle_route(const config::RouteConfig& route) {
   route_label_ = route.path.c_str();
+  http::Request& request = parser_.request();
+  upstream::OutgoingRequest outgoing = upstream::forwardable_request(request, peer_address());
+  upstream::Recording recording;
+  bool respond_async = false;
+  if (route.resumable) {
+    std::string channel(request.header("sse-channel"));
+    if (channel.empty() &&
+        http::query_param(request.query(), "channel", channel) == http::QueryParam::kMalformed)
+      channel = "(malformed)";
+    if (!channel.empty()) {
+      if (!api::valid_channel_name(channel)) {
+        respond_error(400, "invalid_channel",
+                      "channel names are 1 to 200 characters of [A-Za-z0-9_.:@~-]");
+        return;
+      }
+      recording.mode = upstream::Recording::Mode::kTee;
+    } else {
+      channel = worker_.new_generation_channel();
+      if (channel.empty()) {
+        respond_error(503, "too_many_channels", "the gateway is at limits.max_channels");
+        return;
+      }
+      recording.mode = upstream::Recording::Mode::kGenerated;
+      recording.finish = [worker = &worker_, channel] { worker->hub().finish(channel); };
+    }
+    recording.channel = channel;
+    recording.publish = [worker = &worker_, channel](std::string_view type, std::string_view data) {
+      return worker->publish_into(channel, type, data);
+    };
+    respond_async = request.header("prefer").find("respond-async") != std::string_view::npos;
+    // Gateway-only headers: the upstream has no use for them.
+    std::erase_if(outgoing.headers, [](const http::Header& h) {
+      return h.name == "sse-channel" || h.name == "prefer";
+    });
+  }
+
+  uint64_t keepalive_ms = static_cast<uint64_t>(worker_.config().heartbeat.count());
+  upstream::Client& client = worker_.upstream_client(route.upstream);
+  if (respond_async) {
+    // "Open an EventSource, then POST the prompt": answer at once, run the answer detached.
+    auto proxy = std::make_unique<upstream::RouteProxy>(client, worker_.metrics(), route, nullptr,
+                                                        keepalive_ms, recording);
+    proxy->start(std::move(outgoing));
+    worker_.adopt(std::move(proxy));
+    std::string body = "{\"channel\":";
+    base::append_json_string(body, recording.channel);
+    body += "}\n";
+    respond(202, "application/json", body, "SSE-Channel: " + recording.channel + "\r\n");
+    return;
+  }
   phase_ = Phase::kProxying;
   proxy_.reset();  // the previous request's proxy, long finished
-  proxy_ = std::make_unique<upstream::RouteProxy>(
-      worker_.upstream_client(route.upstream), worker_.metrics(), route, *this,
-      static_cast<uint64_t>(worker_.config().heartbeat.count()));
-  proxy_->start(upstream::forwardable_request(parser_.request(), peer_address()));
+  proxy_ = std::make_unique<upstream::RouteProxy>(client, worker_.metrics(), route, this,
+                                                  keepalive_ms, std::move(recording));
+  proxy_->start(std::move(outgoing));
 }
 
 void Connection::start_response(int status, std::string header_lines) {
@@ -395,6 +471,10 @@ void Connection::start_response(int status, std::string header_lines) {
 void Connection::send(std::string_view body_bytes) {
   if (body_bytes.empty()) return;  // an empty chunk would end the body
   write(base::Frame::copy_of(body_bytes), !http10_);
+}
+
+void Connection::send_frame(const base::FrameRef& frame) {
+  write(frame, !http10_);
 }
 
 void Connection::finish() {
@@ -509,6 +589,10 @@ void Connection::deliver(const base::FrameRef& frame) {
     leave_channel();
     close();
   }
+}
+
+void Connection::end_of_stream() {
+  if (phase_ == Phase::kStreaming) end_stream();
 }
 
 void Connection::subscribed(bool mirror) {

@@ -37,6 +37,7 @@ class Connection final : public net::TcpStream,
   void reject_overloaded();
 
   void deliver(const base::FrameRef& frame) override;
+  void end_of_stream() override;
 
   // Called by the worker's periodic tick: timeouts and heartbeats.
   void tick(uint64_t now_ms);
@@ -78,6 +79,7 @@ class Connection final : public net::TcpStream,
   // upstream::Downstream: the proxied answer.
   void start_response(int status, std::string header_lines) override;
   void send(std::string_view body_bytes) override;
+  void send_frame(const base::FrameRef& frame) override;
   void finish() override;
   void abort() override;
   size_t unsent_bytes() const override { return queued_bytes(); }

@@ -24,7 +24,7 @@ struct Message {
     kSubscribe,       // to the owner: a subscriber on `from` wants channel from `resume`
     kSubscribeReply,  // to the asker: replay frames, or a failure
     kUnsubscribe,     // to the owner: one subscriber on `from` has gone
-    kForward,         // to a mirror: a new frame of channel
+    kForward,         // to a mirror: a new frame of channel (none: the channel finished)
     kInfo,            // to the owner: channel information
     kInfoReply,
     kShutdown,  // from main: drain
@@ -43,6 +43,8 @@ struct Message {
   base::FrameRef frame;
   std::vector<base::FrameRef> frames;
   bool ok = true;
+  bool finished = false;    // kSubscribeReply: the channel is finished; end after the frames
+  bool no_content = false;  // kSubscribeReply: finished, and the client has its final event
   hub::Published published{};
   hub::ChannelInfo info{};
 

@@ -135,8 +135,35 @@ void Worker::connection_closed(Connection* connection) {
   check_drained();
 }
 
+std::string Worker::new_generation_channel() {
+  static constexpr char kHex[] = "0123456789abcdef";
+  for (;;) {
+    std::string name = "gen-";
+    for (int i = 0; i < 16; ++i) name += kHex[random_() & 15];
+    if (owner_of(name) != index_) continue;  // 1 try in `workers` is ours
+    return hub_.create_generation_channel(name) ? name : std::string();
+  }
+}
+
+base::FrameRef Worker::publish_into(const std::string& channel, std::string_view type,
+                                    std::string_view data) {
+  uint32_t owner = owner_of(channel);
+  if (owner == index_) {
+    auto published = hub_.publish(channel, type, data, loop_.now_ms(), base::wall_clock_ms());
+    return published ? std::move(published->frame) : base::FrameRef();
+  }
+  auto* message = new Message(Message::Kind::kPublish);  // connection 0: nobody awaits the reply
+  message->channel = channel;
+  message->type = std::string(type);
+  message->data = std::string(data);
+  send_to(owner, message);
+  return {};
+}
+
 void Worker::on_tick() {
   uint64_t now = loop_.now_ms();
+  for (auto& proxy : detached_) proxy->tick(now);
+  std::erase_if(detached_, [](const auto& proxy) { return proxy->finished(); });
   for (Connection* c = connections_; c;) {
     Connection* next = c->next;  // tick() may close c; it stays linked until its close callback
     c->tick(now);
@@ -164,6 +191,7 @@ void Worker::handle(Message& m) {
     case Kind::kPublish: {
       auto published =
           hub_.publish(m.channel, m.type, m.data, loop_.now_ms(), base::wall_clock_ms());
+      if (m.connection == 0) break;  // a recording route: nobody awaits the answer
       Message* answer = reply(Kind::kPublishReply);
       answer->ok = published.has_value();
       if (published) answer->published = *published;
@@ -174,7 +202,11 @@ void Worker::handle(Message& m) {
       auto replay = hub_.subscribe_remote(m.channel, m.from, m.resume);
       Message* answer = reply(Kind::kSubscribeReply);
       answer->ok = replay.has_value();
-      if (replay) answer->frames = std::move(replay->frames);
+      if (replay) {
+        answer->frames = std::move(replay->frames);
+        answer->finished = replay->finished;
+        answer->no_content = replay->no_content;
+      }
       send_to(m.from, answer);
       break;
     }
@@ -198,7 +230,7 @@ void Worker::handle(Message& m) {
         Connection* asker = it->second;
         askers_.erase(it);
         asker->on_owner_reply(m);
-      } else if (m.kind == Kind::kSubscribeReply && m.ok) {
+      } else if (m.kind == Kind::kSubscribeReply && m.ok && !m.finished) {
         // The subscriber left before the owner answered: give its place back.
         auto* undo = new Message(Kind::kUnsubscribe);
         undo->channel = std::move(m.channel);
@@ -235,6 +267,7 @@ void Worker::check_drained() {
 }
 
 void Worker::stop() {
+  detached_.clear();  // cancels what still runs
   if (sources_) sources_->close();
   for (auto& [name, client] : clients_) client->close_all();
   listener_.close();

@@ -14,6 +14,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <random>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
@@ -26,6 +27,7 @@
 #include "gateway/net/loop.hpp"
 #include "gateway/server/mailbox.hpp"
 #include "upstream/http_client.hpp"
+#include "upstream/route_proxy.hpp"
 #include "upstream/source.hpp"
 
 namespace server {
@@ -77,6 +79,16 @@ class Worker {
 
   void connection_closed(Connection* connection);
 
+  // Publishes into a channel from this worker: at once when it owns the channel (and returns
+  // the frame), else through the owner's mailbox (and returns null).
+  base::FrameRef publish_into(const std::string& channel, std::string_view type,
+                              std::string_view data);
+  // A fresh channel for a resumable answer, owned by this worker (so that the answer is
+  // recorded without crossing threads); empty when over limits.max_channels.
+  std::string new_generation_channel();
+  // Takes over a proxied answer that goes on without its client.
+  void adopt(std::unique_ptr<upstream::RouteProxy> proxy) { detached_.push_back(std::move(proxy)); }
+
   // The client of a configured upstream on this worker's loop.
   upstream::Client& upstream_client(const std::string& name) { return *clients_.at(name); }
 
@@ -103,10 +115,12 @@ class Worker {
   hub::Hub hub_;
   std::map<std::string, std::unique_ptr<upstream::Client>> clients_;
   std::unique_ptr<upstream::SourceManager> sources_;  // declared after clients_: destroyed first
+  std::vector<std::unique_ptr<upstream::RouteProxy>> detached_;
   Connection* connections_ = nullptr;
   size_t connection_count_ = 0;
   uint64_t next_connection_id_ = 1;
   std::unordered_map<uint64_t, Connection*> askers_;  // connections awaiting an owner's answer
+  std::mt19937_64 random_{std::random_device{}()};
   bool draining_ = false;
   bool drained_reported_ = false;
 };

@@ -17,6 +17,10 @@ namespace {
 // Records the raw bytes of every frame it is given; may run a hook inside deliver().
 class FakeSubscriber final : public hub::Subscriber {
  public:
+  void end_of_stream() override {
+    ++ends;
+    if (channel()) owner_hub->detach(this);
+  }
   void deliver(const base::FrameRef& frame) override {
     frames.emplace_back(frame->raw());
     if (on_deliver) on_deliver(*this);
@@ -24,6 +28,8 @@ class FakeSubscriber final : public hub::Subscriber {
 
   std::vector<std::string> frames;
   std::function<void(FakeSubscriber&)> on_deliver;
+  int ends = 0;
+  hub::Hub* owner_hub = nullptr;
 };
 
 // A hub with its metrics and channel counter, as one worker holds them.
