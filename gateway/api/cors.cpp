@@ -25,6 +25,7 @@ std::string CorsPolicy::response_headers(std::string_view origin) const {
   } else {
     out += "Access-Control-Allow-Origin: *\r\n";
   }
+  out += "Access-Control-Expose-Headers: SSE-Channel\r\n";  // resumable answers name it
   return out;
 }
 
@@ -34,7 +35,9 @@ std::string CorsPolicy::preflight_headers(std::string_view origin,
   if (out.empty()) return out;
   out += "Access-Control-Allow-Methods: ";
   out.append(allow_methods);
-  out += "\r\nAccess-Control-Allow-Headers: Last-Event-ID, Authorization, Content-Type\r\n";
+  out +=
+      "\r\nAccess-Control-Allow-Headers: Last-Event-ID, Authorization, Content-Type, "
+      "SSE-Channel, Prefer\r\n";
   out += "Access-Control-Max-Age: 600\r\n";
   return out;
 }

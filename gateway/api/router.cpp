@@ -34,6 +34,8 @@ RouteMatch match_route(std::string_view path) {
     match.route = Route::kReadyz;
   } else if (path == "/metrics") {
     match.route = Route::kMetrics;
+  } else if (path == "/") {
+    match.route = Route::kDemo;
   } else if (path.starts_with("/v1/channels/")) {
     std::string_view rest = path.substr(13);
     std::string_view name = rest;

@@ -13,6 +13,7 @@ enum class Route {
   kHealthz,
   kReadyz,
   kMetrics,
+  kDemo,  // GET /: the chat page, when demo.enabled
 };
 
 struct RouteMatch {

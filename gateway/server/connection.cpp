@@ -3,6 +3,7 @@
 #include <llhttp.h>
 #include <strings.h>
 
+#include "gateway/api/demo_page.hpp"
 #include "gateway/base/clock.hpp"
 #include "gateway/base/json.hpp"
 #include "gateway/base/log.hpp"
@@ -170,6 +171,7 @@ void Connection::dispatch() {
     handle_route(route);
     return;
   }
+  if (route_ == api::Route::kDemo && !worker_.config().demo.enabled) route_ = api::Route::kNotFound;
   if (route_ == api::Route::kNotFound) {
     respond_error(404, "not_found", "no route for this path");
     return;
@@ -213,6 +215,10 @@ void Connection::dispatch() {
       break;
     case api::Route::kMetrics:
       respond(200, "text/plain; version=0.0.4; charset=utf-8", worker_.metrics().serialize());
+      break;
+    case api::Route::kDemo:
+      respond(200, "text/html; charset=utf-8", api::demo_page_html(),
+              "Cache-Control: no-cache\r\n");
       break;
     case api::Route::kNotFound:
       break;

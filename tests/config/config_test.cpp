@@ -485,7 +485,15 @@ TEST_CASE("config: the shipped gateway.yaml loads") {
   CHECK(c.listen_host == "127.0.0.1");
   CHECK(c.listen_port == 8080);
   CHECK(c.workers == 1);
-  CHECK(c.demo.enabled == false);
+  CHECK(c.demo.enabled);
+  REQUIRE(c.upstreams.size() == 1);
+  CHECK(c.upstreams[0].name == "llm");
+  CHECK(c.upstreams[0].port == 9000);
+  REQUIRE(c.routes.size() == 5);
+  CHECK(c.routes[0].path == "/v1/chat/completions");
+  CHECK(c.routes[0].resumable);
+  REQUIRE(c.sources.size() == 1);
+  CHECK(c.sources[0].channels == "feed.*");
   CHECK(c.cors.allow_origins ==
         std::vector<std::string>{"http://localhost:8080", "http://127.0.0.1:8080"});
   // Everything else is written out at its built-in default.

@@ -9,7 +9,8 @@ using api::CorsPolicy;
 namespace {
 
 const char* const kPreflightTail =
-    "Access-Control-Allow-Headers: Last-Event-ID, Authorization, Content-Type\r\n"
+    "Access-Control-Allow-Headers: Last-Event-ID, Authorization, Content-Type, SSE-Channel, "
+    "Prefer\r\n"
     "Access-Control-Max-Age: 600\r\n";
 
 }  // namespace
@@ -19,13 +20,16 @@ TEST_CASE("api/cors: any origin") {
   CHECK(cors.allows("https://a.example"));
   CHECK(cors.allows("null"));
   CHECK_FALSE(cors.allows(""));
-  CHECK(cors.response_headers("https://a.example") == "Access-Control-Allow-Origin: *\r\n");
+  CHECK(cors.response_headers("https://a.example") ==
+        "Access-Control-Allow-Origin: *\r\n"
+        "Access-Control-Expose-Headers: SSE-Channel\r\n");
   CHECK(cors.response_headers("").empty());
   std::string h = cors.response_headers("https://a.example");
   CHECK(h.find("Credentials") == std::string::npos);
   CHECK(h.find("Vary") == std::string::npos);
   CHECK(cors.preflight_headers("https://a.example", "GET, POST, OPTIONS") ==
         std::string("Access-Control-Allow-Origin: *\r\n"
+                    "Access-Control-Expose-Headers: SSE-Channel\r\n"
                     "Access-Control-Allow-Methods: GET, POST, OPTIONS\r\n") +
             kPreflightTail);
   CHECK(cors.preflight_headers("", "GET").empty());
@@ -38,15 +42,18 @@ TEST_CASE("api/cors: explicit origins") {
   CHECK(cors.response_headers("https://a.example") ==
         "Access-Control-Allow-Origin: https://a.example\r\n"
         "Access-Control-Allow-Credentials: true\r\n"
-        "Vary: Origin\r\n");
+        "Vary: Origin\r\n"
+        "Access-Control-Expose-Headers: SSE-Channel\r\n");
   CHECK(cors.response_headers("http://localhost:3000") ==
         "Access-Control-Allow-Origin: http://localhost:3000\r\n"
         "Access-Control-Allow-Credentials: true\r\n"
-        "Vary: Origin\r\n");
+        "Vary: Origin\r\n"
+        "Access-Control-Expose-Headers: SSE-Channel\r\n");
   CHECK(cors.preflight_headers("http://localhost:3000", "GET, OPTIONS") ==
         std::string("Access-Control-Allow-Origin: http://localhost:3000\r\n"
                     "Access-Control-Allow-Credentials: true\r\n"
                     "Vary: Origin\r\n"
+                    "Access-Control-Expose-Headers: SSE-Channel\r\n"
                     "Access-Control-Allow-Methods: GET, OPTIONS\r\n") +
             kPreflightTail);
 }
@@ -75,6 +82,9 @@ TEST_CASE("api/cors: a listed origin next to * is still echoed with credentials"
   CHECK(cors.response_headers("https://a.example") ==
         "Access-Control-Allow-Origin: https://a.example\r\n"
         "Access-Control-Allow-Credentials: true\r\n"
-        "Vary: Origin\r\n");
-  CHECK(cors.response_headers("https://b.example") == "Access-Control-Allow-Origin: *\r\n");
+        "Vary: Origin\r\n"
+        "Access-Control-Expose-Headers: SSE-Channel\r\n");
+  CHECK(cors.response_headers("https://b.example") ==
+        "Access-Control-Allow-Origin: *\r\n"
+        "Access-Control-Expose-Headers: SSE-Channel\r\n");
 }

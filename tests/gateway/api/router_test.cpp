@@ -12,7 +12,8 @@ TEST_CASE("api/router: fixed routes") {
   CHECK(match_route("/healthz").route == Route::kHealthz);
   CHECK(match_route("/readyz").route == Route::kReadyz);
   CHECK(match_route("/metrics").route == Route::kMetrics);
-  for (std::string_view path : {"/", "", "/healthz/", "/HEALTHZ", "/healthzz", "/metrics/x", "/v1",
+  CHECK(match_route("/").route == Route::kDemo);
+  for (std::string_view path : {"", "/healthz/", "/HEALTHZ", "/healthzz", "/metrics/x", "/v1",
                                 "/v1/channels", "/v2/channels/a", "//healthz"}) {
     CAPTURE(path);
     RouteMatch m = match_route(path);

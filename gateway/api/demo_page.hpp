@@ -1,0 +1,11 @@
+// The demo chat page at GET / (DESIGN §1.4, demo.enabled): a ChatGPT-style box that opens an
+// EventSource on its conversation channel and POSTs each prompt with Prefer: respond-async.
+#pragma once
+
+#include <string_view>
+
+namespace api {
+
+std::string_view demo_page_html();
+
+}  // namespace api
