@@ -4,7 +4,7 @@ BUILD_DIR ?= build
 ASAN_DIR ?= build-asan
 CMAKE_FLAGS ?=
 
-.PHONY: all bootstrap build run test test-unit test-sanitize clean format
+.PHONY: all bootstrap build run test test-sanitize node-deps clean format
 
 all: build
 
@@ -15,11 +15,15 @@ build: bootstrap
 	cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS)
 	cmake --build $(BUILD_DIR) -j$(JOBS)
 
+# The gateway with the mock LLM behind it (127.0.0.1:9000), so the demo page at
+# http://127.0.0.1:8080/ streams answers with nothing else installed.
 run: build
-	$(BUILD_DIR)/bin/ssegw --config config/gateway.yaml --listen 127.0.0.1:8080
+	@$(BUILD_DIR)/bin/ssegw-mock-llm --listen 127.0.0.1:9000 & mock=$$!; \
+	  trap 'kill $$mock 2>/dev/null' EXIT INT TERM; \
+	  $(BUILD_DIR)/bin/ssegw --config config/gateway.yaml --listen 127.0.0.1:8080
 
 # The whole suite, then the same suite under AddressSanitizer and UndefinedBehaviorSanitizer.
-test: build
+test: bootstrap node-deps build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j$(JOBS)
 	$(MAKE) test-sanitize
 
@@ -28,6 +32,10 @@ test-sanitize: bootstrap
 	cmake --build $(ASAN_DIR) -j$(JOBS)
 	cd $(ASAN_DIR) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j$(JOBS)
+
+# npm packages of the real-client tests (tests/node), from the npm registry, pinned by the lock.
+node-deps: bootstrap
+	@cd tests/node && { [ -d node_modules ] || npm ci --no-audit --no-fund --loglevel=error; }
 
 format:
 	clang-format -i $$(git ls-files '*.cpp' '*.hpp')

@@ -6,8 +6,11 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config
   libuv1-dev node-llhttp libyaml-cpp-dev prometheus-cpp-dev doctest-dev libssl-dev
-  curl python3
+  curl python3 openssl
 )
+# Node.js runs the real-client tests (the openai SDK); the machine image may ship its own.
+command -v node >/dev/null 2>&1 || packages+=(nodejs)
+command -v npm >/dev/null 2>&1 || packages+=(npm)
 # Extra tools for tests (promtool); optional on machines that only run `make run`.
 if [[ "${SSEGW_BOOTSTRAP_MINIMAL:-0}" != 1 ]]; then
   packages+=(prometheus)

@@ -72,6 +72,8 @@ const char* route_label(Route route) {
       return "/readyz";
     case Route::kMetrics:
       return "/metrics";
+    case Route::kDemo:
+      return "/";
     case Route::kNotFound:
       break;
   }

@@ -13,13 +13,19 @@ Loop::Loop() {
   check_.data = this;
   uv_check_start(&check_, on_check);
   uv_unref(reinterpret_cast<uv_handle_t*>(&check_));  // it alone does not keep the loop alive
+  uv_prepare_init(&loop_, &prepare_);
+  prepare_.data = this;
+  uv_prepare_start(&prepare_, on_prepare);
+  uv_unref(reinterpret_cast<uv_handle_t*>(&prepare_));
 }
 
 Loop::~Loop() = default;
 
 void Loop::close() {
-  if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(&check_)))
-    uv_close(reinterpret_cast<uv_handle_t*>(&check_), on_check_closed);
+  for (uv_handle_t* handle :
+       {reinterpret_cast<uv_handle_t*>(&check_), reinterpret_cast<uv_handle_t*>(&prepare_)}) {
+    if (!uv_is_closing(handle)) uv_close(handle, on_handle_closed);
+  }
 }
 
 int Loop::finish() {
@@ -35,7 +41,15 @@ void Loop::forget(TcpStream* stream) {
 }
 
 void Loop::on_check(uv_check_t* handle) {
-  Loop* self = static_cast<Loop*>(handle->data);
+  static_cast<Loop*>(handle->data)->flush_dirty();
+}
+
+void Loop::on_prepare(uv_prepare_t* handle) {
+  static_cast<Loop*>(handle->data)->flush_dirty();
+}
+
+void Loop::flush_dirty() {
+  Loop* self = this;
   // Flushing can queue more frames (a drained response lets the next pipelined request run), so
   // flush until nothing new became dirty, swapping lists to keep the one being walked stable.
   while (!self->dirty_.empty()) {

@@ -2,8 +2,10 @@
 //
 // Rules:
 // - Streams do not write as soon as a frame arrives: they mark themselves dirty, and the loop
-//   flushes every dirty stream once per turn (a uv_check handle, after I/O). Frames that arrive
-//   in the same turn then leave in one writev.
+//   flushes every dirty stream once per turn. Frames that arrive in the same turn then leave in
+//   one writev. Two handles do the flushing: uv_check right after I/O callbacks, and uv_prepare
+//   right before the loop blocks in poll, which catches what timer and close callbacks wrote
+//   (they run outside the I/O phase; without it their bytes would wait for the next wake-up).
 // - A stream that closes removes itself from the dirty list (forget()).
 #pragma once
 
@@ -41,10 +43,13 @@ class Loop {
 
  private:
   static void on_check(uv_check_t* handle);
-  static void on_check_closed(uv_handle_t*) {}
+  static void on_prepare(uv_prepare_t* handle);
+  static void on_handle_closed(uv_handle_t*) {}
+  void flush_dirty();
 
   uv_loop_t loop_;
   uv_check_t check_;
+  uv_prepare_t prepare_;
   std::vector<TcpStream*> dirty_;
   std::vector<TcpStream*> flushing_;
   char read_buffer_[kReadBufferSize];

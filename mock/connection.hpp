@@ -1,0 +1,120 @@
+// One client connection of the mock: it parses requests one at a time and plays at most one
+// response, whose tokens are paced by the connection's timer.
+//
+// Rules:
+// - The object is a net::TcpStream: it is deleted in the TCP handle's close callback, right
+//   after on_close(), which releases everything else it owns.
+// - Its timer lives in a separate heap block, because the timer's close callback runs after the
+//   connection is gone: on_close() detaches the block (owner = nullptr) and the block frees
+//   itself in that callback. A tick between close() and on_close() sees !is_open() and returns.
+// - While a response plays, request parsing stops; later bytes wait in pending_ (bounded) and
+//   are parsed once it ends. Reading never stops, so a client disconnect is seen at once.
+// - A stream produces a token only while its send queue is at most kHighWater bytes. Above it
+//   the stream waits for on_drained(), like a server blocked in send(), and the wait is counted.
+#pragma once
+
+#include <uv.h>
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <unordered_set>
+#include <vector>
+
+#include "gateway/http/request_parser.hpp"
+#include "gateway/net/tcp_stream.hpp"
+#include "mock/dialect.hpp"
+#include "mock/knobs.hpp"
+#include "mock/stats.hpp"
+
+namespace mock {
+
+class Connection;
+
+// Process-wide state, owned by the server, which outlives every connection.
+struct MockState {
+  Stats stats;
+  std::unordered_set<Connection*> connections;
+};
+
+class Connection final : public net::TcpStream {
+ public:
+  static constexpr size_t kHighWater = 64 * 1024;
+
+  Connection(net::Loop& loop, MockState& state);
+
+  // Blocked time of a stream paused right now (0 when not paused).
+  uint64_t blocked_ns(uint64_t now_ns) const;
+  // Restarts the clock of a paused stream (after POST /mock/reset).
+  void restart_blocked_clock(uint64_t now_ns);
+
+ protected:
+  ~Connection() override = default;
+
+ private:
+  enum class Phase : uint8_t { kIdle, kHeadDelay, kTokens, kBlocked };
+  struct TimerBlock {
+    uv_timer_t timer;
+    Connection* owner;
+  };
+
+  void on_data(const char* data, size_t length) override;
+  void on_read_end(int status) override;
+  void on_drained() override;
+  void on_close() override;
+
+  void process_input();
+  void handle(const http::Request& request);
+  void handle_mock(const http::Request& request);
+  void reply(std::string response, uint64_t delay_ms);
+  void after_reply();
+
+  void start_stream(Api api, Knobs knobs, Usage usage, std::string feed_name, uint64_t first_n);
+  void send_head();
+  void advance();
+  void produce();
+  void finish();
+  void fail_stream(bool clean_end);
+  void end_stream();
+
+  void send_raw(std::string_view bytes);
+  void send_chunk(std::string_view bytes);
+  void end_body();
+  void close_when_drained();
+
+  void arm(uint64_t delay_ms);
+  void tick();
+  static void on_tick(uv_timer_t* timer);
+
+  MockState& state_;
+  http::RequestParser parser_;
+  std::string pending_;  // received bytes not parsed yet
+  TimerBlock* timer_ = nullptr;
+
+  // The response in progress.
+  Phase phase_ = Phase::kIdle;
+  bool busy_ = false;       // a response is playing: do not parse the next request
+  bool streaming_ = false;  // that response is a stream (counted in active)
+  bool dead_ = false;       // no further request will be answered on this connection
+  bool in_process_ = false;
+  bool continue_sent_ = false;
+  bool close_when_drained_ = false;
+  bool keep_alive_ = true;
+  bool http10_ = false;
+  bool chunked_ = true;
+  bool stalled_ = false;
+  std::string delayed_;  // a complete response waiting for head_delay_ms
+
+  Api api_ = Api::kChat;
+  Knobs knobs_;
+  Usage usage_;
+  std::vector<std::string> script_;
+  std::string feed_name_;
+  uint64_t feed_next_ = 1;
+  uint64_t sent_ = 0;  // tokens (or feed events) written
+  uint64_t last_write_ns_ = 0;
+  uint64_t blocked_since_ns_ = 0;
+  uint64_t disconnect_seen_ns_ = 0;
+};
+
+}  // namespace mock

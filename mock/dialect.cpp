@@ -1,0 +1,201 @@
+#include "mock/dialect.hpp"
+
+#include "gateway/base/json.hpp"
+
+namespace mock {
+namespace {
+
+std::string num(uint64_t v) {
+  return std::to_string(v);
+}
+
+std::string sse(std::string_view event, std::string_view data) {
+  std::string out;
+  out.reserve(event.size() + data.size() + 16);
+  if (!event.empty()) {
+    out += "event: ";
+    out.append(event);
+    out += '\n';
+  }
+  out += "data: ";
+  out.append(data);
+  out += "\n\n";
+  return out;
+}
+
+constexpr std::string_view kChunkPrefix =
+    R"({"id":"chatcmpl-mock","object":"chat.completion.chunk","created":0,"model":"mock",)";
+
+}  // namespace
+
+std::string_view content_type(Api api) {
+  switch (api) {
+    case Api::kOllamaChat:
+    case Api::kOllamaGenerate:
+      return "application/x-ndjson";
+    default:
+      return "text/event-stream";
+  }
+}
+
+std::vector<std::string> preamble(Api api, const Usage& usage, uint64_t retry_ms) {
+  switch (api) {
+    case Api::kResponses:
+      return {sse("response.created",
+                  R"({"type":"response.created","response":{"id":"resp_mock","object":"response",)"
+                  R"("status":"in_progress","model":"mock"}})")};
+    case Api::kMessages:
+      return {sse("message_start",
+                  R"({"type":"message_start","message":{"id":"msg_mock","type":"message",)"
+                  R"("role":"assistant","model":"mock","content":[],"stop_reason":null,)"
+                  R"("stop_sequence":null,"usage":{"input_tokens":)" +
+                      num(usage.prompt) + R"(,"output_tokens":0}}})"),
+              sse("ping", R"({"type":"ping"})"),
+              sse("content_block_start", R"({"type":"content_block_start","index":0,)"
+                                         R"("content_block":{"type":"text","text":""}})")};
+    case Api::kFeed:
+      return {"retry: " + num(retry_ms) + "\n\n"};
+    default:
+      return {};
+  }
+}
+
+std::string token_event(Api api, std::string_view token) {
+  std::string json;
+  json.reserve(token.size() + 200);
+  switch (api) {
+    case Api::kChat:
+      json.append(kChunkPrefix);
+      json += R"("choices":[{"index":0,"delta":{"content":)";
+      base::append_json_string(json, token);
+      json += R"(},"finish_reason":null}]})";
+      return sse("", json);
+    case Api::kResponses:
+      json += R"({"type":"response.output_text.delta","delta":)";
+      base::append_json_string(json, token);
+      json += '}';
+      return sse("response.output_text.delta", json);
+    case Api::kMessages:
+      json += R"({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":)";
+      base::append_json_string(json, token);
+      json += "}}";
+      return sse("content_block_delta", json);
+    case Api::kOllamaChat:
+      json += R"({"model":"mock","message":{"role":"assistant","content":)";
+      base::append_json_string(json, token);
+      json += "},\"done\":false}\n";
+      return json;
+    case Api::kOllamaGenerate:
+      json += R"({"model":"mock","response":)";
+      base::append_json_string(json, token);
+      json += ",\"done\":false}\n";
+      return json;
+    case Api::kFeed:
+      break;
+  }
+  return json;
+}
+
+std::string feed_event(std::string_view name, uint64_t n) {
+  std::string out = "id: " + num(n) + "\nevent: tick\ndata: {\"feed\":";
+  base::append_json_string(out, name);
+  out += ",\"n\":" + num(n) + "}\n\n";
+  return out;
+}
+
+std::vector<std::string> finish_events(Api api, const Usage& usage) {
+  std::string p = num(usage.prompt), c = num(usage.completion);
+  switch (api) {
+    case Api::kChat:
+      return {sse("", std::string(kChunkPrefix) +
+                          R"("choices":[{"index":0,"delta":{},"finish_reason":"stop"}],)"
+                          R"("usage":{"prompt_tokens":)" +
+                          p + R"(,"completion_tokens":)" + c + R"(,"total_tokens":)" +
+                          num(usage.prompt + usage.completion) + "}}"),
+              sse("", "[DONE]")};
+    case Api::kResponses:
+      return {
+          sse("response.completed",
+              R"({"type":"response.completed","response":{"id":"resp_mock","object":"response",)"
+              R"("status":"completed","model":"mock","usage":{"input_tokens":)" +
+                  p + R"(,"output_tokens":)" + c + "}}}")};
+    case Api::kMessages:
+      return {sse("content_block_stop", R"({"type":"content_block_stop","index":0})"),
+              sse("message_delta", R"({"type":"message_delta","delta":{"stop_reason":"end_turn",)"
+                                   R"("stop_sequence":null},"usage":{"output_tokens":)" +
+                                       c + "}}"),
+              sse("message_stop", R"({"type":"message_stop"})")};
+    case Api::kOllamaChat:
+      return {R"({"model":"mock","message":{"role":"assistant","content":""},"done":true,)"
+              R"("done_reason":"stop","prompt_eval_count":)" +
+              p + R"(,"eval_count":)" + c + "}\n"};
+    case Api::kOllamaGenerate:
+      return {R"({"model":"mock","response":"","done":true,"done_reason":"stop",)"
+              R"("prompt_eval_count":)" +
+              p + R"(,"eval_count":)" + c + "}\n"};
+    case Api::kFeed:
+      return {};
+  }
+  return {};
+}
+
+std::string error_event(Api api) {
+  switch (api) {
+    case Api::kChat:
+      return sse("", R"({"error":{"message":"mock error","type":"server_error"}})");
+    case Api::kResponses:
+      return sse("error", R"({"type":"error","code":"server_error","message":"mock error"})");
+    case Api::kMessages:
+      return sse("error",
+                 R"({"type":"error","error":{"type":"overloaded_error","message":"mock"}})");
+    case Api::kOllamaChat:
+    case Api::kOllamaGenerate:
+      return "{\"error\":\"mock error\"}\n";
+    case Api::kFeed:
+      return sse("error", R"({"error":{"message":"mock error","type":"server_error"}})");
+  }
+  return {};
+}
+
+std::string garbage_bytes() {
+  static constexpr char kBytes[] = "\x00\xff\xfe<html>not an event stream</html>\r{{{\x01";
+  return std::string(kBytes, sizeof(kBytes) - 1);
+}
+
+std::string chat_completion_json(std::string_view text, const Usage& usage) {
+  std::string out =
+      R"({"id":"chatcmpl-mock","object":"chat.completion","created":0,"model":"mock",)"
+      R"("choices":[{"index":0,"message":{"role":"assistant","content":)";
+  base::append_json_string(out, text);
+  out += R"(},"finish_reason":"stop"}],"usage":{"prompt_tokens":)" + num(usage.prompt) +
+         R"(,"completion_tokens":)" + num(usage.completion) + R"(,"total_tokens":)" +
+         num(usage.prompt + usage.completion) + "}}";
+  return out;
+}
+
+std::string ollama_json(Api api, std::string_view text, const Usage& usage) {
+  std::string out = R"({"model":"mock",)";
+  if (api == Api::kOllamaChat) {
+    out += R"("message":{"role":"assistant","content":)";
+    base::append_json_string(out, text);
+    out += "},";
+  } else {
+    out += R"("response":)";
+    base::append_json_string(out, text);
+    out += ",";
+  }
+  out += R"("done":true,"done_reason":"stop","prompt_eval_count":)" + num(usage.prompt) +
+         R"(,"eval_count":)" + num(usage.completion) + "}";
+  return out;
+}
+
+std::string error_json(std::string_view message, std::string_view type) {
+  std::string out = R"({"error":{"message":)";
+  base::append_json_string(out, message);
+  out += R"(,"type":)";
+  base::append_json_string(out, type);
+  out += "}}";
+  return out;
+}
+
+}  // namespace mock

@@ -1,0 +1,46 @@
+// The bytes each mocked API puts on the wire: SSE events and NDJSON lines, without any HTTP
+// framing (the connection wraps each one in its own chunk). Pure functions, so the exact output
+// can be read here in one place.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace mock {
+
+enum class Api : uint8_t {
+  kChat,            // POST /v1/chat/completions, "stream":true
+  kResponses,       // POST /v1/responses
+  kMessages,        // POST /v1/messages (Anthropic)
+  kOllamaChat,      // POST /api/chat
+  kOllamaGenerate,  // POST /api/generate
+  kFeed,            // GET /feed/{name}
+};
+
+struct Usage {
+  uint64_t prompt = 0;
+  uint64_t completion = 0;
+};
+
+std::string_view content_type(Api api);
+
+// Events sent with the response head, before the first token.
+std::vector<std::string> preamble(Api api, const Usage& usage, uint64_t retry_ms);
+std::string token_event(Api api, std::string_view token);
+std::string feed_event(std::string_view name, uint64_t n);
+// Events that end a complete stream (usage, terminators).
+std::vector<std::string> finish_events(Api api, const Usage& usage);
+// The protocol's mid-stream error event.
+std::string error_event(Api api);
+// Bytes that are neither SSE nor NDJSON (a NUL, invalid UTF-8, no blank line).
+std::string garbage_bytes();
+
+// Whole answers for the non-streaming forms.
+std::string chat_completion_json(std::string_view text, const Usage& usage);
+std::string ollama_json(Api api, std::string_view text, const Usage& usage);
+// {"error":{"message":"...","type":"..."}}
+std::string error_json(std::string_view message, std::string_view type);
+
+}  // namespace mock
