@@ -100,12 +100,7 @@ function handle(kind, e) {
 source.onmessage = (e) => handle("message", e);
 source.addEventListener("error", (e) => { if (e.data) handle("error", e); });
 
-document.getElementById("form").addEventListener("submit", async (ev) => {
-  ev.preventDefault();
-  const input = document.getElementById("prompt");
-  const text = input.value.trim();
-  if (!text) return;
-  input.value = "";
+async function send(text) {
   add("user", text);
   history.push({ role: "user", content: text });
   current = null;
@@ -120,7 +115,18 @@ document.getElementById("form").addEventListener("submit", async (ev) => {
   } catch (err) {
     add("assistant error", "error: " + err);
   }
+}
+document.getElementById("form").addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  const input = document.getElementById("prompt");
+  const text = input.value.trim();
+  input.value = "";
+  if (text) send(text);
 });
+// ?prompt=... sends one prompt as soon as the stream is open (demos and browser tests).
+if (params.get("prompt")) {
+  source.addEventListener("open", () => send(params.get("prompt")), { once: true });
+}
 </script>
 </body>
 </html>
