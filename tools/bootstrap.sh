@@ -11,9 +11,10 @@ packages=(
 # Node.js runs the real-client tests (the openai SDK); the machine image may ship its own.
 command -v node >/dev/null 2>&1 || packages+=(nodejs)
 command -v npm >/dev/null 2>&1 || packages+=(npm)
-# Extra tools for tests (promtool); optional on machines that only run `make run`.
+# Extra tools for tests: promtool, and a real browser for the demo page; optional on machines
+# that only build and run (SSEGW_BOOTSTRAP_MINIMAL=1, as the Docker image does).
 if [[ "${SSEGW_BOOTSTRAP_MINIMAL:-0}" != 1 ]]; then
-  packages+=(prometheus)
+  packages+=(prometheus chromium)
 fi
 
 missing=()
