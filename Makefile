@@ -2,9 +2,10 @@
 JOBS ?= 2
 BUILD_DIR ?= build
 ASAN_DIR ?= build-asan
+TSAN_DIR ?= build-tsan
 CMAKE_FLAGS ?=
 
-.PHONY: all bootstrap build run test test-sanitize node-deps clean format
+.PHONY: all bootstrap build run test test-sanitize test-tsan node-deps clean format
 
 all: build
 
@@ -22,10 +23,12 @@ run: build
 	  trap 'kill $$mock 2>/dev/null' EXIT INT TERM; \
 	  $(BUILD_DIR)/bin/ssegw --config config/gateway.yaml --listen 127.0.0.1:8080
 
-# The whole suite, then the same suite under AddressSanitizer and UndefinedBehaviorSanitizer.
+# The whole suite, then the same suite under AddressSanitizer and UndefinedBehaviorSanitizer,
+# then the multi-worker tests under ThreadSanitizer.
 test: bootstrap node-deps build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j$(JOBS)
 	$(MAKE) test-sanitize
+	$(MAKE) test-tsan
 
 test-sanitize: bootstrap
 	cmake -S . -B $(ASAN_DIR) -DCMAKE_BUILD_TYPE=Debug -DSSEGW_SANITIZE=ON $(CMAKE_FLAGS)
@@ -37,8 +40,15 @@ test-sanitize: bootstrap
 node-deps: bootstrap
 	@cd tests/node && { [ -d node_modules ] || npm ci --no-audit --no-fund --loglevel=error; }
 
+# The threaded parts (workers: 2 and auto, cross-worker channels, drain) under TSan.
+test-tsan: bootstrap
+	cmake -S . -B $(TSAN_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSSEGW_TSAN=ON $(CMAKE_FLAGS)
+	cmake --build $(TSAN_DIR) -j$(JOBS) --target ssegw ssegw-mock-llm integration_tests
+	cd $(TSAN_DIR) && TSAN_OPTIONS=halt_on_error=1 ./bin/integration_tests \
+	  -tc='workers*,shutdown*,upstream: a source on workers*,upstream: a resumable answer resumes on workers*'
+
 format:
 	clang-format -i $$(git ls-files '*.cpp' '*.hpp')
 
 clean:
-	rm -rf $(BUILD_DIR) $(ASAN_DIR)
+	rm -rf $(BUILD_DIR) $(ASAN_DIR) $(TSAN_DIR)

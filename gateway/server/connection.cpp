@@ -122,6 +122,12 @@ void Connection::on_read_end(int status) {
 }
 
 void Connection::on_drained() {
+  if (phase_ == Phase::kProxying && proxy_) {
+    // A queue emptied by uv_try_write completes no uv_write, so this is the only progress
+    // signal a paused upstream gets.
+    proxy_->downstream_progress();
+    return;
+  }
   if (phase_ == Phase::kStreaming) {
     replay_allowance_ = 0;
     return;

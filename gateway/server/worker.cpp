@@ -261,8 +261,8 @@ void Worker::begin_drain() {
 }
 
 void Worker::check_drained() {
-  if (!draining_ || drained_reported_ || connection_count_ != 0) return;
-  drained_reported_ = true;
+  if (!draining_ || drained_reported() || connection_count_ != 0) return;
+  drained_reported_.store(true, std::memory_order_release);
   shared_.worker_drained();
 }
 

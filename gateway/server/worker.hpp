@@ -92,7 +92,8 @@ class Worker {
   // The client of a configured upstream on this worker's loop.
   upstream::Client& upstream_client(const std::string& name) { return *clients_.at(name); }
 
-  bool drained_reported() const { return drained_reported_; }
+  // Read by the supervisor thread, hence atomic.
+  bool drained_reported() const { return drained_reported_.load(std::memory_order_acquire); }
 
  private:
   void on_connection(uv_stream_t* server);
@@ -122,7 +123,7 @@ class Worker {
   std::unordered_map<uint64_t, Connection*> askers_;  // connections awaiting an owner's answer
   std::mt19937_64 random_{std::random_device{}()};
   bool draining_ = false;
-  bool drained_reported_ = false;
+  std::atomic<bool> drained_reported_{false};
 };
 
 }  // namespace server

@@ -17,6 +17,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <fstream>
 #include <stdexcept>
 
@@ -80,14 +81,6 @@ pid_t spawn_argv(std::vector<std::string> all, int in_fd, int out_fd, int err_fd
     ::_exit(127);
   }
   return pid;
-}
-
-// fork + exec SSEGW_BIN with args.
-pid_t spawn(const std::vector<std::string>& args, int out_fd, int err_fd) {
-  std::vector<std::string> all;
-  all.emplace_back(SSEGW_BIN);
-  all.insert(all.end(), args.begin(), args.end());
-  return spawn_argv(std::move(all), -1, out_fd, err_fd);
 }
 
 std::string trim(std::string_view s) {
@@ -674,39 +667,30 @@ std::string write_temp_file(const std::string& text, const std::string& suffix) 
   return path;
 }
 
-Gateway::Gateway(GatewayOptions opts) {
-  try {
-    start(opts);
-  } catch (...) {
-    cleanup();
-    throw;
+ListeningProcess::~ListeningProcess() {
+  if (pid_ > 0 && !status_) {
+    ::kill(pid_, SIGKILL);
+    wait_exit(10s);
   }
+  join_log();
 }
 
-Gateway::~Gateway() {
-  cleanup();
-}
-
-void Gateway::start(const GatewayOptions& opts) {
-  raise_fd_limit();
-  std::string text = opts.listen_any_port ? "listen: 127.0.0.1:0\n" + opts.yaml : opts.yaml;
-  config_path_ = write_temp_file(text);
-
+void ListeningProcess::start(const std::vector<std::string>& argv, Ms start_timeout,
+                             const std::string& context) {
+  name_ = argv.empty() ? "process" : argv[0].substr(argv[0].rfind('/') + 1);
   int p[2];
   if (::pipe2(p, O_CLOEXEC) != 0) fail_errno("pipe2");
   Fd write_end(p[1]);
   err_ = Fd(p[0]);
-  std::vector<std::string> args = {"--config", config_path_};
-  args.insert(args.end(), opts.args.begin(), opts.args.end());
-  pid_ = spawn(args, -1, write_end.get());
+  pid_ = spawn_argv(argv, -1, -1, write_end.get());
   write_end.reset();
 
-  auto deadline = Clock::now() + opts.start_timeout;
+  auto deadline = Clock::now() + start_timeout;
   std::string got;
   size_t nl;
   while ((nl = got.find('\n')) == std::string::npos) {
     if (poll_one(err_.get(), POLLIN, deadline) == 0) {
-      fail("ssegw wrote no first log line within " + std::to_string(opts.start_timeout.count()) +
+      fail(name_ + " wrote no first log line within " + std::to_string(start_timeout.count()) +
            " ms; stderr: \"" + printable(got) + "\"");
     }
     char buf[4096];
@@ -715,9 +699,8 @@ void Gateway::start(const GatewayOptions& opts) {
     if (n < 0) fail_errno("read stderr");
     if (n == 0) {
       auto st = wait_exit(5s);
-      fail("ssegw exited (status " + (st ? std::to_string(*st) : std::string("?")) +
-           ") before its first log line; config:\n" + text + "\nstderr: \"" + printable(got) +
-           "\"");
+      fail(name_ + " exited (status " + (st ? std::to_string(*st) : std::string("?")) +
+           ") before its first log line; " + context + "\nstderr: \"" + printable(got) + "\"");
     }
     got.append(buf, static_cast<size_t>(n));
   }
@@ -738,7 +721,7 @@ void Gateway::start(const GatewayOptions& opts) {
   });
 
   if (first_line_.find("\"msg\":\"listening\"") == std::string::npos)
-    fail("first log line is not the listening line: " + first_line_);
+    fail("first log line of " + name_ + " is not the listening line: " + first_line_);
   static const std::string key = "\"addr\":\"";
   size_t a = first_line_.find(key);
   if (a == std::string::npos) fail("no addr in the first log line: " + first_line_);
@@ -752,35 +735,21 @@ void Gateway::start(const GatewayOptions& opts) {
   port_ = static_cast<uint16_t>(port);
 }
 
-void Gateway::cleanup() {
-  // Every test ends with a graceful stop: exit status 0 and no sanitizer report.
-  if (pid_ > 0 && !status_) {
-    int status = stop_and_wait(10s);
-    CHECK_MESSAGE(status == 0, "ssegw exited with status ", status, " on SIGTERM");
-  }
+void ListeningProcess::join_log() {
   if (drain_.joinable()) drain_.join();
-  if (pid_ > 0) {
-    std::string text = log();
-    bool clean = text.find("AddressSanitizer") == std::string::npos &&
-                 text.find("LeakSanitizer") == std::string::npos &&
-                 text.find("runtime error:") == std::string::npos;
-    CHECK_MESSAGE(clean, "sanitizer report in the ssegw log:\n", text);
-  }
   err_.reset();
-  if (!config_path_.empty()) ::unlink(config_path_.c_str());
-  config_path_.clear();
 }
 
-std::string Gateway::log() const {
+std::string ListeningProcess::log() const {
   std::lock_guard lock(mu_);
   return log_;
 }
 
-void Gateway::signal(int sig) {
+void ListeningProcess::signal(int sig) {
   if (pid_ > 0 && !status_) ::kill(pid_, sig);
 }
 
-std::optional<int> Gateway::wait_exit(Ms timeout) {
+std::optional<int> ListeningProcess::wait_exit(Ms timeout) {
   if (status_) return status_;
   if (pid_ <= 0) return std::nullopt;
   auto deadline = Clock::now() + timeout;
@@ -797,8 +766,9 @@ std::optional<int> Gateway::wait_exit(Ms timeout) {
   }
 }
 
-int Gateway::stop_and_wait(Ms timeout) {
+int ListeningProcess::stop_and_wait(Ms timeout) {
   if (status_) return *status_;
+  if (pid_ <= 0) return -1;
   signal(SIGTERM);
   auto st = wait_exit(timeout);
   if (!st) {
@@ -806,6 +776,100 @@ int Gateway::stop_and_wait(Ms timeout) {
     st = wait_exit(10s);
   }
   return st ? *st : -1;
+}
+
+Gateway::Gateway(GatewayOptions opts) {
+  try {
+    raise_fd_limit();
+    std::string text = opts.listen_any_port ? "listen: 127.0.0.1:0\n" + opts.yaml : opts.yaml;
+    config_path_ = write_temp_file(text);
+    std::vector<std::string> argv = {SSEGW_BIN, "--config", config_path_};
+    argv.insert(argv.end(), opts.args.begin(), opts.args.end());
+    proc_.start(argv, opts.start_timeout, "config:\n" + text);
+  } catch (...) {
+    cleanup();
+    throw;
+  }
+}
+
+Gateway::~Gateway() {
+  cleanup();
+}
+
+void Gateway::cleanup() {
+  // Every test ends with a graceful stop: exit status 0 and no sanitizer report.
+  if (proc_.started() && !proc_.exited()) {
+    int status = proc_.stop_and_wait(10s);
+    CHECK_MESSAGE(status == 0, "ssegw exited with status ", status, " on SIGTERM");
+  }
+  proc_.join_log();
+  if (proc_.started()) {
+    std::string text = log();
+    bool clean = text.find("AddressSanitizer") == std::string::npos &&
+                 text.find("LeakSanitizer") == std::string::npos &&
+                 text.find("runtime error:") == std::string::npos;
+    CHECK_MESSAGE(clean, "sanitizer report in the ssegw log:\n", text);
+  }
+  if (!config_path_.empty()) ::unlink(config_path_.c_str());
+  config_path_.clear();
+}
+
+std::string mock_llm_bin() {
+  std::string path = SSEGW_BIN;
+  size_t at = path.rfind("ssegw");
+  if (at == std::string::npos) fail("SSEGW_BIN does not end in ssegw: " + path);
+  path.replace(at, 5, "ssegw-mock-llm");
+  return path;
+}
+
+MockLlm::MockLlm() {
+  proc_.start({mock_llm_bin(), "--listen", "127.0.0.1:0"}, 10s);
+}
+
+MockLlm::~MockLlm() {
+  if (proc_.started() && !proc_.exited()) {
+    int status = proc_.stop_and_wait(10s);
+    CHECK_MESSAGE(status == 0, "ssegw-mock-llm exited with status ", status, " on SIGTERM; log:\n",
+                  proc_.log());
+  }
+  proc_.join_log();
+}
+
+std::string MockLlm::url() const {
+  return "http://127.0.0.1:" + std::to_string(port());
+}
+
+std::string MockLlm::stats() const {
+  Response r = http_get(port(), "/mock/stats");
+  if (r.status != 200) fail("GET /mock/stats answered " + printable(r.raw));
+  return r.body;
+}
+
+long MockLlm::stat(const std::string& key) const {
+  std::string body = stats();
+  auto v = json_number(body, key);
+  if (!v) fail("no \"" + key + "\" in the mock's stats: " + printable(body));
+  return *v;
+}
+
+long MockLlm::wait_stat(const std::string& key, long value, Ms timeout) const {
+  auto deadline = Clock::now() + timeout;
+  for (;;) {
+    long v = stat(key);
+    if (v == value || Clock::now() >= deadline) return v;
+    std::this_thread::sleep_for(10ms);
+  }
+}
+
+void MockLlm::reset() {
+  Response r = http(port(), post_request("/mock/reset", ""));
+  if (r.status != 200) fail("POST /mock/reset answered " + printable(r.raw));
+}
+
+uint64_t monotonic_ms() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000 + static_cast<uint64_t>(ts.tv_nsec) / 1'000'000;
 }
 
 ProcessResult run_ssegw(const std::vector<std::string>& args, Ms timeout) {

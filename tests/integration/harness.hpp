@@ -305,33 +305,40 @@ struct GatewayOptions {
   Ms start_timeout = 10s;
 };
 
-// Runs ssegw with a temporary config and reads the port from its first log line.
-class Gateway {
+// A child process whose first stderr line is the JSON "listening" log line that ssegw and
+// ssegw-mock-llm both write ({"level":"info","msg":"listening","addr":"127.0.0.1:PORT",...}), so
+// that it can be started on port 0. Stderr is collected by a thread; the destructor kills the
+// child (SIGKILL) when it still runs and reaps it.
+class ListeningProcess {
  public:
-  explicit Gateway(const std::string& yaml = "") : Gateway(GatewayOptions{.yaml = yaml}) {}
-  explicit Gateway(GatewayOptions opts);
-  ~Gateway();
-  Gateway(const Gateway&) = delete;
-  Gateway& operator=(const Gateway&) = delete;
+  ListeningProcess() = default;
+  ~ListeningProcess();
+  ListeningProcess(const ListeningProcess&) = delete;
+  ListeningProcess& operator=(const ListeningProcess&) = delete;
+
+  // Runs argv (argv[0] is a path) and waits for the listening line. Throws on failure (the
+  // child, when started, is left to stop_and_wait() or the destructor). context goes into the
+  // failure messages (a config, say).
+  void start(const std::vector<std::string>& argv, Ms start_timeout,
+             const std::string& context = "");
 
   uint16_t port() const { return port_; }
   pid_t pid() const { return pid_; }
+  bool started() const { return pid_ > 0; }
+  bool exited() const { return status_.has_value(); }
   const std::string& first_line() const { return first_line_; }
-  const std::string& config_path() const { return config_path_; }
   // Everything read from stderr so far, first line included.
   std::string log() const;
-
   void signal(int sig);
   // The exit status (128 + signal when killed by one), or nullopt when still running at timeout.
   std::optional<int> wait_exit(Ms timeout);
   // SIGTERM, then waits; SIGKILL after timeout. Returns the exit status.
   int stop_and_wait(Ms timeout = 10s);
+  // Waits for the stderr thread (after the child has exited) and closes the pipe.
+  void join_log();
 
  private:
-  void start(const GatewayOptions& opts);
-  void cleanup();
-
-  std::string config_path_;
+  std::string name_;
   pid_t pid_ = -1;
   std::optional<int> status_;
   uint16_t port_ = 0;
@@ -341,6 +348,69 @@ class Gateway {
   mutable std::mutex mu_;
   std::string log_;
 };
+
+// Runs ssegw with a temporary config and reads the port from its first log line.
+class Gateway {
+ public:
+  explicit Gateway(const std::string& yaml = "") : Gateway(GatewayOptions{.yaml = yaml}) {}
+  explicit Gateway(GatewayOptions opts);
+  ~Gateway();
+  Gateway(const Gateway&) = delete;
+  Gateway& operator=(const Gateway&) = delete;
+
+  uint16_t port() const { return proc_.port(); }
+  pid_t pid() const { return proc_.pid(); }
+  const std::string& first_line() const { return proc_.first_line(); }
+  const std::string& config_path() const { return config_path_; }
+  // Everything read from stderr so far, first line included.
+  std::string log() const { return proc_.log(); }
+
+  void signal(int sig) { proc_.signal(sig); }
+  // The exit status (128 + signal when killed by one), or nullopt when still running at timeout.
+  std::optional<int> wait_exit(Ms timeout) { return proc_.wait_exit(timeout); }
+  // SIGTERM, then waits; SIGKILL after timeout. Returns the exit status.
+  int stop_and_wait(Ms timeout = 10s) { return proc_.stop_and_wait(timeout); }
+
+ private:
+  void cleanup();
+
+  std::string config_path_;
+  ListeningProcess proc_;
+};
+
+// The path of ssegw-mock-llm: SSEGW_BIN with its final "ssegw" replaced.
+std::string mock_llm_bin();
+
+// Runs ssegw-mock-llm on 127.0.0.1:0 (mock/*.hpp describe its endpoints and knobs). The
+// destructor stops it with SIGTERM and records a doctest failure unless it exits 0.
+class MockLlm {
+ public:
+  MockLlm();
+  ~MockLlm();
+  MockLlm(const MockLlm&) = delete;
+  MockLlm& operator=(const MockLlm&) = delete;
+
+  uint16_t port() const { return proc_.port(); }
+  pid_t pid() const { return proc_.pid(); }
+  // "http://127.0.0.1:PORT", for an upstream url.
+  std::string url() const;
+  std::string log() const { return proc_.log(); }
+  // The body of GET /mock/stats. Throws unless 200.
+  std::string stats() const;
+  // One number of stats() ("completed", "feeds_active", or a by_path key like "/feed/a").
+  // Throws when absent.
+  long stat(const std::string& key) const;
+  // Polls stat(key) until it equals value. Returns the last value seen.
+  long wait_stat(const std::string& key, long value, Ms timeout = kTimeout) const;
+  // POST /mock/reset: zeroes the counters (gauges stay).
+  void reset();
+
+ private:
+  ListeningProcess proc_;
+};
+
+// clock_gettime(CLOCK_MONOTONIC) in milliseconds: the clock of the mock's *_at_ms stats.
+uint64_t monotonic_ms();
 
 struct ProcessResult {
   int status = -1;     // exit status, 128 + signal when killed by one
