@@ -10,7 +10,7 @@
 //
 // Knobs (query parameter or X-Mock-<Name> header, see mock/knobs.hpp): tokens, interval_ms,
 // first_token_ms, head_delay_ms, drop_after, error_after, garbage, stall_after, stall_ms,
-// status, retry_ms, token_bytes, prompt_tokens, text. The bytes are in mock/dialect.cpp.
+// status, retry_ms, token_bytes, prompt_tokens, text, stamp. The bytes are in mock/dialect.cpp.
 //
 // The first line on stderr is {"level":"info","msg":"listening","addr":"HOST:PORT",...}, so a
 // test can start the mock on port 0 and read the port back. SIGTERM or SIGINT: exit 0.
@@ -51,7 +51,7 @@ class Server {
 
   bool listen(const std::string& host, uint16_t port) {
     std::string error;
-    int fd = net::open_listen_socket(host, port, error);
+    int fd = net::open_listen_socket(host, port, /*reuse_port=*/false, error);
     if (fd < 0) {
       base::log::error("cannot listen", {{"error", error}});
       return false;

@@ -80,7 +80,8 @@ void Async::close() {
   uv_close(reinterpret_cast<uv_handle_t*>(&handle_), noop_close);
 }
 
-int open_listen_socket(const std::string& host, uint16_t port, std::string& error) {
+int open_listen_socket(const std::string& host, uint16_t port, bool reuse_port,
+                       std::string& error) {
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
@@ -101,7 +102,7 @@ int open_listen_socket(const std::string& host, uint16_t port, std::string& erro
     }
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+    if (reuse_port) setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
     // Listening here, before any worker runs, means the address accepts connections as soon as
     // the "listening" line is logged; the kernel queues them until a worker's loop picks them up.
     if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && ::listen(fd, 1024) == 0) break;

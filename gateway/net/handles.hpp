@@ -59,9 +59,9 @@ class Async {
   bool closed_ = false;
 };
 
-// Opens a bound, listening TCP socket with SO_REUSEPORT, so that each worker can bind the same
-// address. Returns the fd, or -errno with `error` filled in.
-int open_listen_socket(const std::string& host, uint16_t port, std::string& error);
+// Opens a bound, listening TCP socket. With reuse_port (several workers), SO_REUSEPORT lets each
+// worker bind the same address. Returns the fd, or -errno with `error` filled in.
+int open_listen_socket(const std::string& host, uint16_t port, bool reuse_port, std::string& error);
 // "host:port" of a bound socket ("[v6]:port" for IPv6).
 std::string local_address(int fd, uint16_t* port = nullptr);
 

@@ -80,9 +80,21 @@ int run_gateway(const config::Config& config) {
   // Every worker binds the same address with SO_REUSEPORT; with port 0 the first one picks it.
   std::vector<int> fds;
   uint16_t port = config.listen_port;
+  bool reuse_port = config.workers > 1;
+  if (reuse_port && port != 0) {
+    // SO_REUSEPORT would let us share the port with another process that holds it the same
+    // way (an old ssegw still running): bind once without it first, so that fails loudly.
+    std::string error;
+    int probe = net::open_listen_socket(config.listen_host, port, false, error);
+    if (probe < 0) {
+      base::log::error("cannot listen", {{"error", error}});
+      return 1;
+    }
+    ::close(probe);
+  }
   for (uint32_t i = 0; i < config.workers; ++i) {
     std::string error;
-    int fd = net::open_listen_socket(config.listen_host, port, error);
+    int fd = net::open_listen_socket(config.listen_host, port, reuse_port, error);
     if (fd < 0) {
       base::log::error("cannot listen", {{"error", error}});
       return 1;

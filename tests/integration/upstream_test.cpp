@@ -823,6 +823,40 @@ TEST_CASE("upstream: a source reconnects with Last-Event-ID, no gap and no dupli
   CHECK(mock.stat("feeds_active") == 1);
 }
 
+TEST_CASE("upstream: a source waits the upstream's retry: before reconnecting") {
+  MockLlm mock;
+  // retry: 800 from the upstream; our own backoff (50-200 ms) would reconnect much sooner.
+  Gateway gw(source_yaml(mock, "/feed/{channel}?drop_after=2&interval_ms=10&retry_ms=800"));
+  SseStream s(gw.port(), "feed.retry");
+  s.expect_ok();
+  CHECK(feed_n(s.expect_event()) == 1);
+  CHECK(feed_n(s.expect_event()) == 2);
+  const auto dropped = Clock::now();
+  SseEvent third = s.expect_event(5s);
+  auto waited = std::chrono::duration_cast<Ms>(Clock::now() - dropped);
+  INFO("the source reconnected after ", waited.count(), " ms");
+  CHECK(feed_n(third) == 3);  // resumed with Last-Event-ID: 2
+  CHECK(waited >= 750ms);
+  CHECK(waited <= 1500ms);
+}
+
+TEST_CASE("upstream: routes reuse keep-alive upstream connections") {
+  MockLlm mock;
+  Gateway gw(upstream_yaml(mock) + "routes:\n" + route_yaml("/v1/chat/completions"));
+  // The mock counts the test's own /mock/stats connections too: one per stat() call.
+  const long before = mock.stat("connections_total");
+  for (int i = 0; i < 5; ++i) {
+    Response r = http(gw.port(), post_request("/v1/chat/completions?tokens=2&interval_ms=0",
+                                              "{\"stream\":true}"));
+    REQUIRE(r.status == 200);
+    CHECK(r.body.ends_with("data: [DONE]\n\n"));
+  }
+  // Five answers, one after the other, over one pooled upstream connection.
+  const long after = mock.stat("connections_total");
+  CHECK(after - before - 1 == 1);
+  CHECK(mock.stat("completed") == 5);
+}
+
 TEST_CASE("upstream: a source closes its upstream idle_close after the last subscriber leaves") {
   MockLlm mock;
   Gateway gw(source_yaml(mock, "/feed/{channel}?interval_ms=20"));
