@@ -3,6 +3,10 @@
 
 #include "config/config.hpp"
 
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -15,6 +19,8 @@
 #include <functional>
 #include <limits>
 #include <map>
+#include <memory>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <string_view>
@@ -58,6 +64,71 @@ bool valid_env_name(std::string_view name) {
 
 std::string quoted(std::string_view s) {
   return "'" + std::string(s) + "'";
+}
+
+constexpr size_t kMinHmacSecretBytes = 32;  // RFC 7518 section 3.2: no shorter than the hash
+constexpr int kMinRsaBits = 2048;
+constexpr size_t kMaxKeyFileBytes = 1 << 20;
+
+struct BioFree {
+  void operator()(BIO* b) const { BIO_free(b); }
+};
+struct PkeyFree {
+  void operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); }
+};
+
+// Reads the public key for RS256 or ES256 from a PEM file, checks that it suits the algorithm,
+// and returns it re-encoded as PEM, so that the verifier later parses exactly what was checked.
+// Throws Error with a message that does not repeat the key path's YAML position.
+std::string load_public_key(const std::string& path, JwtAlg alg) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error("cannot open " + quoted(path) + ": " + std::strerror(errno));
+  std::string text(kMaxKeyFileBytes + 1, '\0');
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  text.resize(static_cast<size_t>(in.gcount()));
+  if (text.size() > kMaxKeyFileBytes) throw Error(quoted(path) + " is larger than 1 MiB");
+
+  std::unique_ptr<BIO, BioFree> bio(BIO_new_mem_buf(text.data(), static_cast<int>(text.size())));
+  std::unique_ptr<EVP_PKEY, PkeyFree> key(
+      bio ? PEM_read_bio_PUBKEY(bio.get(), nullptr, nullptr, nullptr) : nullptr);
+  ERR_clear_error();  // the thread's queue would otherwise confuse later TLS calls
+  if (!key) {
+    throw Error(quoted(path) +
+                " holds no PEM public key (expected \"-----BEGIN PUBLIC KEY-----\"; from a "
+                "certificate: openssl x509 -pubkey -noout -in CERT)");
+  }
+  const char* type = EVP_PKEY_get0_type_name(key.get());
+  std::string kind = type ? type : "unknown";
+  if (alg == JwtAlg::kRS256) {
+    if (!EVP_PKEY_is_a(key.get(), "RSA"))
+      throw Error(quoted(path) + " holds a key of type " + kind + "; RS256 needs RSA");
+    int bits = EVP_PKEY_get_bits(key.get());
+    if (bits < kMinRsaBits) {
+      throw Error(quoted(path) + " holds a " + std::to_string(bits) +
+                  "-bit RSA key; RS256 needs at least " + std::to_string(kMinRsaBits) + " bits");
+    }
+  } else {
+    if (!EVP_PKEY_is_a(key.get(), "EC"))
+      throw Error(quoted(path) + " holds a key of type " + kind + "; ES256 needs EC on P-256");
+    char group[64] = {0};
+    size_t group_len = 0;
+    if (!EVP_PKEY_get_group_name(key.get(), group, sizeof group, &group_len)) group[0] = '\0';
+    ERR_clear_error();
+    if (std::string_view(group) != "prime256v1") {
+      throw Error(quoted(path) + " holds an EC key on " +
+                  (group[0] ? std::string(group) : std::string("an unnamed curve")) +
+                  "; ES256 needs P-256 (prime256v1)");
+    }
+  }
+
+  std::unique_ptr<BIO, BioFree> out(BIO_new(BIO_s_mem()));
+  if (!out || PEM_write_bio_PUBKEY(out.get(), key.get()) != 1) {
+    ERR_clear_error();
+    throw Error("cannot re-encode the key from " + quoted(path));
+  }
+  char* data = nullptr;
+  long len = BIO_get_mem_data(out.get(), &data);
+  return std::string(data, static_cast<size_t>(len));
 }
 
 const char* type_name(const YAML::Node& node) {
@@ -311,8 +382,77 @@ class Loader {
   }
 
   void auth(const Field& f, AuthConfig& a) {
+    std::optional<Field> anonymous;
     read_map(f.value, f.path,
-             {{"publish_tokens", [&](const Field& g) { a.publish_tokens = string_list(g); }}});
+             {
+                 {"publish_tokens", [&](const Field& g) { a.publish_tokens = string_list(g); }},
+                 {"jwt", [&](const Field& g) { a.jwt = jwt(g); }},
+                 {"anonymous_subscribe", [&](const Field& g) { anonymous = g; }},
+             });
+    a.anonymous_subscribe = anonymous ? boolean(*anonymous) : !a.jwt.has_value();
+    if (!a.anonymous_subscribe && !a.jwt) {
+      fail(anonymous->mark(), anonymous->path +
+                                  ": false needs auth.jwt (without it no subscriber could "
+                                  "ever be let in)");
+    }
+  }
+
+  // Every combination is checked once all keys are read, since YAML keeps no order among them.
+  JwtConfig jwt(const Field& f) {
+    std::optional<Field> alg, secret, key_file;
+    read_map(f.value, f.path,
+             {
+                 {"alg", [&](const Field& g) { alg = g; }},
+                 {"secret", [&](const Field& g) { secret = g; }},
+                 {"public_key_file", [&](const Field& g) { key_file = g; }},
+             });
+    // An empty jwt: (every line under it commented out) must not silently open subscriptions.
+    if (!alg) {
+      fail(f.mark(), f.path + ": missing key 'alg' (HS256, RS256 or ES256); remove " + f.path +
+                         " to turn JWT off");
+    }
+    JwtConfig j;
+    std::string name = scalar(*alg, "HS256, RS256 or ES256");
+    if (name == "HS256") {
+      j.alg = JwtAlg::kHS256;
+    } else if (name == "RS256") {
+      j.alg = JwtAlg::kRS256;
+    } else if (name == "ES256") {
+      j.alg = JwtAlg::kES256;
+    } else {
+      fail(alg->mark(), alg->path + ": expected HS256, RS256 or ES256, got " + quoted(name) +
+                            (name == "none" ? " (unsigned tokens are never accepted)" : ""));
+    }
+
+    if (j.alg == JwtAlg::kHS256) {
+      if (key_file) {
+        fail(key_file->key.Mark(),
+             key_file->path + ": HS256 verifies with a secret, not a public key file");
+      }
+      if (!secret) fail(f.mark(), f.path + ": HS256 needs a secret");
+      j.secret = scalar(*secret, "a secret of at least 32 bytes");
+      if (j.secret.empty()) {
+        fail(secret->mark(), secret->path + ": empty string (is the environment variable set?)");
+      }
+      if (j.secret.size() < kMinHmacSecretBytes) {
+        fail(secret->mark(), secret->path + ": refusing a weak HMAC key: " +
+                                 std::to_string(j.secret.size()) + " bytes, HS256 needs at least " +
+                                 std::to_string(kMinHmacSecretBytes) + " (RFC 7518 section 3.2)");
+      }
+    } else {
+      if (secret) {
+        fail(secret->key.Mark(),
+             secret->path + ": " + name + " verifies with public_key_file; a secret is not used");
+      }
+      if (!key_file) fail(f.mark(), f.path + ": " + name + " needs public_key_file");
+      j.public_key_file = nonempty(*key_file, "a PEM public key file");
+      try {
+        j.public_key_pem = load_public_key(j.public_key_file, j.alg);
+      } catch (const Error& e) {
+        fail(key_file->mark(), key_file->path + ": " + e.what());
+      }
+    }
+    return j;
   }
 
   void log(const Field& f, LogConfig& l) {
@@ -501,6 +641,18 @@ class Loader {
 };
 
 }  // namespace
+
+const char* jwt_alg_name(JwtAlg alg) {
+  switch (alg) {
+    case JwtAlg::kHS256:
+      return "HS256";
+    case JwtAlg::kRS256:
+      return "RS256";
+    case JwtAlg::kES256:
+      return "ES256";
+  }
+  return "?";
+}
 
 const UpstreamConfig* Config::find_upstream(const std::string& name) const {
   for (const UpstreamConfig& u : upstreams)

@@ -47,8 +47,25 @@ struct CorsConfig {
   std::vector<std::string> allow_origins;  // ["*"] or explicit origins
 };
 
+enum class JwtAlg { kHS256, kRS256, kES256 };
+const char* jwt_alg_name(JwtAlg alg);  // "HS256", "RS256", "ES256"
+
+// auth.jwt (DESIGN §1.5). Plain data: the loader has already checked that the key can be used,
+// and the verifier (gateway/api/jwt.hpp) builds its OpenSSL objects from these fields.
+struct JwtConfig {
+  JwtAlg alg = JwtAlg::kHS256;
+  std::string secret;           // HS256: the HMAC key as raw bytes, at least 32 of them
+  std::string public_key_file;  // RS256/ES256: the path as written, for messages
+  // RS256/ES256: the key from public_key_file, re-encoded as a PEM SubjectPublicKeyInfo
+  // ("-----BEGIN PUBLIC KEY-----"): RSA of at least 2048 bits, or EC on P-256.
+  std::string public_key_pem;
+};
+
 struct AuthConfig {
   std::vector<std::string> publish_tokens;  // empty: publishing is open
+  std::optional<JwtConfig> jwt;             // unset: tokens are neither needed nor read
+  // Subscribing without a token. Defaults to true without jwt and to false with it.
+  bool anonymous_subscribe = true;
 };
 
 struct LogConfig {

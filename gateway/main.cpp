@@ -5,6 +5,7 @@
 
 #include "config/config.hpp"
 #include "gateway/base/log.hpp"
+#include "gateway/probe.hpp"
 #include "gateway/server/gateway.hpp"
 
 namespace {
@@ -12,10 +13,13 @@ namespace {
 constexpr const char* kUsage =
     "usage: ssegw [--config FILE] [--listen HOST:PORT]\n"
     "       ssegw --check-config FILE\n"
+    "       ssegw --probe URL\n"
     "\n"
     "  --config FILE        YAML configuration (default: config/gateway.yaml)\n"
     "  --listen HOST:PORT   overrides the listen address of the configuration\n"
-    "  --check-config FILE  validates FILE and exits: 0 when valid, 2 otherwise\n";
+    "  --check-config FILE  validates FILE and exits: 0 when valid, 2 otherwise\n"
+    "  --probe URL          GET http://HOST:PORT/PATH within 2s and exits: 0 on a 2xx answer,\n"
+    "                       1 otherwise (a health check that needs no curl in the image)\n";
 
 int usage_error(const char* message) {
   std::fprintf(stderr, "ssegw: %s\n%s", message, kUsage);
@@ -43,6 +47,10 @@ int main(int argc, char** argv) {
       if (!v) return usage_error("missing FILE");
       config_path = v;
       check_only = arg == "--check-config";
+    } else if (arg == "--probe") {
+      const char* v = value("--probe");
+      if (!v) return usage_error("missing URL");
+      return run_probe(v);
     } else if (arg == "--listen") {
       const char* v = value("--listen");
       if (!v) return usage_error("missing HOST:PORT");

@@ -51,6 +51,27 @@ bool named_in_connection(std::string_view connection, std::string_view name) {
   return false;
 }
 
+// Bigger incomplete events are passed on anyway: the parsers refuse them beyond this.
+constexpr size_t kMaxHeldBytes = 1 << 20;
+
+// The length of the prefix of data that ends with a complete SSE event (a blank line), given
+// that data starts at an event boundary. CR, LF and CRLF all end lines.
+size_t complete_sse_prefix(std::string_view data) {
+  size_t boundary = 0;
+  size_t line_length = 0;
+  for (size_t i = 0; i < data.size(); ++i) {
+    char c = data[i];
+    if (c != '\r' && c != '\n') {
+      ++line_length;
+      continue;
+    }
+    if (c == '\r' && i + 1 < data.size() && data[i + 1] == '\n') ++i;
+    if (line_length == 0) boundary = i + 1;
+    line_length = 0;
+  }
+  return boundary;
+}
+
 std::string error_event(const std::string& type, const std::string& detail) {
   std::string data = "{\"error\":{\"type\":";
   base::append_json_string(data, type);
@@ -205,7 +226,12 @@ void RouteProxy::on_body(std::string_view data) {
   last_chunk_ns_ = now;
   if (success_ && kind_ == Kind::kSse) sse_.feed(data, *watcher_);
   if (success_ && kind_ == Kind::kNdjson) ndjson_.feed(data, *watcher_);
-  if (recording_.mode != Recording::Mode::kGenerated) forward(data);
+  if (recording_.mode != Recording::Mode::kGenerated) {
+    if (success_ && kind_ != Kind::kOther)
+      forward_complete(data);
+    else
+      forward(data);
+  }
   if (downstream_ && !paused_ && downstream_->unsent_bytes() > route_.high_water_bytes) {
     paused_ = true;
     exchange_->pause();
@@ -218,7 +244,6 @@ void RouteProxy::record(std::string_view type, std::string_view data) {
   if (recording_.mode == Recording::Mode::kGenerated && frame && downstream_) {
     downstream_->send_frame(frame);
     last_output_ms_ = client_.loop().now_ms();
-    tail_ = "\n\n";
   }
 }
 
@@ -236,11 +261,23 @@ void RouteProxy::forward(std::string_view bytes) {
   if (bytes.empty() || !downstream_) return;
   downstream_->send(bytes);
   last_output_ms_ = client_.loop().now_ms();
-  if (bytes.size() >= 2) {
-    tail_.assign(bytes.substr(bytes.size() - 2));
+}
+
+void RouteProxy::forward_complete(std::string_view data) {
+  auto complete = [this](std::string_view d) {
+    if (kind_ == Kind::kSse) return complete_sse_prefix(d);
+    size_t newline = d.rfind('\n');
+    return newline == std::string_view::npos ? size_t{0} : newline + 1;
+  };
+  if (held_.empty()) {  // the usual case: no copy unless an event is split
+    size_t cut = complete(data);
+    forward(data.substr(0, cut));
+    held_.assign(data.substr(cut));
   } else {
-    tail_ += bytes;
-    if (tail_.size() > 2) tail_.erase(0, tail_.size() - 2);
+    held_.append(data);
+    size_t cut = held_.size() > kMaxHeldBytes ? held_.size() : complete(held_);
+    forward(std::string_view(held_).substr(0, cut));
+    held_.erase(0, cut);
   }
 }
 
@@ -276,13 +313,10 @@ void RouteProxy::tick(uint64_t now_ms) {
   if (finished_ || !downstream_ || !head_sent_ || !success_) return;
   if (kind_ != Kind::kSse && recording_.mode != Recording::Mode::kGenerated) return;
   if (now_ms - last_output_ms_ < keepalive_ms_) return;
-  // A comment may only go between lines; a blank line would end an event the upstream is in
-  // the middle of, so that one gets a lone comment line.
-  if (tail_.empty() || tail_ == "\n\n" || tail_ == "\r\r")
-    forward(":\n\n");
-  else if (tail_.back() == '\n')
-    forward(":\n");
-  last_output_ms_ = now_ms;  // after a lone CR, wait: the LF of a CRLF may still come
+  // Only between events: nothing of an event is out while its end is held back, so a comment
+  // line can never split one.
+  if (held_.empty()) forward(":\n\n");
+  last_output_ms_ = now_ms;
 }
 
 void RouteProxy::on_end() {
@@ -292,6 +326,8 @@ void RouteProxy::on_end() {
     end_truncated("upstream_disconnected", "the upstream ended the stream before its end marker");
     return;
   }
+  forward(held_);  // a complete answer's trailing bytes, if any, pass through unchanged
+  held_.clear();
   account_tokens();
   finish_recording();
   if (downstream_) downstream_->finish();
@@ -318,8 +354,12 @@ void RouteProxy::on_failure(Failure failure, const std::string& detail) {
     done();
     return;
   }
-  if (success_ && kind_ != Kind::kOther && !terminated_) {
-    end_truncated("upstream_disconnected", std::string(failure_name(failure)) + ": " + detail);
+  if (success_ && kind_ != Kind::kOther) {
+    if (!terminated_) {
+      end_truncated("upstream_disconnected", std::string(failure_name(failure)) + ": " + detail);
+      return;
+    }
+    on_end();  // the answer was complete before the connection failed
     return;
   }
   account_tokens();
@@ -332,15 +372,11 @@ void RouteProxy::end_truncated(const std::string& type, const std::string& detai
   std::string error = error_event(type, detail);
   record("error", error);  // in generated mode this is also what the client gets
   if (recording_.mode != Recording::Mode::kGenerated) {
-    if (kind_ == Kind::kSse) {
-      // End whatever event the upstream left half-written, then add ours.
-      bool at_event_end = tail_.empty() || tail_ == "\n\n" || tail_ == "\r\r";
-      if (!at_event_end) forward(tail_.back() == '\n' || tail_.back() == '\r' ? "\n" : "\n\n");
+    held_.clear();  // half an event or line: useless to the client
+    if (kind_ == Kind::kSse)
       forward("event: error\ndata: " + error + "\n\n");
-    } else {
-      if (!tail_.empty() && tail_.back() != '\n') forward("\n");
+    else
       forward(error + "\n");
-    }
   }
   account_tokens();
   finish_recording();

@@ -77,6 +77,7 @@ class RouteProxy final : public ExchangeHandler {
   void on_failure(Failure failure, const std::string& detail) override;
 
   void forward(std::string_view bytes);
+  void forward_complete(std::string_view data);
   void record(std::string_view type, std::string_view data);
   void end_truncated(const std::string& type, const std::string& detail);
   void finish_recording();
@@ -97,7 +98,10 @@ class RouteProxy final : public ExchangeHandler {
   bool terminated_ = false;  // the protocol's end marker was seen
   bool finished_ = false;
   bool paused_ = false;
-  std::string tail_;  // the last two bytes forwarded, to know where an event ends
+  // The bytes after the last complete SSE event (or NDJSON line) of a streaming answer: held
+  // back, so that a stream cut short never hands the client half an event. A client cannot use
+  // half an event anyway, so holding it adds no delay that matters.
+  std::string held_;
   uint64_t sent_at_ns_ = 0;
   uint64_t last_chunk_ns_ = 0;
   uint64_t last_output_ms_ = 0;

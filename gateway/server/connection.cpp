@@ -18,14 +18,6 @@ constexpr size_t kOutputHighWater = 256 * 1024;
 // How long a closing connection waits for the client to close after our FIN.
 constexpr uint64_t kLingerMs = 2000;
 
-// Compares without an early exit, so that the time taken does not reveal the matching prefix.
-bool constant_time_equal(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  unsigned char diff = 0;
-  for (size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
-  return diff == 0;
-}
-
 http::ParserLimits parser_limits(const config::Config& config) {
   return {config.limits.max_header_bytes, config.limits.max_event_bytes};
 }
@@ -163,6 +155,13 @@ void Connection::dispatch() {
 
   auto method = static_cast<llhttp_method_t>(request.method);
   route_label_ = nullptr;
+  // RFC 9112 §3.2: an HTTP/1.1 request has exactly one Host; more than one is always an error.
+  size_t hosts = 0;
+  for (const http::Header& h : request.headers) hosts += h.name == "host";
+  if (hosts > 1 || (hosts == 0 && !request.http10())) {
+    respond_error(400, "bad_request", "an HTTP/1.1 request needs exactly one Host header");
+    return;
+  }
   for (const config::RouteConfig& route : worker_.config().routes) {
     if (request.path() != route.path) continue;
     if (method == HTTP_OPTIONS) {  // preflights are ours to answer, never the upstream's
@@ -245,20 +244,7 @@ void Connection::handle_options(const api::RouteMatch& match) {
 
 void Connection::handle_publish(const api::RouteMatch& match) {
   http::Request& request = parser_.request();
-  const auto& tokens = worker_.config().auth.publish_tokens;
-  if (!tokens.empty()) {
-    std::string_view auth = request.header("authorization");
-    bool ok = false;
-    if (auth.size() > 7 && strncasecmp(auth.data(), "Bearer ", 7) == 0) {
-      std::string_view token = auth.substr(7);
-      for (const std::string& t : tokens) ok |= constant_time_equal(token, t);
-    }
-    if (!ok) {
-      respond_error(401, "unauthorized", "publishing needs Authorization: Bearer <token>",
-                    "WWW-Authenticate: Bearer\r\n");
-      return;
-    }
-  }
+  if (!authorized(worker_.shared().authorizer.publish(request, match.channel, now_unix()))) return;
   std::string type;
   http::QueryParam event = http::query_param(request.query(), "event", type);
   if (event != http::QueryParam::kAbsent && !api::valid_event_type(type)) {
@@ -304,6 +290,8 @@ void Connection::handle_info(const api::RouteMatch& match) {
 
 void Connection::handle_subscribe(const api::RouteMatch& match) {
   const http::Request& request = parser_.request();
+  if (!authorized(worker_.shared().authorizer.subscribe(request, match.channel, now_unix())))
+    return;
   hub::ResumeRequest resume;
   std::string_view header = request.header("last-event-id");
   if (!header.empty()) {
@@ -404,6 +392,24 @@ void Connection::on_owner_reply(Message& reply) {
   resume_requests();
 }
 
+int64_t Connection::now_unix() const {
+  return static_cast<int64_t>(base::wall_clock_ms() / 1000);
+}
+
+bool Connection::authorized(const api::Access& access) {
+  switch (access.verdict) {
+    case api::Access::Verdict::kAllowed:
+      return true;
+    case api::Access::Verdict::kUnauthorized:
+      respond_error(401, "unauthorized", access.message, "WWW-Authenticate: Bearer\r\n");
+      return false;
+    case api::Access::Verdict::kForbidden:
+      respond_error(403, "forbidden", access.message);
+      return false;
+  }
+  return false;
+}
+
 // ---- proxied routes ---------------------------------------------------------------------------
 
 void Connection::handle_route(const config::RouteConfig& route) {
@@ -423,6 +429,8 @@ void Connection::handle_route(const config::RouteConfig& route) {
                       "channel names are 1 to 200 characters of [A-Za-z0-9_.:@~-]");
         return;
       }
+      // Teeing an answer into a named channel is publishing into it.
+      if (!authorized(worker_.shared().authorizer.publish(request, channel, now_unix()))) return;
       recording.mode = upstream::Recording::Mode::kTee;
     } else {
       channel = worker_.new_generation_channel();

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "gateway/api/authorizer.hpp"
 #include "gateway/api/router.hpp"
 #include "gateway/http/request_parser.hpp"
 #include "gateway/hub/hub.hpp"
@@ -75,6 +76,9 @@ class Connection final : public net::TcpStream,
   void handle_info(const api::RouteMatch& match);
   void handle_options(const api::RouteMatch& match);
   void handle_route(const config::RouteConfig& route);
+  // Answers 401 or 403 unless access is allowed.
+  bool authorized(const api::Access& access);
+  int64_t now_unix() const;
 
   // upstream::Downstream: the proxied answer.
   void start_response(int status, std::string header_lines) override;

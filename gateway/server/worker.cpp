@@ -26,6 +26,7 @@ hub::HubOptions hub_options(const config::Config& config) {
 Shared::Shared(const config::Config& config)
     : config(config),
       cors(config.cors.allow_origins),
+      authorizer(config.auth),
       retry_frame(hub::make_retry_frame(static_cast<uint64_t>(config.retry.count()))),
       heartbeat_frame(hub::make_heartbeat_frame()),
       chunked_end_frame(base::Frame::copy_of("0\r\n\r\n")),

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "gateway/api/authorizer.hpp"
 #include "gateway/api/cors.hpp"
 #include "gateway/hub/hub.hpp"
 #include "gateway/metrics/metrics.hpp"
@@ -42,6 +43,7 @@ struct Shared {
   const config::Config& config;
   metrics::Metrics metrics;
   api::CorsPolicy cors;
+  api::Authorizer authorizer;
   std::atomic<uint32_t> connections{0};
   std::atomic<uint32_t> channels{0};
   std::vector<std::unique_ptr<Worker>> workers;

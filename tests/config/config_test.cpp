@@ -514,3 +514,217 @@ TEST_CASE("config: the shipped gateway.yaml loads") {
   CHECK(c.auth.publish_tokens.empty());
   CHECK(c.log.level == d.log.level);
 }
+
+// --- auth.jwt (DESIGN §1.5) ---
+
+namespace {
+
+// Public keys only (made with openssl genpkey, then pkey -pubout); nothing secret here.
+const char* const kRsa2048Pem = R"(-----BEGIN PUBLIC KEY-----
+MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAmnmWj3iKPwhmR6cNd+JW
+AVUNPpUs8RvRv/2mB/6jvsocOdl25LaAj5yWFIKA7UZxiyzKRvLKd2GHqApwTZK4
+An4rNArGPAQn5nTC9Z8lp1gZwIfnV9QJ+m0kp4LAcMQ2EB+zgBRGKbvD94/XRzFx
+MPricj52v78uLEnynEw//bCIBhqOufpf6i1YX0RElbOAegSisOgu07JaauVlXuwC
+rORHSgYWcnw66Mu93KwhYlsdP2woky9Zdr9rnF2atWx8Uyi6G0sb/Yu4x8NRIbbG
+pNWuoMMo4ZQiaue3n7qMkzacIua9RONl65K7y3ehwU3CKPNGCWxqJpvZp5blmvPr
+hQIDAQAB
+-----END PUBLIC KEY-----
+)";
+
+const char* const kRsa1024Pem = R"(-----BEGIN PUBLIC KEY-----
+MIGfMA0GCSqGSIb3DQEBAQUAA4GNADCBiQKBgQDkPFIsacUFyrZJmxOtYwLBnAiS
+7cZIU0rxB4rNA0t4RNvrdqjzfYkWWgdseZZi+pSOfTbeTIElLgdJfyv8unA9TT5S
+Jpem7LOAIFNj9Zmos0p/icElB5stpgzBqpP7h41H16m52oyDrTLpl6A18meY4VTl
+qyrKn+P4fsaRxTlnvQIDAQAB
+-----END PUBLIC KEY-----
+)";
+
+const char* const kP256Pem = R"(-----BEGIN PUBLIC KEY-----
+MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEO1zUWh9hLPrcG5JtmbjXu8Kr/jmG
+JCd1+1l6ivsi9RYDKa93nO/DybCIOaOE7VAlP615MVE0seTnt2dbbJZNHg==
+-----END PUBLIC KEY-----
+)";
+
+const char* const kP384Pem = R"(-----BEGIN PUBLIC KEY-----
+MHYwEAYHKoZIzj0CAQYFK4EEACIDYgAE1JIoIZOQKTd84uEWYEw/NnDUn7jKOXGy
+s8NMLkGJdxFP005bq1acm4jzV+eQBd3bT40sYwdz1HHtAJbfMtKiqF7PDnF74ScQ
+RMVoYbvsnv9IY6B1/jal85pabWktZDBh
+-----END PUBLIC KEY-----
+)";
+
+const char* const kEd25519Pem = R"(-----BEGIN PUBLIC KEY-----
+MCowBQYDK2VwAyEAkzrmNwFf2rCi8FyO1CA9pMMBgIQn8WxlVreJqjRldqM=
+-----END PUBLIC KEY-----
+)";
+
+// The same RSA key in the PKCS#1 form, which PEM_read_bio_PUBKEY does not read.
+const char* const kRsaPkcs1Pem = R"(-----BEGIN RSA PUBLIC KEY-----
+MIIBCgKCAQEAmnmWj3iKPwhmR6cNd+JWAVUNPpUs8RvRv/2mB/6jvsocOdl25LaA
+-----END RSA PUBLIC KEY-----
+)";
+
+// A file under /tmp holding `text`, removed at the end of the test.
+class TempFile {
+ public:
+  TempFile(const std::string& name, const std::string& text)
+      : path_("/tmp/ssegw_config_test_" + std::to_string(::getpid()) + "_" + name) {
+    std::ofstream out(path_, std::ios::binary);
+    out << text;
+  }
+  ~TempFile() { std::remove(path_.c_str()); }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+}  // namespace
+
+TEST_CASE("config: auth without jwt lets anyone subscribe") {
+  config::Config c = config::load_string("auth: { publish_tokens: [p] }\n", "t.yaml");
+  CHECK_FALSE(c.auth.jwt.has_value());
+  CHECK(c.auth.anonymous_subscribe);
+  CHECK(config::load_string("", "t.yaml").auth.anonymous_subscribe);
+  CHECK(config::load_string("auth:\n  anonymous_subscribe: true\n", "t.yaml")
+            .auth.anonymous_subscribe);
+  // false without jwt would let no subscriber in at all.
+  CHECK(load_error("auth:\n  anonymous_subscribe: false\n") ==
+        "t.yaml:2:24: auth.anonymous_subscribe: false needs auth.jwt (without it no subscriber "
+        "could ever be let in)");
+  CHECK(load_error("auth: { anonymous_subscribe: maybe }\n") ==
+        "t.yaml:1:30: auth.anonymous_subscribe: expected true or false, got 'maybe'");
+}
+
+TEST_CASE("config: auth.jwt HS256") {
+  ScopedEnv secret("SSEGW_TEST_JWT_SECRET", "0123456789abcdef0123456789abcdef");
+  config::Config c = config::load_string(
+      "auth:\n"
+      "  publish_tokens: [p]\n"
+      "  jwt: { alg: HS256, secret: \"${SSEGW_TEST_JWT_SECRET}\" }\n",
+      "t.yaml");
+  REQUIRE(c.auth.jwt.has_value());
+  CHECK(c.auth.jwt->alg == config::JwtAlg::kHS256);
+  CHECK(c.auth.jwt->secret == "0123456789abcdef0123456789abcdef");
+  CHECK(c.auth.jwt->public_key_file.empty());
+  CHECK(c.auth.jwt->public_key_pem.empty());
+  CHECK_FALSE(c.auth.anonymous_subscribe);  // the default once jwt is set
+  CHECK(c.auth.publish_tokens == std::vector<std::string>{"p"});
+  CHECK(std::string(config::jwt_alg_name(config::JwtAlg::kHS256)) == "HS256");
+  CHECK(std::string(config::jwt_alg_name(config::JwtAlg::kRS256)) == "RS256");
+  CHECK(std::string(config::jwt_alg_name(config::JwtAlg::kES256)) == "ES256");
+
+  config::Config open = config::load_string(
+      "auth:\n"
+      "  anonymous_subscribe: true\n"
+      "  jwt:\n"
+      "    alg: HS256\n"
+      "    secret: ${SSEGW_TEST_JWT_SECRET}\n",
+      "t.yaml");
+  REQUIRE(open.auth.jwt.has_value());
+  CHECK(open.auth.anonymous_subscribe);
+}
+
+TEST_CASE("config: auth.jwt HS256 errors") {
+  ScopedEnv unset("SSEGW_TEST_UNSET", nullptr);
+  ScopedEnv short_secret("SSEGW_TEST_SHORT", "0123456789abcdef0123456789abcde");  // 31 bytes
+  CHECK(load_error("auth: { jwt: { alg: HS256 } }\n") ==
+        "t.yaml:1:14: auth.jwt: HS256 needs a secret");
+  CHECK(load_error("auth:\n  jwt:\n    alg: HS256\n    secret: ${SSEGW_TEST_UNSET}\n") ==
+        "t.yaml:4:13: auth.jwt.secret: empty string (is the environment variable set?)");
+  CHECK(load_error("auth:\n  jwt:\n    alg: HS256\n    secret: \"${SSEGW_TEST_SHORT}\"\n") ==
+        "t.yaml:4:13: auth.jwt.secret: refusing a weak HMAC key: 31 bytes, HS256 needs at least "
+        "32 (RFC 7518 section 3.2)");
+  CHECK(load_error("auth: { jwt: { alg: HS256, secret: [a] } }\n") ==
+        "t.yaml:1:36: auth.jwt.secret: expected a secret of at least 32 bytes, got a list");
+  CHECK(load_error("auth:\n  jwt:\n    alg: HS256\n    secret: 0123456789abcdef0123456789abcdef\n"
+                   "    public_key_file: /k.pem\n") ==
+        "t.yaml:5:5: auth.jwt.public_key_file: HS256 verifies with a secret, not a public key "
+        "file");
+}
+
+TEST_CASE("config: auth.jwt alg errors") {
+  CHECK(load_error("auth: { jwt: { alg: none } }\n") ==
+        "t.yaml:1:21: auth.jwt.alg: expected HS256, RS256 or ES256, got 'none' (unsigned tokens "
+        "are never accepted)");
+  CHECK(load_error("auth: { jwt: { alg: hs256 } }\n") ==
+        "t.yaml:1:21: auth.jwt.alg: expected HS256, RS256 or ES256, got 'hs256'");
+  CHECK(load_error("auth: { jwt: { alg: PS256 } }\n") ==
+        "t.yaml:1:21: auth.jwt.alg: expected HS256, RS256 or ES256, got 'PS256'");
+  CHECK(load_error("auth: { jwt: { secret: x } }\n") ==
+        "t.yaml:1:14: auth.jwt: missing key 'alg' (HS256, RS256 or ES256); remove auth.jwt to "
+        "turn JWT off");
+  // Every line under jwt: commented out must not quietly open subscriptions.
+  CHECK(load_error("auth:\n  jwt:\n  #  alg: HS256\n") ==
+        "t.yaml:2:3: auth.jwt: missing key 'alg' (HS256, RS256 or ES256); remove auth.jwt to "
+        "turn JWT off");
+  CHECK(load_error("auth: { jwt: { alg: HS256, secert: x } }\n") ==
+        "t.yaml:1:28: unknown key 'secert'");
+  CHECK(load_error("auth: { jwt: HS256 }\n") ==
+        "t.yaml:1:14: auth.jwt: expected a map, got a scalar");
+}
+
+TEST_CASE("config: auth.jwt RS256 and ES256 keys") {
+  TempFile rsa("rsa2048.pem", kRsa2048Pem);
+  config::Config c = config::load_string(
+      "auth:\n  jwt: { alg: RS256, public_key_file: \"" + rsa.path() + "\" }\n", "t.yaml");
+  REQUIRE(c.auth.jwt.has_value());
+  CHECK(c.auth.jwt->alg == config::JwtAlg::kRS256);
+  CHECK(c.auth.jwt->public_key_file == rsa.path());
+  CHECK(c.auth.jwt->public_key_pem == kRsa2048Pem);  // already in the canonical encoding
+  CHECK(c.auth.jwt->secret.empty());
+  CHECK_FALSE(c.auth.anonymous_subscribe);
+
+  // Text around the PEM block is dropped: the struct holds just the key.
+  TempFile ec("p256.pem", std::string("a comment line\n") + kP256Pem + "trailing\n");
+  config::Config e = config::load_string(
+      "auth:\n  jwt:\n    alg: ES256\n    public_key_file: " + ec.path() + "\n", "t.yaml");
+  REQUIRE(e.auth.jwt.has_value());
+  CHECK(e.auth.jwt->alg == config::JwtAlg::kES256);
+  CHECK(e.auth.jwt->public_key_pem == kP256Pem);
+}
+
+TEST_CASE("config: auth.jwt RS256 and ES256 errors") {
+  TempFile rsa("rsa2048.pem", kRsa2048Pem);
+  TempFile rsa1024("rsa1024.pem", kRsa1024Pem);
+  TempFile p256("p256.pem", kP256Pem);
+  TempFile p384("p384.pem", kP384Pem);
+  TempFile ed("ed25519.pem", kEd25519Pem);
+  TempFile pkcs1("pkcs1.pem", kRsaPkcs1Pem);
+  TempFile junk("junk.pem", "hello\n");
+  std::string missing = "/tmp/ssegw_config_test_" + std::to_string(::getpid()) + "_missing.pem";
+
+  auto key_error = [](const char* alg, const std::string& path) {
+    return load_error(std::string("auth:\n  jwt:\n    alg: ") + alg +
+                      "\n    public_key_file: " + path + "\n");
+  };
+  const std::string at = "t.yaml:4:22: auth.jwt.public_key_file: ";
+  CHECK(key_error("RS256", missing) ==
+        at + "cannot open '" + missing + "': No such file or directory");
+  const std::string no_pem =
+      " holds no PEM public key (expected \"-----BEGIN PUBLIC KEY-----\"; from a certificate: "
+      "openssl x509 -pubkey -noout -in CERT)";
+  CHECK(key_error("RS256", junk.path()) == at + "'" + junk.path() + "'" + no_pem);
+  CHECK(key_error("RS256", pkcs1.path()) == at + "'" + pkcs1.path() + "'" + no_pem);
+  CHECK(key_error("ES256", "/tmp") == at + "'/tmp'" + no_pem);
+  CHECK(key_error("RS256", p256.path()) ==
+        at + "'" + p256.path() + "' holds a key of type EC; RS256 needs RSA");
+  CHECK(key_error("RS256", rsa1024.path()) ==
+        at + "'" + rsa1024.path() + "' holds a 1024-bit RSA key; RS256 needs at least 2048 bits");
+  CHECK(key_error("ES256", rsa.path()) ==
+        at + "'" + rsa.path() + "' holds a key of type RSA; ES256 needs EC on P-256");
+  CHECK(key_error("ES256", ed.path()) ==
+        at + "'" + ed.path() + "' holds a key of type ED25519; ES256 needs EC on P-256");
+  CHECK(key_error("ES256", p384.path()) ==
+        at + "'" + p384.path() + "' holds an EC key on secp384r1; ES256 needs P-256 (prime256v1)");
+
+  CHECK(load_error("auth: { jwt: { alg: RS256 } }\n") ==
+        "t.yaml:1:14: auth.jwt: RS256 needs public_key_file");
+  CHECK(load_error("auth: { jwt: { alg: ES256, public_key_file: \"\" } }\n") ==
+        "t.yaml:1:45: auth.jwt.public_key_file: must not be empty");
+  CHECK(load_error("auth:\n  jwt:\n    alg: RS256\n    secret: 0123456789abcdef0123456789abcdef\n"
+                   "    public_key_file: " +
+                   rsa.path() + "\n") ==
+        "t.yaml:4:5: auth.jwt.secret: RS256 verifies with public_key_file; a secret is not used");
+  CHECK(load_error("auth: { jwt: { secret: s, alg: ES256 } }\n") ==
+        "t.yaml:1:16: auth.jwt.secret: ES256 verifies with public_key_file; a secret is not used");
+}

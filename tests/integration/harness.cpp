@@ -783,7 +783,8 @@ Gateway::Gateway(GatewayOptions opts) {
     raise_fd_limit();
     std::string text = opts.listen_any_port ? "listen: 127.0.0.1:0\n" + opts.yaml : opts.yaml;
     config_path_ = write_temp_file(text);
-    std::vector<std::string> argv = {SSEGW_BIN, "--config", config_path_};
+    std::vector<std::string> argv = opts.command_prefix;
+    argv.insert(argv.end(), {SSEGW_BIN, "--config", config_path_});
     argv.insert(argv.end(), opts.args.begin(), opts.args.end());
     proc_.start(argv, opts.start_timeout, "config:\n" + text);
   } catch (...) {
@@ -824,6 +825,15 @@ std::string mock_llm_bin() {
 
 MockLlm::MockLlm() {
   proc_.start({mock_llm_bin(), "--listen", "127.0.0.1:0"}, 10s);
+}
+
+MockLlm::MockLlm(uint16_t port) {
+  proc_.start({mock_llm_bin(), "--listen", "127.0.0.1:" + std::to_string(port)}, 10s);
+}
+
+void MockLlm::kill() {
+  proc_.signal(SIGKILL);
+  if (!proc_.wait_exit(10s)) fail("ssegw-mock-llm survived SIGKILL for 10 s");
 }
 
 MockLlm::~MockLlm() {

@@ -303,6 +303,10 @@ struct GatewayOptions {
   std::vector<std::string> args;  // extra command-line arguments
   bool listen_any_port = true;    // write "listen: 127.0.0.1:0" first
   Ms start_timeout = 10s;
+  // Runs the gateway through this command, which gets SSEGW_BIN and its arguments as its own
+  // trailing arguments, e.g. {"/bin/sh", "-c", "ulimit -n 64; exec \"$0\" \"$@\""}. It must
+  // exec the gateway (same pid), so that signals and /proc/PID reach ssegw itself.
+  std::vector<std::string> command_prefix;
 };
 
 // A child process whose first stderr line is the JSON "listening" log line that ssegw and
@@ -386,6 +390,9 @@ std::string mock_llm_bin();
 class MockLlm {
  public:
   MockLlm();
+  // Listens on 127.0.0.1:port (a port chosen beforehand, so that a restarted mock comes back at
+  // the address an upstream config names).
+  explicit MockLlm(uint16_t port);
   ~MockLlm();
   MockLlm(const MockLlm&) = delete;
   MockLlm& operator=(const MockLlm&) = delete;
@@ -404,6 +411,8 @@ class MockLlm {
   long wait_stat(const std::string& key, long value, Ms timeout = kTimeout) const;
   // POST /mock/reset: zeroes the counters (gauges stay).
   void reset();
+  // SIGKILL, then reaps it: an upstream that dies. The destructor then checks nothing.
+  void kill();
 
  private:
   ListeningProcess proc_;

@@ -3,9 +3,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { createServer, connect } from "node:net";
 import { chromium } from "playwright-core";
-import { startPair } from "./lib.mjs";
+import { relay, startPair } from "./lib.mjs";
 
 const executablePath = "/usr/bin/chromium";
 const shots = join(process.env.SSEGW_BIN_DIR, "..", "screenshots");
@@ -17,26 +16,6 @@ upstreams:
 routes:
   - { path: /v1/chat/completions, upstream: llm, resumable: true, on_disconnect: continue }
 `;
-
-// A TCP relay to the gateway whose connections the test can cut: a network drop.
-function relay(port) {
-  const sockets = new Set();
-  const server = createServer((client) => {
-    const upstream = connect(port, "127.0.0.1");
-    for (const s of [client, upstream]) {
-      sockets.add(s);
-      s.on("close", () => sockets.delete(s));
-      s.on("error", () => {});
-    }
-    client.pipe(upstream);
-    upstream.pipe(client);
-  });
-  return new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve({
-    port: server.address().port,
-    cut: () => { for (const s of sockets) s.destroy(); },
-    close: () => new Promise((r) => { for (const s of sockets) s.destroy(); server.close(r); }),
-  })));
-}
 
 async function launch() {
   return chromium.launch({
