@@ -358,17 +358,22 @@ class Loader {
   }
 
   void limits(const Field& f, LimitsConfig& l) {
-    read_map(f.value, f.path,
-             {
-                 {"max_connections", [&](const Field& g) { l.max_connections = count32(g); }},
-                 {"max_channels", [&](const Field& g) { l.max_channels = count32(g); }},
-                 {"max_header_bytes", [&](const Field& g) { l.max_header_bytes = size32(g); }},
-                 {"max_event_bytes", [&](const Field& g) { l.max_event_bytes = size32(g); }},
-                 {"header_timeout",
-                  [&](const Field& g) { l.header_timeout = duration(g, /*allow_zero=*/false); }},
-                 {"idle_timeout",
-                  [&](const Field& g) { l.idle_timeout = duration(g, /*allow_zero=*/false); }},
-             });
+    read_map(
+        f.value, f.path,
+        {
+            {"max_connections", [&](const Field& g) { l.max_connections = count32(g); }},
+            {"max_channels", [&](const Field& g) { l.max_channels = count32(g); }},
+            {"max_header_bytes", [&](const Field& g) { l.max_header_bytes = size32(g); }},
+            {"max_event_bytes", [&](const Field& g) { l.max_event_bytes = size32(g); }},
+            {"header_timeout",
+             [&](const Field& g) { l.header_timeout = duration(g, /*allow_zero=*/false); }},
+            {"idle_timeout",
+             [&](const Field& g) { l.idle_timeout = duration(g, /*allow_zero=*/false); }},
+            {"max_connections_per_ip",
+             [&](const Field& g) { l.max_connections_per_ip = count32(g); }},
+            {"publish_rate_per_ip", [&](const Field& g) { l.publish_rate_per_ip = count32(g); }},
+            {"publish_burst_per_ip", [&](const Field& g) { l.publish_burst_per_ip = count32(g); }},
+        });
   }
 
   void slow_consumer(const Field& f, SlowConsumerConfig& s) {

@@ -41,6 +41,11 @@ struct LimitsConfig {
   Duration header_timeout = std::chrono::seconds(10);
   // An idle keep-alive connection (no byte of a next request) is closed after this.
   Duration idle_timeout = std::chrono::seconds(60);
+  // Per client address (all workers together); over either, the answer is 429 with Retry-After.
+  // The defaults only stop runaways: a gateway facing the internet should set them lower.
+  uint32_t max_connections_per_ip = 50000;
+  uint32_t publish_rate_per_ip = 100000;   // publishes per second, refilled continuously
+  uint32_t publish_burst_per_ip = 100000;  // bucket size
 };
 
 struct CorsConfig {

@@ -15,6 +15,14 @@ prometheus::Counter& counter(prometheus::Registry& r, const char* name, const ch
   return prometheus::BuildCounter().Name(name).Help(help).Register(r).Add({});
 }
 
+// The registry merges a family registered again under the same name and help.
+prometheus::Family<prometheus::Counter>& limit_rejections(prometheus::Registry& r) {
+  return prometheus::BuildCounter()
+      .Name("ssegw_client_limit_rejections_total")
+      .Help("Requests answered 429 by a per-client-address limit")
+      .Register(r);
+}
+
 }  // namespace
 
 Metrics::Metrics()
@@ -63,6 +71,9 @@ Metrics::Metrics()
       slow_consumer_disconnects(
           counter(*registry_, "ssegw_slow_consumer_disconnects_total",
                   "Subscribers disconnected for passing slow_consumer.max_queued_bytes")),
+      rejected_connections_per_ip(
+          limit_rejections(*registry_).Add({{"limit", "connections_per_ip"}})),
+      rejected_publish_rate(limit_rejections(*registry_).Add({{"limit", "publish_rate_per_ip"}})),
       publish_fanout_seconds(
           prometheus::BuildHistogram()
               .Name("ssegw_publish_fanout_seconds")

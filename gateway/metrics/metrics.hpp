@@ -74,6 +74,9 @@ class Metrics {
   prometheus::Counter& replayed_events;
   prometheus::Counter& replay_gaps;
   prometheus::Counter& slow_consumer_disconnects;
+  // ssegw_client_limit_rejections_total{limit="connections_per_ip"|"publish_rate_per_ip"}
+  prometheus::Counter& rejected_connections_per_ip;
+  prometheus::Counter& rejected_publish_rate;
   prometheus::Histogram& publish_fanout_seconds;
 };
 

@@ -35,6 +35,20 @@ void Connection::start() {
   start_reading();
 }
 
+bool Connection::admit_client() {
+  std::string ip = peer_address();
+  if (worker_.shared().client_limits.open_connection(ip)) {
+    client_ip_ = std::move(ip);
+    return true;
+  }
+  worker_.metrics().rejected_connections_per_ip.Increment();
+  start_reading();  // to see the client's close at once
+  close_after_response_ = true;
+  respond_error(429, "too_many_connections_per_ip",
+                "this client address is at limits.max_connections_per_ip", "Retry-After: 1\r\n");
+  return false;
+}
+
 void Connection::reject_overloaded() {
   start_reading();  // to see the client's close at once: until then it holds a connection slot
   route_ = api::Route::kNotFound;
@@ -133,6 +147,7 @@ void Connection::on_drained() {
 }
 
 void Connection::on_close() {
+  if (!client_ip_.empty()) worker_.shared().client_limits.close_connection(client_ip_);
   if (proxy_) {
     bool goes_on = proxy_->continues_without_client();
     proxy_->downstream_gone();
@@ -245,6 +260,14 @@ void Connection::handle_options(const api::RouteMatch& match) {
 void Connection::handle_publish(const api::RouteMatch& match) {
   http::Request& request = parser_.request();
   if (!authorized(worker_.shared().authorizer.publish(request, match.channel, now_unix()))) return;
+  uint32_t retry_after = 0;
+  if (!worker_.shared().client_limits.take_publish(client_ip_, worker_.loop().now_ms(),
+                                                   retry_after)) {
+    worker_.metrics().rejected_publish_rate.Increment();
+    respond_error(429, "rate_limited", "this client address is over limits.publish_rate_per_ip",
+                  "Retry-After: " + std::to_string(retry_after) + "\r\n");
+    return;
+  }
   std::string type;
   http::QueryParam event = http::query_param(request.query(), "event", type);
   if (event != http::QueryParam::kAbsent && !api::valid_event_type(type)) {
@@ -415,7 +438,7 @@ bool Connection::authorized(const api::Access& access) {
 void Connection::handle_route(const config::RouteConfig& route) {
   route_label_ = route.path.c_str();
   http::Request& request = parser_.request();
-  upstream::OutgoingRequest outgoing = upstream::forwardable_request(request, peer_address());
+  upstream::OutgoingRequest outgoing = upstream::forwardable_request(request, client_ip_);
   upstream::Recording recording;
   bool respond_async = false;
   if (route.resumable) {

@@ -36,6 +36,9 @@ class Connection final : public net::TcpStream,
   void start();
   // Over limits.max_connections: answer 503 and close.
   void reject_overloaded();
+  // Counts the connection against its client address; over limits.max_connections_per_ip it
+  // answers 429, closes and returns false.
+  bool admit_client();
 
   void deliver(const base::FrameRef& frame) override;
   void end_of_stream() override;
@@ -110,6 +113,7 @@ class Connection final : public net::TcpStream,
   std::string cors_headers_;
   std::string stream_channel_;  // the channel streamed, when its owner is another worker
   std::unique_ptr<upstream::RouteProxy> proxy_;
+  std::string client_ip_;              // counted in the per-address limits while not empty
   const char* route_label_ = nullptr;  // a proxied route's path, for metrics
   api::Route route_ = api::Route::kNotFound;
   Phase phase_ = Phase::kRequest;

@@ -27,6 +27,8 @@ Shared::Shared(const config::Config& config)
     : config(config),
       cors(config.cors.allow_origins),
       authorizer(config.auth),
+      client_limits(config.limits.max_connections_per_ip, config.limits.publish_rate_per_ip,
+                    config.limits.publish_burst_per_ip),
       retry_frame(hub::make_retry_frame(static_cast<uint64_t>(config.retry.count()))),
       heartbeat_frame(hub::make_heartbeat_frame()),
       chunked_end_frame(base::Frame::copy_of("0\r\n\r\n")),
@@ -122,6 +124,7 @@ void Worker::on_connection(uv_stream_t* server) {
     connection->reject_overloaded();
     return;
   }
+  if (!connection->admit_client()) return;  // over limits.max_connections_per_ip: 429
   connection->start();
 }
 
@@ -171,6 +174,10 @@ void Worker::on_tick() {
     c = next;
   }
   hub_.sweep(now);
+  if (index_ == 0 && now - last_limits_sweep_ms_ >= 10000) {  // one worker sweeps for all
+    last_limits_sweep_ms_ = now;
+    shared_.client_limits.sweep(now);
+  }
 }
 
 void Worker::on_mail() {

@@ -21,6 +21,7 @@
 
 #include "config/config.hpp"
 #include "gateway/api/authorizer.hpp"
+#include "gateway/api/client_limits.hpp"
 #include "gateway/api/cors.hpp"
 #include "gateway/hub/hub.hpp"
 #include "gateway/metrics/metrics.hpp"
@@ -44,6 +45,7 @@ struct Shared {
   metrics::Metrics metrics;
   api::CorsPolicy cors;
   api::Authorizer authorizer;
+  api::ClientLimits client_limits;
   std::atomic<uint32_t> connections{0};
   std::atomic<uint32_t> channels{0};
   std::vector<std::unique_ptr<Worker>> workers;
@@ -125,6 +127,7 @@ class Worker {
   std::unordered_map<uint64_t, Connection*> askers_;  // connections awaiting an owner's answer
   std::mt19937_64 random_{std::random_device{}()};
   bool draining_ = false;
+  uint64_t last_limits_sweep_ms_ = 0;
   std::atomic<bool> drained_reported_{false};
 };
 

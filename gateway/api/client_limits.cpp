@@ -1,0 +1,61 @@
+#include "gateway/api/client_limits.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+namespace api {
+
+ClientLimits::ClientLimits(uint32_t max_connections, uint32_t publish_rate, uint32_t publish_burst)
+    : max_connections_(max_connections),
+      rate_(static_cast<double>(publish_rate) / 1000.0),
+      burst_(static_cast<double>(std::max<uint32_t>(publish_burst, 1))) {}
+
+bool ClientLimits::open_connection(const std::string& ip) {
+  std::lock_guard lock(mutex_);
+  uint32_t& count = connections_[ip];
+  if (count >= max_connections_) {
+    if (count == 0) connections_.erase(ip);
+    return false;
+  }
+  ++count;
+  return true;
+}
+
+void ClientLimits::close_connection(const std::string& ip) {
+  std::lock_guard lock(mutex_);
+  auto it = connections_.find(ip);
+  if (it == connections_.end()) return;
+  if (--it->second == 0) connections_.erase(it);
+}
+
+bool ClientLimits::take_publish(const std::string& ip, uint64_t now_ms, uint32_t& retry_after_s) {
+  std::lock_guard lock(mutex_);
+  auto [it, fresh] = buckets_.try_emplace(ip, Bucket{burst_, now_ms});
+  Bucket& b = it->second;
+  if (!fresh && now_ms > b.updated_ms) {
+    b.tokens = std::min(burst_, b.tokens + static_cast<double>(now_ms - b.updated_ms) * rate_);
+    b.updated_ms = now_ms;
+  }
+  if (b.tokens >= 1.0) {
+    b.tokens -= 1.0;
+    return true;
+  }
+  double wait_ms = (1.0 - b.tokens) / rate_;
+  retry_after_s = static_cast<uint32_t>(std::max(1.0, std::ceil(wait_ms / 1000.0)));
+  return false;
+}
+
+void ClientLimits::sweep(uint64_t now_ms) {
+  std::lock_guard lock(mutex_);
+  // A bucket that would be full again by now carries no information.
+  for (auto it = buckets_.begin(); it != buckets_.end();) {
+    double refilled =
+        it->second.tokens + static_cast<double>(now_ms - it->second.updated_ms) * rate_;
+    if (now_ms >= it->second.updated_ms && refilled >= burst_)
+      it = buckets_.erase(it);
+    else
+      ++it;
+  }
+}
+
+}  // namespace api

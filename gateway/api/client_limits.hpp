@@ -1,0 +1,41 @@
+// Per-client-address limits (limits.max_connections_per_ip, publish_rate_per_ip): shared by
+// all workers, so one mutex guards them. They are touched once per connection and once per
+// publish, never per delivered event.
+#pragma once
+
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+namespace api {
+
+class ClientLimits {
+ public:
+  ClientLimits(uint32_t max_connections, uint32_t publish_rate, uint32_t publish_burst);
+
+  // Counts a connection from ip; false (and nothing counted) when ip is at its limit.
+  bool open_connection(const std::string& ip);
+  void close_connection(const std::string& ip);
+
+  // Takes one publish from ip's token bucket. On refusal, retry_after_s says when one is back.
+  bool take_publish(const std::string& ip, uint64_t now_ms, uint32_t& retry_after_s);
+
+  // Forgets buckets that have been full for a while, so the table does not grow without bound.
+  void sweep(uint64_t now_ms);
+
+ private:
+  struct Bucket {
+    double tokens;
+    uint64_t updated_ms;
+  };
+
+  const uint32_t max_connections_;
+  const double rate_;  // tokens per millisecond
+  const double burst_;
+  std::mutex mutex_;
+  std::unordered_map<std::string, uint32_t> connections_;
+  std::unordered_map<std::string, Bucket> buckets_;
+};
+
+}  // namespace api
