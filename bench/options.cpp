@@ -115,6 +115,8 @@ bool parse_pids(const std::string& s, std::vector<pid_t>& out) {
 void print_usage(const char* argv0) {
   std::fprintf(stderr,
                "usage: %s [options]\n"
+               "  --mode M                 fanout (subscribers and a publisher) | llm (streamed\n"
+               "                           chat completions from ssegw-mock-llm) (fanout)\n"
                "Subscribers:\n"
                "  --subscribers N          SSE connections to open (100)\n"
                "  --channels K             subscriber i reads channel <prefix><i %% K> (1)\n"
@@ -142,6 +144,16 @@ void print_usage(const char* argv0) {
                "  --size S                 payload bytes (256; at least the timestamp header)\n"
                "  --duration S             publish window in seconds (5)\n"
                "  --drain S                wait after the last publish for stragglers (2)\n"
+               "LLM streams (--mode llm; also --connect-rate, --max-pending, --source-ips,\n"
+               "--connect-timeout):\n"
+               "  --url URL                POST target\n"
+               "                           (http://127.0.0.1:8080/v1/chat/completions)\n"
+               "  --streams N              streamed completions to run (100)\n"
+               "  --tokens T               X-Mock-Tokens: chunks per stream (200)\n"
+               "  --interval-ms I          X-Mock-Interval-Ms: gap between chunks (20)\n"
+               "  --concurrency C          streams open at once (all of them)\n"
+               "  --duration-limit S       stop after S seconds whatever happens (derived from\n"
+               "                           the streams' nominal length)\n"
                "Measurement and output:\n"
                "  --pid PID[,PID...]       server processes: RSS and CPU from /proc, summed\n"
                "  --threads N              event loops for subscribers (1)\n"
@@ -150,7 +162,8 @@ void print_usage(const char* argv0) {
                "  --table                  table on stderr only\n"
                "  --quiet                  no progress lines on stderr\n"
                "  --expect-all             exit 1 unless every subscriber connected, stayed, and\n"
-               "                           received every event in order\n",
+               "                           received every event in order (llm: every stream\n"
+               "                           completed with all its chunks and its terminator)\n",
                argv0);
 }
 
@@ -199,6 +212,27 @@ bool parse_options(int argc, char** argv, Options& o, std::string& error, bool& 
     if (flag("--help") || flag("-h")) {
       help = true;
       return false;
+    } else if (flag("--mode")) {
+      ok = take();
+      if (ok && value == "fanout") {
+        o.mode = Mode::Fanout;
+      } else if (ok && value == "llm") {
+        o.mode = Mode::Llm;
+      } else if (ok) {
+        ok = bad();
+      }
+    } else if (flag("--url")) {
+      ok = str(o.url);
+    } else if (flag("--streams")) {
+      ok = u32(o.streams, 1);
+    } else if (flag("--tokens")) {
+      ok = u32(o.tokens, 0);
+    } else if (flag("--interval-ms")) {
+      ok = u32(o.interval_ms, 0);
+    } else if (flag("--concurrency")) {
+      ok = u32(o.concurrency, 1);
+    } else if (flag("--duration-limit")) {
+      ok = dbl(o.duration_limit) && (o.duration_limit > 0 || bad());
     } else if (flag("--subscribers")) {
       ok = u32(o.subscribers, 0);
     } else if (flag("--channels")) {
@@ -282,6 +316,10 @@ bool parse_options(int argc, char** argv, Options& o, std::string& error, bool& 
         o.publish_url_template = "http://127.0.0.1:5561/publish/";
         break;
     }
+  }
+  if (o.mode == Mode::Llm) {
+    if (o.concurrency > o.streams) o.concurrency = o.streams;
+    return parse_url(o.url, o.llm_url, error);
   }
   if (o.threads > o.subscribers && o.subscribers > 0) o.threads = o.subscribers;
   if (!parse_url(o.url_template, o.subscribe_url, error)) return false;

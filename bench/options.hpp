@@ -11,6 +11,9 @@
 
 namespace bench {
 
+// fanout: subscribers and a publisher (the default). llm: streamed chat completions, each
+// chunk's latency from the mock's send-time stamp (bench/llm_run.hpp).
+enum class Mode { Fanout, Llm };
 enum class PublishMode { Ssegw, Nchan, Pushpin };
 const char* publish_mode_name(PublishMode mode);
 
@@ -23,6 +26,8 @@ struct Url {
 };
 
 struct Options {
+  Mode mode = Mode::Fanout;
+
   // Subscribers.
   uint32_t subscribers = 100;
   uint32_t channels = 1;
@@ -50,6 +55,17 @@ struct Options {
   double duration = 5;
   double drain = 2;
 
+  // LLM streams (--mode llm). Connections are started at --connect-rate with at most
+  // --max-pending awaiting their head, from --source-ips addresses; --connect-timeout bounds the
+  // wait for the head.
+  std::string url = "http://127.0.0.1:8080/v1/chat/completions";
+  uint32_t streams = 100;
+  uint32_t tokens = 200;      // X-Mock-Tokens
+  uint32_t interval_ms = 20;  // X-Mock-Interval-Ms
+  uint32_t concurrency = 0;   // streams open at once; 0: all of them
+  double duration_limit = 0;  // seconds; 0: derived from the streams' nominal length
+  Url llm_url;
+
   // Measurement and output.
   std::vector<pid_t> pids;
   uint32_t threads = 1;
@@ -64,6 +80,15 @@ struct Options {
   // Seconds after start at which the run is cut short whatever happens.
   double hard_limit_s() const {
     return subscribers / connect_rate + connect_timeout + settle + duration + drain + 5;
+  }
+  uint32_t llm_concurrency() const { return concurrency == 0 ? streams : concurrency; }
+  // --mode llm: seconds after start at which the run is cut short. By default every wave of
+  // streams gets its nominal length (tokens x interval) plus 5 s of slack.
+  double llm_limit_s() const {
+    if (duration_limit > 0) return duration_limit;
+    uint32_t c = llm_concurrency();
+    double waves = c ? (streams + c - 1) / c : 0;
+    return streams / connect_rate + connect_timeout + waves * (tokens * (interval_ms / 1e3) + 5);
   }
 };
 

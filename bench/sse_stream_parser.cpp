@@ -14,7 +14,8 @@ const char* find_eol(const char* p, const char* end) {
 
 }  // namespace
 
-void SseStreamParser::feed(const char* p, size_t len) {
+template <size_t kPrefix>
+void BasicSseStreamParser<kPrefix>::feed(const char* p, size_t len) {
   const char* end = p + len;
   while (p < end) {
     char c = *p;
@@ -86,7 +87,7 @@ void SseStreamParser::feed(const char* p, size_t len) {
           data_bytes_ += n;
           size_t take = std::min(n, kDataPrefix - prefix_len_);
           std::memcpy(prefix_ + prefix_len_, p, take);
-          prefix_len_ += static_cast<uint8_t>(take);
+          prefix_len_ += static_cast<uint16_t>(take);
         } else if (field_ != Field::Unknown) {
           size_t take = std::min(n, kIdMax - value_len_);
           std::memcpy(value_ + value_len_, p, take);
@@ -114,7 +115,8 @@ void SseStreamParser::feed(const char* p, size_t len) {
   }
 }
 
-void SseStreamParser::end_line() {
+template <size_t kPrefix>
+void BasicSseStreamParser<kPrefix>::end_line() {
   if (field_ == Field::Id) {
     // An id containing NUL is ignored (WHATWG); the others replace the last event id.
     if (std::memchr(value_, '\0', value_len_) == nullptr) {
@@ -130,7 +132,8 @@ void SseStreamParser::end_line() {
   state_ = State::LineStart;
 }
 
-void SseStreamParser::dispatch() {
+template <size_t kPrefix>
+void BasicSseStreamParser<kPrefix>::dispatch() {
   if (has_data_) {
     SseEvent event;
     event.type = std::string_view(type_, type_len_);
@@ -144,5 +147,8 @@ void SseStreamParser::dispatch() {
   prefix_len_ = 0;
   type_len_ = 0;
 }
+
+template class BasicSseStreamParser<96>;
+template class BasicSseStreamParser<256>;
 
 }  // namespace bench

@@ -3,8 +3,11 @@
 // It keeps no line buffer: fields are consumed as they stream past, and only the first
 // kDataPrefix bytes of an event's data, the id and the event type (each truncated) are kept. A
 // subscriber's memory is therefore constant whatever the server sends, which is what a load
-// generator with tens of thousands of connections needs. Lines end in CR, LF or CRLF, also when
-// the CR and the LF arrive in different reads (WHATWG HTML §9.2.6).
+// generator with tens of thousands of connections needs. The prefix size is a template parameter:
+// the fan-out subscribers need 96 bytes for their stamp, an LLM stream needs more, because its
+// stamp sits behind the JSON envelope of the chunk (SseStreamParser and LlmSseParser below). Lines
+// end in CR, LF or CRLF, also when the CR and the LF arrive in different reads (WHATWG HTML
+// §9.2.6).
 #pragma once
 
 #include <cstddef>
@@ -20,15 +23,17 @@ struct SseEvent {
   size_t data_bytes = 0;         // the whole data's length, lines joined by '\n'
 };
 
-class SseStreamParser {
+template <size_t kPrefix>
+class BasicSseStreamParser {
  public:
-  static constexpr size_t kDataPrefix = 96;
+  static constexpr size_t kDataPrefix = kPrefix;
+  static_assert(kDataPrefix > 0 && kDataPrefix < UINT16_MAX);
   static constexpr size_t kIdMax = 128;
   static constexpr size_t kTypeMax = 64;
 
   using OnEvent = void (*)(void* context, const SseEvent& event);
-  SseStreamParser() = default;
-  SseStreamParser(OnEvent on_event, void* context) : on_event_(on_event), context_(context) {}
+  BasicSseStreamParser() = default;
+  BasicSseStreamParser(OnEvent on_event, void* context) : on_event_(on_event), context_(context) {}
   void set_handler(OnEvent on_event, void* context) {
     on_event_ = on_event;
     context_ = context;
@@ -62,7 +67,7 @@ class SseStreamParser {
   bool has_data_ = false;
   uint8_t type_len_ = 0;
   uint8_t id_len_ = 0;
-  uint8_t prefix_len_ = 0;
+  uint16_t prefix_len_ = 0;
   size_t data_bytes_ = 0;
   char type_[kTypeMax];
   char id_[kIdMax];
@@ -70,5 +75,10 @@ class SseStreamParser {
 
   uint64_t comments_ = 0;
 };
+
+// Instantiated in sse_stream_parser.cpp.
+using SseStreamParser = BasicSseStreamParser<96>;
+// The mock's OpenAI chunk has its content 125 bytes in, its Anthropic delta 78 (llm_stamp.hpp).
+using LlmSseParser = BasicSseStreamParser<256>;
 
 }  // namespace bench

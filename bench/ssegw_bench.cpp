@@ -1,5 +1,6 @@
 // ssegw-bench: a load generator for SSE servers (ssegw, Nchan, Pushpin, anything that streams
-// text/event-stream over HTTP/1.1).
+// text/event-stream over HTTP/1.1). This file drives the default fan-out mode; --mode llm
+// (streamed chat completions through a proxy) lives in bench/llm_run.hpp.
 //
 // A run goes through fixed phases, driven by the controller on the main loop:
 //   Connect  subscribers connect at --connect-rate until all have a 200 head or failed, or the
@@ -25,6 +26,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/llm_run.hpp"
 #include "bench/options.hpp"
 #include "bench/proc_stats.hpp"
 #include "bench/publisher.hpp"
@@ -310,5 +312,5 @@ int main(int argc, char** argv) {
     bench::print_usage(argv[0]);
     return help ? 0 : 2;
   }
-  return bench::run(options);
+  return options.mode == bench::Mode::Llm ? bench::run_llm(options) : bench::run(options);
 }

@@ -172,7 +172,8 @@ void Connection::handle(const http::Request& request) {
   // Non-streaming answers are complete at once; only head_delay_ms holds them back.
   std::string text;
   std::vector<std::string> tokens = token_script(knobs);
-  for (const std::string& t : tokens) text += t;
+  uint64_t now = uv_hrtime();
+  for (const std::string& t : tokens) text += knobs.stamp ? stamped_token(now, t) : t;
   usage.completion = tokens.size();
   std::string body =
       api == Api::kChat ? chat_completion_json(text, usage) : ollama_json(api, text, usage);
@@ -263,6 +264,7 @@ void Connection::send_head() {
   send_raw(builder.head());
   for (const std::string& event : preamble(api_, usage_, knobs_.retry_ms)) send_chunk(event);
   phase_ = Phase::kTokens;
+  next_due_ms_ = uv_now(loop().uv());
   advance();
 }
 
@@ -289,11 +291,14 @@ void Connection::advance() {
     return;
   }
   uint64_t delay = sent_ == 0 && k.first_token_ms != kNever ? k.first_token_ms : k.interval_ms;
+  uint64_t now = uv_now(loop().uv());
   if (sent_ == k.stall_after && !stalled_) {
     stalled_ = true;
     delay = k.stall_ms;
+    next_due_ms_ = now;  // the stall starts now, whatever the schedule owed
   }
-  arm(delay);
+  next_due_ms_ += delay;
+  arm(next_due_ms_ > now ? next_due_ms_ - now : 0);
 }
 
 void Connection::produce() {
@@ -307,6 +312,8 @@ void Connection::produce() {
   }
   if (api_ == Api::kFeed)
     send_chunk(feed_event(feed_name_, feed_next_++));
+  else if (knobs_.stamp)
+    send_chunk(token_event(api_, stamped_token(uv_hrtime(), script_[sent_])));
   else
     send_chunk(token_event(api_, script_[sent_]));
   ++sent_;
@@ -360,7 +367,8 @@ void Connection::on_drained() {
     state_.stats.counters.blocked_ns += uv_hrtime() - blocked_since_ns_;
     --state_.stats.gauges.blocked_now;
     phase_ = Phase::kTokens;
-    arm(0);  // the token is overdue; produce it on the next loop turn
+    next_due_ms_ = uv_now(loop().uv());  // the schedule resumes from here, without catching up
+    arm(0);                              // the token is overdue; produce it on the next loop turn
   }
 }
 

@@ -11,6 +11,10 @@
 //   are parsed once it ends. Reading never stops, so a client disconnect is seen at once.
 // - A stream produces a token only while its send queue is at most kHighWater bytes. Above it
 //   the stream waits for on_drained(), like a server blocked in send(), and the wait is counted.
+// - Tokens keep a fixed schedule from the response head (due += interval), not "interval after
+//   the timer fired": re-arming from the loop's cached time would let every two streams whose
+//   timers once fired in the same loop turn stay aligned for good, until hundreds of streams
+//   tick as one burst. A pause (stall, blocked send) moves the schedule, it does not catch up.
 #pragma once
 
 #include <uv.h>
@@ -111,7 +115,8 @@ class Connection final : public net::TcpStream {
   std::vector<std::string> script_;
   std::string feed_name_;
   uint64_t feed_next_ = 1;
-  uint64_t sent_ = 0;  // tokens (or feed events) written
+  uint64_t sent_ = 0;         // tokens (or feed events) written
+  uint64_t next_due_ms_ = 0;  // loop time the next token is due at
   uint64_t last_write_ns_ = 0;
   uint64_t blocked_since_ns_ = 0;
   uint64_t disconnect_seen_ns_ = 0;

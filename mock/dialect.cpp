@@ -1,5 +1,7 @@
 #include "mock/dialect.hpp"
 
+#include <cstdio>
+
 #include "gateway/base/json.hpp"
 
 namespace mock {
@@ -94,6 +96,16 @@ std::string token_event(Api api, std::string_view token) {
       break;
   }
   return json;
+}
+
+std::string stamped_token(uint64_t now_ns, std::string_view token) {
+  char stamp[24];
+  int n = std::snprintf(stamp, sizeof stamp, "T%llu;", static_cast<unsigned long long>(now_ns));
+  std::string out;
+  out.reserve(static_cast<size_t>(n) + token.size());
+  out.append(stamp, static_cast<size_t>(n));
+  out.append(token);
+  return out;
 }
 
 std::string feed_event(std::string_view name, uint64_t n) {

@@ -29,6 +29,9 @@ std::string_view content_type(Api api);
 // Events sent with the response head, before the first token.
 std::vector<std::string> preamble(Api api, const Usage& usage, uint64_t retry_ms);
 std::string token_event(Api api, std::string_view token);
+// A token's text under the stamp knob: "T<now_ns>;" then the token ("T123456789;tok0 "). The
+// caller takes now_ns (uv_hrtime, CLOCK_MONOTONIC) right before the token is written.
+std::string stamped_token(uint64_t now_ns, std::string_view token);
 std::string feed_event(std::string_view name, uint64_t n);
 // Events that end a complete stream (usage, terminators).
 std::vector<std::string> finish_events(Api api, const Usage& usage);

@@ -61,6 +61,7 @@ bool parse_knobs(const http::Request& request, bool feed, Knobs& knobs, std::str
     uint64_t* field;
     uint64_t max;
   };
+  uint64_t stamp = 0;
   const Number numbers[] = {
       {"tokens", &knobs.tokens, kMaxTokens},
       {"interval_ms", &knobs.interval_ms, kMaxDelayMs},
@@ -75,6 +76,7 @@ bool parse_knobs(const http::Request& request, bool feed, Knobs& knobs, std::str
       {"retry_ms", &knobs.retry_ms, kMaxDelayMs},
       {"token_bytes", &knobs.token_bytes, kMaxTokenBytes},
       {"prompt_tokens", &knobs.prompt_tokens, 1'000'000'000},
+      {"stamp", &stamp, 1},
   };
   std::string value;
   auto lookup = [&](const char* name) {
@@ -97,6 +99,7 @@ bool parse_knobs(const http::Request& request, bool feed, Knobs& knobs, std::str
     error = "invalid knob status: expected 200 to 599";
     return false;
   }
+  knobs.stamp = stamp == 1;
   // A stall with no position stalls after the first token.
   if (knobs.stall_ms > 0 && knobs.stall_after == kNever) knobs.stall_after = 1;
   Found text = lookup("text");
@@ -159,7 +162,9 @@ uint64_t prompt_words(std::string_view body) {
 }
 
 bool json_flag(std::string_view body, std::string_view key, bool value) {
-  std::string quoted = "\"" + std::string(key) + "\"";
+  std::string quoted;  // built by appends: GCC 12 -O3 flags `"\"" + std::string(key)` (-Wrestrict)
+  quoted.reserve(key.size() + 2);
+  quoted.append(1, '"').append(key).append(1, '"');
   std::string_view want = value ? "true" : "false";
   for (size_t at = body.find(quoted); at != std::string_view::npos;
        at = body.find(quoted, at + 1)) {

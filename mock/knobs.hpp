@@ -36,7 +36,10 @@ struct Knobs {
   uint64_t retry_ms = 100;
   uint64_t token_bytes = 0;         // pads the default "tokN " tokens to this size
   uint64_t prompt_tokens = kNever;  // kNever: count the words of the request body
-  bool tokens_given = false;        // tokens came from the request, not the default
+  // stamp=1: each token's text starts with "T<uv_hrtime() ns>;", taken as the token is written,
+  // so a client on the same machine (CLOCK_MONOTONIC) measures each chunk's latency.
+  bool stamp = false;
+  bool tokens_given = false;  // tokens came from the request, not the default
   bool has_text = false;
   std::string text;
 };

@@ -468,7 +468,7 @@ TEST_CASE("upstream: a long fast stream reaches a client that reads it, whole") 
       gw.port(), "/v1/chat/completions?tokens=2000&interval_ms=0&token_bytes=8192", chat_body(3));
   std::vector<SseEvent> events;
   try {
-    events = read_until_finished(s, 8s);
+    events = read_until_finished(s, 30s);
   } catch (const std::exception& e) {
     FAIL_CHECK("the stream stopped: received ", s.body().size(),
                " body bytes in 8 s; mock "
@@ -520,7 +520,7 @@ TEST_CASE("upstream: a slow client makes the gateway stop reading the upstream, 
   const long sent_before = mock.stat("tokens_sent");
   std::vector<SseEvent> events;
   try {
-    events = read_until_finished(s, 8s);
+    events = read_until_finished(s, 30s);
   } catch (const std::exception& e) {
     FAIL_CHECK("the stream did not complete once the client read again: received ", s.body().size(),
                " bytes; mock tokens_sent ", sent_before,
