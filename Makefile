@@ -5,7 +5,7 @@ ASAN_DIR ?= build-asan
 TSAN_DIR ?= build-tsan
 CMAKE_FLAGS ?=
 
-.PHONY: all bootstrap build run test test-sanitize test-tsan node-deps clean format
+.PHONY: all bootstrap build run test test-sanitize test-tsan fuzz node-deps clean format
 
 all: build
 
@@ -46,6 +46,10 @@ test-tsan: bootstrap
 	cmake --build $(TSAN_DIR) -j$(JOBS) --target ssegw ssegw-mock-llm integration_tests
 	cd $(TSAN_DIR) && TSAN_OPTIONS=halt_on_error=1 ./bin/integration_tests \
 	  -tc='workers*,shutdown*,upstream: a source on workers*,upstream: a resumable answer resumes on workers*'
+
+# libFuzzer targets (clang), each for FUZZ_SECONDS (default 60); make test only replays the corpora.
+fuzz: bootstrap
+	tests/fuzz/run_fuzzers.sh
 
 format:
 	clang-format -i $$(git ls-files '*.cpp' '*.hpp')

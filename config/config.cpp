@@ -7,6 +7,7 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -831,18 +832,47 @@ std::string expand_env(const std::string& text) {
   return out;
 }
 
+namespace {
+
+// Notes where each document starts; the parse events themselves are not needed.
+class DocumentCounter : public YAML::EventHandler {
+ public:
+  void OnDocumentStart(const YAML::Mark& mark) override { starts.push_back(mark); }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+  std::vector<YAML::Mark> starts;
+};
+
+}  // namespace
+
 Config load_string(const std::string& yaml_text, const std::string& name) {
   Loader loader(name);
-  std::vector<YAML::Node> docs;
+  YAML::Node doc;
   try {
-    docs = YAML::LoadAll(yaml_text);
+    // yaml-cpp's LoadAll never returns on some inputs (a lone "," was found by the fuzzer): its
+    // loop asks for the next document forever. Count documents with a bounded loop instead.
+    std::istringstream in(yaml_text);
+    YAML::Parser parser(in);
+    DocumentCounter counter;
+    for (int i = 0; i < 2 && parser.HandleNextDocument(counter); ++i) {
+    }
+    if (counter.starts.size() > 1)
+      loader.fail(counter.starts[1], "only one YAML document is allowed");
+    doc = YAML::Load(yaml_text);
   } catch (const YAML::Exception& e) {
     loader.fail(e.mark, e.msg);
   }
-  if (docs.empty()) return loader.load(YAML::Node());
-  if (docs.size() > 1) loader.fail(docs[1].Mark(), "only one YAML document is allowed");
   try {
-    return loader.load(docs[0]);
+    return loader.load(doc);
   } catch (const YAML::Exception& e) {
     // Not expected: every node is type-checked before it is read. Keep the position anyway.
     loader.fail(e.mark, e.msg);

@@ -60,16 +60,15 @@ int RequestParser::on_url(llhttp_t* p, const char* at, size_t length) {
 
 int RequestParser::on_header_field(llhttp_t* p, const char* at, size_t length) {
   RequestParser* self = self_of(p);
+  // A field may arrive in several pieces: only its first piece starts a new header. The state
+  // is kept for trailer fields too, so the byte count does not depend on read boundaries.
+  bool starts = !self->in_field_;
+  self->in_field_ = true;
   // Each header costs its bytes plus the ": " and CRLF around them.
-  if (self->count_header_bytes(length +
-                               (self->in_value_ || self->request_.headers.empty() ? 4 : 0)))
-    return -1;
+  if (self->count_header_bytes(length + (starts ? 4 : 0))) return -1;
   if (self->headers_complete_) return 0;  // trailer fields never become request headers
   auto& headers = self->request_.headers;
-  if (self->in_value_ || headers.empty()) {
-    headers.emplace_back();
-    self->in_value_ = false;
-  }
+  if (starts) headers.emplace_back();
   for (size_t i = 0; i < length; ++i)
     headers.back().name += static_cast<char>(std::tolower(static_cast<unsigned char>(at[i])));
   return 0;
@@ -77,9 +76,9 @@ int RequestParser::on_header_field(llhttp_t* p, const char* at, size_t length) {
 
 int RequestParser::on_header_value(llhttp_t* p, const char* at, size_t length) {
   RequestParser* self = self_of(p);
+  self->in_field_ = false;
   if (self->count_header_bytes(length)) return -1;
   if (self->headers_complete_) return 0;
-  self->in_value_ = true;
   self->request_.headers.back().value.append(at, length);
   return 0;
 }
@@ -137,7 +136,7 @@ RequestParser::Result RequestParser::feed(const char* data, size_t length) {
 void RequestParser::next() {
   request_.clear();
   header_bytes_ = 0;
-  in_value_ = false;
+  in_field_ = false;
   in_progress_ = false;
   headers_complete_ = false;
   llhttp_resume(&parser_);

@@ -72,7 +72,7 @@ class RequestParser {
   Request request_;
   ParseError error_;
   size_t header_bytes_ = 0;
-  bool in_value_ = false;
+  bool in_field_ = false;  // the last callback was (a piece of) a header field name
   bool in_progress_ = false;
   bool headers_complete_ = false;
   bool upgrade_ = false;

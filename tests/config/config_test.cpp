@@ -457,7 +457,7 @@ TEST_CASE("config: YAML syntax errors carry the position") {
   CHECK(load_error("retry: 1s\n\tworkers: 2\n") ==
         "t.yaml:2:1: illegal tab when looking for indentation");
   CHECK(load_error("retry: 1s\n---\nretry: 2s\n") ==
-        "t.yaml:3:1: only one YAML document is allowed");
+        "t.yaml:2:1: only one YAML document is allowed");
 }
 
 TEST_CASE("config: load_file") {

@@ -824,7 +824,8 @@ TEST_CASE("upstream: a source reconnects with Last-Event-ID, no gap and no dupli
   CHECK(mock.stat("faulted") >= 4);
   auto reconnects = read_metric(gw.port(), "ssegw_upstream_reconnects_total{upstream=\"llm\"}");
   CHECK(reconnects >= 4);
-  CHECK(mock.stat("feeds_active") == 1);
+  // Never two at once (it may be between two connections right now: the feed drops every 5).
+  CHECK(mock.stat("feeds_active") <= 1);
 }
 
 TEST_CASE("upstream: a source waits the upstream's retry: before reconnecting") {
