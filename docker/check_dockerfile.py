@@ -315,9 +315,9 @@ def dependency_graph(roots):
 def dependency_closure(graph, roots):
     """What apt installs with roots: first alternative of each group. Returns (set, why) where
     why[p] names the package that pulled p in."""
-    seen, todo, why = set(), list(roots), {r: None for r in roots}
-    while todo:
-        pkg = todo.pop(0)  # breadth first: `why` names the nearest parent
+    seen, pending, why = set(), list(roots), {r: None for r in roots}
+    while pending:
+        pkg = pending.pop(0)  # breadth first: `why` names the nearest parent
         if pkg in seen:
             continue
         seen.add(pkg)
@@ -326,7 +326,7 @@ def dependency_closure(graph, roots):
             if choice and choice not in why:
                 why[choice] = pkg
             if choice:
-                todo.append(choice)
+                pending.append(choice)
     return seen, why
 
 
