@@ -203,6 +203,7 @@ class Loader {
                  {"auth", [&](const Field& f) { auth(f, cfg.auth); }},
                  {"log", [&](const Field& f) { log(f, cfg.log); }},
                  {"demo", [&](const Field& f) { demo(f, cfg.demo); }},
+                 {"backplane", [&](const Field& f) { backplane(f, cfg.backplane); }},
                  {"upstreams", [&](const Field& f) { upstreams(f, cfg.upstreams); }},
                  {"sources", [&](const Field& f) { sources(f, cfg.sources); }},
                  {"routes", [&](const Field& f) { routes(f, cfg.routes); }},
@@ -356,6 +357,41 @@ class Loader {
                  {"max_bytes", [&](const Field& g) { h.max_bytes = size(g); }},
                  {"ttl", [&](const Field& g) { h.ttl = duration(g, /*allow_zero=*/false); }},
              });
+  }
+
+  void backplane(const Field& f, BackplaneConfig& b) {
+    std::optional<Field> url;
+    std::string type = "memory";
+    read_map(f.value, f.path,
+             {
+                 {"type",
+                  [&](const Field& g) {
+                    type = scalar(g, "memory or redis");
+                    if (type != "memory" && type != "redis")
+                      fail(g.mark(), g.path + ": expected memory or redis, got " + quoted(type));
+                  }},
+                 {"url", [&](const Field& g) { url = g; }},
+                 {"key_prefix",
+                  [&](const Field& g) {
+                    b.key_prefix = scalar(g, "a string");
+                    if (b.key_prefix.size() > 64)
+                      fail(g.mark(), g.path + ": at most 64 characters");
+                  }},
+                 {"lease_ttl",
+                  [&](const Field& g) {
+                    b.lease_ttl = duration(g, /*allow_zero=*/false);
+                    if (b.lease_ttl < std::chrono::milliseconds(300))
+                      fail(g.mark(), g.path + ": must be at least 300ms");
+                  }},
+             });
+    if (type == "memory") {
+      if (url) fail(url->mark(), url->path + ": only used with type: redis");
+      return;
+    }
+    b.type = BackplaneConfig::Type::kRedis;
+    if (!url) fail(f.mark(), f.path + ": type redis needs a url (redis://127.0.0.1:6379/0)");
+    std::string text = scalar(*url, "a URL such as redis://127.0.0.1:6379/0");
+    wrap(*url, [&] { parse_redis_url(text, b); });
   }
 
   void limits(const Field& f, LimitsConfig& l) {
@@ -697,6 +733,40 @@ void parse_upstream_url(const std::string& url, UpstreamConfig& u) {
     throw Error("invalid upstream URL " + quoted(url) + ": " + e.what());
   }
   if (u.port == 0) throw Error("invalid upstream URL " + quoted(url) + ": port 0");
+}
+
+void parse_redis_url(const std::string& url, BackplaneConfig& b) {
+  constexpr std::string_view kScheme = "redis://";
+  if (url.rfind(kScheme, 0) != 0)
+    throw Error("expected redis://host[:port][/db], got " + quoted(url));
+  b.url = url;
+  std::string_view rest = std::string_view(url).substr(kScheme.size());
+  if (size_t at = rest.rfind('@'); at != std::string_view::npos) {
+    std::string_view auth = rest.substr(0, at);
+    rest.remove_prefix(at + 1);
+    // redis://:password@host or redis://user:password@host (only the password is used).
+    size_t colon = auth.find(':');
+    b.password = std::string(colon == std::string_view::npos ? auth : auth.substr(colon + 1));
+  }
+  std::string_view db;
+  if (size_t slash = rest.find('/'); slash != std::string_view::npos) {
+    db = rest.substr(slash + 1);
+    rest = rest.substr(0, slash);
+  }
+  std::string host;
+  uint16_t port = 6379;
+  if (rest.find(':') != std::string_view::npos) {
+    parse_listen(std::string(rest), host, port);
+  } else {
+    host = std::string(rest);
+  }
+  if (host.empty()) throw Error("missing host in " + quoted(url));
+  b.host = host;
+  b.port = port;
+  uint64_t n = 0;
+  if (!db.empty() && (!parse_digits(db, n) || n > 15))
+    throw Error("the database must be a number from 0 to 15, got " + quoted(std::string(db)));
+  b.db = static_cast<uint32_t>(n);
 }
 
 bool glob_match(std::string_view pattern, std::string_view text) {

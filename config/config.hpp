@@ -102,6 +102,22 @@ struct UpstreamConfig {
   TlsConfig tls_options;
 };
 
+// Where channels live (DESIGN §3 "Hub boundary"): this process's memory, or Redis Streams shared
+// by every instance.
+struct BackplaneConfig {
+  enum class Type { kMemory, kRedis };
+  Type type = Type::kMemory;
+  std::string url;  // as written: redis://[:password@]host[:port][/db]
+  std::string host = "127.0.0.1";
+  uint16_t port = 6379;
+  uint32_t db = 0;
+  std::string password;
+  std::string key_prefix = "ssegw:";
+  // How long a source's ownership lasts without renewal: when its owner dies, another instance
+  // takes the source over after at most this long.
+  Duration lease_ttl = std::chrono::seconds(5);
+};
+
 enum class StreamFormat { kSse, kNdjson };
 
 // An upstream feed bound to the channels whose names match a glob.
@@ -142,6 +158,7 @@ struct Config {
   AuthConfig auth;
   LogConfig log;
   DemoConfig demo;
+  BackplaneConfig backplane;
   std::vector<UpstreamConfig> upstreams;
   std::vector<SourceConfig> sources;
   std::vector<RouteConfig> routes;
@@ -151,6 +168,8 @@ struct Config {
 
 // Parses an upstream URL into scheme, host, port and base path. Throws Error.
 void parse_upstream_url(const std::string& url, UpstreamConfig& upstream);
+// Parses a Redis URL, redis://[:password@]host[:port][/db], into backplane. Throws Error.
+void parse_redis_url(const std::string& url, BackplaneConfig& backplane);
 // '*' matches any run of characters (also none); everything else matches itself.
 bool glob_match(std::string_view pattern, std::string_view text);
 

@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake pkg-config
-  libuv1-dev node-llhttp libyaml-cpp-dev prometheus-cpp-dev doctest-dev libssl-dev
+  libuv1-dev node-llhttp libyaml-cpp-dev prometheus-cpp-dev doctest-dev libssl-dev libhiredis-dev
   curl python3 openssl
 )
 # Node.js runs the real-client tests (the openai SDK); the machine image may ship its own.
@@ -14,7 +14,7 @@ command -v npm >/dev/null 2>&1 || packages+=(npm)
 # Extra tools for tests: promtool, and a real browser for the demo page; optional on machines
 # that only build and run (SSEGW_BOOTSTRAP_MINIMAL=1, as the Docker image does).
 if [[ "${SSEGW_BOOTSTRAP_MINIMAL:-0}" != 1 ]]; then
-  packages+=(prometheus chromium)
+  packages+=(prometheus chromium redis-server)
 fi
 
 missing=()

@@ -184,6 +184,42 @@ ChannelInfo Hub::info(std::string_view name) const {
   return info;
 }
 
+bool Hub::attach_local(std::string_view name, Subscriber* subscriber) {
+  Channel* channel = find_or_create(name, false);
+  if (!channel) return false;
+  uint64_t before = total_subscribers(*channel);
+  channel->add(subscriber);
+  metrics_.subscribers_active.Increment();
+  notify_watch(*channel, before);
+  return true;
+}
+
+bool Hub::attach_remote(std::string_view name, uint32_t worker) {
+  Channel* channel = find_or_create(name, false);
+  if (!channel) return false;
+  uint64_t before = total_subscribers(*channel);
+  ++channel->remote_counts().at(worker);
+  notify_watch(*channel, before);
+  return true;
+}
+
+void Hub::deliver_backplane(std::string_view name, const base::FrameRef& frame) {
+  Channel* channel = find(name);
+  if (!channel) return;
+  auto started = std::chrono::steady_clock::now();
+  size_t local = channel->fan_out(frame);
+  auto& remote = channel->remote_counts();
+  for (uint32_t worker = 0; worker < remote.size(); ++worker)
+    if (remote[worker] && forward_) forward_(worker, channel->name(), frame);
+  if (local) {
+    metrics_.events_delivered.Increment(static_cast<double>(local));
+    metrics_.delivered_bytes.Increment(static_cast<double>(local * frame->size()));
+  }
+  metrics_.publish_fanout_seconds.Observe(
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+  release_if_idle(channel);  // slow consumers may have left during the fan-out
+}
+
 void Hub::attach_mirror(std::string_view name, Subscriber* subscriber) {
   find_or_create(name, true)->add(subscriber);
   metrics_.subscribers_active.Increment();

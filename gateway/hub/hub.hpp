@@ -96,6 +96,18 @@ class Hub {
   void unsubscribe_remote(std::string_view channel, uint32_t worker);
   ChannelInfo info(std::string_view channel) const;
 
+  // Owner side with a backplane (Redis numbers and keeps the events; the hub only fans out).
+  // Each joins at the moment the backplane says; false when over max_channels.
+  bool attach_local(std::string_view channel, Subscriber* subscriber);
+  bool attach_remote(std::string_view channel, uint32_t worker);
+  // An event read from the backplane: to local subscribers and once to each mirroring worker.
+  void deliver_backplane(std::string_view channel, const base::FrameRef& frame);
+  // Subscribers anywhere in this process.
+  bool watched(std::string_view channel) const {
+    const Channel* c = find(channel);
+    return c && total_subscribers(*c) > 0;
+  }
+
   // Mirror side: local subscribers of a channel owned elsewhere.
   void attach_mirror(std::string_view channel, Subscriber* subscriber);
   // A null frame means the owner finished the channel.

@@ -81,7 +81,13 @@ Metrics::Metrics()
               .Register(*registry_)
               .Add({}, prometheus::Histogram::BucketBoundaries{0.00001, 0.00005, 0.0001, 0.00025,
                                                                0.0005, 0.001, 0.0025, 0.005, 0.01,
-                                                               0.025, 0.05, 0.1, 0.5, 1})) {}
+                                                               0.025, 0.05, 0.1, 0.5, 1})),
+      backplane_errors(counter(*registry_, "ssegw_backplane_errors_total",
+                               "Redis backplane commands that failed and connections lost")),
+      backplane_reconnects(counter(*registry_, "ssegw_backplane_reconnects_total",
+                                   "Redis backplane connections re-established after a loss")),
+      backplane_links_up(gauge(*registry_, "ssegw_backplane_links_up",
+                               "Workers connected to the Redis backplane")) {}
 
 prometheus::Counter& Metrics::http_request(const char* route, int code) {
   std::lock_guard lock(http_requests_mutex_);

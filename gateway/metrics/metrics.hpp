@@ -78,6 +78,10 @@ class Metrics {
   prometheus::Counter& rejected_connections_per_ip;
   prometheus::Counter& rejected_publish_rate;
   prometheus::Histogram& publish_fanout_seconds;
+  // The Redis backplane: failed commands and lost connections, reconnects, and links up.
+  prometheus::Counter& backplane_errors;
+  prometheus::Counter& backplane_reconnects;
+  prometheus::Gauge& backplane_links_up;
 };
 
 }  // namespace metrics

@@ -230,6 +230,8 @@ void Connection::dispatch() {
     case api::Route::kReadyz:
       if (worker_.draining())
         respond(503, "application/json", "{\"status\":\"draining\"}\n");
+      else if (!worker_.shared().backplane_ready())
+        respond(503, "application/json", "{\"status\":\"backplane_unavailable\"}\n");
       else
         respond(200, "application/json", "{\"status\":\"ready\"}\n");
       break;
@@ -280,8 +282,9 @@ void Connection::handle_publish(const api::RouteMatch& match) {
     return;
   }
 
+  // With Redis the owner answers once Redis has (with its count of this instance's subscribers).
   uint32_t owner = worker_.owner_of(match.channel);
-  if (owner == worker_.index()) {
+  if (owner == worker_.index() && !worker_.backplane()) {
     auto published = worker_.hub().publish(match.channel, type, request.body,
                                            worker_.loop().now_ms(), base::wall_clock_ms());
     if (!published) {
@@ -301,7 +304,7 @@ void Connection::handle_publish(const api::RouteMatch& match) {
 
 void Connection::handle_info(const api::RouteMatch& match) {
   uint32_t owner = worker_.owner_of(match.channel);
-  if (owner == worker_.index()) {
+  if (owner == worker_.index() && !worker_.backplane()) {
     respond_info(match.channel, worker_.hub().info(match.channel));
     return;
   }
@@ -338,8 +341,9 @@ void Connection::handle_subscribe(const api::RouteMatch& match) {
   if (resume.last_event_id.size() > 256) resume.last_event_id.resize(256);
   close_after_response_ = true;  // a stream ends only by closing
 
+  // With Redis even the owner answers later (after reading the stream): always by message.
   uint32_t owner = worker_.owner_of(match.channel);
-  if (owner == worker_.index()) {
+  if (owner == worker_.index() && !worker_.backplane()) {
     using Status = hub::SubscribeResult::Status;
     switch (worker_.hub().subscribe(match.channel, this, resume).status) {
       case Status::kTooManyChannels:
@@ -369,7 +373,8 @@ void Connection::handle_subscribe(const api::RouteMatch& match) {
 void Connection::on_owner_reply(Message& reply) {
   if (!is_open()) {
     // Closed while the owner was answering: give back the place the owner counted for us.
-    if (reply.kind == Message::Kind::kSubscribeReply && reply.ok) {
+    if (reply.kind == Message::Kind::kSubscribeReply && reply.ok && !reply.finished &&
+        !reply.no_content && !reply.attached) {
       auto* undo = new Message(Message::Kind::kUnsubscribe);
       undo->channel = std::move(stream_channel_);
       worker_.send_to(reply.from, undo);
@@ -377,6 +382,13 @@ void Connection::on_owner_reply(Message& reply) {
     return;
   }
   phase_ = Phase::kRequest;
+  if (reply.backplane_down) {
+    stream_channel_.clear();
+    respond_error(503, "backplane_unavailable", "the Redis backplane is unreachable",
+                  "Retry-After: 1\r\n");
+    resume_requests();
+    return;
+  }
   switch (reply.kind) {
     case Message::Kind::kPublishReply:
       if (reply.ok)
@@ -404,6 +416,11 @@ void Connection::on_owner_reply(Message& reply) {
         if (!head_written_) write_stream_head();
         phase_ = Phase::kStreaming;
         end_stream();
+        return;
+      }
+      if (reply.attached) {  // the owner is this worker, and attached us already
+        stream_channel_.clear();
+        subscribed(false);
         return;
       }
       worker_.hub().attach_mirror(stream_channel_, this);
@@ -462,7 +479,7 @@ void Connection::handle_route(const config::RouteConfig& route) {
         return;
       }
       recording.mode = upstream::Recording::Mode::kGenerated;
-      recording.finish = [worker = &worker_, channel] { worker->hub().finish(channel); };
+      recording.finish = [worker = &worker_, channel] { worker->finish_channel(channel); };
     }
     recording.channel = channel;
     recording.publish = [worker = &worker_, channel](std::string_view type, std::string_view data) {

@@ -43,8 +43,10 @@ struct Message {
   base::FrameRef frame;
   std::vector<base::FrameRef> frames;
   bool ok = true;
-  bool finished = false;    // kSubscribeReply: the channel is finished; end after the frames
-  bool no_content = false;  // kSubscribeReply: finished, and the client has its final event
+  bool finished = false;        // kSubscribeReply: the channel is finished; end after the frames
+  bool no_content = false;      // kSubscribeReply: finished, and the client has its final event
+  bool backplane_down = false;  // replies: failed because Redis is unreachable
+  bool attached = false;        // kSubscribeReply: the owner attached the asker (same worker)
   hub::Published published{};
   hub::ChannelInfo info{};
 

@@ -1,5 +1,7 @@
 #include "gateway/server/worker.hpp"
 
+#include <cstdio>
+
 #include "gateway/base/clock.hpp"
 #include "gateway/base/log.hpp"
 #include "gateway/hub/sse_frame.hpp"
@@ -21,6 +23,13 @@ hub::HubOptions hub_options(const config::Config& config) {
   return options;
 }
 
+std::string random_instance_id() {
+  std::random_device random;
+  char text[17];
+  snprintf(text, sizeof text, "%08x%08x", random(), random());
+  return text;
+}
+
 }  // namespace
 
 Shared::Shared(const config::Config& config)
@@ -32,7 +41,8 @@ Shared::Shared(const config::Config& config)
       retry_frame(hub::make_retry_frame(static_cast<uint64_t>(config.retry.count()))),
       heartbeat_frame(hub::make_heartbeat_frame()),
       chunked_end_frame(base::Frame::copy_of("0\r\n\r\n")),
-      continue_frame(base::Frame::copy_of("HTTP/1.1 100 Continue\r\n\r\n")) {}
+      continue_frame(base::Frame::copy_of("HTTP/1.1 100 Continue\r\n\r\n")),
+      instance_id(random_instance_id()) {}
 
 Worker::Worker(Shared& shared, uint32_t index, int listen_fd)
     : shared_(shared),
@@ -50,15 +60,38 @@ Worker::Worker(Shared& shared, uint32_t index, int listen_fd)
     clients_[settings.name] = std::make_unique<upstream::Client>(loop_, settings);
     shared.metrics.upstream(settings.name);  // the series exist from the start
   }
+  if (shared.config.backplane.type == config::BackplaneConfig::Type::kRedis) {
+    backplane::RedisBackplane::Hooks hooks;
+    hooks.run_source = [this](const std::string& channel, bool run) {
+      if (sources_) sources_->watched(channel, run);
+    };
+    hooks.has_source = [this](const std::string& channel) {
+      for (const config::SourceConfig& source : config().sources)
+        if (config::glob_match(source.channels, channel)) return true;
+      return false;
+    };
+    backplane_ = std::make_unique<backplane::RedisBackplane>(
+        loop_, shared.config, hub_, shared.metrics, shared.backplane_links_up,
+        shared.instance_id + "/" + std::to_string(index), std::move(hooks));
+    // With Redis, a source runs where its lease is held, not wherever it is watched.
+    hub_.set_watch([this](const std::string& channel, bool watched) {
+      backplane_->watched(channel, watched);
+    });
+  }
   if (!shared.config.sources.empty()) {
     sources_ = std::make_unique<upstream::SourceManager>(
         loop_, shared.config, shared.metrics,
         [this](const std::string& name) -> upstream::Client& { return *clients_.at(name); },
         [this](const std::string& channel, std::string_view type, std::string_view data) {
-          hub_.publish(channel, type, data, loop_.now_ms(), base::wall_clock_ms());
+          if (backplane_)
+            backplane_->publish(channel, type, data, nullptr);
+          else
+            hub_.publish(channel, type, data, loop_.now_ms(), base::wall_clock_ms());
         });
-    hub_.set_watch(
-        [this](const std::string& channel, bool watched) { sources_->watched(channel, watched); });
+    if (!backplane_)
+      hub_.set_watch([this](const std::string& channel, bool watched) {
+        sources_->watched(channel, watched);
+      });
   }
   hub_.set_forward(
       [this](uint32_t worker, const std::string& channel, const base::FrameRef& frame) {
@@ -78,6 +111,7 @@ void Worker::run() {
     std::exit(1);
   }
   tick_timer_.start(kTickMs, kTickMs);
+  if (backplane_) backplane_->start();
   loop_.run();
   int rc = loop_.finish();
   if (rc != 0) base::log::warn("loop closed with handles open", {{"worker", index_}});
@@ -145,12 +179,29 @@ std::string Worker::new_generation_channel() {
     std::string name = "gen-";
     for (int i = 0; i < 16; ++i) name += kHex[random_() & 15];
     if (owner_of(name) != index_) continue;  // 1 try in `workers` is ours
+    if (backplane_) {
+      backplane_->start_generation(name);  // kept in Redis: no channel here until subscribed
+      return name;
+    }
     return hub_.create_generation_channel(name) ? name : std::string();
   }
 }
 
+void Worker::finish_channel(const std::string& channel) {
+  if (backplane_)
+    backplane_->finish_generation(channel);
+  else
+    hub_.finish(channel);
+}
+
 base::FrameRef Worker::publish_into(const std::string& channel, std::string_view type,
                                     std::string_view data) {
+  if (backplane_) {
+    if (backplane_->writes_generation(channel))
+      return backplane_->publish_generation(channel, type, data);
+    backplane_->publish(channel, type, data, nullptr);
+    return {};
+  }
   uint32_t owner = owner_of(channel);
   if (owner == index_) {
     auto published = hub_.publish(channel, type, data, loop_.now_ms(), base::wall_clock_ms());
@@ -197,6 +248,10 @@ void Worker::handle(Message& m) {
   };
   switch (m.kind) {
     case Kind::kPublish: {
+      if (backplane_) {
+        publish_via_backplane(m);
+        break;
+      }
       auto published =
           hub_.publish(m.channel, m.type, m.data, loop_.now_ms(), base::wall_clock_ms());
       if (m.connection == 0) break;  // a recording route: nobody awaits the answer
@@ -207,6 +262,10 @@ void Worker::handle(Message& m) {
       break;
     }
     case Kind::kSubscribe: {
+      if (backplane_) {
+        subscribe_via_backplane(m);
+        break;
+      }
       auto replay = hub_.subscribe_remote(m.channel, m.from, m.resume);
       Message* answer = reply(Kind::kSubscribeReply);
       answer->ok = replay.has_value();
@@ -222,6 +281,10 @@ void Worker::handle(Message& m) {
       hub_.unsubscribe_remote(m.channel, m.from);
       break;
     case Kind::kInfo: {
+      if (backplane_) {
+        info_via_backplane(m);
+        break;
+      }
       Message* answer = reply(Kind::kInfoReply);
       answer->info = hub_.info(answer->channel);
       send_to(m.from, answer);
@@ -232,20 +295,9 @@ void Worker::handle(Message& m) {
       break;
     case Kind::kPublishReply:
     case Kind::kSubscribeReply:
-    case Kind::kInfoReply: {
-      auto it = askers_.find(m.connection);
-      if (it != askers_.end()) {
-        Connection* asker = it->second;
-        askers_.erase(it);
-        asker->on_owner_reply(m);
-      } else if (m.kind == Kind::kSubscribeReply && m.ok && !m.finished) {
-        // The subscriber left before the owner answered: give its place back.
-        auto* undo = new Message(Kind::kUnsubscribe);
-        undo->channel = std::move(m.channel);
-        send_to(m.from, undo);
-      }
+    case Kind::kInfoReply:
+      answer_asker(m);
       break;
-    }
     case Kind::kShutdown:
       begin_drain();
       break;
@@ -253,6 +305,97 @@ void Worker::handle(Message& m) {
       stop();
       break;
   }
+}
+
+void Worker::answer_asker(Message& m) {
+  auto it = askers_.find(m.connection);
+  if (it != askers_.end()) {
+    Connection* asker = it->second;
+    askers_.erase(it);
+    asker->on_owner_reply(m);
+  } else if (m.kind == Message::Kind::kSubscribeReply && m.ok && !m.finished && !m.attached &&
+             m.from != index_) {
+    // The subscriber left before the owner answered: give its place back.
+    auto* undo = new Message(Message::Kind::kUnsubscribe);
+    undo->channel = std::move(m.channel);
+    send_to(m.from, undo);
+  }
+}
+
+void Worker::reply_to(uint32_t worker, Message* answer) {
+  if (worker != index_) {
+    send_to(worker, answer);
+    return;
+  }
+  answer->from = index_;
+  answer_asker(*answer);
+  delete answer;
+}
+
+void Worker::publish_via_backplane(const Message& m) {
+  backplane_->publish(m.channel, m.type, m.data,
+                      [this, from = m.from, connection = m.connection,
+                       channel = m.channel](std::optional<hub::EventId> id) {
+                        if (connection == 0) return;  // a recording route: nobody awaits the answer
+                        auto* answer = new Message(Message::Kind::kPublishReply);
+                        answer->connection = connection;
+                        answer->channel = channel;
+                        answer->ok = id.has_value();
+                        answer->backplane_down = !id;
+                        if (id) {
+                          answer->published.id = *id;
+                          answer->published.subscribers =
+                              hub_.info(channel).subscribers;  // this instance's
+                        }
+                        reply_to(from, answer);
+                      });
+}
+
+void Worker::subscribe_via_backplane(const Message& m) {
+  backplane_->subscribe(m.channel, m.resume,
+                        [this, from = m.from, connection = m.connection,
+                         channel = m.channel](backplane::Admission& admission) {
+                          using Status = backplane::Admission::Status;
+                          auto* answer = new Message(Message::Kind::kSubscribeReply);
+                          answer->connection = connection;
+                          answer->channel = channel;
+                          answer->ok = admission.status != Status::kUnavailable;
+                          answer->backplane_down = admission.status == Status::kUnavailable;
+                          answer->finished = admission.status == Status::kEnded;
+                          answer->no_content = admission.status == Status::kNoContent;
+                          answer->frames = std::move(admission.frames);
+                          if (admission.status == Status::kLive) {
+                            if (from == index_) {
+                              // The asker is on this worker: it joins the channel right now, at the
+                              // point its replay ended, before any later event can be fanned out.
+                              auto it = askers_.find(connection);
+                              if (it == askers_.end() || !it->second->is_open()) {
+                                delete answer;
+                                return;
+                              }
+                              answer->attached = hub_.attach_local(channel, it->second);
+                            } else {
+                              answer->attached = false;
+                              if (!hub_.attach_remote(channel, from)) answer->ok = false;
+                            }
+                            if (from == index_ && !answer->attached) answer->ok = false;
+                            if (!answer->ok) answer->frames.clear();  // over limits.max_channels
+                          }
+                          reply_to(from, answer);
+                        });
+}
+
+void Worker::info_via_backplane(const Message& m) {
+  backplane_->info(m.channel, [this, from = m.from, connection = m.connection,
+                               channel = m.channel](std::optional<hub::ChannelInfo> info) {
+    auto* answer = new Message(Message::Kind::kInfoReply);
+    answer->connection = connection;
+    answer->channel = channel;
+    answer->ok = info.has_value();
+    answer->backplane_down = !info;
+    if (info) answer->info = *info;
+    reply_to(from, answer);
+  });
 }
 
 void Worker::begin_drain() {
@@ -276,6 +419,7 @@ void Worker::check_drained() {
 
 void Worker::stop() {
   detached_.clear();  // cancels what still runs
+  if (backplane_) backplane_->close();
   if (sources_) sources_->close();
   for (auto& [name, client] : clients_) client->close_all();
   listener_.close();

@@ -23,6 +23,7 @@
 #include "gateway/api/authorizer.hpp"
 #include "gateway/api/client_limits.hpp"
 #include "gateway/api/cors.hpp"
+#include "gateway/backplane/redis_backplane.hpp"
 #include "gateway/hub/hub.hpp"
 #include "gateway/metrics/metrics.hpp"
 #include "gateway/net/handles.hpp"
@@ -54,6 +55,13 @@ struct Shared {
   base::FrameRef heartbeat_frame;
   base::FrameRef chunked_end_frame;  // "0\r\n\r\n"
   base::FrameRef continue_frame;     // "HTTP/1.1 100 Continue\r\n\r\n"
+  // Redis backplane: this process's name in source leases, and the workers connected to Redis.
+  std::string instance_id;
+  std::atomic<uint32_t> backplane_links_up{0};
+  bool backplane_ready() const {
+    return config.backplane.type == config::BackplaneConfig::Type::kMemory ||
+           backplane_links_up.load(std::memory_order_relaxed) == workers.size();
+  }
 };
 
 class Worker {
@@ -80,6 +88,8 @@ class Worker {
   void ask_owner(uint32_t owner, Message* message, Connection* asker);
   void forget_asker(uint64_t connection_id);
   void send_to(uint32_t worker, Message* message);
+  // The Redis backplane, or null when channels live in memory.
+  backplane::RedisBackplane* backplane() { return backplane_.get(); }
 
   void connection_closed(Connection* connection);
 
@@ -90,6 +100,8 @@ class Worker {
   // A fresh channel for a resumable answer, owned by this worker (so that the answer is
   // recorded without crossing threads); empty when over limits.max_channels.
   std::string new_generation_channel();
+  // Ends a generation's channel: its streams end after the last event, here and elsewhere.
+  void finish_channel(const std::string& channel);
   // Takes over a proxied answer that goes on without its client.
   void adopt(std::unique_ptr<upstream::RouteProxy> proxy) { detached_.push_back(std::move(proxy)); }
 
@@ -103,6 +115,13 @@ class Worker {
   void on_connection(uv_stream_t* server);
   void on_mail();
   void handle(Message& message);
+  // Redis backplane versions of the owner's work: they answer once Redis has.
+  void publish_via_backplane(const Message& message);
+  void subscribe_via_backplane(const Message& message);
+  void info_via_backplane(const Message& message);
+  // Sends an answer to the worker that asked; on this worker, hands it over at once.
+  void reply_to(uint32_t worker, Message* answer);
+  void answer_asker(Message& answer);
   void on_tick();
   void begin_drain();
   void check_drained();
@@ -120,6 +139,7 @@ class Worker {
   hub::Hub hub_;
   std::map<std::string, std::unique_ptr<upstream::Client>> clients_;
   std::unique_ptr<upstream::SourceManager> sources_;  // declared after clients_: destroyed first
+  std::unique_ptr<backplane::RedisBackplane> backplane_;
   std::vector<std::unique_ptr<upstream::RouteProxy>> detached_;
   Connection* connections_ = nullptr;
   size_t connection_count_ = 0;

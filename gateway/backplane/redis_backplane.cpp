@@ -1,0 +1,674 @@
+#include "gateway/backplane/redis_backplane.hpp"
+
+#include <hiredis/hiredis.h>
+
+#include <algorithm>
+
+#include "gateway/base/clock.hpp"
+#include "gateway/base/log.hpp"
+#include "gateway/hub/sse_frame.hpp"
+
+namespace backplane {
+namespace {
+
+// KEYS: stream, notification channel. ARGV: max events, id ("*" or explicit), ttl ms, then
+// field/value pairs. One round trip, and no instance can see the entry before its notification
+// is on its way.
+constexpr std::string_view kPublishScript =
+    "local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], ARGV[2], unpack(ARGV, 4))\n"
+    "redis.call('PEXPIRE', KEYS[1], ARGV[3])\n"
+    "redis.call('PUBLISH', KEYS[2], id)\n"
+    "return id\n";
+
+// KEYS: lease, interest. ARGV: owner, ttl ms, "1" when the owner has subscribers itself. Renews
+// the lease while anyone is interested, else releases it; 0 when it is not ours (any more).
+constexpr std::string_view kRenewScript =
+    "if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end\n"
+    "if ARGV[3] == '1' or redis.call('EXISTS', KEYS[2]) == 1 then\n"
+    "  redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1 end\n"
+    "redis.call('DEL', KEYS[1]) return 0\n";
+
+constexpr uint64_t kLiveBatch = 512;
+constexpr uint64_t kReconnectMinMs = 100;
+constexpr uint64_t kReconnectMaxMs = 5000;
+constexpr uint64_t kWatchdogMs = 500;
+constexpr uint64_t kConnectTimeoutMs = 2000;
+constexpr uint64_t kPingTimeoutMs = 3000;
+
+std::string_view text(const redisReply* reply) {
+  return reply && (reply->type == REDIS_REPLY_STRING || reply->type == REDIS_REPLY_STATUS ||
+                   reply->type == REDIS_REPLY_ERROR)
+             ? std::string_view(reply->str, reply->len)
+             : std::string_view();
+}
+
+bool is_error(const redisReply* reply) {
+  return !reply || reply->type == REDIS_REPLY_ERROR;
+}
+
+// A stream entry from XRANGE: [id, [field, value, ...]].
+bool parse_entry(const redisReply* reply, hub::EventId& id, std::string_view& data,
+                 std::string_view& type, std::optional<hub::EventId>& end) {
+  if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2) return false;
+  auto parsed = hub::EventId::parse(text(reply->element[0]));
+  const redisReply* fields = reply->element[1];
+  if (!parsed || fields->type != REDIS_REPLY_ARRAY) return false;
+  id = *parsed;
+  for (size_t i = 0; i + 1 < fields->elements; i += 2) {
+    std::string_view name = text(fields->element[i]);
+    std::string_view value = text(fields->element[i + 1]);
+    if (name == "data") data = value;
+    if (name == "event") type = value;
+    if (name == "end") end = hub::EventId::parse(value);
+  }
+  return true;
+}
+
+// Generations replay from their start to a subscriber without Last-Event-ID; their names are
+// made by Worker::new_generation_channel ("gen-" and 16 hex digits).
+bool is_generation_name(std::string_view channel) {
+  if (channel.size() != 20 || channel.substr(0, 4) != "gen-") return false;
+  return std::all_of(channel.begin() + 4, channel.end(),
+                     [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+}
+
+}  // namespace
+
+RedisBackplane::RedisBackplane(net::Loop& loop, const config::Config& config, hub::Hub& hub,
+                               metrics::Metrics& metrics, std::atomic<uint32_t>& links_up,
+                               std::string instance_id, Hooks hooks)
+    : loop_(loop),
+      config_(config),
+      hub_(hub),
+      metrics_(metrics),
+      links_up_(links_up),
+      instance_id_(std::move(instance_id)),
+      hooks_(std::move(hooks)),
+      commands_(loop, config.backplane,
+                {.ready = [this] { on_ready(); },
+                 .lost = [this](const std::string& why) { on_lost(why); },
+                 .pubsub = nullptr}),
+      notifications_(loop, config.backplane,
+                     {.ready = [this] { on_ready(); },
+                      .lost = [this](const std::string& why) { on_lost(why); },
+                      .pubsub = [this](const redisReply* message) { on_pubsub(message); }}),
+      reconnect_timer_(loop, [this] { connect(); }),
+      lease_timer_(loop, [this] { lease_tick(); }),
+      watchdog_timer_(loop, [this] { watchdog(); }) {}
+
+RedisBackplane::~RedisBackplane() = default;
+
+std::string RedisBackplane::stream_key(std::string_view channel) const {
+  return config_.backplane.key_prefix + "ch:" + std::string(channel);
+}
+
+std::string RedisBackplane::notify_key(std::string_view channel) const {
+  return config_.backplane.key_prefix + "n:" + std::string(channel);
+}
+
+void RedisBackplane::start() {
+  uint64_t period = static_cast<uint64_t>(config_.backplane.lease_ttl.count()) / 3;
+  lease_timer_.start(period, period);
+  watchdog_timer_.start(kWatchdogMs, kWatchdogMs);
+  connect();
+}
+
+void RedisBackplane::close() {
+  closed_ = true;
+  if (up_) {
+    links_up_.fetch_sub(1, std::memory_order_relaxed);
+    metrics_.backplane_links_up.Decrement();
+  }
+  up_ = false;
+  commands_.close();
+  notifications_.close();
+  reconnect_timer_.close();
+  lease_timer_.close();
+  watchdog_timer_.close();
+}
+
+// ---- connection -------------------------------------------------------------------------------
+
+void RedisBackplane::connect() {
+  if (closed_) return;
+  connect_started_ms_ = loop_.now_ms();
+  commands_.connect();
+  if (connect_started_ms_) notifications_.connect();  // unless the first failed at once
+}
+
+void RedisBackplane::watchdog() {
+  uint64_t now = loop_.now_ms();
+  if (connect_started_ms_ && now - connect_started_ms_ >= kConnectTimeoutMs) {
+    on_lost("connect timed out");
+  } else if (up_ && ping_sent_ms_ && now - ping_sent_ms_ >= kPingTimeoutMs) {
+    on_lost("no answer to PING");
+  } else if (up_ && !ping_sent_ms_) {
+    ping_sent_ms_ = now;
+    commands_.command({"PING"}, [this](const redisReply* reply) {
+      if (reply) ping_sent_ms_ = 0;
+    });
+  }
+}
+
+void RedisBackplane::on_ready() {
+  if (!commands_.ready() || !notifications_.ready() || up_) return;
+  connect_started_ms_ = 0;
+  ping_sent_ms_ = 0;
+  up_ = true;
+  attempt_ = 0;
+  links_up_.fetch_add(1, std::memory_order_relaxed);
+  metrics_.backplane_links_up.Increment();
+  if (ever_up_) {
+    metrics_.backplane_reconnects.Increment();
+    base::log::info("backplane reconnected", {{"channels", channels_.size()}});
+  }
+  ever_up_ = true;
+  // Back on a new connection: every channel reads on from its cursor once subscribed again.
+  for (auto& [channel, state] : channels_) {
+    state.dirty = true;
+    notifications_.subscribe(notify_key(channel));
+  }
+}
+
+void RedisBackplane::on_lost(const std::string& why) {
+  if (closed_ || (!up_ && !connect_started_ms_)) return;  // already handled; reconnect pending
+  connect_started_ms_ = 0;
+  ping_sent_ms_ = 0;
+  metrics_.backplane_errors.Increment();
+  bool was_up = up_;
+  if (up_) {
+    up_ = false;
+    links_up_.fetch_sub(1, std::memory_order_relaxed);
+    metrics_.backplane_links_up.Decrement();
+  }
+  // Both connections go, so that they come back together.
+  commands_.close();
+  notifications_.close();
+  if (was_up || attempt_ == 0)
+    base::log::warn("backplane unavailable", {{"error", why}, {"host", config_.backplane.host}});
+  drop_leases();
+  std::vector<std::string> names;
+  for (auto& [channel, state] : channels_) {
+    state.subscribed = false;
+    state.busy = false;
+    state.dirty = true;
+    names.push_back(channel);
+  }
+  // Waiting subscribers get their answer now; live ones stay connected.
+  for (const std::string& channel : names) {
+    auto it = channels_.find(channel);
+    if (it == channels_.end()) continue;
+    std::vector<Waiter> waiters = std::move(it->second.waiters);
+    for (Waiter& waiter : waiters) {
+      Admission unavailable;
+      waiter.admit(unavailable);
+    }
+    release_if_unused(channel);
+  }
+  uint64_t ceiling = std::min<uint64_t>(kReconnectMaxMs, kReconnectMinMs << std::min(attempt_, 6u));
+  ++attempt_;
+  uint64_t delay = kReconnectMinMs / 2 + random_() % ceiling;  // full jitter, with a floor
+  reconnect_timer_.start(delay, 0);
+}
+
+void RedisBackplane::on_pubsub(const redisReply* message) {
+  if (message->type != REDIS_REPLY_ARRAY || message->elements < 2) return;
+  std::string_view kind = text(message->element[0]);
+  std::string_view name = text(message->element[1]);
+  std::string_view prefix = notify_key("");
+  if (name.substr(0, prefix.size()) != prefix) return;
+  std::string channel(name.substr(prefix.size()));
+  auto it = channels_.find(channel);
+  if (it == channels_.end()) return;
+  if (kind == "subscribe") {
+    it->second.subscribed = true;
+  } else if (kind == "message") {
+    it->second.dirty = true;
+  } else {
+    return;
+  }
+  pump(channel);
+}
+
+// ---- publishing -------------------------------------------------------------------------------
+
+void RedisBackplane::eval_publish(const std::string& channel, std::string_view id,
+                                  std::string_view field1, std::string_view value1,
+                                  std::string_view type, Published done) {
+  std::string key = stream_key(channel);
+  std::string notify = notify_key(channel);
+  std::string max_events = std::to_string(config_.history.max_events);
+  std::string ttl = std::to_string(config_.history.ttl.count());
+  std::string_view args[] = {"EVAL", kPublishScript, "2",    key,     notify, max_events, id,
+                             ttl,    field1,         value1, "event", type};
+  size_t count = type.empty() ? 10 : 12;
+  bool sent = commands_.command(args, count, [this, done](const redisReply* reply) {
+    std::optional<hub::EventId> published;
+    if (!is_error(reply)) published = hub::EventId::parse(text(reply));
+    if (!published) {
+      metrics_.backplane_errors.Increment();
+      if (reply && reply->type == REDIS_REPLY_ERROR)
+        base::log::warn("backplane publish failed", {{"error", text(reply)}});
+    }
+    if (done) done(published);
+  });
+  if (!sent) {
+    metrics_.backplane_errors.Increment();
+    if (done) done(std::nullopt);
+  }
+}
+
+void RedisBackplane::publish(const std::string& channel, std::string_view type,
+                             std::string_view data, Published done) {
+  if (!up_) {
+    if (done) done(std::nullopt);
+    return;
+  }
+  metrics_.events_published.Increment();
+  eval_publish(channel, "*", "data", data, type == "message" ? "" : type, std::move(done));
+}
+
+void RedisBackplane::start_generation(const std::string& channel) {
+  generations_.emplace(channel, hub::EventId{});
+}
+
+base::FrameRef RedisBackplane::publish_generation(const std::string& channel, std::string_view type,
+                                                  std::string_view data) {
+  hub::EventId& last = generations_.at(channel);
+  last = last.next(base::wall_clock_ms());
+  base::FrameRef frame = hub::make_event_frame(last, type, data);
+  metrics_.events_published.Increment();
+  // The answer's own client gets the frame even when Redis is away; only resuming needs Redis.
+  eval_publish(channel, last.str(), "data", data, type == "message" ? "" : type, nullptr);
+  return frame;
+}
+
+void RedisBackplane::finish_generation(const std::string& channel) {
+  auto it = generations_.find(channel);
+  if (it == generations_.end()) return;
+  hub::EventId final_id = it->second;
+  generations_.erase(it);
+  eval_publish(channel, final_id.next(base::wall_clock_ms()).str(), "end", final_id.str(), "",
+               nullptr);
+}
+
+// ---- subscribing ------------------------------------------------------------------------------
+
+void RedisBackplane::subscribe(const std::string& channel, const hub::ResumeRequest& resume,
+                               Admit admit) {
+  if (!up_) {
+    Admission unavailable;
+    admit(unavailable);
+    return;
+  }
+  auto [it, created] = channels_.try_emplace(channel);
+  it->second.waiters.push_back({resume, std::move(admit)});
+  if (created) notifications_.subscribe(notify_key(channel));
+  pump(channel);
+}
+
+void RedisBackplane::watched(const std::string& channel, bool watched) {
+  if (hooks_.has_source && hooks_.has_source(channel)) {
+    if (watched) {
+      leases_[channel].local = true;
+      lease_step(channel);
+    } else if (auto it = leases_.find(channel); it != leases_.end()) {
+      it->second.local = false;
+    }
+  }
+  if (!watched) release_if_unused(channel);
+}
+
+void RedisBackplane::pump(const std::string& channel) {
+  auto it = channels_.find(channel);
+  if (it == channels_.end() || !up_) return;
+  ChannelState& state = it->second;
+  if (!state.subscribed || state.busy) return;
+  if (!state.known) {
+    read_tail(channel, state);
+  } else if (state.dirty) {
+    read_live(channel, state);
+  } else if (!state.waiters.empty()) {
+    admit_waiters(channel, state);
+  } else {
+    release_if_unused(channel);
+  }
+}
+
+void RedisBackplane::release_if_unused(const std::string& channel) {
+  auto it = channels_.find(channel);
+  if (it == channels_.end()) return;
+  const ChannelState& state = it->second;
+  if (state.busy || !state.waiters.empty() || hub_.watched(channel)) return;
+  notifications_.unsubscribe(notify_key(channel));
+  channels_.erase(it);
+}
+
+// The cursor of a channel new to this instance: the stream's last id (live starts after it).
+void RedisBackplane::read_tail(const std::string& channel, ChannelState& state) {
+  std::string key = stream_key(channel);
+  state.busy = true;
+  bool sent = commands_.command({"XREVRANGE", key, "+", "-", "COUNT", "1"},
+                                [this, channel](const redisReply* reply) {
+                                  auto it = channels_.find(channel);
+                                  if (it == channels_.end()) return;
+                                  ChannelState& state = it->second;
+                                  if (is_error(reply)) {
+                                    // Lost: on_lost() follows. An error answer: the next
+                                    // notification or subscriber tries again.
+                                    if (reply) {
+                                      metrics_.backplane_errors.Increment();
+                                      state.busy = false;
+                                    }
+                                    return;
+                                  }
+                                  state.busy = false;
+                                  state.known = true;
+                                  if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 1) {
+                                    std::string_view data, type;
+                                    std::optional<hub::EventId> end;
+                                    parse_entry(reply->element[0], state.cursor, data, type, end);
+                                    if (end) {
+                                      state.finished = true;
+                                      state.final_id = *end;
+                                    }
+                                  }
+                                  pump(channel);
+                                });
+  if (!sent) state.busy = false;
+}
+
+void RedisBackplane::read_live(const std::string& channel, ChannelState& state) {
+  std::string key = stream_key(channel);
+  std::string after = "(" + state.cursor.str();
+  std::string count = std::to_string(kLiveBatch);
+  state.busy = true;
+  state.dirty = false;
+  bool sent = commands_.command(
+      {"XRANGE", key, after, "+", "COUNT", count}, [this, channel](const redisReply* reply) {
+        auto it = channels_.find(channel);
+        if (it == channels_.end()) return;
+        if (is_error(reply)) {
+          if (reply) {
+            metrics_.backplane_errors.Increment();
+            it->second.busy = false;
+          }
+          it->second.dirty = true;
+          return;
+        }
+        // busy stays set while fanning out: a subscriber leaving meanwhile must not release
+        // the state under this loop.
+        bool finished_now = false;
+        for (size_t i = 0; i < reply->elements; ++i) {
+          hub::EventId id;
+          std::string_view data, type;
+          std::optional<hub::EventId> end;
+          if (!parse_entry(reply->element[i], id, data, type, end)) continue;
+          ChannelState& state = channels_.at(channel);
+          if (id <= state.cursor) continue;
+          state.cursor = id;
+          if (end) {
+            state.finished = true;
+            state.final_id = *end;
+            finished_now = true;
+            continue;
+          }
+          hub_.deliver_backplane(channel, hub::make_event_frame(id, type, data));
+        }
+        ChannelState& state = channels_.at(channel);
+        state.busy = false;
+        if (reply->elements >= kLiveBatch) state.dirty = true;
+        if (finished_now) hub_.finish(channel);
+        pump(channel);
+      });
+  if (!sent) {
+    state.busy = false;
+    state.dirty = true;
+  }
+}
+
+// Replays to every waiting subscriber with one read: from the oldest id any of them needs up to
+// the cursor, then attaches them all at the cursor.
+void RedisBackplane::admit_waiters(const std::string& channel, ChannelState& state) {
+  bool from_start_default = state.finished || is_generation_name(channel);
+  std::optional<hub::EventId> oldest;
+  bool from_start = false;
+  for (const Waiter& waiter : state.waiters) {
+    if (!waiter.resume.present) {
+      from_start = from_start || from_start_default;
+      continue;
+    }
+    auto id = hub::EventId::parse(waiter.resume.last_event_id);
+    if (!id) {
+      from_start = true;  // unparseable: a gap, then everything retained
+    } else if (!oldest || *id < *oldest) {
+      oldest = id;
+    }
+  }
+  if (!from_start && !oldest) {  // nobody resumes: attach them all at the cursor
+    std::vector<Waiter> waiters = std::move(state.waiters);
+    state.busy = true;  // a subscriber leaving during admit() must not release the state
+    for (Waiter& waiter : waiters) admit(channel, state, waiter, {}, std::nullopt);
+    state.busy = false;
+    pump(channel);
+    return;
+  }
+
+  std::string key = stream_key(channel);
+  std::string start = from_start ? "-" : oldest->str();
+  std::string end = state.cursor.str();
+  std::string count = std::to_string(static_cast<uint64_t>(config_.history.max_events) * 2 + 200);
+  auto waiters = std::make_shared<std::vector<Waiter>>(std::move(state.waiters));
+  auto first = std::make_shared<std::optional<hub::EventId>>();
+  state.busy = true;
+  auto fail_all = [this, waiters] {
+    for (Waiter& waiter : *waiters) {
+      Admission unavailable;
+      waiter.admit(unavailable);
+    }
+  };
+  // The stream's first id, for the gap notice; then the range, answered in this order.
+  bool sent =
+      commands_.command(
+          {"XRANGE", key, "-", "+", "COUNT", "1"},
+          [first](const redisReply* reply) {
+            if (is_error(reply) || reply->type != REDIS_REPLY_ARRAY || reply->elements == 0) return;
+            hub::EventId id;
+            std::string_view data, type;
+            std::optional<hub::EventId> end;
+            if (parse_entry(reply->element[0], id, data, type, end)) *first = id;
+          }) &&
+      commands_.command({"XRANGE", key, start, end, "COUNT", count},
+                        [this, channel, waiters, first, fail_all](const redisReply* reply) {
+                          auto it = channels_.find(channel);
+                          if (is_error(reply) || it == channels_.end()) {
+                            if (reply) metrics_.backplane_errors.Increment();
+                            if (it != channels_.end() && reply) it->second.busy = false;
+                            fail_all();
+                            if (reply) pump(channel);
+                            return;
+                          }
+                          std::vector<Entry> entries;
+                          entries.reserve(reply->elements);
+                          for (size_t i = 0; i < reply->elements; ++i) {
+                            Entry entry;
+                            std::string_view data, type;
+                            if (!parse_entry(reply->element[i], entry.id, data, type, entry.end))
+                              continue;
+                            if (!entry.end)
+                              entry.frame = hub::make_event_frame(entry.id, type, data);
+                            entries.push_back(std::move(entry));
+                          }
+                          ChannelState& state = it->second;
+                          for (Waiter& waiter : *waiters)
+                            admit(channel, state, waiter, entries, *first);
+                          state.busy = false;  // only now: admit() may detach subscribers
+                          pump(channel);
+                        });
+  if (!sent) {
+    state.busy = false;
+    fail_all();
+  }
+}
+
+void RedisBackplane::admit(const std::string& channel, const ChannelState& state, Waiter& waiter,
+                           const std::vector<Entry>& entries,
+                           const std::optional<hub::EventId>& first) {
+  using Status = Admission::Status;
+  Admission admission;
+  admission.status = state.finished ? Status::kEnded : Status::kLive;
+  const hub::ResumeRequest& resume = waiter.resume;
+  std::optional<hub::EventId> last = hub::EventId::parse(resume.last_event_id);
+  if (state.finished && resume.present && last == std::optional<hub::EventId>(state.final_id)) {
+    admission.status = Status::kNoContent;
+    waiter.admit(admission);
+    return;
+  }
+  bool from_start = !resume.present && (state.finished || is_generation_name(channel));
+  if (resume.present || from_start) {
+    size_t start = 0;
+    bool gap = false;
+    if (resume.present && !last) {
+      gap = true;  // unparseable: a gap, then everything retained
+    } else if (resume.present) {
+      // Known when the client's id is in the stream: then nothing after it can be missing.
+      auto after = std::find_if(entries.begin(), entries.end(),
+                                [&](const Entry& e) { return e.id > *last; });
+      start = static_cast<size_t>(after - entries.begin());
+      gap = start == 0 || entries[start - 1].id != *last;
+    }
+    if (gap) {
+      std::string_view requested(resume.last_event_id);
+      admission.frames.push_back(hub::make_gap_frame(requested.substr(0, 128), first));
+      metrics_.replay_gaps.Increment();
+    }
+    uint64_t events = 0, bytes = 0;
+    for (size_t i = start; i < entries.size(); ++i) {
+      if (!entries[i].frame) continue;
+      admission.frames.push_back(entries[i].frame);
+      ++events;
+      bytes += entries[i].frame->size();
+    }
+    if (events) {
+      metrics_.replayed_events.Increment(static_cast<double>(events));
+      metrics_.events_delivered.Increment(static_cast<double>(events));
+      metrics_.delivered_bytes.Increment(static_cast<double>(bytes));
+    }
+  }
+  waiter.admit(admission);
+}
+
+// ---- channel information ----------------------------------------------------------------------
+
+void RedisBackplane::info(const std::string& channel, InfoDone done) {
+  if (!up_) {
+    done(std::nullopt);
+    return;
+  }
+  struct Collect {
+    hub::ChannelInfo info;
+    bool ok = true;
+  };
+  auto collect = std::make_shared<Collect>();
+  collect->info.subscribers = hub_.info(channel).subscribers;
+  std::string key = stream_key(channel);
+  auto entry_id = [](const redisReply* reply, std::optional<hub::EventId>& out, bool& is_end) {
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements == 0) return;
+    hub::EventId id;
+    std::string_view data, type;
+    std::optional<hub::EventId> end;
+    if (!parse_entry(reply->element[0], id, data, type, end)) return;
+    out = end ? end : std::optional<hub::EventId>(id);
+    is_end = end.has_value();
+  };
+  bool sent = commands_.command({"XLEN", key},
+                                [collect](const redisReply* reply) {
+                                  if (is_error(reply) || reply->type != REDIS_REPLY_INTEGER)
+                                    collect->ok = false;
+                                  else
+                                    collect->info.retained = static_cast<uint64_t>(reply->integer);
+                                }) &&
+              commands_.command({"XRANGE", key, "-", "+", "COUNT", "1"},
+                                [collect, entry_id](const redisReply* reply) {
+                                  if (is_error(reply)) {
+                                    collect->ok = false;
+                                    return;
+                                  }
+                                  bool is_end = false;
+                                  entry_id(reply, collect->info.first_id, is_end);
+                                  if (is_end)
+                                    collect->info.first_id.reset();  // only the marker left
+                                }) &&
+              commands_.command({"XREVRANGE", key, "+", "-", "COUNT", "1"},
+                                [collect, entry_id, done](const redisReply* reply) {
+                                  bool is_end = false;
+                                  if (is_error(reply)) collect->ok = false;
+                                  if (collect->ok) entry_id(reply, collect->info.last_id, is_end);
+                                  // The end marker of a finished generation is not an event.
+                                  if (is_end && collect->info.retained) --collect->info.retained;
+                                  done(collect->ok ? std::optional(collect->info) : std::nullopt);
+                                });
+  if (!sent) done(std::nullopt);  // partly sent commands answer into the void
+}
+
+// ---- source leases ----------------------------------------------------------------------------
+
+void RedisBackplane::lease_tick() {
+  std::vector<std::string> names;
+  for (const auto& [channel, lease] : leases_) names.push_back(channel);
+  for (const std::string& channel : names) lease_step(channel);
+}
+
+void RedisBackplane::lease_step(const std::string& channel) {
+  auto it = leases_.find(channel);
+  if (it == leases_.end()) return;
+  Lease& lease = it->second;
+  if (!lease.local && !lease.held) {
+    leases_.erase(it);
+    return;
+  }
+  if (!up_ || lease.busy) return;
+  std::string lease_key = config_.backplane.key_prefix + "lease:" + channel;
+  std::string interest_key = config_.backplane.key_prefix + "watch:" + channel;
+  std::string ttl = std::to_string(config_.backplane.lease_ttl.count());
+  if (lease.local) commands_.command({"SET", interest_key, "1", "PX", ttl}, nullptr);
+  lease.busy = true;
+  auto settle = [this, channel](bool held) {
+    auto it = leases_.find(channel);
+    if (it == leases_.end()) return;
+    Lease& lease = it->second;
+    lease.busy = false;
+    if (held == lease.held) return;
+    lease.held = held;
+    base::log::info(held ? "source lease won" : "source lease released",
+                    {{"channel", channel}, {"instance", instance_id_}});
+    if (hooks_.run_source) hooks_.run_source(channel, held);
+  };
+  bool sent;
+  if (lease.held) {
+    sent = commands_.command(
+        {"EVAL", kRenewScript, "2", lease_key, interest_key, instance_id_, ttl,
+         lease.local ? "1" : "0"},
+        [settle](const redisReply* reply) {
+          settle(reply && reply->type == REDIS_REPLY_INTEGER && reply->integer == 1);
+        });
+  } else {
+    sent = commands_.command(
+        {"SET", lease_key, instance_id_, "NX", "PX", ttl},
+        [settle](const redisReply* reply) { settle(reply && reply->type == REDIS_REPLY_STATUS); });
+  }
+  if (!sent) lease.busy = false;
+}
+
+// Without Redis no lease can be renewed: stop every source, so that two instances never run the
+// same one when Redis comes back.
+void RedisBackplane::drop_leases() {
+  for (auto& [channel, lease] : leases_) {
+    lease.busy = false;
+    if (!lease.held) continue;
+    lease.held = false;
+    if (hooks_.run_source) hooks_.run_source(channel, false);
+  }
+}
+
+}  // namespace backplane

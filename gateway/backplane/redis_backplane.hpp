@@ -1,0 +1,170 @@
+// The Redis Streams backplane (DESIGN §3 "Hub boundary"): every channel is a Redis Stream shared
+// by all instances, so that a subscriber anywhere gets what was published anywhere and resumes
+// on whichever instance it reconnects to.
+//
+// One per worker, for the channels that worker owns, on the worker's loop with two connections:
+// commands, and pub/sub for notifications.
+//
+// Rules:
+// - Publish is one EVAL: XADD (MAXLEN ~ history.max_events), PEXPIRE (history.ttl) and PUBLISH
+//   of the new id on the channel's notification channel. Redis numbers the event, except in a
+//   generation, which has a single writer that numbers its own events (so that its client gets
+//   each frame with its id at once).
+// - Live delivery: an instance SUBSCRIBEs to the notifications of the channels it has
+//   subscribers for, and on each one reads the stream after its cursor (the last id it fanned
+//   out) with XRANGE: one read per channel per instance, never per subscriber.
+// - Reads of one channel never overlap: a replay and a live read of the same channel run one
+//   after the other, so a joining subscriber is attached exactly at the cursor its replay ended
+//   on. Nothing is missed between the two and nothing comes twice.
+// - Losing Redis keeps subscribers connected; publishing and new subscriptions answer
+//   unavailable. Back, each channel is read again from its cursor.
+// - Sources: one instance runs a channel's source at a time, under a lease (SET NX PX) renewed
+//   while any instance has subscribers (each refreshes an interest key).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <random>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "config/config.hpp"
+#include "gateway/backplane/redis_connection.hpp"
+#include "gateway/hub/hub.hpp"
+#include "gateway/metrics/metrics.hpp"
+#include "gateway/net/handles.hpp"
+
+namespace backplane {
+
+// What a joining subscriber gets: the replay, and whether it then follows the channel live.
+struct Admission {
+  enum class Status { kLive, kEnded, kNoContent, kUnavailable };
+  Status status = Status::kUnavailable;
+  std::vector<base::FrameRef> frames;
+};
+
+class RedisBackplane {
+ public:
+  struct Hooks {
+    // The source of a channel is to run here (its lease was won) or to stop (lost or released).
+    std::function<void(const std::string& channel, bool run)> run_source;
+    std::function<bool(const std::string& channel)> has_source;
+  };
+
+  RedisBackplane(net::Loop& loop, const config::Config& config, hub::Hub& hub,
+                 metrics::Metrics& metrics, std::atomic<uint32_t>& links_up,
+                 std::string instance_id, Hooks hooks);
+  ~RedisBackplane();
+
+  void start();
+  void close();
+  bool up() const { return up_; }
+
+  // Publishes with an id made by Redis; done gets it, or nullopt when Redis failed.
+  using Published = std::function<void(std::optional<hub::EventId> id)>;
+  void publish(const std::string& channel, std::string_view type, std::string_view data,
+               Published done);
+
+  // Generations (resumable answers): this worker is the channel's only writer.
+  void start_generation(const std::string& channel);
+  bool writes_generation(const std::string& channel) const {
+    return generations_.count(channel) != 0;
+  }
+  base::FrameRef publish_generation(const std::string& channel, std::string_view type,
+                                    std::string_view data);
+  void finish_generation(const std::string& channel);
+
+  // A subscriber (on this worker or another) joins. admit() runs exactly once: at the moment the
+  // subscriber must join the hub channel (status kLive), or with the reason it does not.
+  using Admit = std::function<void(Admission& admission)>;
+  void subscribe(const std::string& channel, const hub::ResumeRequest& resume, Admit admit);
+
+  // From the hub: the channel has subscribers in this process (true) or none left (false).
+  void watched(const std::string& channel, bool watched);
+
+  using InfoDone = std::function<void(std::optional<hub::ChannelInfo> info)>;
+  void info(const std::string& channel, InfoDone done);
+
+ private:
+  struct Waiter {
+    hub::ResumeRequest resume;
+    Admit admit;
+  };
+  struct ChannelState {
+    hub::EventId cursor;  // the last id fanned out here
+    bool known = false;   // cursor read from the stream
+    bool subscribed = false;
+    bool busy = false;   // a read is in flight
+    bool dirty = false;  // the stream may have entries after the cursor
+    bool finished = false;
+    hub::EventId final_id;
+    std::vector<Waiter> waiters;
+  };
+  // One stream entry: an event, or the end marker of a finished generation.
+  struct Entry {
+    hub::EventId id;
+    base::FrameRef frame;  // null for the end marker
+    std::optional<hub::EventId> end;
+  };
+  struct Lease {
+    bool local = false;  // subscribers in this process
+    bool held = false;
+    bool busy = false;
+  };
+
+  std::string stream_key(std::string_view channel) const;
+  std::string notify_key(std::string_view channel) const;
+  void eval_publish(const std::string& channel, std::string_view id, std::string_view field1,
+                    std::string_view value1, std::string_view type, Published done);
+
+  void connect();
+  // Every kWatchdogMs: a connect that takes too long, or a PING unanswered, counts as lost.
+  // (hiredis 0.14's libuv adapter drops poll errors, so a refused connect or a reset socket
+  // would otherwise go unnoticed.)
+  void watchdog();
+  void on_ready();
+  void on_lost(const std::string& why);
+  void on_pubsub(const redisReply* message);
+
+  void pump(const std::string& channel);
+  void read_tail(const std::string& channel, ChannelState& state);
+  void read_live(const std::string& channel, ChannelState& state);
+  void admit_waiters(const std::string& channel, ChannelState& state);
+  void admit(const std::string& channel, const ChannelState& state, Waiter& waiter,
+             const std::vector<Entry>& entries, const std::optional<hub::EventId>& first);
+  void release_if_unused(const std::string& channel);
+
+  void lease_tick();
+  void lease_step(const std::string& channel);
+  void drop_leases();
+
+  net::Loop& loop_;
+  const config::Config& config_;
+  hub::Hub& hub_;
+  metrics::Metrics& metrics_;
+  std::atomic<uint32_t>& links_up_;
+  std::string instance_id_;
+  Hooks hooks_;
+  RedisConnection commands_;
+  RedisConnection notifications_;
+  net::Timer reconnect_timer_;
+  net::Timer lease_timer_;
+  net::Timer watchdog_timer_;
+  uint64_t connect_started_ms_ = 0;  // 0: not connecting
+  uint64_t ping_sent_ms_ = 0;        // 0: no PING in flight
+  std::unordered_map<std::string, ChannelState> channels_;
+  std::map<std::string, Lease> leases_;
+  std::unordered_map<std::string, hub::EventId> generations_;  // last id written
+  std::mt19937_64 random_{std::random_device{}()};
+  uint32_t attempt_ = 0;
+  bool up_ = false;
+  bool ever_up_ = false;
+  bool closed_ = false;
+};
+
+}  // namespace backplane
