@@ -190,6 +190,14 @@ TEST_CASE("config docs: all_keys.yaml loads and sets every key to a value other 
   CHECK(c.auth.anonymous_subscribe);  // the default with jwt set is false
   CHECK(c.log.level != d.log.level);
   CHECK(c.demo.enabled != d.demo.enabled);
+  CHECK(c.backplane.type != d.backplane.type);
+  CHECK(c.backplane.url == "redis://:secret@10.0.0.7:6380/3");
+  CHECK(c.backplane.host == "10.0.0.7");
+  CHECK(c.backplane.port == 6380);
+  CHECK(c.backplane.db == 3);
+  CHECK(c.backplane.password == "secret");
+  CHECK(c.backplane.key_prefix != d.backplane.key_prefix);
+  CHECK(c.backplane.lease_ttl != d.backplane.lease_ttl);
 
   REQUIRE(c.upstreams.size() == 1);
   const config::UpstreamConfig& u = c.upstreams[0];

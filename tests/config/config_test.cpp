@@ -728,3 +728,37 @@ TEST_CASE("config: auth.jwt RS256 and ES256 errors") {
   CHECK(load_error("auth: { jwt: { secret: s, alg: ES256 } }\n") ==
         "t.yaml:1:16: auth.jwt.secret: ES256 verifies with public_key_file; a secret is not used");
 }
+
+TEST_CASE("config: backplane defaults to memory and parses a Redis URL") {
+  config::Config d = config::load_string("", "t.yaml");
+  CHECK(d.backplane.type == config::BackplaneConfig::Type::kMemory);
+  config::Config c = config::load_string(
+      "backplane: { type: redis, url: \"redis://127.0.0.1:6390\" }\n", "t.yaml");
+  CHECK(c.backplane.type == config::BackplaneConfig::Type::kRedis);
+  CHECK(c.backplane.host == "127.0.0.1");
+  CHECK(c.backplane.port == 6390);
+  CHECK(c.backplane.db == 0);
+  CHECK(c.backplane.password.empty());
+  CHECK(c.backplane.key_prefix == "ssegw:");
+  config::Config h = config::load_string(
+      "backplane: { type: redis, url: \"redis://user:pw@redis.internal/2\" }\n", "t.yaml");
+  CHECK(h.backplane.host == "redis.internal");
+  CHECK(h.backplane.port == 6379);
+  CHECK(h.backplane.db == 2);
+  CHECK(h.backplane.password == "pw");
+}
+
+TEST_CASE("config: backplane errors name the key and the problem") {
+  CHECK(load_error("backplane: { type: redis }\n") ==
+        "t.yaml:1:12: backplane: type redis needs a url (redis://127.0.0.1:6379/0)");
+  CHECK(load_error("backplane: { type: bogus }\n") ==
+        "t.yaml:1:20: backplane.type: expected memory or redis, got 'bogus'");
+  CHECK(load_error("backplane: { type: redis, url: \"http://x:1\" }\n") ==
+        "t.yaml:1:32: backplane.url: expected redis://host[:port][/db], got 'http://x:1'");
+  CHECK(load_error("backplane: { type: redis, url: \"redis://h:1/16\" }\n") ==
+        "t.yaml:1:32: backplane.url: the database must be a number from 0 to 15, got '16'");
+  CHECK(load_error("backplane: { url: \"redis://h:1\" }\n") ==
+        "t.yaml:1:19: backplane.url: only used with type: redis");
+  CHECK(load_error("backplane: { type: redis, url: \"redis://h:1\", lease_ttl: 100ms }\n") ==
+        "t.yaml:1:58: backplane.lease_ttl: must be at least 300ms");
+}
