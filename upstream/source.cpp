@@ -83,7 +83,7 @@ void Source::on_body(std::string_view data) {
 
 void Source::on_event(const SseEvent& event) {
   attempt_ = 0;  // a good event: the next failure starts the backoff afresh
-  manager_.publish_(channel_, event.type, event.data);
+  manager_.publish_(channel_, event.type, event.data, sse_.last_event_id());
 }
 
 void Source::on_retry(uint64_t ms) {
@@ -92,7 +92,7 @@ void Source::on_retry(uint64_t ms) {
 
 void Source::on_line(std::string_view line) {
   attempt_ = 0;
-  manager_.publish_(channel_, "", line);
+  manager_.publish_(channel_, "", line, "");
 }
 
 void Source::on_end() {
@@ -130,7 +130,8 @@ SourceManager::SourceManager(net::Loop& loop, const config::Config& config,
 
 SourceManager::~SourceManager() = default;
 
-void SourceManager::watched(const std::string& channel, bool watched) {
+void SourceManager::watched(const std::string& channel, bool watched,
+                            const std::string& resume_id) {
   auto it = sources_.find(channel);
   if (!watched) {
     if (it != sources_.end())
@@ -148,6 +149,7 @@ void SourceManager::watched(const std::string& channel, bool watched) {
     Source* raw = created.get();
     sources_.emplace(channel, std::move(created));
     if (sources_.size() == 1) timer_.start(kTickMs, kTickMs);
+    if (!resume_id.empty()) raw->sse_.set_last_event_id(resume_id);
     raw->connect();
     return;
   }

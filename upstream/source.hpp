@@ -71,16 +71,18 @@ class Source final : public ExchangeHandler, SseParser::Sink, NdjsonParser::Sink
 
 class SourceManager {
  public:
-  using Publish =
-      std::function<void(const std::string& channel, std::string_view type, std::string_view data)>;
+  // upstream_id: the upstream's last event ID after this event ("" for NDJSON), so that another
+  // instance taking the source over can resume the upstream where this one was.
+  using Publish = std::function<void(const std::string& channel, std::string_view type,
+                                     std::string_view data, std::string_view upstream_id)>;
   using ClientFor = std::function<Client&(const std::string& upstream)>;
 
   SourceManager(net::Loop& loop, const config::Config& config, metrics::Metrics& metrics,
                 ClientFor client_for, Publish publish);
   ~SourceManager();
 
-  // From the hub's watch callback.
-  void watched(const std::string& channel, bool watched);
+  // From the hub's watch callback. resume_id: Last-Event-ID for a new source's first request.
+  void watched(const std::string& channel, bool watched, const std::string& resume_id = "");
   void close();
   size_t active() const { return sources_.size(); }
 

@@ -89,6 +89,8 @@ class SseParser {
   // The last event ID string: what to send as Last-Event-ID on a reconnect. It changes only when
   // an event block is dispatched (an `id` cut off by EOF does not count).
   const std::string& last_event_id() const { return last_event_id_; }
+  // Seeds the last event ID, as if the stream had been read up to it (before the first feed).
+  void set_last_event_id(std::string id) { last_event_id_ = id_buffer_ = std::move(id); }
   SseStatus status() const { return status_; }
 
  private:

@@ -232,16 +232,20 @@ void RedisBackplane::on_pubsub(const redisReply* message) {
 
 // ---- publishing -------------------------------------------------------------------------------
 
-void RedisBackplane::eval_publish(const std::string& channel, std::string_view id,
-                                  std::string_view field1, std::string_view value1,
-                                  std::string_view type, Published done) {
+void RedisBackplane::eval_publish(
+    const std::string& channel, std::string_view id,
+    std::initializer_list<std::pair<std::string_view, std::string_view>> fields, Published done) {
   std::string key = stream_key(channel);
   std::string notify = notify_key(channel);
   std::string max_events = std::to_string(config_.history.max_events);
   std::string ttl = std::to_string(config_.history.ttl.count());
-  std::string_view args[] = {"EVAL", kPublishScript, "2",    key,     notify, max_events, id,
-                             ttl,    field1,         value1, "event", type};
-  size_t count = type.empty() ? 10 : 12;
+  std::string_view args[16] = {"EVAL", kPublishScript, "2", key, notify, max_events, id, ttl};
+  size_t count = 8;
+  for (const auto& [name, value] : fields) {
+    if (value.empty() && name != "data") continue;
+    args[count++] = name;
+    args[count++] = value;
+  }
   bool sent = commands_.command(args, count, [this, done](const redisReply* reply) {
     std::optional<hub::EventId> published;
     if (!is_error(reply)) published = hub::EventId::parse(text(reply));
@@ -265,7 +269,20 @@ void RedisBackplane::publish(const std::string& channel, std::string_view type,
     return;
   }
   metrics_.events_published.Increment();
-  eval_publish(channel, "*", "data", data, type == "message" ? "" : type, std::move(done));
+  eval_publish(channel, "*", {{"data", data}, {"event", type == "message" ? "" : type}},
+               std::move(done));
+}
+
+void RedisBackplane::publish_from_source(const std::string& channel, std::string_view type,
+                                         std::string_view data, std::string_view upstream_id) {
+  if (!up_) {
+    metrics_.backplane_errors.Increment();
+    return;
+  }
+  metrics_.events_published.Increment();
+  eval_publish(channel, "*",
+               {{"data", data}, {"event", type == "message" ? "" : type}, {"uid", upstream_id}},
+               nullptr);
 }
 
 void RedisBackplane::start_generation(const std::string& channel) {
@@ -279,7 +296,8 @@ base::FrameRef RedisBackplane::publish_generation(const std::string& channel, st
   base::FrameRef frame = hub::make_event_frame(last, type, data);
   metrics_.events_published.Increment();
   // The answer's own client gets the frame even when Redis is away; only resuming needs Redis.
-  eval_publish(channel, last.str(), "data", data, type == "message" ? "" : type, nullptr);
+  eval_publish(channel, last.str(), {{"data", data}, {"event", type == "message" ? "" : type}},
+               nullptr);
   return frame;
 }
 
@@ -288,8 +306,9 @@ void RedisBackplane::finish_generation(const std::string& channel) {
   if (it == generations_.end()) return;
   hub::EventId final_id = it->second;
   generations_.erase(it);
-  eval_publish(channel, final_id.next(base::wall_clock_ms()).str(), "end", final_id.str(), "",
-               nullptr);
+  std::string final_text = final_id.str();
+  eval_publish(channel, final_id.next(base::wall_clock_ms()).str(),
+               {{"data", ""}, {"end", final_text}}, nullptr);
 }
 
 // ---- subscribing ------------------------------------------------------------------------------
@@ -642,7 +661,10 @@ void RedisBackplane::lease_step(const std::string& channel) {
     lease.held = held;
     base::log::info(held ? "source lease won" : "source lease released",
                     {{"channel", channel}, {"instance", instance_id_}});
-    if (hooks_.run_source) hooks_.run_source(channel, held);
+    if (held)
+      start_source(channel);
+    else if (hooks_.run_source)
+      hooks_.run_source(channel, false, "");
   };
   bool sent;
   if (lease.held) {
@@ -667,8 +689,33 @@ void RedisBackplane::drop_leases() {
     lease.busy = false;
     if (!lease.held) continue;
     lease.held = false;
-    if (hooks_.run_source) hooks_.run_source(channel, false);
+    if (hooks_.run_source) hooks_.run_source(channel, false, "");
   }
+}
+
+// A source taken over resumes its upstream after the last event any owner recorded.
+void RedisBackplane::start_source(const std::string& channel) {
+  std::string key = stream_key(channel);
+  bool sent = commands_.command({"XREVRANGE", key, "+", "-", "COUNT", "1"},
+                                [this, channel](const redisReply* reply) {
+                                  auto it = leases_.find(channel);
+                                  if (!reply || it == leases_.end() || !it->second.held)
+                                    return;  // lost meanwhile
+                                  std::string resume_id;
+                                  if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 1) {
+                                    const redisReply* entry = reply->element[0];
+                                    if (entry->type == REDIS_REPLY_ARRAY && entry->elements == 2 &&
+                                        entry->element[1]->type == REDIS_REPLY_ARRAY) {
+                                      const redisReply* fields = entry->element[1];
+                                      for (size_t i = 0; i + 1 < fields->elements; i += 2)
+                                        if (text(fields->element[i]) == "uid")
+                                          resume_id = text(fields->element[i + 1]);
+                                    }
+                                  }
+                                  if (hooks_.run_source)
+                                    hooks_.run_source(channel, true, resume_id);
+                                });
+  if (!sent && hooks_.run_source) hooks_.run_source(channel, true, "");
 }
 
 }  // namespace backplane

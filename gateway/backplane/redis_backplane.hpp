@@ -51,8 +51,10 @@ struct Admission {
 class RedisBackplane {
  public:
   struct Hooks {
-    // The source of a channel is to run here (its lease was won) or to stop (lost or released).
-    std::function<void(const std::string& channel, bool run)> run_source;
+    // The source of a channel is to run here (its lease was won; resume_id is the upstream's
+    // last event ID that the previous owner recorded) or to stop (lost or released).
+    std::function<void(const std::string& channel, bool run, const std::string& resume_id)>
+        run_source;
     std::function<bool(const std::string& channel)> has_source;
   };
 
@@ -69,6 +71,10 @@ class RedisBackplane {
   using Published = std::function<void(std::optional<hub::EventId> id)>;
   void publish(const std::string& channel, std::string_view type, std::string_view data,
                Published done);
+
+  // An event of this instance's source, recorded with the upstream's own event ID.
+  void publish_from_source(const std::string& channel, std::string_view type, std::string_view data,
+                           std::string_view upstream_id);
 
   // Generations (resumable answers): this worker is the channel's only writer.
   void start_generation(const std::string& channel);
@@ -119,8 +125,11 @@ class RedisBackplane {
 
   std::string stream_key(std::string_view channel) const;
   std::string notify_key(std::string_view channel) const;
-  void eval_publish(const std::string& channel, std::string_view id, std::string_view field1,
-                    std::string_view value1, std::string_view type, Published done);
+  // XADD with id ("*" or explicit) and field/value pairs; empty values are left out.
+  void eval_publish(const std::string& channel, std::string_view id,
+                    std::initializer_list<std::pair<std::string_view, std::string_view>> fields,
+                    Published done);
+  void start_source(const std::string& channel);
 
   void connect();
   // Every kWatchdogMs: a connect that takes too long, or a PING unanswered, counts as lost.

@@ -62,8 +62,8 @@ Worker::Worker(Shared& shared, uint32_t index, int listen_fd)
   }
   if (shared.config.backplane.type == config::BackplaneConfig::Type::kRedis) {
     backplane::RedisBackplane::Hooks hooks;
-    hooks.run_source = [this](const std::string& channel, bool run) {
-      if (sources_) sources_->watched(channel, run);
+    hooks.run_source = [this](const std::string& channel, bool run, const std::string& resume_id) {
+      if (sources_) sources_->watched(channel, run, resume_id);
     };
     hooks.has_source = [this](const std::string& channel) {
       for (const config::SourceConfig& source : config().sources)
@@ -82,9 +82,10 @@ Worker::Worker(Shared& shared, uint32_t index, int listen_fd)
     sources_ = std::make_unique<upstream::SourceManager>(
         loop_, shared.config, shared.metrics,
         [this](const std::string& name) -> upstream::Client& { return *clients_.at(name); },
-        [this](const std::string& channel, std::string_view type, std::string_view data) {
+        [this](const std::string& channel, std::string_view type, std::string_view data,
+               std::string_view upstream_id) {
           if (backplane_)
-            backplane_->publish(channel, type, data, nullptr);
+            backplane_->publish_from_source(channel, type, data, upstream_id);
           else
             hub_.publish(channel, type, data, loop_.now_ms(), base::wall_clock_ms());
         });

@@ -1,0 +1,610 @@
+// The Redis Streams backplane (issue 7): several ssegw instances share channels, history, sources
+// and resumable generations through one Redis.
+//
+// Every test starts its own redis-server on a free loopback port (RedisServer, no persistence)
+// and its own gateways on port 0, and uses a key prefix of its own. The gateways are declared
+// after the RedisServer and the MockLlm so that they stop first: their graceful exit (status 0)
+// is checked by Gateway's destructor while Redis and the upstream are still there.
+//
+// Events are compared exactly: ids are the ones the publishes answered, data is byte for byte,
+// and the de-chunked body is rebuilt frame by frame, so that a duplicate, a gap event or any
+// stray event fails the test.
+#include <signal.h>
+
+#include <algorithm>
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tests/integration/checks.hpp"
+#include "tests/integration/harness.hpp"
+#include "tests/integration/redis_server.hpp"
+
+using namespace itest;
+
+namespace {
+
+// ---------------------------------------------------------------------------------------------
+// Configuration
+
+// The backplane block for gateways sharing redis under key_prefix. lease_ttl is short so that a
+// source moves to another instance within a second when its owner dies.
+std::string backplane_yaml(const RedisServer& redis, const std::string& prefix) {
+  return "backplane: {type: redis, url: \"" + redis.url() + "\", key_prefix: \"" + prefix +
+         "\", lease_ttl: 1s}\n";
+}
+
+std::string upstream_yaml(const MockLlm& mock) {
+  return "upstreams:\n  llm: {url: \"" + mock.url() + "\"}\n";
+}
+
+// The end of a long text, for failure messages (a gateway log can be long).
+std::string tail(const std::string& text, size_t n = 3000) {
+  return text.size() <= n ? text : "..." + text.substr(text.size() - n);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Probes
+
+// Polls GET /readyz until it answers want. Returns the last status seen.
+int wait_readyz(uint16_t port, int want, Ms timeout) {
+  auto deadline = Clock::now() + timeout;
+  for (;;) {
+    int status = http_get(port, "/readyz").status;
+    if (status == want || Clock::now() >= deadline) return status;
+    std::this_thread::sleep_for(20ms);
+  }
+}
+
+// A gateway on Redis may take a moment to connect; nothing is published before it is ready.
+void require_ready(const Gateway& gw, const std::string& name) {
+  INFO("gateway ", name, " log:\n", tail(gw.log()));
+  REQUIRE(wait_readyz(gw.port(), 200, 10s) == 200);
+}
+
+// Every key in the test's own Redis carries the configured prefix (streams, leases, ...), and
+// there is at least one.
+void check_keys_prefixed(const RedisServer& redis, const std::string& prefix) {
+  const std::string all = redis.command({"KEYS", "*"});
+  const std::string mine = redis.command({"KEYS", prefix + "*"});
+  INFO("KEYS * answered ", all, ", KEYS ", prefix, "* answered ", mine);
+  CHECK(all != "*0");
+  CHECK(mine == all);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Publishing and reading
+
+struct Published {
+  std::vector<std::string> ids, data;
+};
+
+// Publishes n events "<prefix><i>" over one keep-alive connection. Each must answer 200 with an
+// id of the form <ms>-<seq>, greater than the one before (and than after, when given).
+Published publish_n(uint16_t port, const std::string& ch, int n, const std::string& prefix,
+                    const std::string& after = "") {
+  Publisher pub(port);
+  Published out;
+  std::string prev = after;
+  for (int i = 0; i < n; ++i) {
+    std::string data = prefix + std::to_string(i);
+    std::string id = pub.publish(ch, data);
+    INFO("publish ", i, " answered: ", printable(pub.last().body));
+    REQUIRE(parse_id(id));
+    if (!prev.empty()) REQUIRE(parse_id(prev) < parse_id(id));
+    prev = id;
+    out.ids.push_back(id);
+    out.data.push_back(data);
+  }
+  return out;
+}
+
+Published operator+(Published a, const Published& b) {
+  a.ids.insert(a.ids.end(), b.ids.begin(), b.ids.end());
+  a.data.insert(a.data.end(), b.data.begin(), b.data.end());
+  return a;
+}
+
+// Reads exactly n events (the next ones) from s. Throws when they do not all arrive in time.
+std::vector<SseEvent> read_events(SseStream& s, size_t n, Ms timeout = 10s) {
+  auto deadline = Clock::now() + timeout;
+  std::vector<SseEvent> out;
+  while (out.size() < n) {
+    auto left = std::chrono::duration_cast<Ms>(deadline - Clock::now());
+    auto e = s.next_event(std::max(left, Ms(0)));
+    if (!e) {
+      const std::string& b = s.body();
+      throw std::runtime_error(
+          std::to_string(out.size()) + " of " + std::to_string(n) + " events, then " +
+          (s.closed() ? "the stream closed" : "nothing in time") + "; body ending: \"" +
+          printable(b.substr(b.size() - std::min<size_t>(b.size(), 600))) + "\"");
+    }
+    out.push_back(std::move(*e));
+  }
+  return out;
+}
+
+// Checks that got is exactly the published events: same ids in the same order, same data, the
+// default type.
+void check_events(const std::vector<SseEvent>& got, const Published& want, const std::string& who) {
+  std::vector<std::string> ids;
+  for (const SseEvent& e : got) ids.push_back(e.id.value_or("<no id: " + e.event + ">"));
+  check_same_ids(ids, want.ids, who);
+  size_t bad = 0, first_bad = 0;
+  for (size_t i = 0; i < got.size() && i < want.data.size(); ++i) {
+    if (got[i].data == want.data[i] && got[i].event.empty()) continue;
+    if (bad++ == 0) first_bad = i;
+  }
+  INFO(who, ": ", bad, " events with the wrong data or type, the first at ", first_bad);
+  CHECK(bad == 0);
+}
+
+// The exact body of a subscription that received want (after an optional gap frame).
+std::string expected_body(const Published& want, const std::string& gap = "") {
+  std::string body = "retry: 2000\n\n" + gap;
+  for (size_t i = 0; i < want.ids.size(); ++i) body += sse_frame(want.ids[i], want.data[i]);
+  return body;
+}
+
+// Nothing more arrives on s for a while, and the stream is still open.
+void check_quiet_and_open(SseStream& s, const std::string& who, Ms wait = 300ms) {
+  auto extra = s.next_event(wait);
+  INFO(who, ": unexpected event ", extra ? extra->id.value_or("-") + " " + extra->data : "");
+  CHECK_FALSE(extra.has_value());
+  CHECK_FALSE(s.closed());
+  CHECK_FALSE(s.finished());
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// The helper itself: the restart test below relies on these properties.
+
+TEST_CASE("backplane: the RedisServer helper restarts on the same port and comes back empty") {
+  RedisServer redis;
+  INFO("redis log:\n", tail(redis.log()));
+  CHECK(redis.command({"PING"}) == "+PONG");
+  CHECK(redis.command({"SET", "k", "v"}) == "+OK");
+  CHECK(redis.command({"EXISTS", "k"}) == ":1");
+  const uint16_t port = redis.port();
+  redis.kill();
+  CHECK_FALSE(redis.running());
+  CHECK_THROWS(redis.command({"PING"}, 500ms));
+  redis.restart();
+  CHECK(redis.running());
+  CHECK(redis.port() == port);
+  CHECK(redis.command({"EXISTS", "k"}) == ":0");  // no persistence
+}
+
+// ---------------------------------------------------------------------------------------------
+// Channels shared by two instances
+
+TEST_CASE("backplane: two instances share a channel; every subscriber gets every event once") {
+  RedisServer redis;
+  const std::string yaml = backplane_yaml(redis, "t1:");
+  Gateway a(yaml), b(yaml);
+  INFO("gateway A log:\n", tail(a.log()));
+  INFO("gateway B log:\n", tail(b.log()));
+  require_ready(a, "A");
+  require_ready(b, "B");
+
+  // Three subscribers on B, one on A; the 200 head means the subscription is in effect.
+  std::vector<SseStream> subs;
+  subs.emplace_back(a.port(), "fan");
+  for (int i = 0; i < 3; ++i) subs.emplace_back(b.port(), "fan");
+  for (SseStream& s : subs) s.expect_ok();
+  const std::vector<std::string> who = {"A's subscriber", "B's subscriber 1", "B's subscriber 2",
+                                        "B's subscriber 3"};
+
+  // 200 events published on A: the ids are Redis stream ids, strictly increasing.
+  const Published on_a = publish_n(a.port(), "fan", 200, "from-a-");
+  for (size_t k = 0; k < subs.size(); ++k) check_events(read_events(subs[k], 200), on_a, who[k]);
+
+  // And the other way: published on B, received on A as well.
+  const Published on_b = publish_n(b.port(), "fan", 20, "from-b-", on_a.ids.back());
+  for (size_t k = 0; k < subs.size(); ++k) check_events(read_events(subs[k], 20), on_b, who[k]);
+
+  // Nothing else came: no duplicate, no gap event, no stray frame.
+  for (size_t k = 0; k < subs.size(); ++k) {
+    check_quiet_and_open(subs[k], who[k], k == 0 ? 300ms : 0ms);
+    CHECK(subs[k].body() == expected_body(on_a + on_b));
+  }
+  check_keys_prefixed(redis, "t1:");
+}
+
+TEST_CASE("backplane: a subscriber resumes on another instance with exactly the missed events") {
+  RedisServer redis;
+  const std::string yaml = backplane_yaml(redis, "t2:");
+  Gateway a(yaml), b(yaml);
+  INFO("gateway A log:\n", tail(a.log()));
+  INFO("gateway B log:\n", tail(b.log()));
+  require_ready(a, "A");
+  require_ready(b, "B");
+
+  // A subscriber on A reads 10 of 30 events and drops; 20 more are published while it is away.
+  SseStream first(a.port(), "resume");
+  first.expect_ok();
+  const Published p1 = publish_n(a.port(), "resume", 30, "e");
+  std::vector<SseEvent> got = read_events(first, 10);
+  first.close();
+  const Published p2 = publish_n(a.port(), "resume", 20, "f", p1.ids.back());
+  const Published all = p1 + p2;
+  Published seen, missed;
+  seen.ids.assign(all.ids.begin(), all.ids.begin() + 10);
+  seen.data.assign(all.data.begin(), all.data.begin() + 10);
+  missed.ids.assign(all.ids.begin() + 10, all.ids.end());
+  missed.data.assign(all.data.begin() + 10, all.data.end());
+  check_events(got, seen, "the first subscriber");
+
+  // It reconnects to B with the id of the 10th event: events 11 to 50, no gap event, then live.
+  SseStream resumed(b.port(), "resume", {.last_event_id = seen.ids.back()});
+  resumed.expect_ok();
+  check_events(read_events(resumed, missed.ids.size()), missed, "the resumed subscriber");
+  check_quiet_and_open(resumed, "the resumed subscriber");
+  const Published live = publish_n(a.port(), "resume", 1, "live", all.ids.back());
+  check_events(read_events(resumed, 1), live, "the resumed subscriber (live)");
+  CHECK(resumed.body() == expected_body(missed + live));
+
+  // An id older than the stream's first entry: a gap event, then everything retained.
+  SseStream old(b.port(), "resume", {.last_event_id = "1-0"});
+  old.expect_ok();
+  SseEvent gap = old.expect_event();
+  CHECK_FALSE(gap.id.has_value());
+  CHECK(gap.event == "gap");
+  CHECK(gap.data == "{\"last_event_id\":\"1-0\",\"first_available\":\"" + all.ids[0] + "\"}");
+  check_events(read_events(old, all.ids.size() + 1), all + live, "the subscriber from 1-0");
+  check_quiet_and_open(old, "the subscriber from 1-0", 0ms);
+  CHECK(old.body() == expected_body(all + live, gap_frame("1-0", all.ids[0])));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sources
+
+namespace {
+
+// The n of a feed tick {"feed":"...","n":N}; -1 when absent.
+long feed_n(const SseEvent& e) {
+  return json_number(e.data, "n").value_or(-1);
+}
+
+// Reads from s until an event with n >= until has arrived, appending to events.
+void read_ticks_until(SseStream& s, std::vector<SseEvent>& events, long until, Ms timeout) {
+  auto deadline = Clock::now() + timeout;
+  while (events.empty() || feed_n(events.back()) < until) {
+    auto left = std::chrono::duration_cast<Ms>(deadline - Clock::now());
+    auto e = s.next_event(std::max(left, Ms(0)));
+    if (!e)
+      throw std::runtime_error("no tick up to n=" + std::to_string(until) + " in time; last n " +
+                               std::to_string(events.empty() ? -1 : feed_n(events.back())) +
+                               (s.closed() ? ", the stream closed" : ""));
+    events.push_back(std::move(*e));
+  }
+}
+
+// Checks that events are ticks of feed ch with consecutive n, and that each n has the same
+// gateway id as for every other subscriber (id_of_n collects them).
+void check_ticks(const std::vector<SseEvent>& events, const std::string& ch,
+                 std::map<long, std::string>& id_of_n, const std::string& who) {
+  size_t bad = 0;
+  std::string first_bad;
+  long prev = -1;
+  for (const SseEvent& e : events) {
+    const long n = feed_n(e);
+    const std::string id = e.id.value_or("");
+    bool good = e.event == "tick" && !id.empty() && (prev < 0 || n == prev + 1) &&
+                e.data == "{\"feed\":\"" + ch + "\",\"n\":" + std::to_string(n) + "}";
+    auto [it, fresh] = id_of_n.emplace(n, id);
+    if (!fresh && it->second != id) good = false;
+    if (!good && bad++ == 0)
+      first_bad = "after n=" + std::to_string(prev) + ": " + id + " " + e.event + " " + e.data;
+    prev = n;
+  }
+  INFO(who, ": ", events.size(), " ticks, ", bad, " bad, the first ", first_bad);
+  CHECK(bad == 0);
+}
+
+}  // namespace
+
+TEST_CASE("backplane: a source is opened once across instances and moves when its owner dies") {
+  MockLlm mock;
+  RedisServer redis;
+  const std::string yaml = backplane_yaml(redis, "t3:") + upstream_yaml(mock) +
+                           "sources:\n  - {channels: \"feed.*\", upstream: llm, path: "
+                           "\"/feed/{channel}?interval_ms=20\","
+                           " idle_close: 1s, reconnect_min: 50ms, reconnect_max: 200ms}\n";
+  Gateway a(yaml), b(yaml);
+  INFO("gateway A log:\n", tail(a.log()));
+  INFO("gateway B log:\n", tail(b.log()));
+  require_ready(a, "A");
+  require_ready(b, "B");
+
+  // A's subscriber comes first, so A most likely takes the source; B's then reads the stream.
+  SseStream sa(a.port(), "feed.x");
+  sa.expect_ok();
+  std::vector<SseEvent> ev_a{sa.expect_event()};
+  SseStream sb(b.port(), "feed.x");
+  sb.expect_ok();
+  std::vector<SseEvent> ev_b{sb.expect_event()};
+
+  // About a second of ticks on both, then both up to the same n.
+  std::this_thread::sleep_for(1s);
+  const long until = std::max(feed_n(ev_a.back()), feed_n(ev_b.back())) + 50;
+  read_ticks_until(sa, ev_a, until, 5s);
+  read_ticks_until(sb, ev_b, until, 5s);
+  {
+    const std::string stats = mock.stats();
+    INFO("mock stats: ", stats);
+    CHECK(json_number(stats, "/feed/feed.x") == 1);  // one upstream request in total
+    CHECK(json_number(stats, "requests") == 1);
+    CHECK(json_number(stats, "feeds_active") == 1);
+  }
+  std::map<long, std::string> id_of_n;
+  check_ticks(ev_a, "feed.x", id_of_n, "A's subscriber");
+  check_ticks(ev_b, "feed.x", id_of_n, "B's subscriber");
+  check_keys_prefixed(redis, "t3:");
+
+  // Kill A. If it held the source, the lease lapses within lease_ttl (1 s) and B takes over;
+  // either way B's subscriber keeps getting ticks, the next n after the last it saw: a new owner
+  // resumes the upstream with the Last-Event-ID of the last tick in the stream, as a source does
+  // after a drop (README "Sources": no gap, no duplicate).
+  while (auto e = sb.next_event(0ms)) ev_b.push_back(std::move(*e));
+  const long last_before = feed_n(ev_b.back());
+  a.signal(SIGKILL);
+  REQUIRE(a.wait_exit(5s) == 128 + SIGKILL);
+  const auto killed = Clock::now();
+  read_ticks_until(sb, ev_b, last_before + 10, 5s);
+  INFO("B's subscriber got 10 more ticks ",
+       std::chrono::duration_cast<Ms>(Clock::now() - killed).count(), " ms after A died");
+  check_ticks(ev_b, "feed.x", id_of_n, "B's subscriber, across A's death");
+
+  const long requests = mock.stat("/feed/feed.x");
+  if (requests == 2) {
+    MESSAGE("A owned the source; B took it over");
+  } else {
+    MESSAGE("B owned the source from the start");
+  }
+  CHECK((requests == 1 || requests == 2));
+  // Never two upstream requests at once.
+  CHECK(mock.wait_stat("feeds_active", 1, 3s) == 1);
+  CHECK_FALSE(sb.closed());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Losing Redis
+
+TEST_CASE("backplane: Redis restarted mid-stream; readiness flips, no gap and no duplicate") {
+  RedisServer redis;
+  const std::string yaml = backplane_yaml(redis, "t4:");
+  Gateway a(yaml), b(yaml);
+  INFO("gateway A log:\n", tail(a.log()));
+  INFO("gateway B log:\n", tail(b.log()));
+  INFO("redis log:\n", tail(redis.log(), 1500));
+  require_ready(a, "A");
+  require_ready(b, "B");
+
+  SseStream sa(a.port(), "r"), sb(b.port(), "r");
+  sa.expect_ok();
+  sb.expect_ok();
+  std::vector<SseStream*> subs = {&sa, &sb};
+  const std::vector<std::string> who = {"A's subscriber", "B's subscriber"};
+
+  // 50 events, delivered everywhere before Redis dies (it comes back empty: nothing else could
+  // deliver them afterwards).
+  const Published p1 = publish_n(a.port(), "r", 50, "before-");
+  std::vector<std::vector<SseEvent>> got(subs.size());
+  for (size_t k = 0; k < subs.size(); ++k) got[k] = read_events(*subs[k], 50);
+
+  redis.kill();
+  CHECK(wait_readyz(a.port(), 503, 5s) == 503);
+  CHECK(wait_readyz(b.port(), 503, 5s) == 503);
+  for (const Gateway* gw : {&a, &b}) {
+    Response r = http(gw->port(), post_request("/v1/channels/r/events", "refused"));
+    check_error(r, 503, "backplane_unavailable");
+  }
+  // Subscribers stay connected through the outage, and get nothing meanwhile.
+  for (size_t k = 0; k < subs.size(); ++k) check_quiet_and_open(*subs[k], who[k]);
+
+  redis.restart();
+  CHECK(wait_readyz(a.port(), 200, 10s) == 200);
+  CHECK(wait_readyz(b.port(), 200, 10s) == 200);
+  const Published p2 = publish_n(a.port(), "r", 50, "after-", p1.ids.back());
+  for (size_t k = 0; k < subs.size(); ++k) {
+    std::vector<SseEvent> more = read_events(*subs[k], 50);
+    got[k].insert(got[k].end(), more.begin(), more.end());
+    check_events(got[k], p1 + p2, who[k]);
+    check_quiet_and_open(*subs[k], who[k], k == 0 ? 300ms : 0ms);
+    CHECK(subs[k]->body() == expected_body(p1 + p2));
+  }
+
+  for (const Gateway* gw : {&a, &b}) {
+    const Response m = http_get(gw->port(), "/metrics");
+    INFO("metrics of the gateway on port ", gw->port(), ":\n", m.body);
+    CHECK(metric_value(m.body, "ssegw_backplane_reconnects_total") >= 1);
+    CHECK(metric_value(m.body, "ssegw_backplane_errors_total") >= 1);
+  }
+}
+
+TEST_CASE("backplane: with Redis unreachable the gateway runs but is not ready") {
+  // Nothing listens on port 1.
+  Gateway gw("backplane: {type: redis, url: \"redis://127.0.0.1:1/0\", key_prefix: \"t6:\"}\n");
+  INFO("gateway log:\n", tail(gw.log()));
+  CHECK(wait_readyz(gw.port(), 503, 5s) == 503);
+  CHECK(http_get(gw.port(), "/healthz").status == 200);
+  check_error(http(gw.port(), post_request("/v1/channels/x/events", "data")), 503,
+              "backplane_unavailable");
+  check_error(http_get(gw.port(), "/v1/channels/x/events"), 503, "backplane_unavailable");
+  // Still not ready a moment later (it keeps trying, and keeps failing).
+  std::this_thread::sleep_for(500ms);
+  CHECK(http_get(gw.port(), "/readyz").status == 503);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Resumable generations
+
+namespace {
+
+// A chat request body; the mock answers tok0 tok1 ... whatever it says.
+const std::string kChatBody =
+    "{\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"hi there\"}]}";
+
+// Reads until the terminal chunk; returns the events not yet taken with next_event().
+std::vector<SseEvent> read_until_finished(SseStream& s, Ms timeout = 10s) {
+  auto deadline = Clock::now() + timeout;
+  std::vector<SseEvent> events;
+  while (!s.finished()) {
+    if (s.closed() || Clock::now() >= deadline) {
+      const std::string& b = s.body();
+      throw std::runtime_error(std::string(s.closed() ? "closed before the terminal chunk"
+                                                      : "no terminal chunk in time") +
+                               " after " + std::to_string(events.size()) + " events, ending: \"" +
+                               printable(b.substr(b.size() - std::min<size_t>(b.size(), 600))) +
+                               "\"");
+    }
+    if (auto e = s.next_event(50ms)) events.push_back(std::move(*e));
+  }
+  while (auto e = s.next_event(0ms)) events.push_back(std::move(*e));
+  return events;
+}
+
+// The events of an SSE body with LF line ends, as the mock writes them: {type, data} pairs.
+std::vector<std::pair<std::string, std::string>> parse_sse(const std::string& body) {
+  std::vector<std::pair<std::string, std::string>> out;
+  std::string type, data;
+  bool any = false, has_data = false;
+  size_t pos = 0, e;
+  while ((e = body.find('\n', pos)) != std::string::npos) {
+    std::string line = body.substr(pos, e - pos);
+    pos = e + 1;
+    if (line.empty()) {
+      if (any) out.emplace_back(type, data);
+      type.clear();
+      data.clear();
+      any = has_data = false;
+      continue;
+    }
+    if (line[0] == ':') continue;
+    size_t colon = line.find(':');
+    std::string field = line.substr(0, colon);
+    std::string value = colon == std::string::npos ? "" : line.substr(colon + 1);
+    if (!value.empty() && value[0] == ' ') value.erase(0, 1);
+    if (field == "data") {
+      if (has_data) data += '\n';
+      data += value;
+      has_data = true;
+    } else if (field == "event") {
+      type = value;
+    }
+    any = true;
+  }
+  return out;
+}
+
+std::vector<std::string> ids_of(const std::vector<SseEvent>& events) {
+  std::vector<std::string> ids;
+  for (const SseEvent& e : events) ids.push_back(e.id.value_or("<no id>"));
+  return ids;
+}
+
+}  // namespace
+
+TEST_CASE("backplane: a resumable answer started on one instance resumes on another") {
+  MockLlm mock;
+  RedisServer redis;
+  const std::string yaml = backplane_yaml(redis, "t5:") + upstream_yaml(mock) +
+                           "routes:\n  - {path: /v1/chat/completions, upstream: llm, resumable: "
+                           "true, on_disconnect: continue}\n";
+  Gateway a(yaml), b(yaml);
+  INFO("gateway A log:\n", tail(a.log()));
+  INFO("gateway B log:\n", tail(b.log()));
+  require_ready(a, "A");
+  require_ready(b, "B");
+
+  // The client starts the answer on A, reads 10 events and loses the connection; the answer
+  // goes on being recorded (on_disconnect: continue).
+  constexpr int kTokens = 30;
+  const std::string target = "/v1/chat/completions?tokens=30&interval_ms=15";
+  SseStream first = SseStream::raw(a.port(), post_request(target, kChatBody));
+  first.wait_head();
+  INFO("head on A: \"", printable(first.head().head), "\"");
+  REQUIRE(first.head().status == 200);
+  const std::string ch = first.head().header("sse-channel");
+  REQUIRE(ch.rfind("gen-", 0) == 0);
+  std::vector<SseEvent> events = read_events(first, 10);
+  first.close();
+
+  // It comes back on B with the last id it read: the rest of the answer, then the end.
+  SseStream resumed(b.port(), ch, {.last_event_id = events.back().id.value_or("")});
+  resumed.expect_ok();
+  std::vector<SseEvent> rest = read_until_finished(resumed);
+  INFO("resumed on B: \"", printable(resumed.body()), "\"");
+  CHECK(rest.size() == kTokens - 10 + 2);  // the other tokens, the usage chunk, [DONE]
+  REQUIRE(!rest.empty());
+  CHECK(rest.back().data == "[DONE]");
+  CHECK(resumed.body().ends_with("data: [DONE]\n\n"));
+  events.insert(events.end(), rest.begin(), rest.end());
+  const std::vector<std::string> ids = ids_of(events);
+  for (size_t i = 1; i < ids.size(); ++i) CHECK(parse_id(ids[i - 1]) < parse_id(ids[i]));
+
+  // The answer is over: resuming at its final id gets 204, which stops an EventSource.
+  Response done = http(b.port(), get_request("/v1/channels/" + ch + "/events",
+                                             "Last-Event-ID: " + ids.back() + "\r\n"));
+  INFO("resume at the final id: \"", printable(done.raw), "\"");
+  CHECK(done.status == 204);
+  CHECK(done.body.empty());
+
+  // Without Last-Event-ID, B replays the whole answer from the start, then ends.
+  SseStream replay(b.port(), ch);
+  replay.expect_ok();
+  std::vector<SseEvent> replayed = read_until_finished(replay);
+  check_same_ids(ids_of(replayed), ids, "the replay on B");
+
+  // The upstream ran to its end once, with nobody connected for most of it.
+  CHECK(mock.wait_stat("completed", 1) == 1);
+  CHECK(mock.stat("cancelled") == 0);
+  CHECK(mock.stat("tokens_sent") == kTokens);
+  CHECK(mock.stat("/v1/chat/completions") == 1);
+
+  // The events are the upstream's own, one for one (the mock's answer is deterministic).
+  Response direct = http(mock.port(), post_request(target, kChatBody));
+  REQUIRE(direct.status == 200);
+  const auto upstream = parse_sse(direct.body);
+  REQUIRE(upstream.size() == static_cast<size_t>(kTokens + 2));
+  REQUIRE(events.size() == upstream.size());
+  REQUIRE(replayed.size() == upstream.size());
+  for (size_t i = 0; i < upstream.size(); ++i) {
+    CAPTURE(i);
+    CHECK(events[i].event == upstream[i].first);
+    CHECK(events[i].data == upstream[i].second);
+    CHECK(replayed[i].data == upstream[i].second);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Configuration
+
+TEST_CASE("backplane: --check-config rejects a bad backplane and accepts a redis one") {
+  struct Case {
+    std::string yaml;
+    int status;
+  };
+  const std::vector<Case> cases = {
+      {"backplane: {type: redis}\n", 2},                     // no url
+      {"backplane: {type: bogus}\n", 2},                     // unknown type
+      {"backplane: {type: redis, url: \"http://x\"}\n", 2},  // not a redis:// URL
+      {"backplane: {type: redis, url: \"redis://127.0.0.1:6379/0\", key_prefix: \"app:\", "
+       "lease_ttl: 2s}\n",
+       0},
+  };
+  for (const Case& c : cases) {
+    const std::string path = write_temp_file("listen: 127.0.0.1:0\n" + c.yaml);
+    ProcessResult r = run_ssegw({"--check-config", path});
+    ::unlink(path.c_str());
+    CAPTURE(c.yaml);
+    INFO("output: ", r.output);
+    CHECK(r.status == c.status);
+    if (c.status != 0) CHECK(r.output.find("backplane") != std::string::npos);
+  }
+}
