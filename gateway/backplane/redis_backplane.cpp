@@ -34,6 +34,7 @@ constexpr uint64_t kReconnectMaxMs = 5000;
 constexpr uint64_t kWatchdogMs = 500;
 constexpr uint64_t kConnectTimeoutMs = 2000;
 constexpr uint64_t kPingTimeoutMs = 3000;
+constexpr uint64_t kAheadWaitMs = 2000;
 
 std::string_view text(const redisReply* reply) {
   return reply && (reply->type == REDIS_REPLY_STRING || reply->type == REDIS_REPLY_STATUS ||
@@ -138,6 +139,12 @@ void RedisBackplane::connect() {
 
 void RedisBackplane::watchdog() {
   uint64_t now = loop_.now_ms();
+  if (up_) {  // waiters ahead of the cursor may have waited long enough
+    std::vector<std::string> waiting;
+    for (const auto& [channel, state] : channels_)
+      if (!state.waiters.empty()) waiting.push_back(channel);
+    for (const std::string& channel : waiting) pump(channel);
+  }
   if (connect_started_ms_ && now - connect_started_ms_ >= kConnectTimeoutMs) {
     on_lost("connect timed out");
   } else if (up_ && ping_sent_ms_ && now - ping_sent_ms_ >= kPingTimeoutMs) {
@@ -321,7 +328,7 @@ void RedisBackplane::subscribe(const std::string& channel, const hub::ResumeRequ
     return;
   }
   auto [it, created] = channels_.try_emplace(channel);
-  it->second.waiters.push_back({resume, std::move(admit)});
+  it->second.waiters.push_back({resume, std::move(admit), loop_.now_ms()});
   if (created) notifications_.subscribe(notify_key(channel));
   pump(channel);
 }
@@ -347,9 +354,10 @@ void RedisBackplane::pump(const std::string& channel) {
     read_tail(channel, state);
   } else if (state.dirty) {
     read_live(channel, state);
-  } else if (!state.waiters.empty()) {
+  } else if (std::any_of(state.waiters.begin(), state.waiters.end(),
+                         [&](const Waiter& w) { return !ahead(w, state); })) {
     admit_waiters(channel, state);
-  } else {
+  } else if (state.waiters.empty()) {
     release_if_unused(channel);
   }
 }
@@ -448,11 +456,23 @@ void RedisBackplane::read_live(const std::string& channel, ChannelState& state) 
 
 // Replays to every waiting subscriber with one read: from the oldest id any of them needs up to
 // the cursor, then attaches them all at the cursor.
+bool RedisBackplane::ahead(const Waiter& waiter, const ChannelState& state) const {
+  if (!waiter.resume.present || loop_.now_ms() - waiter.since_ms >= kAheadWaitMs) return false;
+  auto id = hub::EventId::parse(waiter.resume.last_event_id);
+  return id && *id > state.cursor && !state.finished;
+}
+
 void RedisBackplane::admit_waiters(const std::string& channel, ChannelState& state) {
   bool from_start_default = state.finished || is_generation_name(channel);
   std::optional<hub::EventId> oldest;
   bool from_start = false;
-  for (const Waiter& waiter : state.waiters) {
+  // Those ahead of the cursor stay; the watchdog and the next notification look at them again.
+  std::vector<Waiter> ready;
+  std::vector<Waiter> waiting;
+  for (Waiter& waiter : state.waiters)
+    (ahead(waiter, state) ? waiting : ready).push_back(std::move(waiter));
+  state.waiters = std::move(waiting);
+  for (const Waiter& waiter : ready) {
     if (!waiter.resume.present) {
       from_start = from_start || from_start_default;
       continue;
@@ -465,7 +485,7 @@ void RedisBackplane::admit_waiters(const std::string& channel, ChannelState& sta
     }
   }
   if (!from_start && !oldest) {  // nobody resumes: attach them all at the cursor
-    std::vector<Waiter> waiters = std::move(state.waiters);
+    std::vector<Waiter> waiters = std::move(ready);
     state.busy = true;  // a subscriber leaving during admit() must not release the state
     for (Waiter& waiter : waiters) admit(channel, state, waiter, {}, std::nullopt);
     state.busy = false;
@@ -477,7 +497,7 @@ void RedisBackplane::admit_waiters(const std::string& channel, ChannelState& sta
   std::string start = from_start ? "-" : oldest->str();
   std::string end = state.cursor.str();
   std::string count = std::to_string(static_cast<uint64_t>(config_.history.max_events) * 2 + 200);
-  auto waiters = std::make_shared<std::vector<Waiter>>(std::move(state.waiters));
+  auto waiters = std::make_shared<std::vector<Waiter>>(std::move(ready));
   auto first = std::make_shared<std::optional<hub::EventId>>();
   state.busy = true;
   auto fail_all = [this, waiters] {

@@ -100,6 +100,7 @@ class RedisBackplane {
   struct Waiter {
     hub::ResumeRequest resume;
     Admit admit;
+    uint64_t since_ms;  // when it started waiting
   };
   struct ChannelState {
     hub::EventId cursor;  // the last id fanned out here
@@ -143,6 +144,10 @@ class RedisBackplane {
   void pump(const std::string& channel);
   void read_tail(const std::string& channel, ChannelState& state);
   void read_live(const std::string& channel, ChannelState& state);
+  // A client may hold an id newer than this instance's cursor: a generation's own client gets
+  // each frame before Redis has it. Such a waiter waits (up to kAheadWaitMs) for the live read
+  // to reach its id, so that it gets neither a false gap nor that event again.
+  bool ahead(const Waiter& waiter, const ChannelState& state) const;
   void admit_waiters(const std::string& channel, ChannelState& state);
   void admit(const std::string& channel, const ChannelState& state, Waiter& waiter,
              const std::vector<Entry>& entries, const std::optional<hub::EventId>& first);

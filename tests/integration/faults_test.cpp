@@ -287,7 +287,7 @@ TEST_CASE("faults: garbage from the upstream ends the proxied stream with one er
   check_complete_answer(http(gw.port(), chat_request("tokens=2&interval_ms=1")), 2);
 }
 
-TEST_CASE("faults: a stalled upstream gets keep-alives, then idle_timeout cuts it; others flow") {
+TEST_CASE("faults: a stalled upstream gets keep-alives, then idle_timeout cuts it, and others flow") {
   MockLlm mock;
   Gateway gw("heartbeat: 500ms\n" + upstream_yaml(mock.url(), ", idle_timeout: 2s") +
              chat_route_yaml());
@@ -583,7 +583,7 @@ TEST_CASE("faults: a subscriber that never reads is cut as a slow consumer and i
   CHECK(fds == fds0 + 1);
 }
 
-TEST_CASE("faults: a client reading 1 byte per second is cut; the other subscribers keep up") {
+TEST_CASE("faults: a client reading 1 byte per second is cut, and the other subscribers keep up") {
   Gateway gw("slow_consumer: {max_queued_bytes: 32KiB}\n");
   const uint16_t port = gw.port();
   // The dripping client reads its own bytes (SseStream would read all it can).

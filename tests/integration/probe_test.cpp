@@ -135,7 +135,7 @@ TEST_CASE("probe: the Dockerfile's HEALTHCHECK command passes against a running 
   CHECK(r.status == 0);
 }
 
-TEST_CASE("probe: any 2xx passes; other statuses, garbage and early close fail") {
+TEST_CASE("probe: any 2xx passes, and other statuses, garbage and early close fail") {
   struct Case {
     std::string answer;
     int status;
