@@ -5,7 +5,7 @@ ASAN_DIR ?= build-asan
 TSAN_DIR ?= build-tsan
 CMAKE_FLAGS ?=
 
-.PHONY: all bootstrap build run test test-sanitize test-tsan fuzz node-deps clean format
+.PHONY: all bootstrap build run test test-sanitize test-tsan fuzz node-deps clean format bench
 
 all: build
 
@@ -46,6 +46,11 @@ test-tsan: bootstrap
 	cmake --build $(TSAN_DIR) -j$(JOBS) --target ssegw ssegw-mock-llm integration_tests
 	cd $(TSAN_DIR) && TSAN_OPTIONS=halt_on_error=1 ./bin/integration_tests \
 	  -tc='workers*,shutdown*,upstream: a source on workers*,upstream: a resumable answer resumes on workers*'
+
+# ssegw against Nchan and Pushpin on loopback (installs them when missing); writes the medians into
+# bench/RESULTS.md. About 30 minutes; QUICK=1 for a short run (bench/compare.sh lists the knobs).
+bench: build
+	BIN=$(BUILD_DIR)/bin bench/compare.sh
 
 # libFuzzer targets (clang), each for FUZZ_SECONDS (default 60); make test only replays the corpora.
 fuzz: bootstrap
