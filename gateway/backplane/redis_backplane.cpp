@@ -222,7 +222,7 @@ void RedisBackplane::on_pubsub(const redisReply* message) {
   if (message->type != REDIS_REPLY_ARRAY || message->elements < 2) return;
   std::string_view kind = text(message->element[0]);
   std::string_view name = text(message->element[1]);
-  std::string_view prefix = notify_key("");
+  const std::string prefix = notify_key("");
   if (name.substr(0, prefix.size()) != prefix) return;
   std::string channel(name.substr(prefix.size()));
   auto it = channels_.find(channel);
