@@ -73,6 +73,9 @@ TEST_CASE("ops: metrics names types and values") {
       {"ssegw_replay_gaps_total", "counter"},
       {"ssegw_slow_consumer_disconnects_total", "counter"},
       {"ssegw_publish_fanout_seconds", "histogram"},
+      {"ssegw_backplane_errors_total", "counter"},
+      {"ssegw_backplane_reconnects_total", "counter"},
+      {"ssegw_backplane_links_up", "gauge"},
       {"process_resident_memory_bytes", "gauge"},
       {"process_open_fds", "gauge"},
       {"process_cpu_seconds_total", "counter"},
@@ -95,6 +98,8 @@ TEST_CASE("ops: metrics names types and values") {
   CHECK(read_metric(port, "ssegw_slow_consumer_disconnects_total") == 0);
   CHECK(read_metric(port, "ssegw_replayed_events_total") == 0);
   CHECK(read_metric(port, "ssegw_replay_gaps_total") == 0);
+  CHECK(read_metric(port, "ssegw_backplane_errors_total") == 0);  // in memory: no backplane
+  CHECK(read_metric(port, "ssegw_backplane_links_up") == 0);
   auto bytes = read_metric(port, "ssegw_delivered_bytes_total");
   REQUIRE(bytes.has_value());
   CHECK(*bytes >= 2.0 * frame_bytes);
