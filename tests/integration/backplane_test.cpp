@@ -215,6 +215,54 @@ TEST_CASE("backplane: two instances share a channel, every subscriber gets every
   check_keys_prefixed(redis, "t1:");
 }
 
+// With workers: 2 a channel is owned by one worker per instance: subscribers on the other worker
+// are mirrors fed by the owner, and a subscriber on the owner joins at once. Connections land on
+// either worker (SO_REUSEPORT), so eight subscribers per channel cover both paths. Also run under
+// ThreadSanitizer (make test-tsan).
+TEST_CASE("backplane: on workers 2, every subscriber of every channel gets every event once") {
+  RedisServer redis;
+  const std::string yaml = backplane_yaml(redis, "tw:") + "workers: 2\n";
+  Gateway a(yaml), b(yaml);
+  INFO("gateway A log:\n", tail(a.log()));
+  INFO("gateway B log:\n", tail(b.log()));
+  require_ready(a, "A");
+  require_ready(b, "B");
+
+  const std::vector<std::string> channels = {"w0", "w1", "w2", "w3"};
+  struct Sub {
+    std::string channel;
+    SseStream stream;
+  };
+  std::vector<Sub> subs;
+  for (const std::string& ch : channels)
+    for (int i = 0; i < 8; ++i) subs.push_back({ch, SseStream(i % 2 ? a.port() : b.port(), ch)});
+  for (Sub& s : subs) s.stream.expect_ok();
+
+  // Published on both instances, each channel over its own connection; then a late subscriber
+  // on each instance resumes from the 10th event of its channel.
+  std::map<std::string, Published> sent;
+  for (size_t c = 0; c < channels.size(); ++c)
+    sent[channels[c]] = publish_n(c % 2 ? a.port() : b.port(), channels[c], 30, "ev-");
+  for (Sub& s : subs) {
+    INFO("channel ", s.channel);
+    check_events(read_events(s.stream, 30), sent[s.channel], "subscriber of " + s.channel);
+  }
+  for (const std::string& ch : channels) {
+    for (uint16_t port : {a.port(), b.port()}) {
+      SseStream late(port, ch, {.last_event_id = sent[ch].ids[9]});
+      late.expect_ok();
+      Published rest;
+      rest.ids.assign(sent[ch].ids.begin() + 10, sent[ch].ids.end());
+      rest.data.assign(sent[ch].data.begin() + 10, sent[ch].data.end());
+      check_events(read_events(late, 20), rest, "late subscriber of " + ch);
+    }
+  }
+  for (Sub& s : subs) {
+    check_quiet_and_open(s.stream, "subscriber of " + s.channel, 0ms);
+    CHECK(s.stream.body() == expected_body(sent[s.channel]));
+  }
+}
+
 TEST_CASE("backplane: a subscriber resumes on another instance with exactly the missed events") {
   RedisServer redis;
   const std::string yaml = backplane_yaml(redis, "t2:");
