@@ -429,6 +429,44 @@ TEST_CASE("backplane: a source is opened once across instances and moves when it
   CHECK_FALSE(sb.closed());
 }
 
+TEST_CASE("backplane: the source stays with its owner while another instance still watches") {
+  MockLlm mock;
+  RedisServer redis;
+  const std::string yaml = backplane_yaml(redis, "t5:") + upstream_yaml(mock) +
+                           "sources:\n  - {channels: \"feed.*\", upstream: llm, path: "
+                           "\"/feed/{channel}?interval_ms=20\", idle_close: 300ms}\n";
+  Gateway a(yaml), b(yaml);
+  INFO("gateway A log:\n", tail(a.log()));
+  INFO("gateway B log:\n", tail(b.log()));
+  require_ready(a, "A");
+  require_ready(b, "B");
+
+  // A's subscriber makes A the owner (the lease is taken at once); then B's joins.
+  SseStream sa(a.port(), "feed.y");
+  sa.expect_ok();
+  sa.expect_event();
+  SseStream sb(b.port(), "feed.y");
+  sb.expect_ok();
+  std::vector<SseEvent> ev_b{sb.expect_event()};
+  REQUIRE(mock.stat("/feed/feed.y") == 1);
+
+  // A's subscriber leaves. B still watches (its interest key), so A keeps renewing the lease
+  // and runs the source on, past idle_close and several lease periods: B sees consecutive
+  // ticks, and the upstream saw one request only.
+  sa.close();
+  std::this_thread::sleep_for(2500ms);
+  read_ticks_until(sb, ev_b, feed_n(ev_b.back()) + 20, 5s);
+  std::map<long, std::string> id_of_n;
+  check_ticks(ev_b, "feed.y", id_of_n, "B's subscriber");
+  CHECK(mock.stat("/feed/feed.y") == 1);
+  CHECK(mock.wait_stat("feeds_active", 1, 1s) == 1);
+
+  // B's subscriber leaves too: nobody is interested, the lease is released and the source
+  // closes (idle_close after the release).
+  sb.close();
+  CHECK(mock.wait_stat("feeds_active", 0, 5s) == 0);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Losing Redis
 
