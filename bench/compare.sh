@@ -87,13 +87,14 @@ die() { log "error: $*"; exit 1; }
 
 # ---- processes ----------------------------------------------------------------------------------
 # Every server is started with setsid, so it leads its own process group, and that group is what
-# gets killed: nginx's workers, Pushpin's condure/zurl/proxy/handler go with it. GROUPS holds
-# every group still running; the trap kills them all, whatever way the script ends.
+# gets killed: nginx's workers, Pushpin's condure/zurl/proxy/handler go with it. GROUPS_RUNNING
+# holds every group still running; the trap kills them all, whatever way the script ends.
 GROUPS_RUNNING=()
 SCRIPT_PID=$$
 WATCHDOG=
 cleanup() {
   local status=$?
+  set +e  # a failed kill must not end the cleanup early
   trap - EXIT INT TERM
   [[ -n $WATCHDOG ]] && kill -- "-$WATCHDOG" 2>/dev/null
   for g in "${GROUPS_RUNNING[@]}"; do kill -TERM -- "-$g" 2>/dev/null || true; done
@@ -104,10 +105,10 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'log "interrupted"; exit 130' INT TERM
-# The whole script is bounded: after TIME_LIMIT seconds the watchdog ends it (and the trap
-# kills everything it started).
-setsid bash -c 'sleep "$1" && echo "TIME_LIMIT ($1 s) reached" >&2 && kill -TERM "$2"' _ \
-  "$TIME_LIMIT" "$SCRIPT_PID" </dev/null &
+# The whole script is bounded: after TIME_LIMIT seconds the watchdog ends it, and the script's
+# own children (a running bench, so that the trap runs at once); the trap kills the rest.
+setsid bash -c 'sleep "$1" && echo "TIME_LIMIT ($1 s) reached" >&2 && kill -TERM "$2" &&
+  pkill -TERM -P "$2"' _ "$TIME_LIMIT" "$SCRIPT_PID" </dev/null &
 WATCHDOG=$!
 
 forget_group() {
