@@ -3,6 +3,8 @@
 #include <llhttp.h>
 #include <strings.h>
 
+#include <algorithm>
+
 #include "gateway/api/demo_page.hpp"
 #include "gateway/base/clock.hpp"
 #include "gateway/base/json.hpp"
@@ -17,6 +19,8 @@ namespace {
 constexpr size_t kOutputHighWater = 256 * 1024;
 // How long a closing connection waits for the client to close after our FIN.
 constexpr uint64_t kLingerMs = 2000;
+// Publishes in flight to other workers per connection, before reading waits for their answers.
+constexpr size_t kMaxPendingAnswers = 64;
 
 http::ParserLimits parser_limits(const config::Config& config) {
   return {config.limits.max_header_bytes, config.limits.max_event_bytes};
@@ -160,6 +164,7 @@ void Connection::on_close() {
 // ---- requests ---------------------------------------------------------------------------------
 
 void Connection::dispatch() {
+  if (!may_dispatch_now()) return;
   served_any_ = true;
   http::Request& request = parser_.request();
   api::RouteMatch match = api::match_route(request.path());
@@ -298,8 +303,16 @@ void Connection::handle_publish(const api::RouteMatch& match) {
   message->channel = match.channel;
   message->type = std::move(type);
   message->data = std::move(request.body);
-  phase_ = Phase::kWaitingForOwner;
+  message->sequence = next_answer_;
+  answers_.push_back({next_answer_++, false, close_after_response_, http10_, cors_headers_, {}});
   worker_.ask_owner(owner, message, this);
+  // The next pipelined request goes ahead, unless this one closes the connection or too many
+  // answers are pending.
+  if (close_after_response_ || answers_.size() >= kMaxPendingAnswers) {
+    phase_ = Phase::kWaitingForOwner;
+    return;
+  }
+  reset_for_next_request();
 }
 
 void Connection::handle_info(const api::RouteMatch& match) {
@@ -381,6 +394,10 @@ void Connection::on_owner_reply(Message& reply) {
     }
     return;
   }
+  if (reply.kind == Message::Kind::kPublishReply && reply.sequence) {
+    answer_publish(reply);
+    return;
+  }
   phase_ = Phase::kRequest;
   if (reply.backplane_down) {
     stream_channel_.clear();
@@ -430,6 +447,32 @@ void Connection::on_owner_reply(Message& reply) {
       return;
   }
   resume_requests();
+}
+
+// A publish's answer from its owner: into its slot, then out with every answer ready before it.
+void Connection::answer_publish(const Message& reply) {
+  auto slot = std::find_if(answers_.begin(), answers_.end(),
+                           [&](const Answer& a) { return a.sequence == reply.sequence; });
+  if (slot == answers_.end()) return;
+  std::string body;
+  int status = 503;
+  if (reply.ok) {
+    status = 200;
+    body = "{\"id\":\"" + reply.published.id.str() + "\",\"channel\":";
+    base::append_json_string(body, reply.channel);
+    body += ",\"subscribers\":" + std::to_string(reply.published.subscribers) + "}\n";
+  } else if (reply.backplane_down) {
+    body = http::json_error("backplane_unavailable", "the Redis backplane is unreachable");
+  } else {
+    body = http::json_error("too_many_channels", "the gateway is at limits.max_channels");
+  }
+  http::ResponseBuilder builder(status, slot->http10);
+  if (reply.backplane_down) builder.raw_headers("Retry-After: 1\r\n");
+  builder.raw_headers(slot->cors_headers);
+  slot->bytes = builder.with_body("application/json", body, !slot->close_after);
+  slot->ready = true;
+  worker_.metrics().http_request(api::route_label(api::Route::kChannelEvents), status).Increment();
+  flush_answers();
 }
 
 int64_t Connection::now_unix() const {
@@ -567,8 +610,17 @@ void Connection::respond(int status, std::string_view content_type, std::string_
   bool keep_alive = !close_after_response_;
   std::string bytes = status == 204 ? builder.without_body(keep_alive)
                                     : builder.with_body(content_type, body, keep_alive);
-  write(base::Frame::copy_of(bytes), false);
   count_request(status);
+  if (!answers_.empty()) {  // earlier publishes still await their owners: queue behind them
+    answers_.push_back({next_answer_++, true, !keep_alive, http10_, {}, std::move(bytes)});
+    if (!keep_alive) {
+      phase_ = Phase::kWaitingForOwner;  // nothing after this request is read
+      return;
+    }
+    reset_for_next_request();
+    return;
+  }
+  write(base::Frame::copy_of(bytes), false);
   after_response();
 }
 
@@ -609,10 +661,55 @@ void Connection::after_response() {
     close_gracefully();
     return;
   }
+  reset_for_next_request();
+}
+
+void Connection::reset_for_next_request() {
   parser_.next();
   continue_sent_ = false;
   cors_headers_.clear();
   phase_started_ms_ = worker_.loop().now_ms();
+}
+
+// While answers are pending only publishes go ahead (they queue their answers); anything else
+// could answer out of order, or start a stream, so it waits for the queue to drain.
+bool Connection::may_dispatch_now() {
+  if (answers_.empty()) return true;
+  const http::Request& request = parser_.request();
+  if (request.method == HTTP_POST &&
+      api::match_route(request.path()).route == api::Route::kChannelEvents)
+    return true;
+  deferred_dispatch_ = true;
+  phase_ = Phase::kWaitingForOwner;
+  return false;
+}
+
+void Connection::flush_answers() {
+  while (!answers_.empty() && answers_.front().ready && is_open()) {
+    Answer answer = std::move(answers_.front());
+    answers_.pop_front();
+    write(base::Frame::copy_of(answer.bytes), false);
+    if (answer.close_after) {
+      answers_.clear();
+      close_gracefully();
+      return;
+    }
+  }
+  if (!answers_.empty()) {
+    worker_.expect_reply(this);  // more answers to come
+    return;
+  }
+  if (phase_ != Phase::kWaitingForOwner) {
+    // A drain began while publishes were out and nothing else is in progress: done now.
+    if (close_after_response_ && !parser_.in_progress() && pending_.empty()) close_gracefully();
+    return;
+  }
+  phase_ = Phase::kRequest;
+  if (deferred_dispatch_) {
+    deferred_dispatch_ = false;
+    dispatch();
+  }
+  resume_requests();
 }
 
 void Connection::close_gracefully() {
@@ -696,7 +793,7 @@ void Connection::begin_shutdown() {
       end_stream();
       break;
     case Phase::kRequest:
-      if (!parser_.in_progress() && pending_.empty() && idle_output())
+      if (!parser_.in_progress() && pending_.empty() && idle_output() && answers_.empty())
         close();
       else
         close_after_response_ = true;
@@ -720,7 +817,8 @@ void Connection::tick(uint64_t now_ms) {
       if (started && waited >= static_cast<uint64_t>(config.limits.header_timeout.count())) {
         route_ = api::Route::kNotFound;
         respond_error(408, "request_timeout", "the request was not complete in time");
-      } else if (!started && waited >= static_cast<uint64_t>(config.limits.idle_timeout.count())) {
+      } else if (!started && answers_.empty() &&
+                 waited >= static_cast<uint64_t>(config.limits.idle_timeout.count())) {
         close();
       }
       break;

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <string>
 #include <vector>
 
@@ -99,6 +100,12 @@ class Connection final : public net::TcpStream,
   void respond_info(const std::string& channel, const hub::ChannelInfo& info);
   void after_response();
   void count_request(int status);
+  // Pipelined publishes to channels owned by other workers go out without waiting for each
+  // answer; their answers, and any answer given meanwhile, leave in request order.
+  bool may_dispatch_now();
+  void reset_for_next_request();
+  void flush_answers();
+  void answer_publish(const Message& reply);
 
   void write_stream_head();
   void subscribed(bool mirror);
@@ -106,8 +113,21 @@ class Connection final : public net::TcpStream,
   void leave_channel();
   void close_gracefully();
 
+  // An answer in request order: written once it is ready and every earlier one has gone.
+  struct Answer {
+    uint64_t sequence;
+    bool ready = false;
+    bool close_after = false;  // the request asked to close, or the input cannot be trusted
+    bool http10 = false;
+    std::string cors_headers;  // the request's, for an answer built later
+    std::string bytes;
+  };
+
   Worker& worker_;
   uint64_t id_;
+  std::deque<Answer> answers_;  // empty unless publishes await their owners
+  uint64_t next_answer_ = 1;
+  bool deferred_dispatch_ = false;  // a parsed request waits for answers_ to drain
   http::RequestParser parser_;
   std::string pending_;  // bytes read but not yet parsed
   std::string cors_headers_;

@@ -36,6 +36,7 @@ struct Message {
   Kind kind;
   uint32_t from = 0;        // the worker that sent it
   uint64_t connection = 0;  // the asking connection's id on `from`
+  uint64_t sequence = 0;    // kPublish and its reply: the asker's answer slot (0: none)
   std::string channel;
   std::string type;
   std::string data;

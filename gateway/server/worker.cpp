@@ -139,6 +139,10 @@ void Worker::ask_owner(uint32_t owner, Message* message, Connection* asker) {
   send_to(owner, message);
 }
 
+void Worker::expect_reply(Connection* asker) {
+  askers_[asker->id()] = asker;
+}
+
 void Worker::forget_asker(uint64_t connection_id) {
   askers_.erase(connection_id);
 }
@@ -257,6 +261,7 @@ void Worker::handle(Message& m) {
           hub_.publish(m.channel, m.type, m.data, loop_.now_ms(), base::wall_clock_ms());
       if (m.connection == 0) break;  // a recording route: nobody awaits the answer
       Message* answer = reply(Kind::kPublishReply);
+      answer->sequence = m.sequence;
       answer->ok = published.has_value();
       if (published) answer->published = *published;
       send_to(m.from, answer);
@@ -335,11 +340,12 @@ void Worker::reply_to(uint32_t worker, Message* answer) {
 
 void Worker::publish_via_backplane(const Message& m) {
   backplane_->publish(m.channel, m.type, m.data,
-                      [this, from = m.from, connection = m.connection,
+                      [this, from = m.from, connection = m.connection, sequence = m.sequence,
                        channel = m.channel](std::optional<hub::EventId> id) {
                         if (connection == 0) return;  // a recording route: nobody awaits the answer
                         auto* answer = new Message(Message::Kind::kPublishReply);
                         answer->connection = connection;
+                        answer->sequence = sequence;
                         answer->channel = channel;
                         answer->ok = id.has_value();
                         answer->backplane_down = !id;

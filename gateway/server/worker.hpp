@@ -87,6 +87,8 @@ class Worker {
   // Sends a request to the owner; the answer reaches connection `id` through on_owner_reply.
   void ask_owner(uint32_t owner, Message* message, Connection* asker);
   void forget_asker(uint64_t connection_id);
+  // A connection that still awaits answers after one arrived registers again.
+  void expect_reply(Connection* asker);
   void send_to(uint32_t worker, Message* message);
   // The Redis backplane, or null when channels live in memory.
   backplane::RedisBackplane* backplane() { return backplane_.get(); }

@@ -127,3 +127,70 @@ TEST_CASE("workers: auto starts one worker per core") {
   std::string id = publish(gw.port(), "auto", "x");
   CHECK(s.expect_event().id == id);
 }
+
+// Pipelined publishes to channels owned by the other worker go out without waiting for each
+// answer (issue 4: the publisher's worker was a coin toss); the answers must still leave in
+// request order, interleaved with answers given on the spot, and the events in publish order.
+TEST_CASE("workers: pipelined publishes across workers are answered in request order") {
+  Gateway gw("workers: 2\n");
+  const uint16_t port = gw.port();
+  const std::vector<std::string> channels = {"p.a", "p.b", "p.c", "p.d"};  // on both workers
+  std::vector<std::unique_ptr<SseStream>> subs;
+  for (const std::string& ch : channels) {
+    subs.push_back(std::make_unique<SseStream>(port, ch));
+    subs.back()->expect_ok();
+  }
+
+  // 80 publishes in one write, round robin over the channels, with a health check and an
+  // unknown path (404, which keeps the connection) among them, and Connection: close at the end.
+  std::string batch;
+  std::vector<int> want_status;
+  for (int i = 0; i < 80; ++i) {
+    const std::string& ch = channels[i % channels.size()];
+    batch += post_request("/v1/channels/" + ch + "/events", "n" + std::to_string(i));
+    want_status.push_back(200);
+    if (i == 30) {
+      batch += get_request("/healthz");
+      want_status.push_back(200);
+    }
+    if (i == 50) {
+      batch += get_request("/v1/nowhere");
+      want_status.push_back(404);
+    }
+  }
+  batch += post_request("/v1/channels/p.b/events", "last", "Connection: close\r\n");
+  want_status.push_back(200);
+
+  Conn conn(port);
+  conn.send(batch);
+  std::vector<Response> got;
+  for (size_t i = 0; i < want_status.size(); ++i) got.push_back(conn.read_response());
+  CHECK(conn.wait_closed(kTimeout));
+
+  std::map<std::string, std::vector<std::string>> ids;  // per channel, in answer order
+  size_t publish = 0;
+  for (size_t i = 0; i < got.size(); ++i) {
+    CAPTURE(i);
+    CHECK(got[i].status == want_status[i]);
+    if (want_status[i] != 200 || got[i].body.find("\"id\"") == std::string::npos) continue;
+    const std::string ch = publish < 80 ? channels[publish % channels.size()] : "p.b";
+    CHECK(got[i].body.find("\"channel\":\"" + ch + "\"") != std::string::npos);
+    ids[ch].push_back(extract_id(got[i].body));
+    ++publish;
+  }
+  CHECK(publish == 81);
+  CHECK(got[31].body == "{\"status\":\"ok\"}\n");
+  CHECK(got[52].body.find("not_found") != std::string::npos);
+
+  // Each subscriber got its channel's events in publish order, with the answered ids.
+  for (size_t c = 0; c < channels.size(); ++c) {
+    CAPTURE(channels[c]);
+    const std::vector<std::string>& want = ids[channels[c]];
+    for (size_t k = 0; k < want.size(); ++k) {
+      SseEvent e = subs[c]->expect_event();
+      CHECK(e.id == want[k]);
+      size_t n = c + channels.size() * k;
+      CHECK(e.data == (n < 80 ? "n" + std::to_string(n) : "last"));
+    }
+  }
+}
