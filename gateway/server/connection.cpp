@@ -685,15 +685,19 @@ bool Connection::may_dispatch_now() {
 }
 
 void Connection::flush_answers() {
-  while (!answers_.empty() && answers_.front().ready && is_open()) {
-    Answer answer = std::move(answers_.front());
-    answers_.pop_front();
-    write(base::Frame::copy_of(answer.bytes), false);
-    if (answer.close_after) {
-      answers_.clear();
-      close_gracefully();
-      return;
-    }
+  size_t sent = 0;
+  bool close_now = false;
+  while (sent < answers_.size() && answers_[sent].ready && is_open()) {
+    write(base::Frame::copy_of(answers_[sent].bytes), false);
+    close_now = answers_[sent++].close_after;
+    if (close_now) break;
+  }
+  answers_.erase(answers_.begin(), answers_.begin() + static_cast<ptrdiff_t>(sent));
+  if (answers_.empty()) std::vector<Answer>().swap(answers_);  // give the memory back
+  if (close_now) {
+    answers_.clear();
+    close_gracefully();
+    return;
   }
   if (!answers_.empty()) {
     worker_.expect_reply(this);  // more answers to come
