@@ -287,7 +287,8 @@ TEST_CASE("faults: garbage from the upstream ends the proxied stream with one er
   check_complete_answer(http(gw.port(), chat_request("tokens=2&interval_ms=1")), 2);
 }
 
-TEST_CASE("faults: a stalled upstream gets keep-alives, then idle_timeout cuts it, and others flow") {
+TEST_CASE(
+    "faults: a stalled upstream gets keep-alives, then idle_timeout cuts it, and others flow") {
   MockLlm mock;
   Gateway gw("heartbeat: 500ms\n" + upstream_yaml(mock.url(), ", idle_timeout: 2s") +
              chat_route_yaml());
