@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <random>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -63,17 +64,22 @@ std::string read_line(int fd, Ms timeout) {
 
 }  // namespace
 
+// A free port below the kernel's ephemeral range (32768 and up on Linux): while a test has
+// killed redis, nothing else may take its port, and a gateway reconnecting to it may not
+// connect to itself, which an ephemeral port allows (the kernel could pick it as the source).
 uint16_t pick_free_port() {
-  Fd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (!fd) fail_errno("socket");
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) fail_errno("bind");
-  socklen_t len = sizeof addr;
-  if (::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&addr), &len) != 0)
-    fail_errno("getsockname");
-  return ntohs(addr.sin_port);
+  std::random_device random;
+  for (int attempt = 0; attempt < 200; ++attempt) {
+    auto port = static_cast<uint16_t>(20000 + random() % 12000);
+    Fd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    if (!fd) fail_errno("socket");
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(port);
+    if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) return port;
+  }
+  fail("no free port between 20000 and 32000");
 }
 
 RedisServer::RedisServer() {

@@ -16,7 +16,8 @@
 
 namespace itest {
 
-// A loopback port that was free a moment ago: a socket bound to port 0, read, closed.
+// A loopback port below the ephemeral range that was free a moment ago (redis_server.cpp says
+// why not an ephemeral one).
 uint16_t pick_free_port();
 
 class RedisServer {
