@@ -545,25 +545,6 @@ namespace {
 const std::string kChatBody =
     "{\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"hi there\"}]}";
 
-// Reads until the terminal chunk; returns the events not yet taken with next_event().
-std::vector<SseEvent> read_until_finished(SseStream& s, Ms timeout = 10s) {
-  auto deadline = Clock::now() + timeout;
-  std::vector<SseEvent> events;
-  while (!s.finished()) {
-    if (s.closed() || Clock::now() >= deadline) {
-      const std::string& b = s.body();
-      throw std::runtime_error(std::string(s.closed() ? "closed before the terminal chunk"
-                                                      : "no terminal chunk in time") +
-                               " after " + std::to_string(events.size()) + " events, ending: \"" +
-                               printable(b.substr(b.size() - std::min<size_t>(b.size(), 600))) +
-                               "\"");
-    }
-    if (auto e = s.next_event(50ms)) events.push_back(std::move(*e));
-  }
-  while (auto e = s.next_event(0ms)) events.push_back(std::move(*e));
-  return events;
-}
-
 // The events of an SSE body with LF line ends, as the mock writes them: {type, data} pairs.
 std::vector<std::pair<std::string, std::string>> parse_sse(const std::string& body) {
   std::vector<std::pair<std::string, std::string>> out;
@@ -633,7 +614,7 @@ TEST_CASE("backplane: a resumable answer started on one instance resumes on anot
   // It comes back on B with the last id it read: the rest of the answer, then the end.
   SseStream resumed(b.port(), ch, {.last_event_id = events.back().id.value_or("")});
   resumed.expect_ok();
-  std::vector<SseEvent> rest = read_until_finished(resumed);
+  std::vector<SseEvent> rest = read_until_finished(resumed, 10s);
   INFO("resumed on B: \"", printable(resumed.body()), "\"");
   CHECK(rest.size() == kTokens - 10 + 2);  // the other tokens, the usage chunk, [DONE]
   REQUIRE(!rest.empty());
@@ -655,7 +636,7 @@ TEST_CASE("backplane: a resumable answer started on one instance resumes on anot
   // Without Last-Event-ID, B replays the whole answer from the start, then ends.
   SseStream replay(b.port(), ch);
   replay.expect_ok();
-  std::vector<SseEvent> replayed = read_until_finished(replay);
+  std::vector<SseEvent> replayed = read_until_finished(replay, 10s);
   check_same_ids(ids_of(replayed), ids, "the replay on B");
 
   // The upstream ran to its end once, with nobody connected for most of it.

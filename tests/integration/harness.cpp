@@ -58,31 +58,6 @@ int decode_status(int wstatus) {
   return -1;
 }
 
-// fork + exec argv[0]. in_fd < 0 means /dev/null; out_fd < 0 keeps the test's stdout.
-pid_t spawn_argv(std::vector<std::string> all, int in_fd, int out_fd, int err_fd) {
-  std::vector<char*> argv;
-  for (auto& a : all) argv.push_back(a.data());
-  argv.push_back(nullptr);
-
-  pid_t pid = ::fork();
-  if (pid < 0) fail_errno("fork");
-  if (pid == 0) {
-    // Only async-signal-safe calls from here on.
-    if (in_fd < 0) in_fd = ::open("/dev/null", O_RDONLY);
-    if (in_fd >= 0) ::dup2(in_fd, 0);
-    if (out_fd >= 0) ::dup2(out_fd, 1);
-    ::dup2(err_fd, 2);
-    ::syscall(SYS_close_range, 3U, ~0U, 0U);
-    sigset_t none;
-    sigemptyset(&none);
-    ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    ::signal(SIGPIPE, SIG_DFL);
-    ::execv(argv[0], argv.data());
-    ::_exit(127);
-  }
-  return pid;
-}
-
 std::string trim(std::string_view s) {
   size_t b = 0, e = s.size();
   while (b < e && (s[b] == ' ' || s[b] == '\t')) ++b;
@@ -682,7 +657,7 @@ void ListeningProcess::start(const std::vector<std::string>& argv, Ms start_time
   if (::pipe2(p, O_CLOEXEC) != 0) fail_errno("pipe2");
   Fd write_end(p[1]);
   err_ = Fd(p[0]);
-  pid_ = spawn_argv(argv, -1, -1, write_end.get());
+  pid_ = spawn_process(argv, -1, -1, write_end.get());
   write_end.reset();
 
   auto deadline = Clock::now() + start_timeout;
@@ -902,7 +877,7 @@ ProcessResult run_process(const std::vector<std::string>& argv, const std::strin
     ::unlink(input_path.c_str());
     if (!in) fail_errno("open " + input_path);
   }
-  pid_t pid = spawn_argv(argv, in.get(), write_end.get(), write_end.get());
+  pid_t pid = spawn_process(argv, in.get(), write_end.get(), write_end.get());
   write_end.reset();
   in.reset();
   ProcessResult result;
@@ -1016,6 +991,48 @@ std::string printable(std::string_view s) {
   }
   if (s.size() > limit) out += "...(" + std::to_string(s.size()) + " bytes)";
   return out;
+}
+
+pid_t spawn_process(std::vector<std::string> all, int in_fd, int out_fd, int err_fd) {
+  std::vector<char*> argv;
+  for (auto& a : all) argv.push_back(a.data());
+  argv.push_back(nullptr);
+
+  pid_t pid = ::fork();
+  if (pid < 0) fail_errno("fork");
+  if (pid == 0) {
+    // Only async-signal-safe calls from here on.
+    if (in_fd < 0) in_fd = ::open("/dev/null", O_RDONLY);
+    if (in_fd >= 0) ::dup2(in_fd, 0);
+    if (out_fd >= 0) ::dup2(out_fd, 1);
+    ::dup2(err_fd, 2);
+    ::syscall(SYS_close_range, 3U, ~0U, 0U);
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    ::signal(SIGPIPE, SIG_DFL);
+    ::execv(argv[0], argv.data());
+    ::_exit(127);
+  }
+  return pid;
+}
+
+std::vector<SseEvent> read_until_finished(SseStream& s, Ms timeout) {
+  auto deadline = Clock::now() + timeout;
+  std::vector<SseEvent> events;
+  while (!s.finished()) {
+    if (s.closed() || Clock::now() >= deadline) {
+      const std::string& b = s.body();
+      throw std::runtime_error(std::string(s.closed() ? "closed before the terminal chunk"
+                                                      : "no terminal chunk in time") +
+                               " after " + std::to_string(b.size()) + " body bytes, ending: \"" +
+                               printable(b.substr(b.size() - std::min<size_t>(b.size(), 600))) +
+                               "\"");
+    }
+    if (auto e = s.next_event(50ms)) events.push_back(std::move(*e));
+  }
+  while (auto e = s.next_event(0ms)) events.push_back(std::move(*e));
+  return events;
 }
 
 }  // namespace itest

@@ -268,6 +268,10 @@ class SseStream {
   std::optional<long> retry_;
 };
 
+// Reads until the terminal chunk (a stream the gateway ends; the connection may stay open) and
+// returns every event not yet taken with next_event(), in order. Throws on timeout or close.
+std::vector<SseEvent> read_until_finished(SseStream& s, Ms timeout = kTimeout);
+
 // Calls pump() on every stream whose socket is readable, until done() is true. False on timeout.
 bool pump_all(const std::vector<SseStream*>& streams, const std::function<bool()>& done,
               Ms timeout);
@@ -381,6 +385,11 @@ class Gateway {
   std::string config_path_;
   ListeningProcess proc_;
 };
+
+// fork + exec argv[0] (a path) with stdin from in_fd (< 0: /dev/null), stdout to out_fd (< 0:
+// the test's), stderr to err_fd, every other descriptor closed and signals at their defaults.
+// Returns the child's pid. Throws when fork fails.
+pid_t spawn_process(std::vector<std::string> argv, int in_fd, int out_fd, int err_fd);
 
 // The path of ssegw-mock-llm: SSEGW_BIN with its final "ssegw" replaced.
 std::string mock_llm_bin();

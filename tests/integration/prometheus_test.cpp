@@ -6,7 +6,6 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -138,28 +137,9 @@ class Prometheus {
 
  private:
   void spawn(std::vector<std::string> all) {
-    std::vector<char*> argv;
-    for (auto& a : all) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    int log_fd = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (log_fd < 0) throw std::runtime_error("open " + log_path_ + ": " + std::strerror(errno));
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      // Only async-signal-safe calls from here on.
-      int in_fd = ::open("/dev/null", O_RDONLY);
-      if (in_fd >= 0) ::dup2(in_fd, 0);
-      ::dup2(log_fd, 1);
-      ::dup2(log_fd, 2);
-      ::syscall(SYS_close_range, 3U, ~0U, 0U);
-      sigset_t none;
-      sigemptyset(&none);
-      ::sigprocmask(SIG_SETMASK, &none, nullptr);
-      ::signal(SIGPIPE, SIG_DFL);
-      ::execv(argv[0], argv.data());
-      ::_exit(127);
-    }
-    ::close(log_fd);
-    if (pid_ < 0) throw std::runtime_error("fork: " + std::string(std::strerror(errno)));
+    Fd log(::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+    if (!log) throw std::runtime_error("open " + log_path_ + ": " + std::strerror(errno));
+    pid_ = spawn_process(std::move(all), -1, log.get(), log.get());
   }
 
   std::string dir_;

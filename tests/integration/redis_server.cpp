@@ -4,7 +4,6 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -114,27 +113,7 @@ void RedisServer::start() {
   std::vector<std::string> all = {
       kBinary, "--port",           port, "--bind",      "127.0.0.1", "--save", "", "--appendonly",
       "no",    "--protected-mode", "no", "--daemonize", "no"};
-  std::vector<char*> argv;
-  for (auto& a : all) argv.push_back(a.data());
-  argv.push_back(nullptr);
-
-  pid_t pid = ::fork();
-  if (pid < 0) fail_errno("fork");
-  if (pid == 0) {
-    // Only async-signal-safe calls from here on.
-    int in = ::open("/dev/null", O_RDONLY);
-    if (in >= 0) ::dup2(in, 0);
-    ::dup2(log_.get(), 1);
-    ::dup2(log_.get(), 2);
-    ::syscall(SYS_close_range, 3U, ~0U, 0U);
-    sigset_t none;
-    sigemptyset(&none);
-    ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    ::signal(SIGPIPE, SIG_DFL);
-    ::execv(argv[0], argv.data());
-    ::_exit(127);
-  }
-  pid_ = pid;
+  pid_ = spawn_process(std::move(all), -1, log_.get(), log_.get());
   wait_ready(10s);
 }
 

@@ -110,26 +110,6 @@ SseStream read_all(uint16_t port, const std::string& raw_request, Ms timeout = k
   return s;
 }
 
-// Reads a streamed response until its terminal chunk (the gateway keeps the connection open).
-// Returns every event not yet taken with next_event(), in order.
-std::vector<SseEvent> read_until_finished(SseStream& s, Ms timeout = kTimeout) {
-  auto deadline = Clock::now() + timeout;
-  std::vector<SseEvent> events;
-  while (!s.finished()) {
-    if (s.closed() || Clock::now() >= deadline) {
-      const std::string& b = s.body();
-      throw std::runtime_error(std::string(s.closed() ? "closed before the terminal chunk"
-                                                      : "no terminal chunk in time") +
-                               " after " + std::to_string(b.size()) + " body bytes, ending: \"" +
-                               printable(b.substr(b.size() - std::min<size_t>(b.size(), 600))) +
-                               "\"");
-    }
-    if (auto e = s.next_event(50ms)) events.push_back(std::move(*e));
-  }
-  while (auto e = s.next_event(0ms)) events.push_back(std::move(*e));
-  return events;
-}
-
 // A loopback port with nothing listening on it.
 uint16_t closed_port() {
   Fd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
