@@ -5,7 +5,7 @@ ASAN_DIR ?= build-asan
 TSAN_DIR ?= build-tsan
 CMAKE_FLAGS ?=
 
-.PHONY: all bootstrap build run test test-sanitize test-tsan fuzz node-deps clean format bench
+.PHONY: all bootstrap build run test test-sanitize test-tsan fuzz node-deps node18 clean format bench
 
 all: build
 
@@ -25,7 +25,7 @@ run: build
 
 # The whole suite, then the same suite under AddressSanitizer and UndefinedBehaviorSanitizer,
 # then the multi-worker tests under ThreadSanitizer.
-test: bootstrap node-deps build
+test: bootstrap node-deps node18 build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j$(JOBS)
 	$(MAKE) test-sanitize
 	$(MAKE) test-tsan
@@ -38,7 +38,13 @@ test-sanitize: bootstrap
 
 # npm packages of the real-client tests (tests/node), from the npm registry, pinned by the lock.
 node-deps: bootstrap
-	@cd tests/node && { [ -d node_modules ] || npm ci --no-audit --no-fund --loglevel=error; }
+	@cd tests/node && { [ node_modules/.package-lock.json -nt package-lock.json ] || \
+	  npm ci --no-audit --no-fund --loglevel=error; }
+
+# Debian 12's own Node.js 18, unpacked (not installed) for the test 'node: real clients on Debian's
+# Node 18', so that every run proves the suite on a stock Debian 12 even where node is newer.
+node18: bootstrap
+	@tools/debian_node18.sh $(BUILD_DIR)/debian-node18
 
 # The threaded parts (workers: 2 and auto, cross-worker channels, drain) under TSan.
 test-tsan: bootstrap
