@@ -6,6 +6,7 @@
 
 #include "gateway/base/clock.hpp"
 #include "gateway/base/log.hpp"
+#include "gateway/hub/generation.hpp"
 #include "gateway/hub/sse_frame.hpp"
 
 namespace backplane {
@@ -63,14 +64,6 @@ bool parse_entry(const redisReply* reply, hub::EventId& id, std::string_view& da
     if (name == "end") end = hub::EventId::parse(value);
   }
   return true;
-}
-
-// Generations replay from their start to a subscriber without Last-Event-ID; their names are
-// made by Worker::new_generation_channel ("gen-" and 16 hex digits).
-bool is_generation_name(std::string_view channel) {
-  if (channel.size() != 20 || channel.substr(0, 4) != "gen-") return false;
-  return std::all_of(channel.begin() + 4, channel.end(),
-                     [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
 }
 
 }  // namespace
@@ -463,7 +456,7 @@ bool RedisBackplane::ahead(const Waiter& waiter, const ChannelState& state) cons
 }
 
 void RedisBackplane::admit_waiters(const std::string& channel, ChannelState& state) {
-  bool from_start_default = state.finished || is_generation_name(channel);
+  bool from_start_default = state.finished || hub::is_generation_name(channel);
   std::optional<hub::EventId> oldest;
   bool from_start = false;
   // Those ahead of the cursor stay; the watchdog and the next notification look at them again.
@@ -563,7 +556,7 @@ void RedisBackplane::admit(const std::string& channel, const ChannelState& state
     waiter.admit(admission);
     return;
   }
-  bool from_start = !resume.present && (state.finished || is_generation_name(channel));
+  bool from_start = !resume.present && (state.finished || hub::is_generation_name(channel));
   if (resume.present || from_start) {
     size_t start = 0;
     bool gap = false;

@@ -4,6 +4,7 @@
 
 #include "gateway/base/clock.hpp"
 #include "gateway/base/log.hpp"
+#include "gateway/hub/generation.hpp"
 #include "gateway/hub/sse_frame.hpp"
 #include "gateway/server/connection.hpp"
 
@@ -179,16 +180,15 @@ void Worker::connection_closed(Connection* connection) {
 }
 
 std::string Worker::new_generation_channel() {
-  static constexpr char kHex[] = "0123456789abcdef";
   for (;;) {
-    std::string name = "gen-";
-    for (int i = 0; i < 16; ++i) name += kHex[random_() & 15];
-    if (owner_of(name) != index_) continue;  // 1 try in `workers` is ours
+    std::optional<std::string> name = hub::make_generation_name();
+    if (!name) return std::string();
+    if (owner_of(*name) != index_) continue;  // 1 try in `workers` is ours
     if (backplane_) {
-      backplane_->start_generation(name);  // kept in Redis: no channel here until subscribed
-      return name;
+      backplane_->start_generation(*name);  // kept in Redis: no channel here until subscribed
+      return *name;
     }
-    return hub_.create_generation_channel(name) ? name : std::string();
+    return hub_.create_generation_channel(*name) ? *name : std::string();
   }
 }
 

@@ -14,7 +14,6 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <random>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
@@ -100,7 +99,8 @@ class Worker {
   base::FrameRef publish_into(const std::string& channel, std::string_view type,
                               std::string_view data);
   // A fresh channel for a resumable answer, owned by this worker (so that the answer is
-  // recorded without crossing threads); empty when over limits.max_channels.
+  // recorded without crossing threads), named by hub::make_generation_name(); empty when over
+  // limits.max_channels.
   std::string new_generation_channel();
   // Ends a generation's channel: its streams end after the last event, here and elsewhere.
   void finish_channel(const std::string& channel);
@@ -147,7 +147,6 @@ class Worker {
   size_t connection_count_ = 0;
   uint64_t next_connection_id_ = 1;
   std::unordered_map<uint64_t, Connection*> askers_;  // connections awaiting an owner's answer
-  std::mt19937_64 random_{std::random_device{}()};
   bool draining_ = false;
   uint64_t last_limits_sweep_ms_ = 0;
   std::atomic<bool> drained_reported_{false};
