@@ -67,6 +67,7 @@ std::string quoted(std::string_view s) {
   return "'" + std::string(s) + "'";
 }
 
+constexpr size_t kMinKeyTokenBytes = 16;
 constexpr size_t kMinHmacSecretBytes = 32;  // RFC 7518 section 3.2: no shorter than the hash
 constexpr int kMinRsaBits = 2048;
 constexpr size_t kMaxKeyFileBytes = 1 << 20;
@@ -410,6 +411,9 @@ class Loader {
              [&](const Field& g) { l.max_connections_per_ip = count32(g); }},
             {"publish_rate_per_ip", [&](const Field& g) { l.publish_rate_per_ip = count32(g); }},
             {"publish_burst_per_ip", [&](const Field& g) { l.publish_burst_per_ip = count32(g); }},
+            {"max_streams_per_ip", [&](const Field& g) { l.max_streams_per_ip = count32(g); }},
+            {"owner_timeout",
+             [&](const Field& g) { l.owner_timeout = duration(g, /*allow_zero=*/false); }},
         });
   }
 
@@ -425,18 +429,84 @@ class Loader {
 
   void auth(const Field& f, AuthConfig& a) {
     std::optional<Field> anonymous;
+    std::optional<Field> publish_tokens;
     read_map(f.value, f.path,
              {
-                 {"publish_tokens", [&](const Field& g) { a.publish_tokens = string_list(g); }},
+                 {"publish_tokens",
+                  [&](const Field& g) {
+                    a.publish_tokens = string_list(g);
+                    publish_tokens = g;
+                  }},
+                 {"keys", [&](const Field& g) { keys(g, a.keys); }},
                  {"jwt", [&](const Field& g) { a.jwt = jwt(g); }},
                  {"anonymous_subscribe", [&](const Field& g) { anonymous = g; }},
              });
-    a.anonymous_subscribe = anonymous ? boolean(*anonymous) : !a.jwt.has_value();
-    if (!a.anonymous_subscribe && !a.jwt) {
+    a.anonymous_subscribe = anonymous ? boolean(*anonymous) : !a.guards_routes();
+    if (!a.anonymous_subscribe && !a.guards_routes()) {
       fail(anonymous->mark(), anonymous->path +
-                                  ": false needs auth.jwt (without it no subscriber could "
-                                  "ever be let in)");
+                                  ": false needs auth.jwt or auth.keys (without them no "
+                                  "subscriber could ever be let in)");
     }
+    if (publish_tokens) {
+      for (const KeyConfig& key : a.keys)
+        for (const std::string& token : a.publish_tokens)
+          if (token == key.token)
+            fail(publish_tokens->mark(), publish_tokens->path +
+                                             ": a publish token is also the "
+                                             "token of key " +
+                                             quoted(key.name));
+    }
+  }
+
+  // auth.keys: named static tokens with grants. A key's name becomes a metrics label, so it is
+  // short and plain; its token must be long enough not to be guessed.
+  void keys(const Field& f, std::vector<KeyConfig>& out) {
+    each_item(f, [&](const Field& item) {
+      KeyConfig k;
+      bool has_name = false, has_token = false;
+      read_map(
+          item.value, item.path,
+          {
+              {"name",
+               [&](const Field& g) {
+                 k.name = nonempty(g, "a key name");
+                 bool plain =
+                     k.name.size() <= 64 && std::all_of(k.name.begin(), k.name.end(), [](char c) {
+                       return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' ||
+                              c == '-';
+                     });
+                 if (!plain)
+                   fail(g.mark(),
+                        g.path + ": 1 to 64 characters of [A-Za-z0-9_.-], got " + quoted(k.name));
+                 if (k.name == "anonymous" || k.name == "jwt")
+                   fail(g.mark(), g.path + ": " + quoted(k.name) +
+                                      " is reserved (it names requests without a key)");
+                 for (const KeyConfig& other : out)
+                   if (other.name == k.name)
+                     fail(g.mark(), g.path + ": duplicate key name " + quoted(k.name));
+                 has_name = true;
+               }},
+              {"token",
+               [&](const Field& g) {
+                 k.token = scalar(g, "a token of at least 16 bytes");
+                 if (k.token.empty())
+                   fail(g.mark(), g.path + ": empty string (is the environment variable set?)");
+                 if (k.token.size() < kMinKeyTokenBytes)
+                   fail(g.mark(), g.path + ": refusing a short token: " +
+                                      std::to_string(k.token.size()) + " bytes, at least " +
+                                      std::to_string(kMinKeyTokenBytes) + " are needed");
+                 for (const KeyConfig& other : out)
+                   if (other.token == k.token)
+                     fail(g.mark(), g.path + ": the same token as key " + quoted(other.name));
+                 has_token = true;
+               }},
+              {"routes", [&](const Field& g) { k.routes = string_list(g); }},
+              {"publish", [&](const Field& g) { k.publish = string_list(g); }},
+              {"subscribe", [&](const Field& g) { k.subscribe = string_list(g); }},
+          });
+      if (!has_name || !has_token) fail(item.mark(), item.path + ": needs name and token");
+      out.push_back(std::move(k));
+    });
   }
 
   // Every combination is checked once all keys are read, since YAML keeps no order among them.
@@ -545,6 +615,7 @@ class Loader {
               {"idle_timeout", [&](const Field& g) { u.idle_timeout = duration(g, false); }},
               {"max_idle_connections",
                [&](const Field& g) { u.max_idle_connections = count32(g); }},
+              {"max_concurrent", [&](const Field& g) { u.max_concurrent = count32(g); }},
               {"headers",
                [&](const Field& g) {
                  if (g.value.IsNull()) return;
@@ -653,6 +724,16 @@ class Loader {
                       else
                         fail(g.mark(),
                              g.path + ": expected cancel or continue, got " + quoted(text));
+                    }},
+                   {"auth",
+                    [&](const Field& g) {
+                      std::string text = scalar(g, "required or none");
+                      if (text == "required")
+                        r.auth = RouteAuth::kRequired;
+                      else if (text == "none")
+                        r.auth = RouteAuth::kNone;
+                      else
+                        fail(g.mark(), g.path + ": expected required or none, got " + quoted(text));
                     }},
                    {"high_water_bytes", [&](const Field& g) { r.high_water_bytes = size(g); }},
                    {"low_water_bytes", [&](const Field& g) { r.low_water_bytes = size(g); }},

@@ -46,6 +46,11 @@ struct LimitsConfig {
   uint32_t max_connections_per_ip = 50000;
   uint32_t publish_rate_per_ip = 100000;   // publishes per second, refilled continuously
   uint32_t publish_burst_per_ip = 100000;  // bucket size
+  // Proxied streams and detached generations started by one client address and still running.
+  uint32_t max_streams_per_ip = 64;
+  // How long a request may wait for the worker that owns its channel (and, with Redis, for
+  // Redis) before it is answered 503 owner_timeout.
+  Duration owner_timeout = std::chrono::seconds(10);
 };
 
 struct CorsConfig {
@@ -66,11 +71,27 @@ struct JwtConfig {
   std::string public_key_pem;
 };
 
+// auth.keys[]: a named static bearer token with the same three grant lists as a JWT's claims.
+struct KeyConfig {
+  std::string name;   // for logs and metrics labels: [A-Za-z0-9_.-], 1 to 64 characters
+  std::string token;  // at least 16 bytes
+  std::vector<std::string> routes;     // route path globs
+  std::vector<std::string> publish;    // channel globs
+  std::vector<std::string> subscribe;  // channel globs
+};
+
 struct AuthConfig {
-  std::vector<std::string> publish_tokens;  // empty: publishing is open
-  std::optional<JwtConfig> jwt;             // unset: tokens are neither needed nor read
-  // Subscribing without a token. Defaults to true without jwt and to false with it.
+  std::vector<std::string> publish_tokens;  // empty: publishing is open (unless jwt or keys)
+  std::vector<KeyConfig> keys;
+  std::optional<JwtConfig> jwt;  // unset: JWTs are neither needed nor read
+  // Subscribing without a token. Defaults to true without jwt and keys, to false with either.
   bool anonymous_subscribe = true;
+
+  // The gateway checks tokens on routes: with auth.jwt or auth.keys.
+  bool guards_routes() const { return jwt.has_value() || !keys.empty(); }
+  // Some token is configured: a token a request carries is then always checked.
+  bool reads_tokens() const { return guards_routes() || !publish_tokens.empty(); }
+  bool publish_restricted() const { return reads_tokens(); }
 };
 
 struct LogConfig {
@@ -99,6 +120,9 @@ struct UpstreamConfig {
   Duration idle_timeout = std::chrono::seconds(120);         // between two chunks
   std::vector<std::pair<std::string, std::string>> headers;  // added to every request
   uint32_t max_idle_connections = 16;                        // keep-alive pool size
+  // Requests open at once to this upstream, all workers together, detached answers and sources
+  // included; a route request over it gets 503 upstream_busy.
+  uint32_t max_concurrent = 1024;
   TlsConfig tls_options;
 };
 
@@ -132,6 +156,8 @@ struct SourceConfig {
 };
 
 enum class DisconnectPolicy { kCancel, kContinue };
+// Whether a route needs a gateway token when auth.jwt or auth.keys is configured.
+enum class RouteAuth { kRequired, kNone };
 
 // A streaming reverse-proxy route for LLM APIs.
 struct RouteConfig {
@@ -139,6 +165,7 @@ struct RouteConfig {
   std::string upstream;  // an upstreams key
   bool resumable = false;
   DisconnectPolicy on_disconnect = DisconnectPolicy::kCancel;
+  RouteAuth auth = RouteAuth::kRequired;
   uint64_t high_water_bytes = 64 << 10;  // stop reading the upstream above this unsent output
   uint64_t low_water_bytes = 16 << 10;   // and resume below this
 };

@@ -306,7 +306,7 @@ void RouteProxy::downstream_gone() {
   record("error", error_event("cancelled", "the client disconnected"));
   finish_recording();
   account_tokens();
-  finished_ = true;
+  done();
 }
 
 void RouteProxy::tick(uint64_t now_ms) {
@@ -394,6 +394,7 @@ void RouteProxy::account_tokens() {
 
 void RouteProxy::done() {
   finished_ = true;
+  leases_.clear();
 }
 
 }  // namespace upstream

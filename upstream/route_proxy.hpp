@@ -20,6 +20,7 @@
 #include <string>
 
 #include "config/config.hpp"
+#include "gateway/base/lease.hpp"
 #include "gateway/http/request.hpp"
 #include "gateway/metrics/metrics.hpp"
 #include "upstream/downstream.hpp"
@@ -59,6 +60,8 @@ class RouteProxy final : public ExchangeHandler {
   ~RouteProxy();
 
   void start(OutgoingRequest request);
+  // Keeps a lease (a concurrency slot) until the answer ends, whichever way it ends.
+  void hold(base::Lease lease) { leases_.push_back(std::move(lease)); }
   void downstream_progress();
   void downstream_gone();
   // With on_disconnect: continue, a recording proxy goes on without its client.
@@ -110,6 +113,7 @@ class RouteProxy final : public ExchangeHandler {
   SseParser sse_;
   NdjsonParser ndjson_;
   std::unique_ptr<Watcher> watcher_;
+  std::vector<base::Lease> leases_;
 };
 
 }  // namespace upstream

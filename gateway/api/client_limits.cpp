@@ -5,8 +5,10 @@
 
 namespace api {
 
-ClientLimits::ClientLimits(uint32_t max_connections, uint32_t publish_rate, uint32_t publish_burst)
+ClientLimits::ClientLimits(uint32_t max_connections, uint32_t publish_rate, uint32_t publish_burst,
+                           uint32_t max_streams)
     : max_connections_(max_connections),
+      max_streams_(max_streams),
       rate_(static_cast<double>(publish_rate) / 1000.0),
       burst_(static_cast<double>(std::max<uint32_t>(publish_burst, 1))) {}
 
@@ -26,6 +28,27 @@ void ClientLimits::close_connection(const std::string& ip) {
   auto it = connections_.find(ip);
   if (it == connections_.end()) return;
   if (--it->second == 0) connections_.erase(it);
+}
+
+std::optional<base::Lease> ClientLimits::take_stream(const std::string& ip) {
+  std::lock_guard lock(mutex_);
+  uint32_t& count = streams_[ip];
+  if (count >= max_streams_) {
+    if (count == 0) streams_.erase(ip);
+    return std::nullopt;
+  }
+  ++count;
+  return base::Lease([this, ip] {
+    std::lock_guard lock(mutex_);
+    auto it = streams_.find(ip);
+    if (it != streams_.end() && --it->second == 0) streams_.erase(it);
+  });
+}
+
+uint32_t ClientLimits::streams(const std::string& ip) {
+  std::lock_guard lock(mutex_);
+  auto it = streams_.find(ip);
+  return it == streams_.end() ? 0 : it->second;
 }
 
 bool ClientLimits::take_publish(const std::string& ip, uint64_t now_ms, uint32_t& retry_after_s) {

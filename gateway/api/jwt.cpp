@@ -18,7 +18,6 @@
 #include <utility>
 
 #include "gateway/base/json_value.hpp"
-#include "gateway/http/request.hpp"
 
 namespace api {
 
@@ -77,7 +76,8 @@ std::optional<int64_t> numeric_date(const base::JsonValue& value, bool round_up)
   return static_cast<int64_t>(r);
 }
 
-// Reads ssegw.subscribe or ssegw.publish; false when present but not a list of strings.
+// Reads ssegw.subscribe, ssegw.publish or ssegw.routes; false when present but not a list of
+// strings.
 bool glob_list(const base::JsonValue& grants, std::string_view key, std::vector<std::string>& out) {
   const base::JsonValue* value = grants.find(key);
   if (!value) return true;
@@ -109,62 +109,6 @@ bool es256_to_der(std::string_view raw, std::string& der) {
   der.resize(static_cast<size_t>(len));
   auto* out = reinterpret_cast<unsigned char*>(der.data());
   return i2d_ECDSA_SIG(sig.get(), &out) == len;
-}
-
-bool is_ows(char c) {
-  return c == ' ' || c == '\t';
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && is_ows(s.front())) s.remove_prefix(1);
-  while (!s.empty() && is_ows(s.back())) s.remove_suffix(1);
-  return s;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; };
-           return lower(x) == lower(y);
-         });
-}
-
-// "Bearer <token>" (RFC 6750 section 2.1; the scheme is case-insensitive).
-std::string_view bearer_token(std::string_view authorization) {
-  std::string_view v = trim(authorization);
-  constexpr std::string_view kScheme = "bearer";
-  if (v.size() <= kScheme.size() || !iequals(v.substr(0, kScheme.size()), kScheme) ||
-      !is_ows(v[kScheme.size()]))
-    return {};
-  return trim(v.substr(kScheme.size() + 1));
-}
-
-// The first non-empty value of a cookie in a Cookie header value (RFC 6265 section 4.2.1:
-// "name=value" pairs separated by ';' and optional whitespace; a value may be in quotes).
-std::string_view cookie_value(std::string_view header, std::string_view name) {
-  while (!header.empty()) {
-    size_t semi = header.find(';');
-    std::string_view pair = trim(header.substr(0, semi));
-    header = semi == std::string_view::npos ? std::string_view() : header.substr(semi + 1);
-    size_t eq = pair.find('=');
-    if (eq == std::string_view::npos || trim(pair.substr(0, eq)) != name) continue;
-    std::string_view value = trim(pair.substr(eq + 1));
-    if (value.size() >= 2 && value.front() == '"' && value.back() == '"')
-      value = value.substr(1, value.size() - 2);
-    if (!value.empty()) return value;
-  }
-  return {};
-}
-
-// The undecoded value of the first `name` parameter, for when percent-decoding fails.
-std::string_view raw_query_value(std::string_view query, std::string_view name) {
-  while (!query.empty()) {
-    size_t amp = query.find('&');
-    std::string_view pair = query.substr(0, amp);
-    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
-    size_t eq = pair.find('=');
-    if (pair.substr(0, eq) == name && eq != std::string_view::npos) return pair.substr(eq + 1);
-  }
-  return {};
 }
 
 int base64url_value(char c) {
@@ -291,6 +235,13 @@ VerifyResult JwtVerifier::verify(std::string_view token, int64_t now_unix) const
       return refuse(JwtError::kMalformed, "ssegw.subscribe is not a list of strings");
     if (!glob_list(*grants, "publish", result.claims.publish))
       return refuse(JwtError::kMalformed, "ssegw.publish is not a list of strings");
+    if (!glob_list(*grants, "routes", result.claims.routes))
+      return refuse(JwtError::kMalformed, "ssegw.routes is not a list of strings");
+  }
+  if (const base::JsonValue* sub = claims.find("sub")) {
+    const std::string* subject = sub->as_string();
+    if (!subject) return refuse(JwtError::kMalformed, "sub is not a string");
+    result.claims.subject = subject->substr(0, kMaxSubjectBytes);
   }
   return result;
 }
@@ -372,24 +323,6 @@ const char* jwt_error_name(JwtError error) {
 bool allows(const std::vector<std::string>& globs, std::string_view channel) {
   return std::any_of(globs.begin(), globs.end(),
                      [&](const std::string& glob) { return config::glob_match(glob, channel); });
-}
-
-std::string find_token(std::string_view authorization, std::string_view cookie_header,
-                       std::string_view query) {
-  if (std::string_view token = bearer_token(authorization); !token.empty())
-    return std::string(token);
-  if (std::string_view token = cookie_value(cookie_header, "ssegw_token"); !token.empty())
-    return std::string(token);
-  std::string token;
-  switch (http::query_param(query, "access_token", token)) {
-    case http::QueryParam::kPresent:
-      return token;
-    case http::QueryParam::kMalformed:
-      return std::string(raw_query_value(query, "access_token"));
-    case http::QueryParam::kAbsent:
-      break;
-  }
-  return {};
 }
 
 bool base64url_decode(std::string_view in, std::string& out) {

@@ -1,6 +1,7 @@
 // JWT verification for subscribe and publish (DESIGN §1.5): HS256, RS256 and ES256 compact JWS
 // through OpenSSL, with Mercure-style claims:
-//   {"ssegw": {"subscribe": ["glob", ...], "publish": ["glob", ...]}, "exp": ..., "nbf": ...}
+//   {"ssegw": {"subscribe": ["glob", ...], "publish": ["glob", ...], "routes": ["glob", ...]},
+//    "sub": ..., "exp": ..., "nbf": ...}
 //
 // Rules:
 // - The configuration fixes the algorithm; a token's "alg" header only has to name the same
@@ -34,10 +35,15 @@ namespace api {
 // the JSON parsed for each request small.
 constexpr size_t kMaxTokenBytes = 8 << 10;
 
+// A longer "sub" is cut to this many bytes: it is an identifier for logs and per-subject limits.
+constexpr size_t kMaxSubjectBytes = 256;
+
 struct Claims {
   std::vector<std::string> subscribe;  // channel globs ('*' matches any run of characters)
   std::vector<std::string> publish;
-  int64_t exp = 0;  // unix seconds; 0 = the token does not expire
+  std::vector<std::string> routes;  // route path globs
+  std::string subject;              // "sub", empty when absent
+  int64_t exp = 0;                  // unix seconds; 0 = the token does not expire
 };
 
 enum class JwtError {
@@ -86,17 +92,6 @@ class JwtVerifier {
 
 // True when one glob matches the channel name (config::glob_match).
 bool allows(const std::vector<std::string>& globs, std::string_view channel);
-
-// The token a request carries, from the first of these that has one (DESIGN §1.5):
-// - the Authorization header value, when its scheme is Bearer (any case);
-// - the ssegw_token cookie in the Cookie header value ("a=1; ssegw_token=XYZ; b=2"; a value in
-//   double quotes loses them);
-// - the access_token query parameter, percent-decoded. A malformed escape hands on the raw
-//   value, which verify() then refuses as malformed: the request is answered 401 rather than
-//   treated as anonymous.
-// Empty when none carries one. An empty value counts as absent.
-std::string find_token(std::string_view authorization, std::string_view cookie_header,
-                       std::string_view query);
 
 // Strict unpadded base64url (RFC 7515 section 2): no '=', no whitespace, and the unused low bits
 // of the last character must be zero, so that each byte string has exactly one encoding.

@@ -23,6 +23,13 @@ prometheus::Family<prometheus::Counter>& limit_rejections(prometheus::Registry& 
       .Register(r);
 }
 
+prometheus::Family<prometheus::Counter>& auth_refusals(prometheus::Registry& r) {
+  return prometheus::BuildCounter()
+      .Name("ssegw_auth_refusals_total")
+      .Help("Requests answered 401 or 403 by the policy stage, by reason")
+      .Register(r);
+}
+
 }  // namespace
 
 Metrics::Metrics()
@@ -55,6 +62,14 @@ Metrics::Metrics()
                       .Name("ssegw_llm_tokens_total")
                       .Help("LLM tokens reported in the usage of proxied responses")
                       .Register(*registry_)),
+      upstream_busy_(prometheus::BuildCounter()
+                         .Name("ssegw_upstream_busy_total")
+                         .Help("Route requests answered 503 at upstreams.NAME.max_concurrent")
+                         .Register(*registry_)),
+      upstream_active_(prometheus::BuildGauge()
+                           .Name("ssegw_upstream_requests_active")
+                           .Help("Requests open to each upstream, routes and sources together")
+                           .Register(*registry_)),
       connections_active(gauge(*registry_, "ssegw_connections_active", "Open client connections")),
       subscribers_active(gauge(*registry_, "ssegw_subscribers_active", "Live SSE subscribers")),
       channels_active(gauge(*registry_, "ssegw_channels_active", "Channels held in memory")),
@@ -74,6 +89,13 @@ Metrics::Metrics()
       rejected_connections_per_ip(
           limit_rejections(*registry_).Add({{"limit", "connections_per_ip"}})),
       rejected_publish_rate(limit_rejections(*registry_).Add({{"limit", "publish_rate_per_ip"}})),
+      rejected_streams_per_ip(limit_rejections(*registry_).Add({{"limit", "streams_per_ip"}})),
+      refused_unauthorized(auth_refusals(*registry_).Add({{"reason", "unauthorized"}})),
+      refused_forbidden(auth_refusals(*registry_).Add({{"reason", "forbidden"}})),
+      refused_forbidden_origin(auth_refusals(*registry_).Add({{"reason", "forbidden_origin"}})),
+      owner_timeouts(counter(*registry_, "ssegw_owner_timeouts_total",
+                             "Requests answered 503 because the channel's owner did not answer "
+                             "within limits.owner_timeout")),
       publish_fanout_seconds(
           prometheus::BuildHistogram()
               .Name("ssegw_publish_fanout_seconds")
@@ -111,6 +133,8 @@ UpstreamMetrics& Metrics::upstream(const std::string& name) {
   slot->reconnects = &upstream_reconnects_.Add({{"upstream", name}});
   slot->prompt_tokens = &llm_tokens_.Add({{"upstream", name}, {"kind", "prompt"}});
   slot->completion_tokens = &llm_tokens_.Add({{"upstream", name}, {"kind", "completion"}});
+  slot->busy = &upstream_busy_.Add({{"upstream", name}});
+  slot->active = &upstream_active_.Add({{"upstream", name}});
   return *slot;
 }
 
@@ -122,7 +146,8 @@ prometheus::Counter& Metrics::upstream_request(const UpstreamMetrics& upstream,
   return *slot;
 }
 
-std::string Metrics::serialize() const {
+std::string Metrics::serialize() {
+  for (const auto& hook : collect_hooks_) hook();
   auto families = registry_->Collect();
   append_process_metrics(families);
   return prometheus::TextSerializer().Serialize(families);

@@ -10,11 +10,13 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <utility>
+#include <vector>
 
 namespace metrics {
 
@@ -27,6 +29,8 @@ struct UpstreamMetrics {
   prometheus::Counter* reconnects;
   prometheus::Counter* prompt_tokens;
   prometheus::Counter* completion_tokens;
+  prometheus::Counter* busy;  // route requests refused at upstreams.NAME.max_concurrent
+  prometheus::Gauge* active;  // requests open, set at each scrape (see on_collect)
   std::string name;
 };
 
@@ -44,8 +48,12 @@ class Metrics {
   // ssegw_upstream_requests_total{upstream,code}; code is a status or a failure name.
   prometheus::Counter& upstream_request(const UpstreamMetrics& upstream, const std::string& code);
 
-  // The whole registry plus the process metrics, in the text format 0.0.4.
-  std::string serialize() const;
+  // The whole registry plus the process metrics, in the text format 0.0.4. Runs the on_collect
+  // hooks first.
+  std::string serialize();
+  // A hook that refreshes gauges read from elsewhere (a limit's count) right before a scrape.
+  // Set up before the workers start.
+  void on_collect(std::function<void()> hook) { collect_hooks_.push_back(std::move(hook)); }
 
   prometheus::Registry& registry() { return *registry_; }
 
@@ -63,6 +71,9 @@ class Metrics {
   std::mutex upstream_mutex_;
   std::map<std::string, std::unique_ptr<UpstreamMetrics>> upstreams_;
   std::map<std::pair<std::string, std::string>, prometheus::Counter*> upstream_request_cache_;
+  prometheus::Family<prometheus::Counter>& upstream_busy_;
+  prometheus::Family<prometheus::Gauge>& upstream_active_;
+  std::vector<std::function<void()>> collect_hooks_;
 
  public:
   prometheus::Gauge& connections_active;
@@ -77,6 +88,13 @@ class Metrics {
   // ssegw_client_limit_rejections_total{limit="connections_per_ip"|"publish_rate_per_ip"}
   prometheus::Counter& rejected_connections_per_ip;
   prometheus::Counter& rejected_publish_rate;
+  prometheus::Counter& rejected_streams_per_ip;
+  // ssegw_auth_refusals_total{reason="unauthorized"|"forbidden"|"forbidden_origin"}
+  prometheus::Counter& refused_unauthorized;
+  prometheus::Counter& refused_forbidden;
+  prometheus::Counter& refused_forbidden_origin;
+  // Requests answered 503 owner_timeout: the owning worker (or Redis) did not answer in time.
+  prometheus::Counter& owner_timeouts;
   prometheus::Histogram& publish_fanout_seconds;
   // The Redis backplane: failed commands and lost connections, reconnects, and links up.
   prometheus::Counter& backplane_errors;

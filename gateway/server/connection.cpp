@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+#include "gateway/api/credentials.hpp"
 #include "gateway/api/demo_page.hpp"
 #include "gateway/base/clock.hpp"
 #include "gateway/base/json.hpp"
@@ -24,6 +25,18 @@ constexpr size_t kMaxPendingAnswers = 64;
 
 http::ParserLimits parser_limits(const config::Config& config) {
   return {config.limits.max_header_bytes, config.limits.max_event_bytes};
+}
+
+// The token the gateway checked is its own: the upstream, maybe a third party, never sees it.
+// Other cookies, parameters and a non-Bearer Authorization pass unchanged.
+void strip_gateway_credentials(upstream::OutgoingRequest& request) {
+  request.target = api::without_token_parameter(request.target);
+  std::erase_if(request.headers, [](http::Header& h) {
+    if (h.name == "authorization") return !api::bearer_token(h.value).empty();
+    if (h.name != "cookie") return false;
+    h.value = api::without_token_cookie(h.value);
+    return h.value.empty();
+  });
 }
 
 }  // namespace
@@ -55,7 +68,7 @@ bool Connection::admit_client() {
 
 void Connection::reject_overloaded() {
   start_reading();  // to see the client's close at once: until then it holds a connection slot
-  route_ = api::Route::kNotFound;
+  route_label_ = "unmatched";
   close_after_response_ = true;
   respond_error(503, "too_many_connections", "the gateway is at limits.max_connections");
 }
@@ -93,7 +106,7 @@ size_t Connection::parse(const char* data, size_t length) {
     if (result.status == http::RequestParser::Status::kError) {
       const http::ParseError& error = parser_.error();
       close_after_response_ = true;
-      route_ = api::Route::kNotFound;
+      route_label_ = "unmatched";
       respond_error(error.status, error.code, error.message);
       return length;
     }
@@ -167,71 +180,50 @@ void Connection::dispatch() {
   if (!may_dispatch_now()) return;
   served_any_ = true;
   http::Request& request = parser_.request();
-  api::RouteMatch match = api::match_route(request.path());
-  route_ = match.route;
   http10_ = request.http10();
   if (!request.keep_alive || parser_.upgrade() || worker_.draining()) close_after_response_ = true;
-  cors_headers_ = worker_.shared().cors.response_headers(request.header("origin"));
-
-  auto method = static_cast<llhttp_method_t>(request.method);
-  route_label_ = nullptr;
-  // RFC 9112 §3.2: an HTTP/1.1 request has exactly one Host; more than one is always an error.
-  size_t hosts = 0;
-  for (const http::Header& h : request.headers) hosts += h.name == "host";
-  if (hosts > 1 || (hosts == 0 && !request.http10())) {
-    respond_error(400, "bad_request", "an HTTP/1.1 request needs exactly one Host header");
+  const api::Policy& policy = worker_.shared().policy;
+  cors_headers_ = policy.cors().response_headers(request.header("origin"));
+  api::Admission admission = policy.admit(request, client_ip_, worker_.loop().now_ms(), now_unix());
+  if (const auto* refused = std::get_if<api::Refusal>(&admission)) {
+    route_label_ = refused->label;
+    respond_error(refused->status, refused->code, refused->message, refused->headers);
     return;
   }
-  for (const config::RouteConfig& route : worker_.config().routes) {
-    if (request.path() != route.path) continue;
-    if (method == HTTP_OPTIONS) {  // preflights are ours to answer, never the upstream's
-      route_label_ = route.path.c_str();
-      std::string headers =
-          "Allow: GET, POST, OPTIONS\r\n" +
-          worker_.shared().cors.preflight_headers(request.header("origin"), "GET, POST, OPTIONS");
-      cors_headers_.clear();
-      respond(204, "", "", headers);
+  handle(std::move(std::get<api::Permit>(admission)));
+}
+
+void Connection::handle(api::Permit permit) {
+  route_label_ = permit.label;
+  using Kind = api::RequestKind;
+  switch (permit.kind) {
+    case Kind::kPreflight:
+      handle_preflight(permit);
       return;
-    }
-    handle_route(route);
-    return;
+    case Kind::kPublish:
+      handle_publish(permit);
+      return;
+    case Kind::kSubscribe:
+      handle_subscribe(permit);
+      return;
+    case Kind::kInfo:
+      handle_info(permit);
+      return;
+    case Kind::kRoute:
+      handle_route(std::move(permit));
+      return;
+    case Kind::kOps:
+      handle_ops(permit);
+      return;
+    case Kind::kDemo:
+      respond(200, "text/html; charset=utf-8", api::demo_page_html(),
+              "Cache-Control: no-cache\r\n");
+      return;
   }
-  if (route_ == api::Route::kDemo && !worker_.config().demo.enabled) route_ = api::Route::kNotFound;
-  if (route_ == api::Route::kNotFound) {
-    respond_error(404, "not_found", "no route for this path");
-    return;
-  }
-  if (method == HTTP_OPTIONS) {
-    handle_options(match);
-    return;
-  }
-  bool channel_route = route_ == api::Route::kChannelEvents || route_ == api::Route::kChannelInfo;
-  bool allowed =
-      method == HTTP_GET || (method == HTTP_POST && route_ == api::Route::kChannelEvents);
-  if (!allowed) {
-    std::string allow = std::string("Allow: ") + api::allowed_methods(route_) + "\r\n";
-    respond_error(405, "method_not_allowed", "method not allowed on this route", allow);
-    return;
-  }
-  if (channel_route && match.invalid_name) {
-    respond_error(400, "invalid_channel",
-                  "channel names are 1 to 200 characters of [A-Za-z0-9_.:@~-]");
-    return;
-  }
+}
 
-  switch (route_) {
-    case api::Route::kChannelEvents:
-      if (method == HTTP_POST)
-        handle_publish(match);
-      else
-        handle_subscribe(match);
-      break;
-    case api::Route::kChannelInfo:
-      handle_info(match);
-      break;
-    case api::Route::kHealthz:
-      respond(200, "application/json", "{\"status\":\"ok\"}\n");
-      break;
+void Connection::handle_ops(const api::Permit& permit) {
+  switch (permit.api_route) {
     case api::Route::kReadyz:
       if (worker_.draining())
         respond(503, "application/json", "{\"status\":\"draining\"}\n");
@@ -239,72 +231,59 @@ void Connection::dispatch() {
         respond(503, "application/json", "{\"status\":\"backplane_unavailable\"}\n");
       else
         respond(200, "application/json", "{\"status\":\"ready\"}\n");
-      break;
+      return;
     case api::Route::kMetrics:
       respond(200, "text/plain; version=0.0.4; charset=utf-8", worker_.metrics().serialize());
-      break;
-    case api::Route::kDemo:
-      respond(200, "text/html; charset=utf-8", api::demo_page_html(),
-              "Cache-Control: no-cache\r\n");
-      break;
-    case api::Route::kNotFound:
-      break;
+      return;
+    default:
+      respond(200, "application/json", "{\"status\":\"ok\"}\n");
+      return;
   }
 }
 
-void Connection::handle_options(const api::RouteMatch& match) {
+void Connection::handle_preflight(const api::Permit& permit) {
   const http::Request& request = parser_.request();
-  std::string headers = std::string("Allow: ") + api::allowed_methods(route_) + "\r\n";
-  if (request.has_header("access-control-request-method"))
-    headers += worker_.shared().cors.preflight_headers(request.header("origin"),
-                                                       api::allowed_methods(route_));
+  const api::CorsPolicy& cors = worker_.shared().policy.cors();
+  std::string headers = "Allow: " + permit.allow + "\r\n";
+  // A route's preflight always lists what the browser may send; the gateway's own paths do so
+  // for CORS preflights (Access-Control-Request-Method) only.
+  if (permit.route || request.has_header("access-control-request-method"))
+    headers += cors.preflight_headers(request.header("origin"), permit.allow);
   else
     headers += cors_headers_;
   cors_headers_.clear();  // already in `headers`
   respond(204, "", "", headers);
 }
 
-void Connection::handle_publish(const api::RouteMatch& match) {
+void Connection::handle_publish(const api::Permit& permit) {
   http::Request& request = parser_.request();
-  if (!authorized(worker_.shared().authorizer.publish(request, match.channel, now_unix()))) return;
-  uint32_t retry_after = 0;
-  if (!worker_.shared().client_limits.take_publish(client_ip_, worker_.loop().now_ms(),
-                                                   retry_after)) {
-    worker_.metrics().rejected_publish_rate.Increment();
-    respond_error(429, "rate_limited", "this client address is over limits.publish_rate_per_ip",
-                  "Retry-After: " + std::to_string(retry_after) + "\r\n");
-    return;
-  }
-  std::string type;
-  http::QueryParam event = http::query_param(request.query(), "event", type);
-  if (event != http::QueryParam::kAbsent && !api::valid_event_type(type)) {
-    respond_error(400, "invalid_event_type",
-                  "event types are 1 to 64 characters of [A-Za-z0-9_.:-]");
-    return;
-  }
-  if (!base::is_valid_utf8(request.body)) {
-    respond_error(400, "invalid_utf8", "the event data must be UTF-8");
-    return;
-  }
+  const std::string& channel = permit.channel;
+  const std::string& type = permit.event_type;
 
   // With Redis the owner answers once Redis has (with its count of this instance's subscribers).
-  uint32_t owner = worker_.owner_of(match.channel);
+  uint32_t owner = worker_.owner_of(channel);
   if (owner == worker_.index() && !worker_.backplane()) {
-    auto published = worker_.hub().publish(match.channel, type, request.body,
-                                           worker_.loop().now_ms(), base::wall_clock_ms());
+    auto published = worker_.hub().publish(channel, type, request.body, worker_.loop().now_ms(),
+                                           base::wall_clock_ms());
     if (!published) {
       respond_error(503, "too_many_channels", "the gateway is at limits.max_channels");
       return;
     }
-    respond_published(match.channel, *published);
+    respond_published(channel, *published);
     return;
   }
   auto* message = new Message(Message::Kind::kPublish);
-  message->channel = match.channel;
-  message->type = std::move(type);
+  message->channel = channel;
+  message->type = type;
   message->data = std::move(request.body);
   message->sequence = next_answer_;
-  answers_.push_back({next_answer_++, false, close_after_response_, http10_, cors_headers_, {}});
+  answers_.push_back({next_answer_++,
+                      worker_.loop().now_ms(),
+                      false,
+                      close_after_response_,
+                      http10_,
+                      cors_headers_,
+                      {}});
   worker_.ask_owner(owner, message, this);
   // The next pipelined request goes ahead, unless this one closes the connection or too many
   // answers are pending.
@@ -315,22 +294,23 @@ void Connection::handle_publish(const api::RouteMatch& match) {
   reset_for_next_request();
 }
 
-void Connection::handle_info(const api::RouteMatch& match) {
-  uint32_t owner = worker_.owner_of(match.channel);
+void Connection::handle_info(const api::Permit& permit) {
+  const std::string& channel = permit.channel;
+  uint32_t owner = worker_.owner_of(channel);
   if (owner == worker_.index() && !worker_.backplane()) {
-    respond_info(match.channel, worker_.hub().info(match.channel));
+    respond_info(channel, worker_.hub().info(channel));
     return;
   }
   auto* message = new Message(Message::Kind::kInfo);
-  message->channel = match.channel;
+  message->channel = channel;
   phase_ = Phase::kWaitingForOwner;
+  owner_asked_ms_ = worker_.loop().now_ms();
   worker_.ask_owner(owner, message, this);
 }
 
-void Connection::handle_subscribe(const api::RouteMatch& match) {
+void Connection::handle_subscribe(const api::Permit& permit) {
   const http::Request& request = parser_.request();
-  if (!authorized(worker_.shared().authorizer.subscribe(request, match.channel, now_unix())))
-    return;
+  const std::string& channel = permit.channel;
   hub::ResumeRequest resume;
   std::string_view header = request.header("last-event-id");
   if (!header.empty()) {
@@ -355,10 +335,10 @@ void Connection::handle_subscribe(const api::RouteMatch& match) {
   close_after_response_ = true;  // a stream ends only by closing
 
   // With Redis even the owner answers later (after reading the stream): always by message.
-  uint32_t owner = worker_.owner_of(match.channel);
+  uint32_t owner = worker_.owner_of(channel);
   if (owner == worker_.index() && !worker_.backplane()) {
     using Status = hub::SubscribeResult::Status;
-    switch (worker_.hub().subscribe(match.channel, this, resume).status) {
+    switch (worker_.hub().subscribe(channel, this, resume).status) {
       case Status::kTooManyChannels:
         respond_error(503, "too_many_channels", "the gateway is at limits.max_channels");
         return;
@@ -376,14 +356,16 @@ void Connection::handle_subscribe(const api::RouteMatch& match) {
     }
   }
   auto* message = new Message(Message::Kind::kSubscribe);
-  message->channel = match.channel;
+  message->channel = channel;
   message->resume = std::move(resume);
-  stream_channel_ = match.channel;
+  stream_channel_ = channel;
   phase_ = Phase::kWaitingForOwner;
+  owner_asked_ms_ = worker_.loop().now_ms();
   worker_.ask_owner(owner, message, this);
 }
 
 void Connection::on_owner_reply(Message& reply) {
+  if (reply.kind != Message::Kind::kPublishReply || !reply.sequence) owner_asked_ms_ = 0;
   if (!is_open()) {
     // Closed while the owner was answering: give back the place the owner counted for us.
     if (reply.kind == Message::Kind::kSubscribeReply && reply.ok && !reply.finished &&
@@ -479,41 +461,18 @@ int64_t Connection::now_unix() const {
   return static_cast<int64_t>(base::wall_clock_ms() / 1000);
 }
 
-bool Connection::authorized(const api::Access& access) {
-  switch (access.verdict) {
-    case api::Access::Verdict::kAllowed:
-      return true;
-    case api::Access::Verdict::kUnauthorized:
-      respond_error(401, "unauthorized", access.message, "WWW-Authenticate: Bearer\r\n");
-      return false;
-    case api::Access::Verdict::kForbidden:
-      respond_error(403, "forbidden", access.message);
-      return false;
-  }
-  return false;
-}
-
 // ---- proxied routes ---------------------------------------------------------------------------
 
-void Connection::handle_route(const config::RouteConfig& route) {
-  route_label_ = route.path.c_str();
+void Connection::handle_route(api::Permit permit) {
+  const config::RouteConfig& route = *permit.route;
   http::Request& request = parser_.request();
   upstream::OutgoingRequest outgoing = upstream::forwardable_request(request, client_ip_);
+  if (permit.strip_credentials) strip_gateway_credentials(outgoing);
   upstream::Recording recording;
   bool respond_async = false;
   if (route.resumable) {
-    std::string channel(request.header("sse-channel"));
-    if (channel.empty() &&
-        http::query_param(request.query(), "channel", channel) == http::QueryParam::kMalformed)
-      channel = "(malformed)";
+    std::string channel = permit.channel;  // a tee target the policy stage let through
     if (!channel.empty()) {
-      if (!api::valid_channel_name(channel)) {
-        respond_error(400, "invalid_channel",
-                      "channel names are 1 to 200 characters of [A-Za-z0-9_.:@~-]");
-        return;
-      }
-      // Teeing an answer into a named channel is publishing into it.
-      if (!authorized(worker_.shared().authorizer.publish(request, channel, now_unix()))) return;
       recording.mode = upstream::Recording::Mode::kTee;
     } else {
       channel = worker_.new_generation_channel();
@@ -537,10 +496,13 @@ void Connection::handle_route(const config::RouteConfig& route) {
 
   uint64_t keepalive_ms = static_cast<uint64_t>(worker_.config().heartbeat.count());
   upstream::Client& client = worker_.upstream_client(route.upstream);
+  auto proxy = std::make_unique<upstream::RouteProxy>(
+      client, worker_.metrics(), route, respond_async ? nullptr : this, keepalive_ms, recording);
+  // The client address's stream slot and the upstream's slot go back when the answer ends.
+  proxy->hold(std::move(permit.stream_slot));
+  proxy->hold(std::move(permit.upstream_slot));
   if (respond_async) {
     // "Open an EventSource, then POST the prompt": answer at once, run the answer detached.
-    auto proxy = std::make_unique<upstream::RouteProxy>(client, worker_.metrics(), route, nullptr,
-                                                        keepalive_ms, recording);
     proxy->start(std::move(outgoing));
     worker_.adopt(std::move(proxy));
     std::string body = "{\"channel\":";
@@ -550,9 +512,7 @@ void Connection::handle_route(const config::RouteConfig& route) {
     return;
   }
   phase_ = Phase::kProxying;
-  proxy_.reset();  // the previous request's proxy, long finished
-  proxy_ = std::make_unique<upstream::RouteProxy>(client, worker_.metrics(), route, this,
-                                                  keepalive_ms, std::move(recording));
+  proxy_ = std::move(proxy);  // the previous request's proxy, long finished, goes
   proxy_->start(std::move(outgoing));
 }
 
@@ -612,7 +572,7 @@ void Connection::respond(int status, std::string_view content_type, std::string_
                                     : builder.with_body(content_type, body, keep_alive);
   count_request(status);
   if (!answers_.empty()) {  // earlier publishes still await their owners: queue behind them
-    answers_.push_back({next_answer_++, true, !keep_alive, http10_, {}, std::move(bytes)});
+    answers_.push_back({next_answer_++, 0, true, !keep_alive, http10_, {}, std::move(bytes)});
     if (!keep_alive) {
       phase_ = Phase::kWaitingForOwner;  // nothing after this request is read
       return;
@@ -652,8 +612,7 @@ void Connection::respond_info(const std::string& channel, const hub::ChannelInfo
 }
 
 void Connection::count_request(int status) {
-  const char* label = route_label_ ? route_label_ : api::route_label(route_);
-  worker_.metrics().http_request(label, status).Increment();
+  worker_.metrics().http_request(route_label_, status).Increment();
 }
 
 void Connection::after_response() {
@@ -819,7 +778,7 @@ void Connection::tick(uint64_t now_ms) {
       uint64_t waited = now_ms - phase_started_ms_;
       bool started = parser_.in_progress() || !pending_.empty() || !served_any_;
       if (started && waited >= static_cast<uint64_t>(config.limits.header_timeout.count())) {
-        route_ = api::Route::kNotFound;
+        route_label_ = "unmatched";
         respond_error(408, "request_timeout", "the request was not complete in time");
       } else if (!started && answers_.empty() &&
                  waited >= static_cast<uint64_t>(config.limits.idle_timeout.count())) {
@@ -842,6 +801,42 @@ void Connection::tick(uint64_t now_ms) {
     case Phase::kWaitingForOwner:
       break;
   }
+  // Pipelined publishes may wait in any phase; a subscribe or an info waits alone.
+  uint64_t deadline = static_cast<uint64_t>(config.limits.owner_timeout.count());
+  bool late = owner_asked_ms_ && now_ms - owner_asked_ms_ >= deadline;
+  for (const Answer& answer : answers_)
+    late = late || (!answer.ready && answer.asked_ms && now_ms - answer.asked_ms >= deadline);
+  if (late) owner_timed_out();
+}
+
+// Whatever the owner answers now is too late to be trusted in order: every waiting request is
+// answered 503 and the connection closes after the answers. A subscription the owner still
+// makes is undone when its answer finds no asker (Worker::answer_asker).
+void Connection::owner_timed_out() {
+  worker_.metrics().owner_timeouts.Increment();
+  worker_.forget_asker(id_);
+  owner_asked_ms_ = 0;
+  close_after_response_ = true;
+  const char* message = "the channel's owner did not answer within limits.owner_timeout";
+  if (!answers_.empty()) {
+    for (Answer& answer : answers_) {
+      if (answer.ready) continue;
+      http::ResponseBuilder builder(503, answer.http10);
+      builder.raw_headers("Retry-After: 1\r\n");
+      builder.raw_headers(answer.cors_headers);
+      answer.bytes = builder.with_body(
+          "application/json", http::json_error("owner_timeout", message), /*keep_alive=*/false);
+      answer.ready = true;
+      answer.close_after = true;
+      worker_.metrics().http_request(route_label_, 503).Increment();
+    }
+    phase_ = Phase::kWaitingForOwner;  // flush_answers() closes at the first of them
+    flush_answers();
+    return;
+  }
+  stream_channel_.clear();
+  phase_ = Phase::kRequest;
+  respond_error(503, "owner_timeout", message, "Retry-After: 1\r\n");
 }
 
 }  // namespace server

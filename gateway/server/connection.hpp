@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "gateway/api/authorizer.hpp"
+#include "gateway/api/policy.hpp"
 #include "gateway/api/router.hpp"
 #include "gateway/http/request_parser.hpp"
 #include "gateway/hub/hub.hpp"
@@ -73,14 +73,18 @@ class Connection final : public net::TcpStream,
   size_t parse(const char* data, size_t length);
   void process_pending();
   void resume_requests();
+  // The policy stage (api::Policy) first, then the handler of what it let through: every
+  // handler takes the api::Permit that only the policy stage makes.
   void dispatch();
-  void handle_publish(const api::RouteMatch& match);
-  void handle_subscribe(const api::RouteMatch& match);
-  void handle_info(const api::RouteMatch& match);
-  void handle_options(const api::RouteMatch& match);
-  void handle_route(const config::RouteConfig& route);
-  // Answers 401 or 403 unless access is allowed.
-  bool authorized(const api::Access& access);
+  void handle(api::Permit permit);
+  void handle_preflight(const api::Permit& permit);
+  void handle_ops(const api::Permit& permit);
+  void handle_publish(const api::Permit& permit);
+  void handle_subscribe(const api::Permit& permit);
+  void handle_info(const api::Permit& permit);
+  void handle_route(api::Permit permit);
+  // limits.owner_timeout passed while the owner of a channel (or Redis) has not answered.
+  void owner_timed_out();
   int64_t now_unix() const;
 
   // upstream::Downstream: the proxied answer.
@@ -115,6 +119,7 @@ class Connection final : public net::TcpStream,
   // An answer in request order: written once it is ready and every earlier one has gone.
   struct Answer {
     uint64_t sequence;
+    uint64_t asked_ms = 0;  // when the request went to the owner (0: answered here)
     bool ready = false;
     bool close_after = false;  // the request asked to close, or the input cannot be trusted
     bool http10 = false;
@@ -134,9 +139,8 @@ class Connection final : public net::TcpStream,
   std::string cors_headers_;
   std::string stream_channel_;  // the channel streamed, when its owner is another worker
   std::unique_ptr<upstream::RouteProxy> proxy_;
-  std::string client_ip_;              // counted in the per-address limits while not empty
-  const char* route_label_ = nullptr;  // a proxied route's path, for metrics
-  api::Route route_ = api::Route::kNotFound;
+  std::string client_ip_;                  // counted in the per-address limits while not empty
+  const char* route_label_ = "unmatched";  // the request's route template, for metrics
   Phase phase_ = Phase::kRequest;
   bool close_after_response_ = false;
   bool http10_ = false;
@@ -149,6 +153,7 @@ class Connection final : public net::TcpStream,
   bool resume_after_drain_ = false;  // a proxied answer ended; go on with pipelined requests
   uint64_t replay_allowance_ = 0;    // queued replay bytes not counted against the slow limit
   uint64_t phase_started_ms_ = 0;
+  uint64_t owner_asked_ms_ = 0;  // a subscribe or info awaits its owner since then (0: none)
   uint64_t last_output_ms_ = 0;
 };
 

@@ -31,14 +31,26 @@ std::string random_instance_id() {
   return text;
 }
 
+base::NamedLimits make_upstream_limits(const config::Config& config, metrics::Metrics& metrics) {
+  base::NamedLimits limits;
+  for (const config::UpstreamConfig& upstream : config.upstreams) {
+    auto limit = std::make_unique<base::CountingLimit>(upstream.max_concurrent);
+    metrics.on_collect([&metrics, name = upstream.name, count = limit.get()] {
+      metrics.upstream(name).active->Set(count->used());
+    });
+    limits.emplace(upstream.name, std::move(limit));
+  }
+  return limits;
+}
+
 }  // namespace
 
 Shared::Shared(const config::Config& config)
     : config(config),
-      cors(config.cors.allow_origins),
-      authorizer(config.auth),
       client_limits(config.limits.max_connections_per_ip, config.limits.publish_rate_per_ip,
-                    config.limits.publish_burst_per_ip),
+                    config.limits.publish_burst_per_ip, config.limits.max_streams_per_ip),
+      upstream_limits(make_upstream_limits(config, metrics)),
+      policy(config, client_limits, upstream_limits, metrics),
       retry_frame(hub::make_retry_frame(static_cast<uint64_t>(config.retry.count()))),
       heartbeat_frame(hub::make_heartbeat_frame()),
       chunked_end_frame(base::Frame::copy_of("0\r\n\r\n")),

@@ -19,9 +19,8 @@
 #include <vector>
 
 #include "config/config.hpp"
-#include "gateway/api/authorizer.hpp"
 #include "gateway/api/client_limits.hpp"
-#include "gateway/api/cors.hpp"
+#include "gateway/api/policy.hpp"
 #include "gateway/backplane/redis_backplane.hpp"
 #include "gateway/hub/hub.hpp"
 #include "gateway/metrics/metrics.hpp"
@@ -43,9 +42,9 @@ struct Shared {
 
   const config::Config& config;
   metrics::Metrics metrics;
-  api::CorsPolicy cors;
-  api::Authorizer authorizer;
   api::ClientLimits client_limits;
+  base::NamedLimits upstream_limits;  // upstreams.NAME.max_concurrent, by upstream name
+  api::Policy policy;                 // after the limits it takes from
   std::atomic<uint32_t> connections{0};
   std::atomic<uint32_t> channels{0};
   std::vector<std::unique_ptr<Worker>> workers;

@@ -182,8 +182,16 @@ TEST_CASE("config docs: all_keys.yaml loads and sets every key to a value other 
   CHECK(c.limits.max_event_bytes != d.limits.max_event_bytes);
   CHECK(c.limits.header_timeout != d.limits.header_timeout);
   CHECK(c.limits.idle_timeout != d.limits.idle_timeout);
+  CHECK(c.limits.max_streams_per_ip != d.limits.max_streams_per_ip);
+  CHECK(c.limits.owner_timeout != d.limits.owner_timeout);
   CHECK(c.cors.allow_origins.size() == 2);
   CHECK(c.auth.publish_tokens.size() == 2);
+  REQUIRE(c.auth.keys.size() == 1);
+  CHECK(c.auth.keys[0].name == "web-app");
+  CHECK(c.auth.keys[0].token == "key-token-0123456789");
+  CHECK(c.auth.keys[0].routes == std::vector<std::string>{"/v1/*"});
+  CHECK(c.auth.keys[0].publish == std::vector<std::string>{"chat.*"});
+  CHECK(c.auth.keys[0].subscribe == std::vector<std::string>{"chat.*"});
   REQUIRE(c.auth.jwt.has_value());
   CHECK(c.auth.jwt->alg == config::JwtAlg::kHS256);
   CHECK(c.auth.jwt->secret == "0123456789abcdef0123456789abcdef-docs");
@@ -211,6 +219,7 @@ TEST_CASE("config docs: all_keys.yaml loads and sets every key to a value other 
   CHECK(u.first_byte_timeout != du.first_byte_timeout);
   CHECK(u.idle_timeout != du.idle_timeout);
   CHECK(u.max_idle_connections != du.max_idle_connections);
+  CHECK(u.max_concurrent != du.max_concurrent);
   CHECK(u.headers.size() == 2);
   CHECK(u.tls_options.ca_file != du.tls_options.ca_file);
   CHECK(u.tls_options.insecure_skip_verify != du.tls_options.insecure_skip_verify);
@@ -233,6 +242,7 @@ TEST_CASE("config docs: all_keys.yaml loads and sets every key to a value other 
   CHECK(r.upstream == "llm");
   CHECK(r.resumable != dr.resumable);
   CHECK(r.on_disconnect != dr.on_disconnect);
+  CHECK(r.auth != dr.auth);
   CHECK(r.high_water_bytes != dr.high_water_bytes);
   CHECK(r.low_water_bytes != dr.low_water_bytes);
 

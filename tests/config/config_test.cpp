@@ -589,8 +589,8 @@ TEST_CASE("config: auth without jwt lets anyone subscribe") {
             .auth.anonymous_subscribe);
   // false without jwt would let no subscriber in at all.
   CHECK(load_error("auth:\n  anonymous_subscribe: false\n") ==
-        "t.yaml:2:24: auth.anonymous_subscribe: false needs auth.jwt (without it no subscriber "
-        "could ever be let in)");
+        "t.yaml:2:24: auth.anonymous_subscribe: false needs auth.jwt or auth.keys (without them no "
+        "subscriber could ever be let in)");
   CHECK(load_error("auth: { anonymous_subscribe: maybe }\n") ==
         "t.yaml:1:30: auth.anonymous_subscribe: expected true or false, got 'maybe'");
 }

@@ -1,70 +1,14 @@
 // Authentication and authorisation over real HTTP (DESIGN §1.5): JWT (HS256 here; RS256 and
 // ES256 are covered by the verifier's unit tests) beside static publish tokens.
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
-
-#include <ctime>
 #include <string>
 
 #include "tests/integration/checks.hpp"
 #include "tests/integration/harness.hpp"
+#include "tests/integration/jwt_tokens.hpp"
 
 using namespace itest;
 
 namespace {
-
-const std::string kSecret = "0123456789abcdef0123456789abcdef-test";
-
-std::string base64url(std::string_view in) {
-  static constexpr char kAlphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-  std::string out;
-  size_t i = 0;
-  for (; i + 2 < in.size(); i += 3) {
-    uint32_t v = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8) | uint8_t(in[i + 2]);
-    for (int s = 18; s >= 0; s -= 6) out += kAlphabet[(v >> s) & 63];
-  }
-  if (i + 1 == in.size()) {
-    uint32_t v = uint8_t(in[i]) << 16;
-    out += kAlphabet[(v >> 18) & 63];
-    out += kAlphabet[(v >> 12) & 63];
-  } else if (i + 2 == in.size()) {
-    uint32_t v = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8);
-    out += kAlphabet[(v >> 18) & 63];
-    out += kAlphabet[(v >> 12) & 63];
-    out += kAlphabet[(v >> 6) & 63];
-  }
-  return out;
-}
-
-std::string sign_hs256(const std::string& header, const std::string& payload,
-                       const std::string& secret = kSecret) {
-  std::string input = base64url(header) + "." + base64url(payload);
-  unsigned char mac[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
-       reinterpret_cast<const unsigned char*>(input.data()), input.size(), mac, &len);
-  return input + "." + base64url(std::string(reinterpret_cast<char*>(mac), len));
-}
-
-std::string token(const std::string& claims) {
-  return sign_hs256("{\"alg\":\"HS256\",\"typ\":\"JWT\"}", claims);
-}
-
-long now() {
-  return static_cast<long>(std::time(nullptr));
-}
-
-std::string grants(const std::string& subscribe, const std::string& publish, long exp = 0) {
-  std::string claims =
-      "{\"ssegw\":{\"subscribe\":[" + subscribe + "],\"publish\":[" + publish + "]}";
-  if (exp) claims += ",\"exp\":" + std::to_string(exp);
-  return claims + "}";
-}
-
-std::string jwt_yaml(const std::string& extra = "") {
-  return "auth:\n  jwt: { alg: HS256, secret: \"" + kSecret + "\" }\n" + extra;
-}
 
 Response subscribe_with(uint16_t port, const std::string& path, const std::string& headers) {
   // A stream never ends by itself: read only its head.

@@ -890,7 +890,7 @@ std::string generated_channel(const Response& head) {
   CHECK(head.status == 200);
   CHECK(head.header("content-type") == "text/event-stream; charset=utf-8");
   std::string ch = head.header("sse-channel");
-  CHECK(ch.size() == 20);
+  CHECK(ch.size() == 36);
   CHECK(ch.rfind("gen-", 0) == 0);
   return ch;
 }

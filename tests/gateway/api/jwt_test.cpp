@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "gateway/api/credentials.hpp"
 #include "gateway/base/json_value.hpp"
 
 using api::JwtError;
@@ -551,8 +552,11 @@ TEST_CASE("api/jwt: allows matches channel globs") {
   CHECK(api::allows({"*"}, "anything"));
 }
 
-TEST_CASE("api/jwt: find_token reads the header, then the cookie, then the query") {
-  using api::find_token;
+TEST_CASE("api/credentials: the token comes from the header, then the cookie, then the query") {
+  auto find_token = [](std::string_view authorization, std::string_view cookie,
+                       std::string_view query) {
+    return api::find_credential(authorization, cookie, query).token;
+  };
   CHECK(find_token("Bearer h.h.h", "ssegw_token=c.c.c", "access_token=q.q.q") == "h.h.h");
   CHECK(find_token("", "ssegw_token=c.c.c", "access_token=q.q.q") == "c.c.c");
   CHECK(find_token("", "", "access_token=q.q.q") == "q.q.q");

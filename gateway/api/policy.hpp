@@ -1,0 +1,138 @@
+// The policy stage: the one place every request passes before a handler runs (docs/security.md).
+//
+// admit() classifies a request (publish, subscribe, info, route, ops, demo, preflight), then
+// applies, in this order:
+//   1. syntax: one Host, a known path and method, valid channel names, event types and UTF-8;
+//   2. authentication: the request's token (credentials.hpp) becomes a Principal, or 401;
+//   3. authorization: the principal's grants cover the channel or the route, or 403; a token from
+//      the cookie needs an allowed or same Origin (CSRF), or 403 forbidden_origin;
+//   4. per-client limits: publishes per second and running streams per client address, or 429;
+//   5. global limits: concurrent requests per upstream, or 503.
+// Only then does it hand out a Permit, and every handler takes one: a handler cannot be reached
+// around this stage, and a new kind of request gets its checks here or nowhere.
+//
+// Rules:
+// - One Policy is shared by all workers; admit() is const and thread-safe (the limits it takes
+//   from lock or use atomics).
+// - A Permit for a route holds the route's leases (a stream slot of its client address, a slot of
+//   its upstream); whoever runs the request keeps them until the request ends, and every ending
+//   gives them back (base::Lease).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+
+#include "config/config.hpp"
+#include "gateway/api/client_limits.hpp"
+#include "gateway/api/cors.hpp"
+#include "gateway/api/credentials.hpp"
+#include "gateway/api/jwt.hpp"
+#include "gateway/api/router.hpp"
+#include "gateway/base/lease.hpp"
+#include "gateway/http/request.hpp"
+#include "gateway/metrics/metrics.hpp"
+
+namespace api {
+
+enum class RequestKind {
+  kPublish,    // POST /v1/channels/{channel}/events
+  kSubscribe,  // GET /v1/channels/{channel}/events
+  kInfo,       // GET /v1/channels/{channel}
+  kRoute,      // a configured route: proxied to its upstream
+  kOps,        // GET /healthz, /readyz, /metrics
+  kDemo,       // GET / (demo.enabled)
+  kPreflight,  // OPTIONS on any of the above
+};
+
+// Who sent a request, once its token has been checked.
+struct Principal {
+  enum class Kind { kAnonymous, kPublishToken, kKey, kJwt };
+  Kind kind = Kind::kAnonymous;
+  Credential::Source source = Credential::Source::kNone;
+  const config::KeyConfig* key = nullptr;  // kKey
+  Claims claims;                           // kJwt
+
+  // For logs and metric labels: a key's name, "jwt", "publish_token" or "anonymous". Never a JWT
+  // subject, which is unbounded.
+  std::string_view label() const;
+};
+
+// A request refused by the policy stage: the answer to send.
+struct Refusal {
+  int status;
+  const char* code;
+  std::string message;
+  std::string headers;  // extra "Name: value\r\n" lines: Allow, WWW-Authenticate, Retry-After
+  const char* label;    // the route template, for ssegw_http_requests_total
+};
+
+class Policy;
+
+// What the policy stage let through. Only Policy makes one.
+class Permit {
+ public:
+  Permit(Permit&&) = default;
+  Permit& operator=(Permit&&) = default;
+
+  RequestKind kind = RequestKind::kOps;
+  const char* label = "unmatched";  // the route template, for metrics
+  Route api_route = Route::kNotFound;
+  std::string channel;     // kPublish, kSubscribe, kInfo; kRoute: the SSE-Channel tee target
+  std::string event_type;  // kPublish: "" for the default type
+  const config::RouteConfig* route = nullptr;  // kRoute
+  std::string allow;                           // kPreflight: the path's methods
+  Principal principal;
+  // kRoute: the gateway checked a token for this route, so it must not reach the upstream.
+  bool strip_credentials = false;
+  // kRoute: held while the proxied request runs.
+  base::Lease stream_slot;
+  base::Lease upstream_slot;
+
+ private:
+  friend class Policy;
+  Permit() = default;
+};
+
+using Admission = std::variant<Permit, Refusal>;
+
+class Policy {
+ public:
+  // limits and upstream_limits are shared by every worker and outlive the policy.
+  Policy(const config::Config& config, ClientLimits& limits,
+         const base::NamedLimits& upstream_limits, metrics::Metrics& metrics);
+  ~Policy();
+
+  Admission admit(const http::Request& request, std::string_view client_ip, uint64_t now_ms,
+                  int64_t now_unix) const;
+
+  const CorsPolicy& cors() const { return cors_; }
+
+ private:
+  // Each stage fills in the permit or refuses; admit() runs them in order.
+  using Stage = std::optional<Refusal> (Policy::*)(const http::Request&, Permit&,
+                                                   std::string_view client_ip, uint64_t now_ms,
+                                                   int64_t now_unix) const;
+  std::optional<Refusal> classify_stage(const http::Request&, Permit&, std::string_view, uint64_t,
+                                        int64_t) const;
+  std::optional<Refusal> authenticate_stage(const http::Request&, Permit&, std::string_view,
+                                            uint64_t, int64_t) const;
+  std::optional<Refusal> authorize_stage(const http::Request&, Permit&, std::string_view, uint64_t,
+                                         int64_t) const;
+  std::optional<Refusal> client_limits_stage(const http::Request&, Permit&, std::string_view,
+                                             uint64_t, int64_t) const;
+  std::optional<Refusal> global_limits_stage(const http::Request&, Permit&, std::string_view,
+                                             uint64_t, int64_t) const;
+
+  const config::Config& config_;
+  ClientLimits& limits_;
+  const base::NamedLimits& upstream_limits_;
+  metrics::Metrics& metrics_;
+  CorsPolicy cors_;
+  std::unique_ptr<JwtVerifier> jwt_;
+};
+
+}  // namespace api
