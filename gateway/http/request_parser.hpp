@@ -7,6 +7,12 @@
 //   node_http_parser.cc does the same): 431 for headers, 413 for bodies.
 // - feed() stops right after a complete request (llhttp is paused), so that pipelined requests
 //   are answered one at a time and in order; next() readies the parser for the following one.
+// - Strict HTTP: llhttp is built in strict mode, and every byte passes a StrictScanner before
+//   llhttp sees it. llhttp sees only bytes the scanner accepted, and a request is complete only
+//   when both parsers end it at the same byte. What the head says about framing is checked in
+//   on_headers_complete (one Transfer-Encoding, exactly "chunked", never with Content-Length or
+//   in HTTP/1.0); the target in on_url_complete (origin-form, or "*" for OPTIONS). Every refusal
+//   is a 400 after which the connection closes, so nothing after it is read as a request.
 #pragma once
 
 #include <llhttp.h>
@@ -15,6 +21,7 @@
 #include <string>
 
 #include "gateway/http/request.hpp"
+#include "gateway/http/strict_scanner.hpp"
 
 namespace http {
 
@@ -57,6 +64,7 @@ class RequestParser {
  private:
   static int on_message_begin(llhttp_t* p);
   static int on_url(llhttp_t* p, const char* at, size_t length);
+  static int on_url_complete(llhttp_t* p);
   static int on_header_field(llhttp_t* p, const char* at, size_t length);
   static int on_header_value(llhttp_t* p, const char* at, size_t length);
   static int on_headers_complete(llhttp_t* p);
@@ -65,9 +73,13 @@ class RequestParser {
   static const llhttp_settings_t& settings();
 
   int fail(int status, const char* code, std::string message);
-  int count_header_bytes(size_t length);
+  int count_header_bytes(size_t length, const char* what = "request line and headers");
+  int check_target();
+  int check_framing_headers();
+  Result refuse(size_t length, std::string message);
 
   llhttp_t parser_;
+  StrictScanner scanner_;
   ParserLimits limits_;
   Request request_;
   ParseError error_;
