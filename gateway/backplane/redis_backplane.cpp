@@ -114,8 +114,10 @@ void RedisBackplane::close() {
     metrics_.backplane_links_up.Decrement();
   }
   up_ = false;
+  // What is in flight fails (null callbacks), then what waits for its turn.
   commands_.close();
   notifications_.close();
+  fail_waiters();
   reconnect_timer_.close();
   lease_timer_.close();
   watchdog_timer_.close();
@@ -187,6 +189,14 @@ void RedisBackplane::on_lost(const std::string& why) {
   if (was_up || attempt_ == 0)
     base::log::warn("backplane unavailable", {{"error", why}, {"host", config_.backplane.host}});
   drop_leases();
+  fail_waiters();
+  uint64_t ceiling = std::min<uint64_t>(kReconnectMaxMs, kReconnectMinMs << std::min(attempt_, 6u));
+  ++attempt_;
+  uint64_t delay = kReconnectMinMs / 2 + random_() % ceiling;  // full jitter, with a floor
+  reconnect_timer_.start(delay, 0);
+}
+
+void RedisBackplane::fail_waiters() {
   std::vector<std::string> names;
   for (auto& [channel, state] : channels_) {
     state.subscribed = false;
@@ -205,10 +215,6 @@ void RedisBackplane::on_lost(const std::string& why) {
     }
     release_if_unused(channel);
   }
-  uint64_t ceiling = std::min<uint64_t>(kReconnectMaxMs, kReconnectMinMs << std::min(attempt_, 6u));
-  ++attempt_;
-  uint64_t delay = kReconnectMinMs / 2 + random_() % ceiling;  // full jitter, with a floor
-  reconnect_timer_.start(delay, 0);
 }
 
 void RedisBackplane::on_pubsub(const redisReply* message) {
@@ -640,7 +646,7 @@ void RedisBackplane::info(const std::string& channel, InfoDone done) {
                                   if (is_end && collect->info.retained) --collect->info.retained;
                                   done(collect->ok ? std::optional(collect->info) : std::nullopt);
                                 });
-  if (!sent) done(std::nullopt);  // partly sent commands answer into the void
+  if (!sent) done(std::nullopt);  // what was sent answers into collect only
 }
 
 // ---- source leases ----------------------------------------------------------------------------

@@ -16,8 +16,13 @@
 // - Reads of one channel never overlap: a replay and a live read of the same channel run one
 //   after the other, so a joining subscriber is attached exactly at the cursor its replay ended
 //   on. Nothing is missed between the two and nothing comes twice.
-// - Losing Redis keeps subscribers connected; publishing and new subscriptions answer
-//   unavailable. Back, each channel is read again from its cursor.
+// - Every request waiting on Redis gets one answer: every command callback runs once, with null
+//   when the connection goes first (redis_connection.hpp). Losing Redis keeps subscribers
+//   connected; waiting publishes, subscriptions and reads answer unavailable at once, and new
+//   ones too until it is back. Back, each channel is read again from its cursor.
+// - A Redis that stops answering (frozen, or a dead peer the socket has not noticed) is noticed
+//   by the watchdog's PING: a request waiting on it is answered within about
+//   kPingTimeoutMs + kWatchdogMs (3.5 s).
 // - Sources: one instance runs a channel's source at a time, under a lease (SET NX PX) renewed
 //   while any instance has subscribers (each refreshes an interest key).
 #pragma once
@@ -151,6 +156,9 @@ class RedisBackplane {
   void admit_waiters(const std::string& channel, ChannelState& state);
   void admit(const std::string& channel, const ChannelState& state, Waiter& waiter,
              const std::vector<Entry>& entries, const std::optional<hub::EventId>& first);
+  // Redis lost, or closing: every channel is to be subscribed to and read again, and every
+  // waiting subscriber is answered unavailable.
+  void fail_waiters();
   void release_if_unused(const std::string& channel);
 
   void lease_tick();

@@ -330,6 +330,15 @@ void Worker::answer_asker(Message& m) {
 
 void Worker::reply_to(uint32_t worker, Message* answer) {
   if (worker != index_) {
+    // A drained worker has no connection left to answer, and at stop (the backplane's final
+    // close fails what is pending) its loop may be closed already: posting to it would abort.
+    if (shared_.workers[worker]->drained_reported()) {
+      if (answer->kind == Message::Kind::kSubscribeReply && answer->ok && !answer->finished &&
+          !answer->no_content && !answer->attached)
+        hub_.unsubscribe_remote(answer->channel, worker);  // give its place back
+      delete answer;
+      return;
+    }
     send_to(worker, answer);
     return;
   }
