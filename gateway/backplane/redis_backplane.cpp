@@ -12,14 +12,92 @@
 namespace backplane {
 namespace {
 
-// KEYS: stream, notification channel. ARGV: max events, id ("*" or explicit), ttl ms, then
-// field/value pairs. One round trip, and no instance can see the entry before its notification
-// is on its way.
-constexpr std::string_view kPublishScript =
-    "local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], ARGV[2], unpack(ARGV, 4))\n"
-    "redis.call('PEXPIRE', KEYS[1], ARGV[3])\n"
-    "redis.call('PUBLISH', KEYS[2], id)\n"
-    "return id\n";
+// KEYS: stream, notification channel, byte count, channels. ARGV: max events, id ("*" or
+// explicit), ttl ms, max bytes, max channels, channel, size, then field/value pairs. One round
+// trip, and no instance can see the entry before its notification is on its way.
+//
+// - Channels (limits.max_channels, across the instances): a sorted set of channel names scored
+//   by when their stream expires. Expired ones are removed first; a channel not in it is refused
+//   (0, not an id) when it already holds max channels.
+// - Bytes (history.max_bytes): each entry records in `n` its serialised size without the id
+//   line (size; the line is "id: " id "\n", so 5 + #id more); the byte count key holds the sum
+//   over the stream, and is rebuilt from the entries when it is missing (lost, or a stream
+//   written before it existed; entries without `n` are estimated from their fields).
+// - Trimming is exact: the oldest entries go until at most max events and max bytes are left,
+//   except that the newest entry always stays (an event larger than max bytes is kept until the
+//   next one comes). An end marker (size empty) counts nothing and trims nothing: it is the last
+//   entry of a generation.
+// - Every key expires ttl after the last publish, on the one clock of TIME: a stream and its
+//   member expire together (the key once TIME passes the score, the member then too). The set
+//   expires when its last member does.
+constexpr std::string_view kPublishScript = R"lua(
+local now = redis.call('TIME')
+now = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+local ttl = tonumber(ARGV[3])
+redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', string.format('(%d', now))
+if not redis.call('ZSCORE', KEYS[4], ARGV[6]) and
+    redis.call('ZCARD', KEYS[4]) >= tonumber(ARGV[5]) then
+  return 0
+end
+local function size_of(entry)
+  local n, data, event, is_end = nil, '', nil, false
+  local fields = entry[2]
+  for i = 1, #fields, 2 do
+    local name = fields[i]
+    if name == 'n' then n = fields[i + 1]
+    elseif name == 'data' then data = fields[i + 1]
+    elseif name == 'event' then event = fields[i + 1]
+    elseif name == 'end' then is_end = true end
+  end
+  if n then return tonumber(n) + #entry[1] + 5 end
+  if is_end then return 0 end
+  local size = #entry[1] + 5 + 6 + #data + 2
+  if event then size = size + 8 + #event end
+  return size
+end
+local bytes = 0
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  local counted = redis.call('GET', KEYS[3])
+  if counted then
+    bytes = tonumber(counted)
+  else
+    for _, entry in ipairs(redis.call('XRANGE', KEYS[1], '-', '+')) do
+      bytes = bytes + size_of(entry)
+    end
+  end
+end
+local id
+if ARGV[7] == '' then
+  id = redis.call('XADD', KEYS[1], ARGV[2], unpack(ARGV, 8))
+else
+  id = redis.call('XADD', KEYS[1], ARGV[2], 'n', ARGV[7], unpack(ARGV, 8))
+  bytes = bytes + tonumber(ARGV[7]) + #id + 5
+  local max_events, max_bytes = tonumber(ARGV[1]), tonumber(ARGV[4])
+  local len, drop, from = redis.call('XLEN', KEYS[1]), 0, '-'
+  local function over()
+    return len - drop > max_events or (bytes > max_bytes and len - drop > 1)
+  end
+  while over() do
+    local page = redis.call('XRANGE', KEYS[1], from, '+', 'COUNT', 32)
+    if #page == 0 then break end
+    for _, entry in ipairs(page) do
+      if not over() then break end
+      drop = drop + 1
+      bytes = bytes - size_of(entry)
+      from = '(' .. entry[1]
+    end
+  end
+  if drop > 0 then redis.call('XTRIM', KEYS[1], 'MAXLEN', len - drop) end
+end
+local expiry = string.format('%d', now + ttl)
+redis.call('SET', KEYS[3], string.format('%d', bytes), 'PXAT', expiry)
+redis.call('PEXPIREAT', KEYS[1], expiry)
+redis.call('ZADD', KEYS[4], expiry, ARGV[6])
+local newest = redis.call('ZRANGE', KEYS[4], -1, -1, 'WITHSCORES')
+redis.call('PEXPIREAT', KEYS[4], newest[2])
+redis.call('PUBLISH', KEYS[2], id)
+return id
+)lua";
 
 // KEYS: lease, interest. ARGV: owner, ttl ms, "1" when the owner has subscribers itself. Renews
 // the lease while anyone is interested, else releases it; 0 when it is not ours (any more).
@@ -42,6 +120,12 @@ std::string_view text(const redisReply* reply) {
                    reply->type == REDIS_REPLY_ERROR)
              ? std::string_view(reply->str, reply->len)
              : std::string_view();
+}
+
+// What an event counts for in history.max_bytes, less its id line, which the script adds once
+// Redis has numbered it: the memory hub counts whole serialised frames.
+std::string unnumbered_size(std::string_view type, std::string_view data) {
+  return std::to_string(hub::make_unnumbered_event_frame(type, data)->size());
 }
 
 bool is_error(const redisReply* reply) {
@@ -152,8 +236,24 @@ void RedisBackplane::watchdog() {
   }
 }
 
+// Both connections are ready: the publish script is loaded (once per connection, so that each
+// publish sends its SHA1, not its text), then the backplane is up.
 void RedisBackplane::on_ready() {
-  if (!commands_.ready() || !notifications_.ready() || up_) return;
+  if (!commands_.ready() || !notifications_.ready() || up_ || loading_script_) return;
+  loading_script_ = true;
+  commands_.command({"SCRIPT", "LOAD", kPublishScript}, [this](const redisReply* reply) {
+    loading_script_ = false;
+    if (!reply) return;  // lost: on_lost() has run
+    if (reply->type != REDIS_REPLY_STRING) {
+      on_lost("SCRIPT LOAD: " + std::string(text(reply)));
+      return;
+    }
+    publish_sha_ = std::string(text(reply));
+    on_up();
+  });
+}
+
+void RedisBackplane::on_up() {
   connect_started_ms_ = 0;
   ping_sent_ms_ = 0;
   up_ = true;
@@ -239,44 +339,59 @@ void RedisBackplane::on_pubsub(const redisReply* message) {
 // ---- publishing -------------------------------------------------------------------------------
 
 void RedisBackplane::eval_publish(
-    const std::string& channel, std::string_view id,
+    const std::string& channel, std::string_view id, std::string_view size,
     std::initializer_list<std::pair<std::string_view, std::string_view>> fields, Published done) {
+  const std::string& prefix = config_.backplane.key_prefix;
   std::string key = stream_key(channel);
   std::string notify = notify_key(channel);
+  std::string bytes_key = prefix + "bytes:" + channel;
+  std::string channels_key = prefix + "channels";
   std::string max_events = std::to_string(config_.history.max_events);
   std::string ttl = std::to_string(config_.history.ttl.count());
-  std::string_view args[16] = {"EVAL", kPublishScript, "2", key, notify, max_events, id, ttl};
-  size_t count = 8;
+  std::string max_bytes = std::to_string(config_.history.max_bytes);
+  std::string max_channels = std::to_string(config_.limits.max_channels);
+  std::string_view args[20] = {"EVALSHA", publish_sha_, "4",        key, notify,
+                               bytes_key, channels_key, max_events, id,  ttl,
+                               max_bytes, max_channels, channel,    size};
+  size_t count = 14;
   for (const auto& [name, value] : fields) {
     if (value.empty() && name != "data") continue;
     args[count++] = name;
     args[count++] = value;
   }
   bool sent = commands_.command(args, count, [this, done](const redisReply* reply) {
-    std::optional<hub::EventId> published;
-    if (!is_error(reply)) published = hub::EventId::parse(text(reply));
-    if (!published) {
+    using Status = Publication::Status;
+    Publication publication;
+    if (reply && reply->type == REDIS_REPLY_INTEGER && reply->integer == 0) {
+      publication.status = Status::kTooManyChannels;
+    } else if (auto id = is_error(reply) ? std::nullopt : hub::EventId::parse(text(reply))) {
+      publication.status = Status::kStored;
+      publication.id = *id;
+    } else {
       metrics_.backplane_errors.Increment();
       if (reply && reply->type == REDIS_REPLY_ERROR)
         base::log::warn("backplane publish failed", {{"error", text(reply)}});
     }
-    if (done) done(published);
+    if (done) done(publication);
+    // The script cache was flushed (SCRIPT FLUSH): connecting again loads it again.
+    if (reply && reply->type == REDIS_REPLY_ERROR && text(reply).starts_with("NOSCRIPT"))
+      on_lost("the publish script is no longer loaded");
   });
   if (!sent) {
     metrics_.backplane_errors.Increment();
-    if (done) done(std::nullopt);
+    if (done) done(Publication{});
   }
 }
 
 void RedisBackplane::publish(const std::string& channel, std::string_view type,
                              std::string_view data, Published done) {
   if (!up_) {
-    if (done) done(std::nullopt);
+    if (done) done(Publication{});
     return;
   }
   metrics_.events_published.Increment();
-  eval_publish(channel, "*", {{"data", data}, {"event", type == "message" ? "" : type}},
-               std::move(done));
+  eval_publish(channel, "*", unnumbered_size(type, data),
+               {{"data", data}, {"event", type == "message" ? "" : type}}, std::move(done));
 }
 
 void RedisBackplane::publish_from_source(const std::string& channel, std::string_view type,
@@ -286,7 +401,7 @@ void RedisBackplane::publish_from_source(const std::string& channel, std::string
     return;
   }
   metrics_.events_published.Increment();
-  eval_publish(channel, "*",
+  eval_publish(channel, "*", unnumbered_size(type, data),
                {{"data", data}, {"event", type == "message" ? "" : type}, {"uid", upstream_id}},
                nullptr);
 }
@@ -301,8 +416,11 @@ base::FrameRef RedisBackplane::publish_generation(const std::string& channel, st
   last = last.next(base::wall_clock_ms());
   base::FrameRef frame = hub::make_event_frame(last, type, data);
   metrics_.events_published.Increment();
-  // The answer's own client gets the frame even when Redis is away; only resuming needs Redis.
-  eval_publish(channel, last.str(), {{"data", data}, {"event", type == "message" ? "" : type}},
+  // The answer's own client gets the frame even when Redis is away or the channel is refused;
+  // only resuming needs Redis.
+  std::string id = last.str();
+  std::string size = std::to_string(frame->size() - (id.size() + 5));  // less "id: <id>\n"
+  eval_publish(channel, id, size, {{"data", data}, {"event", type == "message" ? "" : type}},
                nullptr);
   return frame;
 }
@@ -313,7 +431,7 @@ void RedisBackplane::finish_generation(const std::string& channel) {
   hub::EventId final_id = it->second;
   generations_.erase(it);
   std::string final_text = final_id.str();
-  eval_publish(channel, final_id.next(base::wall_clock_ms()).str(),
+  eval_publish(channel, final_id.next(base::wall_clock_ms()).str(), "",
                {{"data", ""}, {"end", final_text}}, nullptr);
 }
 

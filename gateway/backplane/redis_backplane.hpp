@@ -6,10 +6,18 @@
 // commands, and pub/sub for notifications.
 //
 // Rules:
-// - Publish is one EVAL: XADD (MAXLEN ~ history.max_events), PEXPIRE (history.ttl) and PUBLISH
-//   of the new id on the channel's notification channel. Redis numbers the event, except in a
-//   generation, which has a single writer that numbers its own events (so that its client gets
-//   each frame with its id at once).
+// - Publish is one EVALSHA of kPublishScript (redis_backplane.cpp says how; it is loaded on
+//   connecting): it counts the channel against limits.max_channels across every instance
+//   sharing the Redis, appends the event with XADD, trims the stream to history.max_events and
+//   history.max_bytes exactly (oldest first; a single event larger than max_bytes stays until
+//   the next one comes, as in memory), refreshes the TTLs (history.ttl) and PUBLISHes the new id
+//   on the channel's notification channel. Redis numbers the event, except in a generation,
+//   which has a single writer that numbers its own events (so that its client gets each frame
+//   with its id at once).
+// - limits.max_channels in Redis counts the channels that hold a stream (whoever publishes: an
+//   HTTP publish, a source, a generation). A subscription stores nothing in Redis and does not
+//   count there; this process's hub still bounds the channels it has subscribers for, as in
+//   memory (the attach fails: too_many_channels).
 // - Live delivery: an instance SUBSCRIBEs to the notifications of the channels it has
 //   subscribers for, and on each one reads the stream after its cursor (the last id it fanned
 //   out) with XRANGE: one read per channel per instance, never per subscriber.
@@ -72,8 +80,15 @@ class RedisBackplane {
   void close();
   bool up() const { return up_; }
 
-  // Publishes with an id made by Redis; done gets it, or nullopt when Redis failed.
-  using Published = std::function<void(std::optional<hub::EventId> id)>;
+  // What became of a publish: stored under id, or refused because Redis failed or because the
+  // channel would be one more than limits.max_channels across the instances.
+  struct Publication {
+    enum class Status { kStored, kUnavailable, kTooManyChannels };
+    Status status = Status::kUnavailable;
+    hub::EventId id;  // kStored
+  };
+  // Publishes with an id made by Redis; done runs exactly once.
+  using Published = std::function<void(const Publication& publication)>;
   void publish(const std::string& channel, std::string_view type, std::string_view data,
                Published done);
 
@@ -131,8 +146,10 @@ class RedisBackplane {
 
   std::string stream_key(std::string_view channel) const;
   std::string notify_key(std::string_view channel) const;
-  // XADD with id ("*" or explicit) and field/value pairs; empty values are left out.
-  void eval_publish(const std::string& channel, std::string_view id,
+  // The publish script, with id ("*" or explicit), size (what the event counts for in
+  // history.max_bytes without its id line; empty for the end marker, which counts nothing) and
+  // field/value pairs; empty values are left out.
+  void eval_publish(const std::string& channel, std::string_view id, std::string_view size,
                     std::initializer_list<std::pair<std::string_view, std::string_view>> fields,
                     Published done);
   void start_source(const std::string& channel);
@@ -143,6 +160,7 @@ class RedisBackplane {
   // would otherwise go unnoticed.)
   void watchdog();
   void on_ready();
+  void on_up();
   void on_lost(const std::string& why);
   void on_pubsub(const redisReply* message);
 
@@ -185,6 +203,8 @@ class RedisBackplane {
   std::mt19937_64 random_{std::random_device{}()};
   uint32_t attempt_ = 0;
   bool up_ = false;
+  bool loading_script_ = false;
+  std::string publish_sha_;  // of kPublishScript, as SCRIPT LOAD answered
   bool ever_up_ = false;
   bool closed_ = false;
 };
