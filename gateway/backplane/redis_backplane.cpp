@@ -108,6 +108,7 @@ constexpr std::string_view kRenewScript =
     "redis.call('DEL', KEYS[1]) return 0\n";
 
 constexpr uint64_t kLiveBatch = 512;
+constexpr uint64_t kReplayPage = 32;
 constexpr uint64_t kReconnectMinMs = 100;
 constexpr uint64_t kReconnectMaxMs = 5000;
 constexpr uint64_t kWatchdogMs = 500;
@@ -571,14 +572,14 @@ void RedisBackplane::read_live(const std::string& channel, ChannelState& state) 
   }
 }
 
-// Replays to every waiting subscriber with one read: from the oldest id any of them needs up to
-// the cursor, then attaches them all at the cursor.
 bool RedisBackplane::ahead(const Waiter& waiter, const ChannelState& state) const {
   if (!waiter.resume.present || loop_.now_ms() - waiter.since_ms >= kAheadWaitMs) return false;
   auto id = hub::EventId::parse(waiter.resume.last_event_id);
   return id && *id > state.cursor && !state.finished;
 }
 
+// Replays to every waiting subscriber with one paged read: from the oldest id any of them needs
+// up to the cursor, then attaches them all at the cursor.
 void RedisBackplane::admit_waiters(const std::string& channel, ChannelState& state) {
   bool from_start_default = state.finished || hub::is_generation_name(channel);
   std::optional<hub::EventId> oldest;
@@ -604,72 +605,108 @@ void RedisBackplane::admit_waiters(const std::string& channel, ChannelState& sta
   if (!from_start && !oldest) {  // nobody resumes: attach them all at the cursor
     std::vector<Waiter> waiters = std::move(ready);
     state.busy = true;  // a subscriber leaving during admit() must not release the state
-    for (Waiter& waiter : waiters) admit(channel, state, waiter, {}, std::nullopt);
+    for (Waiter& waiter : waiters) admit(channel, state, waiter, nullptr);
     state.busy = false;
     pump(channel);
     return;
   }
 
-  std::string key = stream_key(channel);
-  std::string start = from_start ? "-" : oldest->str();
-  std::string end = state.cursor.str();
-  std::string count = std::to_string(static_cast<uint64_t>(config_.history.max_events) * 2 + 200);
-  auto waiters = std::make_shared<std::vector<Waiter>>(std::move(ready));
-  auto first = std::make_shared<std::optional<hub::EventId>>();
+  auto read = std::make_shared<ReplayRead>();
+  read->waiters = std::move(ready);
+  read->key = stream_key(channel);
+  read->end = state.cursor.str();
   state.busy = true;
-  auto fail_all = [this, waiters] {
-    for (Waiter& waiter : *waiters) {
+  // The stream's first id, for the gap notice; then the pages, answered in this order.
+  bool sent = commands_.command(
+                  {"XRANGE", read->key, "-", "+", "COUNT", "1"},
+                  [read](const redisReply* reply) {
+                    if (is_error(reply) || reply->type != REDIS_REPLY_ARRAY || reply->elements == 0)
+                      return;
+                    hub::EventId id;
+                    std::string_view data, type;
+                    std::optional<hub::EventId> end;
+                    if (parse_entry(reply->element[0], id, data, type, end)) read->first = id;
+                  }) &&
+              read_replay_page(channel, read, from_start ? "-" : oldest->str());
+  if (!sent) {  // a first command sent answers into `read` only
+    state.busy = false;
+    for (Waiter& waiter : read->waiters) {
       Admission unavailable;
       waiter.admit(unavailable);
     }
-  };
-  // The stream's first id, for the gap notice; then the range, answered in this order.
-  bool sent =
-      commands_.command(
-          {"XRANGE", key, "-", "+", "COUNT", "1"},
-          [first](const redisReply* reply) {
-            if (is_error(reply) || reply->type != REDIS_REPLY_ARRAY || reply->elements == 0) return;
-            hub::EventId id;
-            std::string_view data, type;
-            std::optional<hub::EventId> end;
-            if (parse_entry(reply->element[0], id, data, type, end)) *first = id;
-          }) &&
-      commands_.command({"XRANGE", key, start, end, "COUNT", count},
-                        [this, channel, waiters, first, fail_all](const redisReply* reply) {
-                          auto it = channels_.find(channel);
-                          if (is_error(reply) || it == channels_.end()) {
-                            if (reply) metrics_.backplane_errors.Increment();
-                            if (it != channels_.end() && reply) it->second.busy = false;
-                            fail_all();
-                            if (reply) pump(channel);
-                            return;
-                          }
-                          std::vector<Entry> entries;
-                          entries.reserve(reply->elements);
-                          for (size_t i = 0; i < reply->elements; ++i) {
-                            Entry entry;
-                            std::string_view data, type;
-                            if (!parse_entry(reply->element[i], entry.id, data, type, entry.end))
-                              continue;
-                            if (!entry.end)
-                              entry.frame = hub::make_event_frame(entry.id, type, data);
-                            entries.push_back(std::move(entry));
-                          }
-                          ChannelState& state = it->second;
-                          for (Waiter& waiter : *waiters)
-                            admit(channel, state, waiter, entries, *first);
-                          state.busy = false;  // only now: admit() may detach subscribers
-                          pump(channel);
-                        });
-  if (!sent) {
-    state.busy = false;
-    fail_all();
+  }
+}
+
+bool RedisBackplane::read_replay_page(const std::string& channel,
+                                      const std::shared_ptr<ReplayRead>& read,
+                                      const std::string& start) {
+  std::string count = std::to_string(kReplayPage);
+  return commands_.command(
+      {"XRANGE", read->key, start, read->end, "COUNT", count},
+      [this, channel, read](const redisReply* reply) { on_replay_page(channel, read, reply); });
+}
+
+void RedisBackplane::on_replay_page(const std::string& channel,
+                                    const std::shared_ptr<ReplayRead>& read,
+                                    const redisReply* reply) {
+  auto it = channels_.find(channel);
+  if (!is_error(reply) && reply->type == REDIS_REPLY_ARRAY && it != channels_.end()) {
+    std::optional<hub::EventId> last;
+    for (size_t i = 0; i < reply->elements; ++i) {
+      Entry entry;
+      std::string_view data, type;
+      if (!parse_entry(reply->element[i], entry.id, data, type, entry.end)) continue;
+      if (!entry.end) entry.frame = hub::make_event_frame(entry.id, type, data);
+      last = entry.id;
+      keep(*read, std::move(entry));
+    }
+    // A full page may have more after it, up to the cursor.
+    if (reply->elements < kReplayPage || !last || last->str() == read->end) {
+      ChannelState& state = it->second;
+      for (Waiter& waiter : read->waiters) admit(channel, state, waiter, read.get());
+      state.busy = false;  // only now: admit() may detach subscribers
+      pump(channel);
+      return;
+    }
+    if (read_replay_page(channel, read, "(" + last->str())) return;
+  }
+  // Null: lost or closed, and on_lost() or close() resets the channel. An error answer (or a
+  // page that could not be sent): the next notification or subscriber tries again.
+  if (reply) {
+    metrics_.backplane_errors.Increment();
+    if (it != channels_.end()) it->second.busy = false;
+  }
+  for (Waiter& waiter : read->waiters) {
+    Admission unavailable;
+    waiter.admit(unavailable);
+  }
+  if (reply) pump(channel);
+}
+
+// A stream trimmed by the publish script holds no more than the history limits, and neither does
+// any part of it up to the cursor. More can only be entries written otherwise (an older
+// gateway's MAXLEN ~, lower limits since): the oldest go, as trimming would have taken them, so
+// that a replay never buffers more than history.max_bytes (and one page while reading).
+void RedisBackplane::keep(ReplayRead& read, Entry entry) const {
+  if (entry.frame) {
+    ++read.events;
+    read.bytes += entry.frame->size();
+  }
+  read.entries.push_back(std::move(entry));
+  while (read.entries.size() > 1 &&
+         (read.events > config_.history.max_events || read.bytes > config_.history.max_bytes)) {
+    const Entry& oldest = read.entries.front();
+    if (oldest.frame) {
+      --read.events;
+      read.bytes -= oldest.frame->size();
+    }
+    read.last_dropped = oldest.id;
+    read.entries.pop_front();
   }
 }
 
 void RedisBackplane::admit(const std::string& channel, const ChannelState& state, Waiter& waiter,
-                           const std::vector<Entry>& entries,
-                           const std::optional<hub::EventId>& first) {
+                           const ReplayRead* read) {
   using Status = Admission::Status;
   Admission admission;
   admission.status = state.finished ? Status::kEnded : Status::kLive;
@@ -681,19 +718,25 @@ void RedisBackplane::admit(const std::string& channel, const ChannelState& state
     return;
   }
   bool from_start = !resume.present && (state.finished || hub::is_generation_name(channel));
-  if (resume.present || from_start) {
+  if (read && (resume.present || from_start)) {
+    const std::deque<Entry>& entries = read->entries;
     size_t start = 0;
     bool gap = false;
     if (resume.present && !last) {
       gap = true;  // unparseable: a gap, then everything retained
     } else if (resume.present) {
-      // Known when the client's id is in the stream: then nothing after it can be missing.
+      // Known when the client's id is in the stream (or the newest entry the read dropped):
+      // then nothing after it can be missing.
       auto after = std::find_if(entries.begin(), entries.end(),
                                 [&](const Entry& e) { return e.id > *last; });
       start = static_cast<size_t>(after - entries.begin());
-      gap = start == 0 || entries[start - 1].id != *last;
+      bool known = start > 0 ? entries[start - 1].id == *last : read->last_dropped == last;
+      gap = !known;
     }
     if (gap) {
+      // The first the client can have: the stream's, or the oldest kept when the read dropped.
+      std::optional<hub::EventId> first = read->first;
+      if (read->last_dropped) first = entries.front().id;
       std::string_view requested(resume.last_event_id);
       admission.frames.push_back(hub::make_gap_frame(requested.substr(0, 128), first));
       metrics_.replay_gaps.Increment();

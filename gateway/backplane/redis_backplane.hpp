@@ -23,7 +23,9 @@
 //   out) with XRANGE: one read per channel per instance, never per subscriber.
 // - Reads of one channel never overlap: a replay and a live read of the same channel run one
 //   after the other, so a joining subscriber is attached exactly at the cursor its replay ended
-//   on. Nothing is missed between the two and nothing comes twice.
+//   on. Nothing is missed between the two and nothing comes twice. A replay reads in pages and
+//   keeps at most the history limits' worth (what a stream trimmed by the script can hold), so
+//   that it never buffers more than history.max_bytes and a page.
 // - Every request waiting on Redis gets one answer: every command callback runs once, with null
 //   when the connection goes first (redis_connection.hpp). Losing Redis keeps subscribers
 //   connected; waiting publishes, subscriptions and reads answer unavailable at once, and new
@@ -37,8 +39,10 @@
 
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <random>
 #include <string>
@@ -138,6 +142,18 @@ class RedisBackplane {
     base::FrameRef frame;  // null for the end marker
     std::optional<hub::EventId> end;
   };
+  // One replay: every waiter admitted together, read in pages from the oldest id any of them
+  // needs up to the cursor.
+  struct ReplayRead {
+    std::vector<Waiter> waiters;
+    std::string key;
+    std::string end;                           // the cursor, inclusive
+    std::optional<hub::EventId> first;         // the stream's first id, for the gap notice
+    std::deque<Entry> entries;                 // the newest ones read, within the history limits
+    uint64_t events = 0;                       // entries with a frame
+    uint64_t bytes = 0;                        // their frames' sizes
+    std::optional<hub::EventId> last_dropped;  // the newest entry read but not kept
+  };
   struct Lease {
     bool local = false;  // subscribers in this process
     bool held = false;
@@ -172,8 +188,15 @@ class RedisBackplane {
   // to reach its id, so that it gets neither a false gap nor that event again.
   bool ahead(const Waiter& waiter, const ChannelState& state) const;
   void admit_waiters(const std::string& channel, ChannelState& state);
+  bool read_replay_page(const std::string& channel, const std::shared_ptr<ReplayRead>& read,
+                        const std::string& start);
+  void on_replay_page(const std::string& channel, const std::shared_ptr<ReplayRead>& read,
+                      const redisReply* reply);
+  // Keeps entry, dropping the oldest kept ones beyond the history limits.
+  void keep(ReplayRead& read, Entry entry) const;
+  // read is null when nobody resumes: nothing to replay.
   void admit(const std::string& channel, const ChannelState& state, Waiter& waiter,
-             const std::vector<Entry>& entries, const std::optional<hub::EventId>& first);
+             const ReplayRead* read);
   // Redis lost, or closing: every channel is to be subscribed to and read again, and every
   // waiting subscriber is answered unavailable.
   void fail_waiters();

@@ -913,6 +913,79 @@ TEST_CASE("backplane: history.max_bytes and max_events trim the stream exactly")
   check_quiet_and_open(from_start, "the subscriber from 1-0");
 }
 
+TEST_CASE("backplane: a replay over many pages returns every retained event once, in order") {
+  RedisServer redis;
+  const std::string yaml = backplane_yaml(redis, "t10:");
+  Gateway a(yaml), b(yaml);
+  INFO("gateway A log:\n", tail(a.log()));
+  INFO("gateway B log:\n", tail(b.log()));
+  require_ready(a, "A");
+  require_ready(b, "B");
+
+  // 150 events: the replay reads them 32 at a time. A subscriber on B joins first, so that B's
+  // cursor is at the newest event when the others resume.
+  SseStream watching(b.port(), "pages");
+  watching.expect_ok();
+  const Published all = publish_n(a.port(), "pages", 150, "p");
+  check_events(read_events(watching, 150), all, "the live subscriber");
+  for (size_t from : {size_t{0}, size_t{31}, size_t{32}, size_t{100}, size_t{149}}) {
+    SseStream resumed(b.port(), "pages", {.last_event_id = all.ids[from]});
+    resumed.expect_ok();
+    Published rest;
+    rest.ids.assign(all.ids.begin() + static_cast<long>(from) + 1, all.ids.end());
+    rest.data.assign(all.data.begin() + static_cast<long>(from) + 1, all.data.end());
+    const std::string who = "resumed after event " + std::to_string(from);
+    check_events(read_events(resumed, rest.ids.size()), rest, who);
+    check_quiet_and_open(resumed, who, 0ms);
+    CHECK(resumed.body() == expected_body(rest));
+  }
+  // Live after the replay, without a duplicate.
+  SseStream resumed(b.port(), "pages", {.last_event_id = all.ids[10]});
+  resumed.expect_ok();
+  const Published more = publish_n(a.port(), "pages", 5, "q", all.ids.back());
+  Published rest;
+  rest.ids.assign(all.ids.begin() + 11, all.ids.end());
+  rest.data.assign(all.data.begin() + 11, all.data.end());
+  check_events(read_events(resumed, rest.ids.size() + 5), rest + more, "resumed, then live");
+  check_quiet_and_open(resumed, "resumed, then live");
+}
+
+// A stream holding more than the limits (written by an older gateway with MAXLEN ~, or before
+// the limits were lowered): the replay keeps the newest within them, and reports the rest as a
+// gap, instead of buffering it all.
+TEST_CASE("backplane: a replay of a stream over the history limits keeps the newest within them") {
+  RedisServer redis;
+  const std::string yaml = backplane_yaml(redis, "t11:") + "history: {max_events: 10}\n";
+  for (int i = 1; i <= 50; ++i)
+    REQUIRE(redis
+                .command({"XADD", "t11:ch:old", "1-" + std::to_string(i), "data",
+                          "old" + std::to_string(i)})
+                .rfind("$", 0) == 0);
+  Gateway a(yaml);
+  INFO("gateway log:\n", tail(a.log()));
+  require_ready(a, "A");
+
+  SseStream resumed(a.port(), "old", {.last_event_id = "1-5"});
+  resumed.expect_ok();
+  SseEvent gap = resumed.expect_event();
+  CHECK(gap.event == "gap");
+  CHECK(gap.data == "{\"last_event_id\":\"1-5\",\"first_available\":\"1-41\"}");
+  Published want;
+  for (int i = 41; i <= 50; ++i) {
+    want.ids.push_back("1-" + std::to_string(i));
+    want.data.push_back("old" + std::to_string(i));
+  }
+  check_events(read_events(resumed, 10), want, "the resumed subscriber");
+  check_quiet_and_open(resumed, "the resumed subscriber");
+
+  // Resuming right at the newest entry the replay dropped is no gap.
+  SseStream at_edge(a.port(), "old", {.last_event_id = "1-40"});
+  at_edge.expect_ok();
+  check_events(read_events(at_edge, 10), want, "the subscriber at 1-40");
+  check_quiet_and_open(at_edge, "the subscriber at 1-40");
+  CHECK(at_edge.body() == expected_body(want));
+}
+
 // ---------------------------------------------------------------------------------------------
 // Configuration
 
