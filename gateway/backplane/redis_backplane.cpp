@@ -12,14 +12,92 @@
 namespace backplane {
 namespace {
 
-// KEYS: stream, notification channel. ARGV: max events, id ("*" or explicit), ttl ms, then
-// field/value pairs. One round trip, and no instance can see the entry before its notification
-// is on its way.
-constexpr std::string_view kPublishScript =
-    "local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], ARGV[2], unpack(ARGV, 4))\n"
-    "redis.call('PEXPIRE', KEYS[1], ARGV[3])\n"
-    "redis.call('PUBLISH', KEYS[2], id)\n"
-    "return id\n";
+// KEYS: stream, notification channel, byte count, channels. ARGV: max events, id ("*" or
+// explicit), ttl ms, max bytes, max channels, channel, size, then field/value pairs. One round
+// trip, and no instance can see the entry before its notification is on its way.
+//
+// - Channels (limits.max_channels, across the instances): a sorted set of channel names scored
+//   by when their stream expires. Expired ones are removed first; a channel not in it is refused
+//   (0, not an id) when it already holds max channels.
+// - Bytes (history.max_bytes): each entry records in `n` its serialised size without the id
+//   line (size; the line is "id: " id "\n", so 5 + #id more); the byte count key holds the sum
+//   over the stream, and is rebuilt from the entries when it is missing (lost, or a stream
+//   written before it existed; entries without `n` are estimated from their fields).
+// - Trimming is exact: the oldest entries go until at most max events and max bytes are left,
+//   except that the newest entry always stays (an event larger than max bytes is kept until the
+//   next one comes). An end marker (size empty) counts nothing and trims nothing: it is the last
+//   entry of a generation.
+// - Every key expires ttl after the last publish, on the one clock of TIME: a stream and its
+//   member expire together (the key once TIME passes the score, the member then too). The set
+//   expires when its last member does.
+constexpr std::string_view kPublishScript = R"lua(
+local now = redis.call('TIME')
+now = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+local ttl = tonumber(ARGV[3])
+redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', string.format('(%d', now))
+if not redis.call('ZSCORE', KEYS[4], ARGV[6]) and
+    redis.call('ZCARD', KEYS[4]) >= tonumber(ARGV[5]) then
+  return 0
+end
+local function size_of(entry)
+  local n, data, event, is_end = nil, '', nil, false
+  local fields = entry[2]
+  for i = 1, #fields, 2 do
+    local name = fields[i]
+    if name == 'n' then n = fields[i + 1]
+    elseif name == 'data' then data = fields[i + 1]
+    elseif name == 'event' then event = fields[i + 1]
+    elseif name == 'end' then is_end = true end
+  end
+  if n then return tonumber(n) + #entry[1] + 5 end
+  if is_end then return 0 end
+  local size = #entry[1] + 5 + 6 + #data + 2
+  if event then size = size + 8 + #event end
+  return size
+end
+local bytes = 0
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  local counted = redis.call('GET', KEYS[3])
+  if counted then
+    bytes = tonumber(counted)
+  else
+    for _, entry in ipairs(redis.call('XRANGE', KEYS[1], '-', '+')) do
+      bytes = bytes + size_of(entry)
+    end
+  end
+end
+local id
+if ARGV[7] == '' then
+  id = redis.call('XADD', KEYS[1], ARGV[2], unpack(ARGV, 8))
+else
+  id = redis.call('XADD', KEYS[1], ARGV[2], 'n', ARGV[7], unpack(ARGV, 8))
+  bytes = bytes + tonumber(ARGV[7]) + #id + 5
+  local max_events, max_bytes = tonumber(ARGV[1]), tonumber(ARGV[4])
+  local len, drop, from = redis.call('XLEN', KEYS[1]), 0, '-'
+  local function over()
+    return len - drop > max_events or (bytes > max_bytes and len - drop > 1)
+  end
+  while over() do
+    local page = redis.call('XRANGE', KEYS[1], from, '+', 'COUNT', 32)
+    if #page == 0 then break end
+    for _, entry in ipairs(page) do
+      if not over() then break end
+      drop = drop + 1
+      bytes = bytes - size_of(entry)
+      from = '(' .. entry[1]
+    end
+  end
+  if drop > 0 then redis.call('XTRIM', KEYS[1], 'MAXLEN', len - drop) end
+end
+local expiry = string.format('%d', now + ttl)
+redis.call('SET', KEYS[3], string.format('%d', bytes), 'PXAT', expiry)
+redis.call('PEXPIREAT', KEYS[1], expiry)
+redis.call('ZADD', KEYS[4], expiry, ARGV[6])
+local newest = redis.call('ZRANGE', KEYS[4], -1, -1, 'WITHSCORES')
+redis.call('PEXPIREAT', KEYS[4], newest[2])
+redis.call('PUBLISH', KEYS[2], id)
+return id
+)lua";
 
 // KEYS: lease, interest. ARGV: owner, ttl ms, "1" when the owner has subscribers itself. Renews
 // the lease while anyone is interested, else releases it; 0 when it is not ours (any more).
@@ -30,6 +108,7 @@ constexpr std::string_view kRenewScript =
     "redis.call('DEL', KEYS[1]) return 0\n";
 
 constexpr uint64_t kLiveBatch = 512;
+constexpr uint64_t kReplayPage = 32;
 constexpr uint64_t kReconnectMinMs = 100;
 constexpr uint64_t kReconnectMaxMs = 5000;
 constexpr uint64_t kWatchdogMs = 500;
@@ -42,6 +121,12 @@ std::string_view text(const redisReply* reply) {
                    reply->type == REDIS_REPLY_ERROR)
              ? std::string_view(reply->str, reply->len)
              : std::string_view();
+}
+
+// What an event counts for in history.max_bytes, less its id line, which the script adds once
+// Redis has numbered it: the memory hub counts whole serialised frames.
+std::string unnumbered_size(std::string_view type, std::string_view data) {
+  return std::to_string(hub::make_unnumbered_event_frame(type, data)->size());
 }
 
 bool is_error(const redisReply* reply) {
@@ -114,8 +199,10 @@ void RedisBackplane::close() {
     metrics_.backplane_links_up.Decrement();
   }
   up_ = false;
+  // What is in flight fails (null callbacks), then what waits for its turn.
   commands_.close();
   notifications_.close();
+  fail_waiters();
   reconnect_timer_.close();
   lease_timer_.close();
   watchdog_timer_.close();
@@ -150,8 +237,24 @@ void RedisBackplane::watchdog() {
   }
 }
 
+// Both connections are ready: the publish script is loaded (once per connection, so that each
+// publish sends its SHA1, not its text), then the backplane is up.
 void RedisBackplane::on_ready() {
-  if (!commands_.ready() || !notifications_.ready() || up_) return;
+  if (!commands_.ready() || !notifications_.ready() || up_ || loading_script_) return;
+  loading_script_ = true;
+  commands_.command({"SCRIPT", "LOAD", kPublishScript}, [this](const redisReply* reply) {
+    loading_script_ = false;
+    if (!reply) return;  // lost: on_lost() has run
+    if (reply->type != REDIS_REPLY_STRING) {
+      on_lost("SCRIPT LOAD: " + std::string(text(reply)));
+      return;
+    }
+    publish_sha_ = std::string(text(reply));
+    on_up();
+  });
+}
+
+void RedisBackplane::on_up() {
   connect_started_ms_ = 0;
   ping_sent_ms_ = 0;
   up_ = true;
@@ -187,6 +290,14 @@ void RedisBackplane::on_lost(const std::string& why) {
   if (was_up || attempt_ == 0)
     base::log::warn("backplane unavailable", {{"error", why}, {"host", config_.backplane.host}});
   drop_leases();
+  fail_waiters();
+  uint64_t ceiling = std::min<uint64_t>(kReconnectMaxMs, kReconnectMinMs << std::min(attempt_, 6u));
+  ++attempt_;
+  uint64_t delay = kReconnectMinMs / 2 + random_() % ceiling;  // full jitter, with a floor
+  reconnect_timer_.start(delay, 0);
+}
+
+void RedisBackplane::fail_waiters() {
   std::vector<std::string> names;
   for (auto& [channel, state] : channels_) {
     state.subscribed = false;
@@ -205,10 +316,6 @@ void RedisBackplane::on_lost(const std::string& why) {
     }
     release_if_unused(channel);
   }
-  uint64_t ceiling = std::min<uint64_t>(kReconnectMaxMs, kReconnectMinMs << std::min(attempt_, 6u));
-  ++attempt_;
-  uint64_t delay = kReconnectMinMs / 2 + random_() % ceiling;  // full jitter, with a floor
-  reconnect_timer_.start(delay, 0);
 }
 
 void RedisBackplane::on_pubsub(const redisReply* message) {
@@ -233,44 +340,59 @@ void RedisBackplane::on_pubsub(const redisReply* message) {
 // ---- publishing -------------------------------------------------------------------------------
 
 void RedisBackplane::eval_publish(
-    const std::string& channel, std::string_view id,
+    const std::string& channel, std::string_view id, std::string_view size,
     std::initializer_list<std::pair<std::string_view, std::string_view>> fields, Published done) {
+  const std::string& prefix = config_.backplane.key_prefix;
   std::string key = stream_key(channel);
   std::string notify = notify_key(channel);
+  std::string bytes_key = prefix + "bytes:" + channel;
+  std::string channels_key = prefix + "channels";
   std::string max_events = std::to_string(config_.history.max_events);
   std::string ttl = std::to_string(config_.history.ttl.count());
-  std::string_view args[16] = {"EVAL", kPublishScript, "2", key, notify, max_events, id, ttl};
-  size_t count = 8;
+  std::string max_bytes = std::to_string(config_.history.max_bytes);
+  std::string max_channels = std::to_string(config_.limits.max_channels);
+  std::string_view args[20] = {"EVALSHA", publish_sha_, "4",        key, notify,
+                               bytes_key, channels_key, max_events, id,  ttl,
+                               max_bytes, max_channels, channel,    size};
+  size_t count = 14;
   for (const auto& [name, value] : fields) {
     if (value.empty() && name != "data") continue;
     args[count++] = name;
     args[count++] = value;
   }
   bool sent = commands_.command(args, count, [this, done](const redisReply* reply) {
-    std::optional<hub::EventId> published;
-    if (!is_error(reply)) published = hub::EventId::parse(text(reply));
-    if (!published) {
+    using Status = Publication::Status;
+    Publication publication;
+    if (reply && reply->type == REDIS_REPLY_INTEGER && reply->integer == 0) {
+      publication.status = Status::kTooManyChannels;
+    } else if (auto id = is_error(reply) ? std::nullopt : hub::EventId::parse(text(reply))) {
+      publication.status = Status::kStored;
+      publication.id = *id;
+    } else {
       metrics_.backplane_errors.Increment();
       if (reply && reply->type == REDIS_REPLY_ERROR)
         base::log::warn("backplane publish failed", {{"error", text(reply)}});
     }
-    if (done) done(published);
+    if (done) done(publication);
+    // The script cache was flushed (SCRIPT FLUSH): connecting again loads it again.
+    if (reply && reply->type == REDIS_REPLY_ERROR && text(reply).starts_with("NOSCRIPT"))
+      on_lost("the publish script is no longer loaded");
   });
   if (!sent) {
     metrics_.backplane_errors.Increment();
-    if (done) done(std::nullopt);
+    if (done) done(Publication{});
   }
 }
 
 void RedisBackplane::publish(const std::string& channel, std::string_view type,
                              std::string_view data, Published done) {
   if (!up_) {
-    if (done) done(std::nullopt);
+    if (done) done(Publication{});
     return;
   }
   metrics_.events_published.Increment();
-  eval_publish(channel, "*", {{"data", data}, {"event", type == "message" ? "" : type}},
-               std::move(done));
+  eval_publish(channel, "*", unnumbered_size(type, data),
+               {{"data", data}, {"event", type == "message" ? "" : type}}, std::move(done));
 }
 
 void RedisBackplane::publish_from_source(const std::string& channel, std::string_view type,
@@ -280,7 +402,7 @@ void RedisBackplane::publish_from_source(const std::string& channel, std::string
     return;
   }
   metrics_.events_published.Increment();
-  eval_publish(channel, "*",
+  eval_publish(channel, "*", unnumbered_size(type, data),
                {{"data", data}, {"event", type == "message" ? "" : type}, {"uid", upstream_id}},
                nullptr);
 }
@@ -295,8 +417,11 @@ base::FrameRef RedisBackplane::publish_generation(const std::string& channel, st
   last = last.next(base::wall_clock_ms());
   base::FrameRef frame = hub::make_event_frame(last, type, data);
   metrics_.events_published.Increment();
-  // The answer's own client gets the frame even when Redis is away; only resuming needs Redis.
-  eval_publish(channel, last.str(), {{"data", data}, {"event", type == "message" ? "" : type}},
+  // The answer's own client gets the frame even when Redis is away or the channel is refused;
+  // only resuming needs Redis.
+  std::string id = last.str();
+  std::string size = std::to_string(frame->size() - (id.size() + 5));  // less "id: <id>\n"
+  eval_publish(channel, id, size, {{"data", data}, {"event", type == "message" ? "" : type}},
                nullptr);
   return frame;
 }
@@ -307,7 +432,7 @@ void RedisBackplane::finish_generation(const std::string& channel) {
   hub::EventId final_id = it->second;
   generations_.erase(it);
   std::string final_text = final_id.str();
-  eval_publish(channel, final_id.next(base::wall_clock_ms()).str(),
+  eval_publish(channel, final_id.next(base::wall_clock_ms()).str(), "",
                {{"data", ""}, {"end", final_text}}, nullptr);
 }
 
@@ -447,14 +572,14 @@ void RedisBackplane::read_live(const std::string& channel, ChannelState& state) 
   }
 }
 
-// Replays to every waiting subscriber with one read: from the oldest id any of them needs up to
-// the cursor, then attaches them all at the cursor.
 bool RedisBackplane::ahead(const Waiter& waiter, const ChannelState& state) const {
   if (!waiter.resume.present || loop_.now_ms() - waiter.since_ms >= kAheadWaitMs) return false;
   auto id = hub::EventId::parse(waiter.resume.last_event_id);
   return id && *id > state.cursor && !state.finished;
 }
 
+// Replays to every waiting subscriber with one paged read: from the oldest id any of them needs
+// up to the cursor, then attaches them all at the cursor.
 void RedisBackplane::admit_waiters(const std::string& channel, ChannelState& state) {
   bool from_start_default = state.finished || hub::is_generation_name(channel);
   std::optional<hub::EventId> oldest;
@@ -480,72 +605,108 @@ void RedisBackplane::admit_waiters(const std::string& channel, ChannelState& sta
   if (!from_start && !oldest) {  // nobody resumes: attach them all at the cursor
     std::vector<Waiter> waiters = std::move(ready);
     state.busy = true;  // a subscriber leaving during admit() must not release the state
-    for (Waiter& waiter : waiters) admit(channel, state, waiter, {}, std::nullopt);
+    for (Waiter& waiter : waiters) admit(channel, state, waiter, nullptr);
     state.busy = false;
     pump(channel);
     return;
   }
 
-  std::string key = stream_key(channel);
-  std::string start = from_start ? "-" : oldest->str();
-  std::string end = state.cursor.str();
-  std::string count = std::to_string(static_cast<uint64_t>(config_.history.max_events) * 2 + 200);
-  auto waiters = std::make_shared<std::vector<Waiter>>(std::move(ready));
-  auto first = std::make_shared<std::optional<hub::EventId>>();
+  auto read = std::make_shared<ReplayRead>();
+  read->waiters = std::move(ready);
+  read->key = stream_key(channel);
+  read->end = state.cursor.str();
   state.busy = true;
-  auto fail_all = [this, waiters] {
-    for (Waiter& waiter : *waiters) {
+  // The stream's first id, for the gap notice; then the pages, answered in this order.
+  bool sent = commands_.command(
+                  {"XRANGE", read->key, "-", "+", "COUNT", "1"},
+                  [read](const redisReply* reply) {
+                    if (is_error(reply) || reply->type != REDIS_REPLY_ARRAY || reply->elements == 0)
+                      return;
+                    hub::EventId id;
+                    std::string_view data, type;
+                    std::optional<hub::EventId> end;
+                    if (parse_entry(reply->element[0], id, data, type, end)) read->first = id;
+                  }) &&
+              read_replay_page(channel, read, from_start ? "-" : oldest->str());
+  if (!sent) {  // a first command sent answers into `read` only
+    state.busy = false;
+    for (Waiter& waiter : read->waiters) {
       Admission unavailable;
       waiter.admit(unavailable);
     }
-  };
-  // The stream's first id, for the gap notice; then the range, answered in this order.
-  bool sent =
-      commands_.command(
-          {"XRANGE", key, "-", "+", "COUNT", "1"},
-          [first](const redisReply* reply) {
-            if (is_error(reply) || reply->type != REDIS_REPLY_ARRAY || reply->elements == 0) return;
-            hub::EventId id;
-            std::string_view data, type;
-            std::optional<hub::EventId> end;
-            if (parse_entry(reply->element[0], id, data, type, end)) *first = id;
-          }) &&
-      commands_.command({"XRANGE", key, start, end, "COUNT", count},
-                        [this, channel, waiters, first, fail_all](const redisReply* reply) {
-                          auto it = channels_.find(channel);
-                          if (is_error(reply) || it == channels_.end()) {
-                            if (reply) metrics_.backplane_errors.Increment();
-                            if (it != channels_.end() && reply) it->second.busy = false;
-                            fail_all();
-                            if (reply) pump(channel);
-                            return;
-                          }
-                          std::vector<Entry> entries;
-                          entries.reserve(reply->elements);
-                          for (size_t i = 0; i < reply->elements; ++i) {
-                            Entry entry;
-                            std::string_view data, type;
-                            if (!parse_entry(reply->element[i], entry.id, data, type, entry.end))
-                              continue;
-                            if (!entry.end)
-                              entry.frame = hub::make_event_frame(entry.id, type, data);
-                            entries.push_back(std::move(entry));
-                          }
-                          ChannelState& state = it->second;
-                          for (Waiter& waiter : *waiters)
-                            admit(channel, state, waiter, entries, *first);
-                          state.busy = false;  // only now: admit() may detach subscribers
-                          pump(channel);
-                        });
-  if (!sent) {
-    state.busy = false;
-    fail_all();
+  }
+}
+
+bool RedisBackplane::read_replay_page(const std::string& channel,
+                                      const std::shared_ptr<ReplayRead>& read,
+                                      const std::string& start) {
+  std::string count = std::to_string(kReplayPage);
+  return commands_.command(
+      {"XRANGE", read->key, start, read->end, "COUNT", count},
+      [this, channel, read](const redisReply* reply) { on_replay_page(channel, read, reply); });
+}
+
+void RedisBackplane::on_replay_page(const std::string& channel,
+                                    const std::shared_ptr<ReplayRead>& read,
+                                    const redisReply* reply) {
+  auto it = channels_.find(channel);
+  if (!is_error(reply) && reply->type == REDIS_REPLY_ARRAY && it != channels_.end()) {
+    std::optional<hub::EventId> last;
+    for (size_t i = 0; i < reply->elements; ++i) {
+      Entry entry;
+      std::string_view data, type;
+      if (!parse_entry(reply->element[i], entry.id, data, type, entry.end)) continue;
+      if (!entry.end) entry.frame = hub::make_event_frame(entry.id, type, data);
+      last = entry.id;
+      keep(*read, std::move(entry));
+    }
+    // A full page may have more after it, up to the cursor.
+    if (reply->elements < kReplayPage || !last || last->str() == read->end) {
+      ChannelState& state = it->second;
+      for (Waiter& waiter : read->waiters) admit(channel, state, waiter, read.get());
+      state.busy = false;  // only now: admit() may detach subscribers
+      pump(channel);
+      return;
+    }
+    if (read_replay_page(channel, read, "(" + last->str())) return;
+  }
+  // Null: lost or closed, and on_lost() or close() resets the channel. An error answer (or a
+  // page that could not be sent): the next notification or subscriber tries again.
+  if (reply) {
+    metrics_.backplane_errors.Increment();
+    if (it != channels_.end()) it->second.busy = false;
+  }
+  for (Waiter& waiter : read->waiters) {
+    Admission unavailable;
+    waiter.admit(unavailable);
+  }
+  if (reply) pump(channel);
+}
+
+// A stream trimmed by the publish script holds no more than the history limits, and neither does
+// any part of it up to the cursor. More can only be entries written otherwise (an older
+// gateway's MAXLEN ~, lower limits since): the oldest go, as trimming would have taken them, so
+// that a replay never buffers more than history.max_bytes (and one page while reading).
+void RedisBackplane::keep(ReplayRead& read, Entry entry) const {
+  if (entry.frame) {
+    ++read.events;
+    read.bytes += entry.frame->size();
+  }
+  read.entries.push_back(std::move(entry));
+  while (read.entries.size() > 1 &&
+         (read.events > config_.history.max_events || read.bytes > config_.history.max_bytes)) {
+    const Entry& oldest = read.entries.front();
+    if (oldest.frame) {
+      --read.events;
+      read.bytes -= oldest.frame->size();
+    }
+    read.last_dropped = oldest.id;
+    read.entries.pop_front();
   }
 }
 
 void RedisBackplane::admit(const std::string& channel, const ChannelState& state, Waiter& waiter,
-                           const std::vector<Entry>& entries,
-                           const std::optional<hub::EventId>& first) {
+                           const ReplayRead* read) {
   using Status = Admission::Status;
   Admission admission;
   admission.status = state.finished ? Status::kEnded : Status::kLive;
@@ -557,19 +718,25 @@ void RedisBackplane::admit(const std::string& channel, const ChannelState& state
     return;
   }
   bool from_start = !resume.present && (state.finished || hub::is_generation_name(channel));
-  if (resume.present || from_start) {
+  if (read && (resume.present || from_start)) {
+    const std::deque<Entry>& entries = read->entries;
     size_t start = 0;
     bool gap = false;
     if (resume.present && !last) {
       gap = true;  // unparseable: a gap, then everything retained
     } else if (resume.present) {
-      // Known when the client's id is in the stream: then nothing after it can be missing.
+      // Known when the client's id is in the stream (or the newest entry the read dropped):
+      // then nothing after it can be missing.
       auto after = std::find_if(entries.begin(), entries.end(),
                                 [&](const Entry& e) { return e.id > *last; });
       start = static_cast<size_t>(after - entries.begin());
-      gap = start == 0 || entries[start - 1].id != *last;
+      bool known = start > 0 ? entries[start - 1].id == *last : read->last_dropped == last;
+      gap = !known;
     }
     if (gap) {
+      // The first the client can have: the stream's, or the oldest kept when the read dropped.
+      std::optional<hub::EventId> first = read->first;
+      if (read->last_dropped) first = entries.front().id;
       std::string_view requested(resume.last_event_id);
       admission.frames.push_back(hub::make_gap_frame(requested.substr(0, 128), first));
       metrics_.replay_gaps.Increment();
@@ -640,7 +807,7 @@ void RedisBackplane::info(const std::string& channel, InfoDone done) {
                                   if (is_end && collect->info.retained) --collect->info.retained;
                                   done(collect->ok ? std::optional(collect->info) : std::nullopt);
                                 });
-  if (!sent) done(std::nullopt);  // partly sent commands answer into the void
+  if (!sent) done(std::nullopt);  // what was sent answers into collect only
 }
 
 // ---- source leases ----------------------------------------------------------------------------

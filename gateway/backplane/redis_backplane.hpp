@@ -6,26 +6,43 @@
 // commands, and pub/sub for notifications.
 //
 // Rules:
-// - Publish is one EVAL: XADD (MAXLEN ~ history.max_events), PEXPIRE (history.ttl) and PUBLISH
-//   of the new id on the channel's notification channel. Redis numbers the event, except in a
-//   generation, which has a single writer that numbers its own events (so that its client gets
-//   each frame with its id at once).
+// - Publish is one EVALSHA of kPublishScript (redis_backplane.cpp says how; it is loaded on
+//   connecting): it counts the channel against limits.max_channels across every instance
+//   sharing the Redis, appends the event with XADD, trims the stream to history.max_events and
+//   history.max_bytes exactly (oldest first; a single event larger than max_bytes stays until
+//   the next one comes, as in memory), refreshes the TTLs (history.ttl) and PUBLISHes the new id
+//   on the channel's notification channel. Redis numbers the event, except in a generation,
+//   which has a single writer that numbers its own events (so that its client gets each frame
+//   with its id at once).
+// - limits.max_channels in Redis counts the channels that hold a stream (whoever publishes: an
+//   HTTP publish, a source, a generation). A subscription stores nothing in Redis and does not
+//   count there; this process's hub still bounds the channels it has subscribers for, as in
+//   memory (the attach fails: too_many_channels).
 // - Live delivery: an instance SUBSCRIBEs to the notifications of the channels it has
 //   subscribers for, and on each one reads the stream after its cursor (the last id it fanned
 //   out) with XRANGE: one read per channel per instance, never per subscriber.
 // - Reads of one channel never overlap: a replay and a live read of the same channel run one
 //   after the other, so a joining subscriber is attached exactly at the cursor its replay ended
-//   on. Nothing is missed between the two and nothing comes twice.
-// - Losing Redis keeps subscribers connected; publishing and new subscriptions answer
-//   unavailable. Back, each channel is read again from its cursor.
+//   on. Nothing is missed between the two and nothing comes twice. A replay reads in pages and
+//   keeps at most the history limits' worth (what a stream trimmed by the script can hold), so
+//   that it never buffers more than history.max_bytes and a page.
+// - Every request waiting on Redis gets one answer: every command callback runs once, with null
+//   when the connection goes first (redis_connection.hpp). Losing Redis keeps subscribers
+//   connected; waiting publishes, subscriptions and reads answer unavailable at once, and new
+//   ones too until it is back. Back, each channel is read again from its cursor.
+// - A Redis that stops answering (frozen, or a dead peer the socket has not noticed) is noticed
+//   by the watchdog's PING: a request waiting on it is answered within about
+//   kPingTimeoutMs + kWatchdogMs (3.5 s).
 // - Sources: one instance runs a channel's source at a time, under a lease (SET NX PX) renewed
 //   while any instance has subscribers (each refreshes an interest key).
 #pragma once
 
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <random>
 #include <string>
@@ -67,8 +84,15 @@ class RedisBackplane {
   void close();
   bool up() const { return up_; }
 
-  // Publishes with an id made by Redis; done gets it, or nullopt when Redis failed.
-  using Published = std::function<void(std::optional<hub::EventId> id)>;
+  // What became of a publish: stored under id, or refused because Redis failed or because the
+  // channel would be one more than limits.max_channels across the instances.
+  struct Publication {
+    enum class Status { kStored, kUnavailable, kTooManyChannels };
+    Status status = Status::kUnavailable;
+    hub::EventId id;  // kStored
+  };
+  // Publishes with an id made by Redis; done runs exactly once.
+  using Published = std::function<void(const Publication& publication)>;
   void publish(const std::string& channel, std::string_view type, std::string_view data,
                Published done);
 
@@ -118,6 +142,18 @@ class RedisBackplane {
     base::FrameRef frame;  // null for the end marker
     std::optional<hub::EventId> end;
   };
+  // One replay: every waiter admitted together, read in pages from the oldest id any of them
+  // needs up to the cursor.
+  struct ReplayRead {
+    std::vector<Waiter> waiters;
+    std::string key;
+    std::string end;                           // the cursor, inclusive
+    std::optional<hub::EventId> first;         // the stream's first id, for the gap notice
+    std::deque<Entry> entries;                 // the newest ones read, within the history limits
+    uint64_t events = 0;                       // entries with a frame
+    uint64_t bytes = 0;                        // their frames' sizes
+    std::optional<hub::EventId> last_dropped;  // the newest entry read but not kept
+  };
   struct Lease {
     bool local = false;  // subscribers in this process
     bool held = false;
@@ -126,8 +162,10 @@ class RedisBackplane {
 
   std::string stream_key(std::string_view channel) const;
   std::string notify_key(std::string_view channel) const;
-  // XADD with id ("*" or explicit) and field/value pairs; empty values are left out.
-  void eval_publish(const std::string& channel, std::string_view id,
+  // The publish script, with id ("*" or explicit), size (what the event counts for in
+  // history.max_bytes without its id line; empty for the end marker, which counts nothing) and
+  // field/value pairs; empty values are left out.
+  void eval_publish(const std::string& channel, std::string_view id, std::string_view size,
                     std::initializer_list<std::pair<std::string_view, std::string_view>> fields,
                     Published done);
   void start_source(const std::string& channel);
@@ -138,6 +176,7 @@ class RedisBackplane {
   // would otherwise go unnoticed.)
   void watchdog();
   void on_ready();
+  void on_up();
   void on_lost(const std::string& why);
   void on_pubsub(const redisReply* message);
 
@@ -149,8 +188,18 @@ class RedisBackplane {
   // to reach its id, so that it gets neither a false gap nor that event again.
   bool ahead(const Waiter& waiter, const ChannelState& state) const;
   void admit_waiters(const std::string& channel, ChannelState& state);
+  bool read_replay_page(const std::string& channel, const std::shared_ptr<ReplayRead>& read,
+                        const std::string& start);
+  void on_replay_page(const std::string& channel, const std::shared_ptr<ReplayRead>& read,
+                      const redisReply* reply);
+  // Keeps entry, dropping the oldest kept ones beyond the history limits.
+  void keep(ReplayRead& read, Entry entry) const;
+  // read is null when nobody resumes: nothing to replay.
   void admit(const std::string& channel, const ChannelState& state, Waiter& waiter,
-             const std::vector<Entry>& entries, const std::optional<hub::EventId>& first);
+             const ReplayRead* read);
+  // Redis lost, or closing: every channel is to be subscribed to and read again, and every
+  // waiting subscriber is answered unavailable.
+  void fail_waiters();
   void release_if_unused(const std::string& channel);
 
   void lease_tick();
@@ -177,6 +226,8 @@ class RedisBackplane {
   std::mt19937_64 random_{std::random_device{}()};
   uint32_t attempt_ = 0;
   bool up_ = false;
+  bool loading_script_ = false;
+  std::string publish_sha_;  // of kPublishScript, as SCRIPT LOAD answered
   bool ever_up_ = false;
   bool closed_ = false;
 };

@@ -4,14 +4,14 @@
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 
+#include <algorithm>
 #include <memory>
 #include <vector>
 
 namespace backplane {
 
 struct RedisConnection::Pending {
-  RedisConnection* owner;
-  uint64_t epoch;
+  RedisConnection* owner;  // null once failed: hiredis's own call back then only frees it
   Callback callback;
 };
 
@@ -21,12 +21,13 @@ RedisConnection::RedisConnection(net::Loop& loop, const config::BackplaneConfig&
 
 RedisConnection::~RedisConnection() {
   closing_ = true;
+  for (Pending* pending : pending_) pending->owner = nullptr;  // dropped, not run (Rules)
+  pending_.clear();
   close();
 }
 
 void RedisConnection::connect() {
   if (context_) return;
-  ++epoch_;
   redisAsyncContext* context = redisAsyncConnect(config_.host.c_str(), config_.port);
   if (!context) {
     fail("out of memory");
@@ -50,32 +51,39 @@ void RedisConnection::connect() {
 }
 
 void RedisConnection::close() {
-  redisAsyncContext* context = context_;
-  context_ = nullptr;
-  ready_ = false;
-  ++epoch_;  // whatever the teardown calls back with is stale now
-  if (context) {
-    context->data = nullptr;
-    redisAsyncFree(context);  // deferred by hiredis when called from one of its callbacks
-  }
+  drop(true, nullptr);
 }
 
 void RedisConnection::fail(const std::string& why) {
-  bool was_open = context_ != nullptr;
-  if (was_open) close();
-  ++epoch_;
+  drop(true, &why);
+}
+
+void RedisConnection::drop(bool free_context, const std::string* why) {
+  redisAsyncContext* context = context_;
+  context_ = nullptr;
   ready_ = false;
-  if (!closing_ && handlers_.lost) handlers_.lost(why);
+  std::vector<Callback> failed;
+  failed.reserve(pending_.size());
+  for (Pending* pending : pending_) {
+    pending->owner = nullptr;
+    failed.push_back(std::move(pending->callback));
+  }
+  pending_.clear();
+  if (context) {
+    context->data = nullptr;                    // its disconnect callback, if any, is stale now
+    if (free_context) redisAsyncFree(context);  // deferred by hiredis inside one of its callbacks
+  }
+  if (why && !closing_ && handlers_.lost) handlers_.lost(*why);
+  for (Callback& callback : failed)
+    if (callback) callback(nullptr);
 }
 
 void RedisConnection::on_connect(const redisAsyncContext* context, int status) {
   auto* self = static_cast<RedisConnection*>(context->data);
   if (!self || context != self->context_) return;
   if (status != REDIS_OK) {
-    // hiredis frees the context after this callback.
-    std::string why = context->errstr;
-    self->context_ = nullptr;
-    self->fail("connect: " + why);
+    std::string why = "connect: " + std::string(context->errstr);
+    self->drop(false, &why);  // hiredis frees the context after this callback
     return;
   }
   self->handshake();
@@ -85,14 +93,15 @@ void RedisConnection::on_disconnect(const redisAsyncContext* context, int status
   auto* self = static_cast<RedisConnection*>(context->data);
   if (!self || context != self->context_) return;
   std::string why = status == REDIS_OK ? "closed" : context->errstr;
-  self->context_ = nullptr;  // hiredis frees it after this callback
-  self->fail(why);
+  self->drop(false, &why);  // hiredis frees the context after this callback
 }
 
 void RedisConnection::handshake() {
+  // Null: the connection was lost or closed, and reports that itself.
   auto step_failed = [this](const redisReply* reply, const char* what) {
-    if (reply && reply->type != REDIS_REPLY_ERROR) return false;
-    fail(std::string(what) + ": " + (reply ? std::string(reply->str, reply->len) : "lost"));
+    if (!reply) return true;
+    if (reply->type != REDIS_REPLY_ERROR) return false;
+    fail(std::string(what) + ": " + std::string(reply->str, reply->len));
     return true;
   };
   auto send = [this](std::initializer_list<std::string_view> args, Callback callback) {
@@ -106,9 +115,8 @@ void RedisConnection::handshake() {
   std::string db = std::to_string(config_.db);
   if (config_.db != 0)
     send({"SELECT", db}, [step_failed](const redisReply* reply) { step_failed(reply, "SELECT"); });
-  uint64_t epoch = epoch_;
-  send({"PING"}, [this, epoch, step_failed](const redisReply* reply) {
-    if (epoch != epoch_ || step_failed(reply, "PING")) return;
+  send({"PING"}, [this, step_failed](const redisReply* reply) {
+    if (step_failed(reply, "PING")) return;
     ready_ = true;
     if (handlers_.ready) handlers_.ready();
   });
@@ -126,19 +134,31 @@ bool RedisConnection::command(const std::string_view* args, size_t count, Callba
     argv[i] = args[i].data();
     lengths[i] = args[i].size();
   }
-  auto* pending = new Pending{this, epoch_, std::move(callback)};
+  auto* pending = new Pending{this, std::move(callback)};
   if (redisAsyncCommandArgv(context_, on_reply, pending, static_cast<int>(count), argv.data(),
                             lengths.data()) != REDIS_OK) {
     delete pending;
     return false;
   }
+  pending_.push_back(pending);
   return true;
 }
 
 void RedisConnection::on_reply(redisAsyncContext* context, void* reply, void* privdata) {
   std::unique_ptr<Pending> pending(static_cast<Pending*>(privdata));
   RedisConnection* self = pending->owner;
-  if (self->closing_ || pending->epoch != self->epoch_) return;
+  if (!self) return;  // failed already, when its context was dropped
+  if (!reply) {
+    // Only hiredis tearing down a context on its own (a read or write error, the server
+    // closing) answers null to a command still ours: the connection is lost, and this command
+    // fails with every other one pending.
+    std::string why = context->errstr && context->errstr[0] ? context->errstr : "connection lost";
+    self->drop(false, &why);
+    return;
+  }
+  // Redis answers in order: it is the oldest.
+  auto it = std::find(self->pending_.begin(), self->pending_.end(), pending.get());
+  if (it != self->pending_.end()) self->pending_.erase(it);
   if (pending->callback) pending->callback(static_cast<const redisReply*>(reply));
 }
 

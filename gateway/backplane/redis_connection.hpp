@@ -3,12 +3,21 @@
 // Rules:
 // - Everything runs on the loop's thread. The object outlives every context it creates: the
 //   owner keeps it until the worker stops and calls close() before the loop finishes.
-// - A context that failed or was dropped may still call back while hiredis tears it down; those
-//   calls are recognised by their epoch and ignored, so a reply never reaches the wrong session.
-// - A command callback gets null when the connection was lost before its answer.
+// - Every command callback runs exactly once: with its reply, or with null when the connection
+//   goes before the answer came (lost, or close()). The connection keeps the callbacks of the
+//   commands in flight, in the order they were sent; when its context goes, it detaches it first
+//   (command() then refuses, so nothing is sent on a dying context), takes them all out, and only
+//   then runs them with null, in that order. Whatever hiredis calls back with afterwards while it
+//   tears the context down finds nothing left to run.
+// - On a loss, lost() runs before those null callbacks, so that they see the owner already down.
+// - A callback may call command() (it is refused while there is no context), close() (a no-op
+//   then) and anything of the owner; not the destructor.
+// - The destructor drops what is still pending without running it: the owner's members may be
+//   gone by then. Call close() first to have them run.
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <initializer_list>
 #include <string>
@@ -38,7 +47,7 @@ class RedisConnection {
 
   // Starts connecting; ready() or lost() follows.
   void connect();
-  // Drops the connection without calling lost(); pending callbacks get null.
+  // Drops the connection without calling lost(); pending callbacks get null before it returns.
   void close();
   bool ready() const { return ready_; }
 
@@ -57,13 +66,16 @@ class RedisConnection {
   static void on_reply(redisAsyncContext* context, void* reply, void* privdata);
   static void on_pubsub(redisAsyncContext* context, void* reply, void* privdata);
   void handshake();
+  // Detaches the context (freeing it unless hiredis is freeing it already), then calls lost(why)
+  // when there is a why, then fails every pending callback.
+  void drop(bool free_context, const std::string* why);
   void fail(const std::string& why);
 
   net::Loop& loop_;
   const config::BackplaneConfig& config_;
   Handlers handlers_;
   redisAsyncContext* context_ = nullptr;
-  uint64_t epoch_ = 0;  // bumped for each context
+  std::deque<Pending*> pending_;  // sent on context_ and unanswered, oldest first
   bool ready_ = false;
   bool closing_ = false;
 };

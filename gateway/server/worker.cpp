@@ -342,6 +342,15 @@ void Worker::answer_asker(Message& m) {
 
 void Worker::reply_to(uint32_t worker, Message* answer) {
   if (worker != index_) {
+    // A drained worker has no connection left to answer, and at stop (the backplane's final
+    // close fails what is pending) its loop may be closed already: posting to it would abort.
+    if (shared_.workers[worker]->drained_reported()) {
+      if (answer->kind == Message::Kind::kSubscribeReply && answer->ok && !answer->finished &&
+          !answer->no_content && !answer->attached)
+        hub_.unsubscribe_remote(answer->channel, worker);  // give its place back
+      delete answer;
+      return;
+    }
     send_to(worker, answer);
     return;
   }
@@ -353,16 +362,17 @@ void Worker::reply_to(uint32_t worker, Message* answer) {
 void Worker::publish_via_backplane(const Message& m) {
   backplane_->publish(m.channel, m.type, m.data,
                       [this, from = m.from, connection = m.connection, sequence = m.sequence,
-                       channel = m.channel](std::optional<hub::EventId> id) {
+                       channel = m.channel](const backplane::RedisBackplane::Publication& p) {
+                        using Status = backplane::RedisBackplane::Publication::Status;
                         if (connection == 0) return;  // a recording route: nobody awaits the answer
                         auto* answer = new Message(Message::Kind::kPublishReply);
                         answer->connection = connection;
                         answer->sequence = sequence;
                         answer->channel = channel;
-                        answer->ok = id.has_value();
-                        answer->backplane_down = !id;
-                        if (id) {
-                          answer->published.id = *id;
+                        answer->ok = p.status == Status::kStored;
+                        answer->backplane_down = p.status == Status::kUnavailable;
+                        if (answer->ok) {
+                          answer->published.id = p.id;
                           answer->published.subscribers =
                               hub_.info(channel).subscribers;  // this instance's
                         }

@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <map>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -522,6 +523,124 @@ TEST_CASE("backplane: Redis restarted mid-stream: readiness flips, no gap and no
   }
 }
 
+// Redis stops answering but keeps its connections open: nothing tells the gateway but its
+// watchdog's unanswered PING. Whatever was waiting on Redis then is answered 503 (a publish, a
+// resuming subscriber's read of the stream, a channel's information), once each. With workers:
+// 2, the requests land on either worker (SO_REUSEPORT): those on the channel's other worker are
+// answered through the owner's messages.
+TEST_CASE("backplane: on workers 2, Redis frozen: waiting requests get 503, streams stay open") {
+  RedisServer redis;
+  const std::string yaml = backplane_yaml(redis, "t7:") + "workers: 2\n";
+  Gateway a(yaml);
+  INFO("gateway log:\n", tail(a.log()));
+  require_ready(a, "A");
+
+  SseStream live(a.port(), "cold");
+  live.expect_ok();
+  const Published p1 = publish_n(a.port(), "cold", 3, "before-");
+  std::vector<SseEvent> got = read_events(live, 3);
+
+  redis.freeze();
+  const auto frozen = Clock::now();
+  Conn pub(a.port()), sub(a.port()), info(a.port());
+  pub.send(post_request("/v1/channels/cold/events", "while-frozen"));
+  sub.send(get_request("/v1/channels/cold/events", "Last-Event-ID: " + p1.ids[0] + "\r\n"));
+  info.send(get_request("/v1/channels/cold"));
+  // The watchdog answers them within about 3.5 s (its PING timeout and period); 8 s is this
+  // test's bound, not a latency claim.
+  auto left = [&] {
+    return std::max(Ms(0), 8000ms - std::chrono::duration_cast<Ms>(Clock::now() - frozen));
+  };
+  for (Conn* c : {&pub, &sub, &info}) {
+    Response r = c->read_response(left());
+    check_error(r, 503, "backplane_unavailable");
+    CHECK(r.header("retry-after") == "1");
+  }
+  MESSAGE("answered ", std::chrono::duration_cast<Ms>(Clock::now() - frozen).count(),
+          " ms after Redis froze");
+  CHECK(wait_readyz(a.port(), 503, 1s) == 503);
+  // New requests are refused at once, the open stream stays open and quiet.
+  check_error(http(a.port(), post_request("/v1/channels/cold/events", "refused")), 503,
+              "backplane_unavailable");
+  check_error(http_get(a.port(), "/v1/channels/cold/events"), 503, "backplane_unavailable");
+  check_quiet_and_open(live, "the live subscriber");
+
+  redis.thaw();
+  CHECK(wait_readyz(a.port(), 200, 15s) == 200);
+  const Published p2 = publish_n(a.port(), "cold", 3, "after-", p1.ids.back());
+  // The refused publish may still have been stored: Redis ran what it had read once it woke up
+  // (a 503 after a timeout cannot say it was not). If it was, it comes once, between the two.
+  Published want = p1;
+  for (;;) {
+    got.push_back(read_events(live, 1).front());
+    if (got.back().id == p2.ids.back()) break;
+  }
+  if (got.size() == p1.ids.size() + p2.ids.size() + 1) {
+    INFO("the refused publish was stored: ", got[3].id.value_or("?"));
+    CHECK(got[3].data == "while-frozen");
+    want.ids.push_back(got[3].id.value_or(""));
+    want.data.push_back("while-frozen");
+  }
+  want = want + p2;
+  check_events(got, want, "the live subscriber");
+  check_quiet_and_open(live, "the live subscriber");
+  CHECK(live.body() == expected_body(want));
+
+  // And a resuming subscriber reads the stream again.
+  SseStream resumed(a.port(), "cold", {.last_event_id = want.ids[0]});
+  resumed.expect_ok();
+  Published rest;
+  rest.ids.assign(want.ids.begin() + 1, want.ids.end());
+  rest.data.assign(want.data.begin() + 1, want.data.end());
+  check_events(read_events(resumed, rest.ids.size()), rest, "the resumed subscriber");
+
+  const Response m = http_get(a.port(), "/metrics");
+  INFO("metrics:\n", m.body);
+  CHECK(metric_value(m.body, "ssegw_backplane_reconnects_total") >= 1);
+  CHECK(metric_value(m.body, "ssegw_backplane_errors_total") >= 1);
+}
+
+// Publishes call the script by its SHA1, loaded when the gateway connects. SCRIPT FLUSH (an
+// operator, a failover to a fresh server) unloads it: the next publish fails, and the gateway
+// connects again, which loads it again.
+TEST_CASE("backplane: after SCRIPT FLUSH the gateway loads the publish script again") {
+  RedisServer redis;
+  Gateway a(backplane_yaml(redis, "t12:"));
+  INFO("gateway log:\n", tail(a.log()));
+  require_ready(a, "A");
+  const Published p1 = publish_n(a.port(), "f", 2, "before-");
+  REQUIRE(redis.command({"SCRIPT", "FLUSH"}) == "+OK");
+  check_error(http(a.port(), post_request("/v1/channels/f/events", "refused")), 503,
+              "backplane_unavailable");
+  CHECK(wait_readyz(a.port(), 200, 10s) == 200);
+  const Published p2 = publish_n(a.port(), "f", 2, "after-", p1.ids.back());
+  SseStream all(a.port(), "f", {.last_event_id = "1-0"});
+  all.expect_ok();
+  CHECK(all.expect_event().event == "gap");
+  check_events(read_events(all, 4), p1 + p2, "the subscriber from 1-0");
+}
+
+// The final close at stop fails what is still waiting on Redis: stopped while Redis is frozen
+// and publishes wait on both workers, the gateway exits cleanly (status 0; in the ASan build, no
+// report), well before the watchdog would have given up on Redis.
+TEST_CASE("backplane: on workers 2, a gateway stopped while Redis is frozen exits cleanly") {
+  RedisServer redis;
+  Gateway a(backplane_yaml(redis, "t13:") + "workers: 2\nshutdown_grace: 100ms\n");
+  INFO("gateway log:\n", tail(a.log()));
+  require_ready(a, "A");
+  redis.freeze();
+  std::vector<std::unique_ptr<Conn>> waiting;
+  for (int i = 0; i < 8; ++i) {
+    waiting.push_back(std::make_unique<Conn>(a.port()));
+    waiting.back()->send(post_request("/v1/channels/s" + std::to_string(i) + "/events", "x"));
+  }
+  // Each has reached its owner's backplane: its command is written to Redis, unanswered.
+  REQUIRE(wait_metric(a.port(), "ssegw_events_published_total", 8) == 8);
+  const auto stopping = Clock::now();
+  CHECK(a.stop_and_wait(10s) == 0);
+  CHECK(Clock::now() - stopping < 3s);
+}
+
 TEST_CASE("backplane: with Redis unreachable the gateway runs but is not ready") {
   // Nothing listens on port 1.
   Gateway gw("backplane: {type: redis, url: \"redis://127.0.0.1:1/0\", key_prefix: \"t6:\"}\n");
@@ -658,6 +777,213 @@ TEST_CASE("backplane: a resumable answer started on one instance resumes on anot
     CHECK(events[i].data == upstream[i].second);
     CHECK(replayed[i].data == upstream[i].second);
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Limits: limits.max_channels and history.max_events / max_bytes hold in Redis as in memory
+
+namespace {
+
+// The size of an event's frame as the gateway serialises it (default type, one data line):
+// what history.max_bytes counts.
+size_t frame_size(const std::string& id, const std::string& data) {
+  return sse_frame(id, data).size();
+}
+
+// The newest events of p that fit in max_events and max_bytes together (at least the newest).
+Published retained_suffix(const Published& p, size_t max_events, size_t max_bytes) {
+  size_t start = p.ids.size(), bytes = 0;
+  while (start > 0) {
+    size_t next = bytes + frame_size(p.ids[start - 1], p.data[start - 1]);
+    size_t count = p.ids.size() - start + 1;
+    if (start < p.ids.size() && (next > max_bytes || count > max_events)) break;
+    bytes = next;
+    --start;
+  }
+  Published out;
+  out.ids.assign(p.ids.begin() + static_cast<long>(start), p.ids.end());
+  out.data.assign(p.data.begin() + static_cast<long>(start), p.data.end());
+  return out;
+}
+
+std::string channel_info(uint16_t port, const std::string& ch) {
+  const Response r = http_get(port, "/v1/channels/" + ch);
+  INFO("GET /v1/channels/", ch, ": ", printable(r.raw));
+  CHECK(r.status == 200);
+  return json_body(r);
+}
+
+}  // namespace
+
+TEST_CASE("backplane: limits.max_channels holds across instances; an expired channel frees room") {
+  RedisServer redis;
+  const std::string yaml =
+      backplane_yaml(redis, "t8:") + "limits: {max_channels: 3}\nhistory: {ttl: 1500ms}\n";
+  Gateway a(yaml), b(yaml);
+  INFO("gateway A log:\n", tail(a.log()));
+  INFO("gateway B log:\n", tail(b.log()));
+  require_ready(a, "A");
+  require_ready(b, "B");
+
+  publish(a.port(), "c1", "one");
+  publish(b.port(), "c2", "two");
+  publish(a.port(), "c3", "three");
+  for (const Gateway* gw : {&a, &b}) {
+    const Response r = http(gw->port(), post_request("/v1/channels/c4/events", "over"));
+    check_error(r, 503, "too_many_channels");
+    CHECK_FALSE(r.has("retry-after"));  // not Redis trouble: retrying soon will not help
+  }
+  CHECK(redis.command({"ZCARD", "t8:channels"}) == ":3");
+  CHECK(redis.command({"EXISTS", "t8:ch:c4"}) == ":0");
+  // The channels there take more events, on either instance.
+  publish(b.port(), "c1", "one more");
+  publish(a.port(), "c2", "two more");
+
+  // A subscription stores nothing in Redis: it is served (limits.max_channels bounds this
+  // process's subscribed channels, as in memory), and gives no right to publish.
+  SseStream watcher(a.port(), "c9");
+  watcher.expect_ok();
+  check_error(http(b.port(), post_request("/v1/channels/c9/events", "over")), 503,
+              "too_many_channels");
+
+  // c3 expires history.ttl after its last event, while c1 and c2 are kept alive; then one new
+  // channel fits, and only one.
+  Publisher pa(a.port()), pb(b.port());
+  const auto deadline = Clock::now() + 10s;
+  while (redis.command({"EXISTS", "t8:ch:c3"}) != ":0") {
+    REQUIRE(Clock::now() < deadline);
+    pa.publish("c1", "keep");
+    pb.publish("c2", "keep");
+    std::this_thread::sleep_for(100ms);
+  }
+  publish(b.port(), "c4", "four");
+  check_error(http(a.port(), post_request("/v1/channels/c5/events", "over")), 503,
+              "too_many_channels");
+  CHECK(redis.command({"ZCARD", "t8:channels"}) == ":3");
+  check_quiet_and_open(watcher, "the subscriber of c9", 0ms);
+}
+
+TEST_CASE("backplane: history.max_bytes and max_events trim the stream exactly") {
+  RedisServer redis;
+  // 40 events of about 150 bytes: max_bytes keeps the newest 6 or so, max_events would keep 30.
+  const size_t kMaxBytes = 1000;
+  const std::string yaml = backplane_yaml(redis, "t9:") +
+                           "history: {max_events: 30, max_bytes: " + std::to_string(kMaxBytes) +
+                           "B}\n";
+  Gateway a(yaml), b(yaml);
+  INFO("gateway A log:\n", tail(a.log()));
+  INFO("gateway B log:\n", tail(b.log()));
+  require_ready(a, "A");
+  require_ready(b, "B");
+
+  const Published all = publish_n(a.port(), "big", 40, std::string(120, 'x') + "-");
+  const Published kept = retained_suffix(all, 30, kMaxBytes);
+  REQUIRE(kept.ids.size() > 1);
+  REQUIRE(kept.ids.size() < 10);
+  CHECK(redis.command({"XLEN", "t9:ch:big"}) == ":" + std::to_string(kept.ids.size()));
+  CHECK(channel_info(b.port(), "big") ==
+        info_json("big", 0, static_cast<long>(kept.ids.size()), kept.ids.front(), kept.ids.back()));
+
+  // Resuming from the first event: a gap (it is gone), then exactly what is retained.
+  SseStream resumed(b.port(), "big", {.last_event_id = all.ids[0]});
+  resumed.expect_ok();
+  SseEvent gap = resumed.expect_event();
+  CHECK(gap.event == "gap");
+  check_events(read_events(resumed, kept.ids.size()), kept, "the resumed subscriber");
+  check_quiet_and_open(resumed, "the resumed subscriber");
+  CHECK(resumed.body() == expected_body(kept, gap_frame(all.ids[0], kept.ids[0])));
+  resumed.close();
+
+  // One event larger than max_bytes is kept alone until the next one comes.
+  const Published huge = publish_n(a.port(), "big", 1, std::string(2000, 'h'), all.ids.back());
+  CHECK(redis.command({"XLEN", "t9:ch:big"}) == ":1");
+  CHECK(channel_info(a.port(), "big") == info_json("big", 0, 1, huge.ids[0], huge.ids[0]));
+  const Published small = publish_n(a.port(), "big", 3, "s", huge.ids.back());
+  CHECK(redis.command({"XLEN", "t9:ch:big"}) == ":3");
+
+  // max_events alone: small events, 30 exactly (not MAXLEN ~'s whole nodes).
+  const Published many = publish_n(b.port(), "many", 50, "m");
+  CHECK(redis.command({"XLEN", "t9:ch:many"}) == ":30");
+  SseStream from_start(a.port(), "many", {.last_event_id = "1-0"});
+  from_start.expect_ok();
+  const Published last30 = retained_suffix(many, 30, kMaxBytes * 100);
+  REQUIRE(last30.ids.size() == 30);
+  CHECK(from_start.expect_event().event == "gap");
+  check_events(read_events(from_start, 30), last30, "the subscriber from 1-0");
+  check_quiet_and_open(from_start, "the subscriber from 1-0");
+}
+
+TEST_CASE("backplane: a replay over many pages returns every retained event once, in order") {
+  RedisServer redis;
+  const std::string yaml = backplane_yaml(redis, "t10:");
+  Gateway a(yaml), b(yaml);
+  INFO("gateway A log:\n", tail(a.log()));
+  INFO("gateway B log:\n", tail(b.log()));
+  require_ready(a, "A");
+  require_ready(b, "B");
+
+  // 150 events: the replay reads them 32 at a time. A subscriber on B joins first, so that B's
+  // cursor is at the newest event when the others resume.
+  SseStream watching(b.port(), "pages");
+  watching.expect_ok();
+  const Published all = publish_n(a.port(), "pages", 150, "p");
+  check_events(read_events(watching, 150), all, "the live subscriber");
+  for (size_t from : {size_t{0}, size_t{31}, size_t{32}, size_t{100}, size_t{149}}) {
+    SseStream resumed(b.port(), "pages", {.last_event_id = all.ids[from]});
+    resumed.expect_ok();
+    Published rest;
+    rest.ids.assign(all.ids.begin() + static_cast<long>(from) + 1, all.ids.end());
+    rest.data.assign(all.data.begin() + static_cast<long>(from) + 1, all.data.end());
+    const std::string who = "resumed after event " + std::to_string(from);
+    check_events(read_events(resumed, rest.ids.size()), rest, who);
+    check_quiet_and_open(resumed, who, 0ms);
+    CHECK(resumed.body() == expected_body(rest));
+  }
+  // Live after the replay, without a duplicate.
+  SseStream resumed(b.port(), "pages", {.last_event_id = all.ids[10]});
+  resumed.expect_ok();
+  const Published more = publish_n(a.port(), "pages", 5, "q", all.ids.back());
+  Published rest;
+  rest.ids.assign(all.ids.begin() + 11, all.ids.end());
+  rest.data.assign(all.data.begin() + 11, all.data.end());
+  check_events(read_events(resumed, rest.ids.size() + 5), rest + more, "resumed, then live");
+  check_quiet_and_open(resumed, "resumed, then live");
+}
+
+// A stream holding more than the limits (written by an older gateway with MAXLEN ~, or before
+// the limits were lowered): the replay keeps the newest within them, and reports the rest as a
+// gap, instead of buffering it all.
+TEST_CASE("backplane: a replay of a stream over the history limits keeps the newest within them") {
+  RedisServer redis;
+  const std::string yaml = backplane_yaml(redis, "t11:") + "history: {max_events: 10}\n";
+  for (int i = 1; i <= 50; ++i)
+    REQUIRE(redis
+                .command({"XADD", "t11:ch:old", "1-" + std::to_string(i), "data",
+                          "old" + std::to_string(i)})
+                .rfind("$", 0) == 0);
+  Gateway a(yaml);
+  INFO("gateway log:\n", tail(a.log()));
+  require_ready(a, "A");
+
+  SseStream resumed(a.port(), "old", {.last_event_id = "1-5"});
+  resumed.expect_ok();
+  SseEvent gap = resumed.expect_event();
+  CHECK(gap.event == "gap");
+  CHECK(gap.data == "{\"last_event_id\":\"1-5\",\"first_available\":\"1-41\"}");
+  Published want;
+  for (int i = 41; i <= 50; ++i) {
+    want.ids.push_back("1-" + std::to_string(i));
+    want.data.push_back("old" + std::to_string(i));
+  }
+  check_events(read_events(resumed, 10), want, "the resumed subscriber");
+  check_quiet_and_open(resumed, "the resumed subscriber");
+
+  // Resuming right at the newest entry the replay dropped is no gap.
+  SseStream at_edge(a.port(), "old", {.last_event_id = "1-40"});
+  at_edge.expect_ok();
+  check_events(read_events(at_edge, 10), want, "the subscriber at 1-40");
+  check_quiet_and_open(at_edge, "the subscriber at 1-40");
+  CHECK(at_edge.body() == expected_body(want));
 }
 
 // ---------------------------------------------------------------------------------------------

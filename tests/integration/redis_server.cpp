@@ -152,6 +152,21 @@ void RedisServer::restart() {
   start();
 }
 
+// Each waits until the kernel reports the child stopped (continued), so that the test goes on
+// only once Redis is really frozen (running again).
+void RedisServer::freeze() {
+  if (pid_ <= 0 || ::kill(pid_, SIGSTOP) != 0) fail_errno("SIGSTOP redis-server");
+  int ws = 0;
+  if (::waitpid(pid_, &ws, WUNTRACED) != pid_ || !WIFSTOPPED(ws)) fail("redis-server did not stop");
+}
+
+void RedisServer::thaw() {
+  if (pid_ <= 0 || ::kill(pid_, SIGCONT) != 0) fail_errno("SIGCONT redis-server");
+  int ws = 0;
+  if (::waitpid(pid_, &ws, WCONTINUED) != pid_ || !WIFCONTINUED(ws))
+    fail("redis-server did not continue");
+}
+
 std::string RedisServer::command(const std::vector<std::string>& args, Ms timeout) const {
   Fd fd = connect_to(port_, timeout);
   send_all(fd.get(), encode_command(args), timeout);

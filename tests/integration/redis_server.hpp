@@ -43,6 +43,10 @@ class RedisServer {
   void kill();
   // Starts it again on the same port (killing it first if it still runs) and waits for PING.
   void restart();
+  // SIGSTOP: a Redis that stops answering and keeps its connections open (a hung host, a stall
+  // the kernel does not see); thaw() sends SIGCONT. The destructor kills a frozen one as well.
+  void freeze();
+  void thaw();
 
   // Sends one command on a fresh connection and returns the first line of the reply without its
   // CRLF: "+PONG", ":1", "$-1", "*3", "-ERR ...". Throws on timeout or a closed connection.
