@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -23,6 +24,8 @@ class Downstream {
   // The body cannot be completed: drop the connection so the client sees the truncation.
   virtual void abort() = 0;
   virtual size_t unsent_bytes() const = 0;
+  // The client connection's id, for log lines.
+  virtual uint64_t connection_id() const = 0;
 
  protected:
   ~Downstream() = default;

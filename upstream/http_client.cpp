@@ -44,6 +44,28 @@ const char* failure_name(Failure failure) {
   return "error";
 }
 
+const char* failure_message(Failure failure) {
+  switch (failure) {
+    case Failure::kResolve:
+      return "the upstream could not be reached (resolve)";
+    case Failure::kConnect:
+      return "the upstream could not be reached (connect)";
+    case Failure::kConnectTimeout:
+      return "the upstream could not be reached in time (connect_timeout)";
+    case Failure::kTls:
+      return "the upstream could not be reached (tls)";
+    case Failure::kFirstByteTimeout:
+      return "the upstream did not answer in time (first_byte_timeout)";
+    case Failure::kIdleTimeout:
+      return "the upstream went silent (idle_timeout)";
+    case Failure::kDisconnected:
+      return "the upstream closed the connection (disconnected)";
+    case Failure::kProtocol:
+      return "the upstream sent an invalid answer (protocol)";
+  }
+  return "the upstream failed";
+}
+
 // ---- Client -------------------------------------------------------------------------------------
 
 Client::Client(net::Loop& loop, const config::UpstreamConfig& config)

@@ -46,6 +46,9 @@ enum class Failure {
   kProtocol,      // not parseable as HTTP
 };
 const char* failure_name(Failure failure);
+// The failure in words a client may read: the kind, and nothing of the upstream's address. The
+// detail that on_failure() gets names host and port; it belongs in the log only.
+const char* failure_message(Failure failure);
 
 class ExchangeHandler {
  public:

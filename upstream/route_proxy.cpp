@@ -72,11 +72,11 @@ size_t complete_sse_prefix(std::string_view data) {
   return boundary;
 }
 
-std::string error_event(const std::string& type, const std::string& detail) {
+std::string error_event(const std::string& type, const std::string& message) {
   std::string data = "{\"error\":{\"type\":";
   base::append_json_string(data, type);
   data += ",\"message\":";
-  base::append_json_string(data, detail);
+  base::append_json_string(data, message);
   data += "}}";
   return data;
 }
@@ -166,6 +166,7 @@ RouteProxy::RouteProxy(Client& client, metrics::Metrics& metrics, const config::
       upstream_metrics_(metrics.upstream(client.config().name)),
       route_(route),
       downstream_(downstream),
+      connection_id_(downstream ? downstream->connection_id() : 0),
       recording_(std::move(recording)),
       keepalive_ms_(keepalive_ms),
       watcher_(std::make_unique<Watcher>(*this)) {}
@@ -336,15 +337,22 @@ void RouteProxy::on_end() {
 
 void RouteProxy::on_failure(Failure failure, const std::string& detail) {
   exchange_ = nullptr;
+  // The detail names the upstream's host and port: for the operator, never for the client.
+  base::log::warn("upstream request failed", {{"conn", connection_id_},
+                                              {"route", route_.path},
+                                              {"upstream", client_.config().name},
+                                              {"failure", failure_name(failure)},
+                                              {"detail", detail}});
   if (!head_sent_) {
     metrics_.upstream_request(upstream_metrics_, failure_name(failure)).Increment();
     bool timeout = failure == Failure::kConnectTimeout || failure == Failure::kFirstByteTimeout;
+    const char* code = timeout ? "upstream_timeout" : "upstream_unavailable";
     std::string body = "{\"error\":{\"code\":";
-    base::append_json_string(body, timeout ? "upstream_timeout" : "upstream_unavailable");
+    base::append_json_string(body, code);
     body += ",\"message\":";
-    base::append_json_string(body, std::string(failure_name(failure)) + ": " + detail);
+    base::append_json_string(body, failure_message(failure));
     body += "}}\n";
-    record("error", error_event(timeout ? "upstream_timeout" : "upstream_unavailable", detail));
+    record("error", error_event(code, failure_message(failure)));
     finish_recording();
     if (downstream_) {
       downstream_->start_response(timeout ? 504 : 502, "Content-Type: application/json\r\n");
@@ -356,7 +364,7 @@ void RouteProxy::on_failure(Failure failure, const std::string& detail) {
   }
   if (success_ && kind_ != Kind::kOther) {
     if (!terminated_) {
-      end_truncated("upstream_disconnected", std::string(failure_name(failure)) + ": " + detail);
+      end_truncated("upstream_disconnected", failure_message(failure));
       return;
     }
     on_end();  // the answer was complete before the connection failed
@@ -368,8 +376,8 @@ void RouteProxy::on_failure(Failure failure, const std::string& detail) {
   done();
 }
 
-void RouteProxy::end_truncated(const std::string& type, const std::string& detail) {
-  std::string error = error_event(type, detail);
+void RouteProxy::end_truncated(const std::string& type, const std::string& message) {
+  std::string error = error_event(type, message);
   record("error", error);  // in generated mode this is also what the client gets
   if (recording_.mode != Recording::Mode::kGenerated) {
     held_.clear();  // half an event or line: useless to the client

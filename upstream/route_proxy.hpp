@@ -5,6 +5,8 @@
 // - The client connection owns the proxy and tells it when the client leaves
 //   (downstream_gone()), which cancels the upstream at once, and when its unsent output shrinks
 //   (downstream_progress()), which resumes reading below the low-water mark.
+// - Failure details name the upstream's address: they go to the log. The client (and a recording
+//   channel) gets only failure_message()'s words.
 // - A recording proxy (resumable routes) also publishes every event into a channel. With
 //   on_disconnect: continue it outlives its client: the worker adopts it and it runs on, detached,
 //   until the upstream ends. A generated channel is finished when the answer ends.
@@ -79,7 +81,7 @@ class RouteProxy final : public ExchangeHandler {
   void forward(std::string_view bytes);
   void forward_complete(std::string_view data);
   void record(std::string_view type, std::string_view data);
-  void end_truncated(const std::string& type, const std::string& detail);
+  void end_truncated(const std::string& type, const std::string& message);
   void finish_recording();
   void account_tokens();
   void done();
@@ -89,6 +91,7 @@ class RouteProxy final : public ExchangeHandler {
   metrics::UpstreamMetrics& upstream_metrics_;
   const config::RouteConfig& route_;
   Downstream* downstream_;
+  uint64_t connection_id_;  // of the client that asked, for log lines; 0 without one
   Recording recording_;
   uint64_t keepalive_ms_;
   Exchange* exchange_ = nullptr;
