@@ -176,6 +176,7 @@ RouteProxy::~RouteProxy() {
 }
 
 void RouteProxy::start(OutgoingRequest request) {
+  head_request_ = request.method == "HEAD";
   sent_at_ns_ = uv_hrtime();
   last_output_ms_ = client_.loop().now_ms();
   exchange_ = client_.start(std::move(request), this);
@@ -184,8 +185,16 @@ void RouteProxy::start(OutgoingRequest request) {
 void RouteProxy::on_head(int status, const std::vector<http::Header>& headers) {
   metrics_.upstream_request(upstream_metrics_, std::to_string(status)).Increment();
   success_ = status >= 200 && status < 300;
+  has_body_ = response_has_body(head_request_, status);
+  // A body is re-framed, so its length goes; but the Content-Length of an answer to HEAD or of
+  // a 304 describes the representation and stays. A 204 has none to describe.
+  bool keep_length = !has_body_ && status != 204;
   std::string lines;
   for (const http::Header& h : headers) {
+    if (h.name == "content-length" && keep_length) {
+      lines += h.name + ": " + h.value + "\r\n";
+      continue;
+    }
     if (is_hop_by_hop(h.name) && h.name != "accept-encoding") continue;
     if (h.name == "content-type") {
       std::string type = lower(h.value);
@@ -197,6 +206,7 @@ void RouteProxy::on_head(int status, const std::vector<http::Header>& headers) {
     lines += h.name + ": " + h.value + "\r\n";
   }
   if (kind_ == Kind::kSse) lines += "X-Accel-Buffering: no\r\n";
+  if (!has_body_) kind_ = Kind::kOther;  // no stream to watch, record or find truncated
   head_sent_ = true;
   if (recording_.mode != Recording::Mode::kNone && (!success_ || kind_ == Kind::kOther)) {
     finish_recording();  // nothing to record: an error or a plain answer passes through
@@ -211,11 +221,12 @@ void RouteProxy::on_head(int status, const std::vector<http::Header>& headers) {
                                 "Content-Type: text/event-stream; charset=utf-8\r\n"
                                 "Cache-Control: no-cache, no-transform\r\n"
                                 "X-Accel-Buffering: no\r\n" +
-                                    channel_header);
+                                    channel_header,
+                                true);
     return;
   }
   if (recording_.mode == Recording::Mode::kTee) lines += channel_header;
-  downstream_->start_response(status, std::move(lines));
+  downstream_->start_response(status, std::move(lines), has_body_);
 }
 
 void RouteProxy::on_body(std::string_view data) {
@@ -355,8 +366,10 @@ void RouteProxy::on_failure(Failure failure, const std::string& detail) {
     record("error", error_event(code, failure_message(failure)));
     finish_recording();
     if (downstream_) {
-      downstream_->start_response(timeout ? 504 : 502, "Content-Type: application/json\r\n");
-      downstream_->send(body);
+      // An answer to HEAD has no body, not even an error's.
+      downstream_->start_response(timeout ? 504 : 502, "Content-Type: application/json\r\n",
+                                  !head_request_);
+      if (!head_request_) downstream_->send(body);
       downstream_->finish();
     }
     done();

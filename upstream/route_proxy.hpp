@@ -101,6 +101,8 @@ class RouteProxy final : public ExchangeHandler {
   bool terminated_ = false;  // the protocol's end marker was seen
   bool finished_ = false;
   bool paused_ = false;
+  bool head_request_ = false;
+  bool has_body_ = true;  // false for an answer to HEAD, a 204 or a 304
   // The bytes after the last complete SSE event (or NDJSON line) of a streaming answer: held
   // back, so that a stream cut short never hands the client half an event. A client cannot use
   // half an event anyway, so holding it adds no delay that matters.

@@ -84,7 +84,7 @@ class Connection final : public net::TcpStream,
   int64_t now_unix() const;
 
   // upstream::Downstream: the proxied answer.
-  void start_response(int status, std::string header_lines) override;
+  void start_response(int status, std::string header_lines, bool has_body) override;
   void send(std::string_view body_bytes) override;
   void send_frame(const base::FrameRef& frame) override;
   void finish() override;
@@ -148,6 +148,7 @@ class Connection final : public net::TcpStream,
   bool reading_paused_ = false;
   bool served_any_ = false;
   bool resume_after_drain_ = false;  // a proxied answer ended; go on with pipelined requests
+  bool chunked_answer_ = false;      // the proxied answer's body goes out in chunks
   uint64_t replay_allowance_ = 0;    // queued replay bytes not counted against the slow limit
   uint64_t phase_started_ms_ = 0;
   uint64_t last_output_ms_ = 0;

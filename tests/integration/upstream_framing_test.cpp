@@ -1,8 +1,11 @@
-// Upstream framing and failures on routes: what a client learns of a failed upstream.
+// Upstream framing and failures on routes: interim answers, answers without a body (HEAD, 204,
+// 304), and what a client learns of a failed upstream. Exact bytes on the wire; keep-alive proven
+// by a next request on the same client connection and by the mock's connection count.
 #include <netinet/in.h>
 #include <sys/socket.h>
 
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "tests/integration/checks.hpp"
@@ -12,12 +15,46 @@ using namespace itest;
 
 namespace {
 
+std::string upstream_yaml(const MockLlm& mock) {
+  return "upstreams:\n  llm: {url: \"" + mock.url() + "\"}\n";
+}
+
 std::string route_yaml(const std::string& path, const std::string& extra = "") {
   return "  - {path: " + path + ", upstream: llm" + extra + "}\n";
 }
 
 const std::string kChat = "/v1/chat/completions";
+const std::string kStreamBody =
+    "{\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
 const std::string kPlainBody = "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
+
+// Reads from c until its buffer holds a whole response head; returns the head and leaves what
+// follows it in the buffer, where the next read_response() starts.
+std::string take_head(Conn& c, Ms timeout = kTimeout) {
+  const auto deadline = Clock::now() + timeout;
+  for (;;) {
+    size_t end = c.buffer().find("\r\n\r\n");
+    if (end != std::string::npos) {
+      std::string head = c.buffer().substr(0, end + 4);
+      c.buffer().erase(0, end + 4);
+      return head;
+    }
+    auto left = std::chrono::duration_cast<Ms>(deadline - Clock::now());
+    if (left <= 0ms) throw std::runtime_error("no head in time: \"" + printable(c.buffer()) + "\"");
+    if (read_some(c.fd(), c.buffer(), left) == ReadStatus::kEof)
+      throw std::runtime_error("closed before a head: \"" + printable(c.buffer()) + "\"");
+  }
+}
+
+// "HEAD path HTTP/1.1" with a Host.
+std::string head_request(const std::string& path, const std::string& extra_headers = "") {
+  return "HEAD " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\n" + extra_headers + "\r\n";
+}
+
+// The connections the gateway opened to the mock (since its last reset).
+long upstream_connections(const MockLlm& mock) {
+  return mock.stat("api_connections");
+}
 
 // A loopback port with nothing listening on it.
 uint16_t closed_port() {
@@ -33,6 +70,133 @@ uint16_t closed_port() {
 }
 
 }  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Interim answers
+
+TEST_CASE(
+    "upstream framing: a 103 before the final answer is dropped, the final one goes through") {
+  MockLlm mock;
+  // Straight from the mock: the interim head, then the answer.
+  {
+    Conn direct(mock.port());
+    direct.send(post_request(kChat + "?interim=103&tokens=3&interval_ms=1", kStreamBody));
+    CHECK(take_head(direct) ==
+          "HTTP/1.1 103 Early Hints\r\nLink: </mock.css>; rel=preload\r\n\r\n");
+    CHECK(take_head(direct).rfind("HTTP/1.1 200 OK\r\n", 0) == 0);
+  }
+  const Response plain = http(mock.port(), post_request(kChat + "?tokens=3", kPlainBody));
+  const Response stream =
+      http(mock.port(), post_request(kChat + "?tokens=3&interval_ms=1", kStreamBody));
+  REQUIRE(plain.status == 200);
+  REQUIRE(stream.status == 200);
+  mock.reset();
+
+  Gateway gw(upstream_yaml(mock) + "routes:\n" + route_yaml(kChat));
+  Conn c(gw.port());
+  // A complete JSON answer: the exact head, the mock's body, one chunk, the end.
+  Response a = c.request(post_request(kChat + "?interim=103&tokens=3", kPlainBody));
+  CHECK(a.raw ==
+        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+        "Transfer-Encoding: chunked\r\n\r\n" +
+            chunk(plain.body) + "0\r\n\r\n");
+  // A stream: the same bytes as without the interim answer.
+  Response b = c.request(post_request(kChat + "?interim=103&tokens=3&interval_ms=1", kStreamBody));
+  INFO("stream: \"", printable(b.raw), "\"");
+  CHECK(b.head ==
+        "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\n"
+        "X-Accel-Buffering: no\r\nTransfer-Encoding: chunked\r\n\r\n");
+  CHECK(b.body == stream.body);
+  CHECK(b.raw.find("103") == std::string::npos);
+  // Both answers over one upstream connection.
+  CHECK(mock.stat("completed") == 1);
+  CHECK(upstream_connections(mock) == 1);
+  CHECK(read_metric(gw.port(), "ssegw_upstream_requests_total{code=\"200\",upstream=\"llm\"}") ==
+        2);
+}
+
+TEST_CASE("upstream framing: a 101 from the upstream is a protocol failure, answered 502") {
+  MockLlm mock;
+  Gateway gw(upstream_yaml(mock) + "routes:\n" + route_yaml(kChat));
+  Conn c(gw.port());
+  Response r = c.request(post_request(kChat + "?interim=101&tokens=3", kPlainBody));
+  CHECK(r.raw ==
+        "HTTP/1.1 502 Bad Gateway\r\nContent-Type: application/json\r\n"
+        "Transfer-Encoding: chunked\r\n\r\n" +
+            chunk("{\"error\":{\"code\":\"upstream_unavailable\",\"message\":\"the upstream sent "
+                  "an invalid answer (protocol)\"}}\n") +
+            "0\r\n\r\n");
+  CHECK(wait_log_line(gw, {"\"failure\":\"protocol\"", "101 Switching Protocols"}) != "");
+  // The client connection goes on; the upstream connection that switched protocols does not.
+  Response next = c.request(post_request(kChat + "?tokens=2", kPlainBody));
+  CHECK(next.status == 200);
+  CHECK(upstream_connections(mock) == 2);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Answers without a body
+
+TEST_CASE("upstream framing: 204 and 304 go out without body framing, keep-alive on both sides") {
+  MockLlm mock;
+  Conn direct(mock.port());
+  direct.send(post_request(kChat + "?status=304", kPlainBody));
+  const Response direct304 = parse_head(take_head(direct));
+  direct.close();
+  const std::string error_body = "{\"error\":{\"message\":\"mock status\",\"type\":\"mock\"}}";
+  REQUIRE(direct304.status == 304);
+  REQUIRE(direct304.header("content-length") == std::to_string(error_body.size()));
+  mock.reset();
+
+  Gateway gw(upstream_yaml(mock) + "routes:\n" + route_yaml(kChat));
+  Conn c(gw.port());
+  c.send(post_request(kChat + "?status=204", kPlainBody));
+  CHECK(take_head(c) == "HTTP/1.1 204 No Content\r\n\r\n");
+  c.send(post_request(kChat + "?status=304", kPlainBody));
+  // The Content-Length of a 304 describes the representation: it stays.
+  CHECK(take_head(c) == "HTTP/1.1 304 " + direct304.reason +
+                            "\r\netag: \"mock\"\r\ncontent-type: application/json\r\n"
+                            "content-length: " +
+                            std::to_string(error_body.size()) + "\r\n\r\n");
+  // Nothing followed either head: the next answer starts right after them.
+  Response next = c.request(post_request(kChat + "?tokens=2&interval_ms=1", kStreamBody));
+  INFO("next: \"", printable(next.raw), "\"");
+  CHECK(next.status == 200);
+  CHECK(next.body.find("data: [DONE]\n\n") != std::string::npos);
+  CHECK(upstream_connections(mock) == 1);
+  CHECK(read_metric(gw.port(), "ssegw_upstream_requests_total{code=\"204\",upstream=\"llm\"}") ==
+        1);
+  CHECK(read_metric(gw.port(), "ssegw_upstream_requests_total{code=\"304\",upstream=\"llm\"}") ==
+        1);
+}
+
+TEST_CASE("upstream framing: HEAD gets the head at once, with its Content-Length, and keep-alive") {
+  MockLlm mock;
+  Conn direct(mock.port());
+  direct.send(head_request(kChat));
+  const Response direct_plain = parse_head(take_head(direct));
+  direct.close();
+  REQUIRE(direct_plain.status == 200);
+  const std::string length = direct_plain.header("content-length");
+  REQUIRE(!length.empty());
+  mock.reset();
+
+  // An idle_timeout far beyond the test's reads: an answer that waited for a body would stall.
+  Gateway gw(upstream_yaml(mock) + "routes:\n" + route_yaml(kChat) + route_yaml("/v1/responses"));
+  Conn c(gw.port());
+  c.send(head_request(kChat));
+  CHECK(take_head(c) == "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: " +
+                            length + "\r\n\r\n");
+  // A stream's head: the mock says chunked, the gateway adds nothing and sends no body.
+  c.send(head_request("/v1/responses"));
+  CHECK(take_head(c) ==
+        "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\n"
+        "X-Accel-Buffering: no\r\n\r\n");
+  Response next = c.request(post_request(kChat + "?tokens=2&interval_ms=1", kStreamBody));
+  INFO("next: \"", printable(next.raw), "\"");
+  CHECK(next.status == 200);
+  CHECK(next.body.find("data: [DONE]\n\n") != std::string::npos);
+  CHECK(upstream_connections(mock) == 1);
+}
 
 // ---------------------------------------------------------------------------------------------
 // What a client learns of a failed upstream
@@ -59,5 +223,8 @@ TEST_CASE("upstream framing: a 502 names no upstream address; the log line does"
   CHECK(line.find("\"upstream\":\"llm\"") != std::string::npos);
   CHECK(line.find("\"route\":\"/v1/chat/completions\"") != std::string::npos);
   CHECK(line.find("127.0.0.1:" + port_text) != std::string::npos);
+  // An answer to HEAD carries no body, not even an error's; the connection goes on.
+  c.send(head_request(kChat));
+  CHECK(take_head(c) == "HTTP/1.1 502 Bad Gateway\r\nContent-Type: application/json\r\n\r\n");
   CHECK(c.request(get_request("/healthz")).status == 200);
 }
