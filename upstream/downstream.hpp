@@ -27,6 +27,9 @@ class Downstream {
   // The body cannot be completed: drop the connection so the client sees the truncation.
   virtual void abort() = 0;
   virtual size_t unsent_bytes() const = 0;
+  // Bytes the client has acknowledged so far: it moves whenever the client reads anything, so it
+  // tells a slow reader from one that stopped (stall_timeout). A system call: not per chunk.
+  virtual uint64_t bytes_acked() const = 0;
   // The client connection's id, for log lines.
   virtual uint64_t connection_id() const = 0;
 

@@ -8,7 +8,9 @@
 //   gets nothing. After the last call the Exchange pointer must not be used.
 // - Timeouts (connect, first byte, idle between chunks) are deadlines checked by one 100 ms tick
 //   per client instead of a timer per connection.
-// - pause()/resume() stop and restart reading the upstream socket: the backpressure lever.
+// - pause()/resume() stop and restart reading the upstream socket: the backpressure lever. A
+//   paused exchange has no idle deadline (the silence is ours); the handler watches its own
+//   client instead (RouteProxy's stall_timeout).
 // - Interim (1xx) heads are read and dropped; the handler sees only the final head. A 101 is a
 //   protocol failure: no request asks to upgrade.
 #pragma once

@@ -246,6 +246,8 @@ void RouteProxy::on_body(std::string_view data) {
   }
   if (downstream_ && !paused_ && downstream_->unsent_bytes() > route_.high_water_bytes) {
     paused_ = true;
+    last_progress_ms_ = client_.loop().now_ms();
+    acked_mark_ = downstream_->bytes_acked();
     exchange_->pause();
   }
 }
@@ -322,7 +324,18 @@ void RouteProxy::downstream_gone() {
 }
 
 void RouteProxy::tick(uint64_t now_ms) {
-  if (finished_ || !downstream_ || !head_sent_ || !success_) return;
+  if (finished_ || !downstream_) return;
+  if (paused_) {
+    uint64_t acked = downstream_->bytes_acked();
+    if (acked != acked_mark_) {
+      acked_mark_ = acked;
+      last_progress_ms_ = now_ms;
+    } else if (now_ms - last_progress_ms_ >= static_cast<uint64_t>(route_.stall_timeout.count())) {
+      stall(now_ms);
+      return;
+    }
+  }
+  if (!head_sent_ || !success_) return;
   if (kind_ != Kind::kSse && recording_.mode != Recording::Mode::kGenerated) return;
   if (now_ms - last_output_ms_ < keepalive_ms_) return;
   // Only between events: nothing of an event is out while its end is held back, so a comment
@@ -411,6 +424,22 @@ void RouteProxy::account_tokens() {
   if (completion_tokens_)
     upstream_metrics_.completion_tokens->Increment(static_cast<double>(completion_tokens_));
   prompt_tokens_ = completion_tokens_ = 0;
+}
+
+// The client took nothing for stall_timeout while the upstream waited for it: it goes as if it
+// had left (the upstream request is cancelled, or with on_disconnect: continue runs on detached),
+// and its connection is dropped, so that the truncation shows.
+void RouteProxy::stall(uint64_t now_ms) {
+  upstream_metrics_.stalls->Increment();
+  base::log::warn("client stalled: disconnected",
+                  {{"conn", connection_id_},
+                   {"route", route_.path},
+                   {"upstream", client_.config().name},
+                   {"unsent_bytes", static_cast<uint64_t>(downstream_->unsent_bytes())},
+                   {"stalled_ms", now_ms - last_progress_ms_}});
+  Downstream* downstream = downstream_;
+  downstream_gone();
+  downstream->abort();
 }
 
 void RouteProxy::done() {

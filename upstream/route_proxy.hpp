@@ -5,6 +5,10 @@
 // - The client connection owns the proxy and tells it when the client leaves
 //   (downstream_gone()), which cancels the upstream at once, and when its unsent output shrinks
 //   (downstream_progress()), which resumes reading below the low-water mark.
+// - While reading is paused for the client, tick() watches the client take bytes
+//   (Downstream::bytes_acked()): a client that takes none for the route's stall_timeout is cut
+//   off (abort()) and treated as gone, so that a reader that stopped cannot hold an upstream
+//   connection forever.
 // - Failure details name the upstream's address: they go to the log. The client (and a recording
 //   channel) gets only failure_message()'s words.
 // - A recording proxy (resumable routes) also publishes every event into a channel. With
@@ -65,7 +69,8 @@ class RouteProxy final : public ExchangeHandler {
   void downstream_gone();
   // With on_disconnect: continue, a recording proxy goes on without its client.
   bool continues_without_client() const;
-  // Sends a keep-alive comment when an SSE answer has been silent for keepalive_ms.
+  // Sends a keep-alive comment when an SSE answer has been silent for keepalive_ms, and cuts a
+  // client stalled for the route's stall_timeout.
   void tick(uint64_t now_ms);
   bool finished() const { return finished_; }
 
@@ -84,6 +89,7 @@ class RouteProxy final : public ExchangeHandler {
   void end_truncated(const std::string& type, const std::string& message);
   void finish_recording();
   void account_tokens();
+  void stall(uint64_t now_ms);
   void done();
 
   Client& client_;
@@ -110,6 +116,10 @@ class RouteProxy final : public ExchangeHandler {
   uint64_t sent_at_ns_ = 0;
   uint64_t last_chunk_ns_ = 0;
   uint64_t last_output_ms_ = 0;
+  // While paused: when the client last acknowledged bytes (or the pause began), and how many it
+  // had acknowledged then.
+  uint64_t last_progress_ms_ = 0;
+  uint64_t acked_mark_ = 0;
   uint64_t prompt_tokens_ = 0;
   uint64_t completion_tokens_ = 0;
   SseParser sse_;

@@ -90,6 +90,7 @@ class Connection final : public net::TcpStream,
   void finish() override;
   void abort() override;
   size_t unsent_bytes() const override { return queued_bytes(); }
+  uint64_t bytes_acked() const override { return net::TcpStream::bytes_acked(); }
   uint64_t connection_id() const override { return id_; }
 
   void respond(int status, std::string_view content_type, std::string_view body,

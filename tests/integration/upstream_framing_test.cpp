@@ -1,9 +1,11 @@
-// Upstream framing and failures on routes: interim answers, answers without a body (HEAD, 204,
-// 304), and what a client learns of a failed upstream. Exact bytes on the wire; keep-alive proven
-// by a next request on the same client connection and by the mock's connection count.
+// Upstream framing and failures on routes (issue: findings 9, 13 and 14): interim answers, answers
+// without a body (HEAD, 204, 304), what a client learns of a failed upstream, and clients that
+// stop reading. Exact bytes on the wire; keep-alive proven by a next request on the same client
+// connection and by the mock's connection count.
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <cerrno>
 #include <string>
 #include <thread>
 #include <vector>
@@ -67,6 +69,16 @@ uint16_t closed_port() {
   socklen_t len = sizeof addr;
   REQUIRE(::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&addr), &len) == 0);
   return ntohs(addr.sin_port);
+}
+
+// Checks a whole answer of the mock: n padded tokens, the usage chunk, [DONE].
+void check_tokens(const std::vector<SseEvent>& events, int n) {
+  REQUIRE(events.size() == static_cast<size_t>(n) + 2);
+  int bad = -1;
+  for (int i = 0; i < n && bad < 0; ++i)
+    if (events[i].data.find("\"content\":\"tok" + std::to_string(i)) == std::string::npos) bad = i;
+  CHECK_MESSAGE(bad == -1, "token ", bad, " is wrong");
+  CHECK(events.back().data == "[DONE]");
 }
 
 }  // namespace
@@ -227,4 +239,101 @@ TEST_CASE("upstream framing: a 502 names no upstream address; the log line does"
   c.send(head_request(kChat));
   CHECK(take_head(c) == "HTTP/1.1 502 Bad Gateway\r\nContent-Type: application/json\r\n\r\n");
   CHECK(c.request(get_request("/healthz")).status == 200);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Clients that stop reading
+
+TEST_CASE("upstream framing: a client that stops reading is cut after stall_timeout") {
+  MockLlm mock;
+  Gateway gw(
+      upstream_yaml(mock) + "routes:\n" +
+      route_yaml(kChat, ", high_water_bytes: 16KiB, low_water_bytes: 4KiB, stall_timeout: 1s"));
+  // 5000 tokens of 8 KiB as fast as the mock can: far more than the sockets hold.
+  SseStream s = SseStream::raw(
+      gw.port(), post_request(kChat + "?tokens=5000&interval_ms=0&token_bytes=8192", kStreamBody),
+      /*rcvbuf=*/4096);
+  s.wait_head();
+  REQUIRE(s.head().status == 200);
+  // The client reads nothing more. The gateway pauses the upstream, then gives up on the client.
+  CHECK(wait_metric(gw.port(), "ssegw_upstream_stalls_total{upstream=\"llm\"}", 1, 20s) == 1);
+  CHECK(mock.wait_stat("cancelled", 1) == 1);  // the upstream request went with it
+  CHECK(mock.stat("completed") == 0);
+  CHECK(mock.stat("active") == 0);
+  CHECK(read_metric(gw.port(), "ssegw_upstream_cancelled_total{upstream=\"llm\"}") == 1);
+  const std::string line = wait_log_line(gw, {"client stalled", "\"upstream\":\"llm\""});
+  CHECK(line.find("\"route\":\"/v1/chat/completions\"") != std::string::npos);
+  // The client's connection was dropped: what the kernel held, then the end, unterminated.
+  CHECK(s.read_until_closed(10s));
+  CHECK_FALSE(s.finished());
+  CHECK(s.framing_error() == "");
+}
+
+TEST_CASE("upstream framing: a client that reads slowly but steadily is never cut") {
+  MockLlm mock;
+  // The client takes 16 KiB every 10 ms, some 1.5 MB/s. Once the kernel's socket buffers are
+  // full (a few MB), each pause of the upstream lasts until 2 MiB have gone: more than a second,
+  // over twice stall_timeout, with the client taking bytes all along. Neither whole writes nor
+  // the socket taking more (in steps of half its send buffer) happen that often: only the
+  // client's acknowledgements show its progress in time.
+  Gateway gw(
+      upstream_yaml(mock) + "routes:\n" +
+      route_yaml(kChat, ", high_water_bytes: 2MiB, low_water_bytes: 4KiB, stall_timeout: 500ms"));
+  constexpr int kTokens = 800;  // 6.6 MB
+  Fd fd = connect_to(gw.port(), kTimeout, /*rcvbuf=*/65536);
+  send_all(fd.get(),
+           post_request(kChat + "?tokens=800&interval_ms=0&token_bytes=8192", kStreamBody));
+  std::string wire;
+  bool closed = false;
+  const auto t0 = Clock::now();
+  while (!closed && !wire.ends_with("\r\n0\r\n\r\n") && Clock::now() - t0 < 60s) {
+    char buf[16384];
+    ssize_t n = ::recv(fd.get(), buf, sizeof buf, 0);
+    if (n > 0) wire.append(buf, static_cast<size_t>(n));
+    closed = n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+    std::this_thread::sleep_for(10ms);
+  }
+  const auto took = std::chrono::duration_cast<Ms>(Clock::now() - t0);
+  INFO("read ", wire.size(), " bytes in ", took.count(), " ms; closed: ", closed);
+  size_t head_end = wire.find("\r\n\r\n");
+  REQUIRE(head_end != std::string::npos);
+  CHECK(wire.rfind("HTTP/1.1 200 OK\r\n", 0) == 0);
+  std::string rest = wire.substr(head_end + 4), body;
+  Dechunker dechunker;
+  dechunker.feed(rest, body);
+  CHECK(dechunker.error() == "");
+  REQUIRE(dechunker.done());
+  std::vector<SseEvent> events;
+  for (size_t pos = 0; (pos = body.find("data: ", pos)) != std::string::npos;) {
+    size_t eol = body.find('\n', pos);
+    events.push_back({std::nullopt, "", body.substr(pos + 6, eol - pos - 6), 1});
+    pos = eol;
+  }
+  check_tokens(events, kTokens);
+  CHECK(mock.wait_stat("completed", 1) == 1);
+  CHECK(mock.stat("cancelled") == 0);
+  CHECK(read_metric(gw.port(), "ssegw_upstream_stalls_total{upstream=\"llm\"}") == 0);
+}
+
+TEST_CASE(
+    "upstream framing: a stalled client of an on_disconnect: continue route is cut, the "
+    "answer runs on") {
+  MockLlm mock;
+  Gateway gw(upstream_yaml(mock) + "routes:\n" +
+             route_yaml(kChat,
+                        ", resumable: true, on_disconnect: continue, high_water_bytes: 16KiB, "
+                        "low_water_bytes: 4KiB, stall_timeout: 1s"));
+  SseStream s = SseStream::raw(
+      gw.port(), post_request(kChat + "?tokens=500&interval_ms=0&token_bytes=8192", kStreamBody),
+      /*rcvbuf=*/4096);
+  s.wait_head();
+  REQUIRE(s.head().status == 200);
+  REQUIRE(s.head().has("sse-channel"));
+  CHECK(wait_metric(gw.port(), "ssegw_upstream_stalls_total{upstream=\"llm\"}", 1, 20s) == 1);
+  // Without its client the answer is read to its end, into the channel.
+  CHECK(mock.wait_stat("completed", 1, 20s) == 1);
+  CHECK(mock.stat("cancelled") == 0);
+  CHECK(read_metric(gw.port(), "ssegw_upstream_cancelled_total{upstream=\"llm\"}") == 0);
+  CHECK(s.read_until_closed(10s));
+  CHECK_FALSE(s.finished());
 }
