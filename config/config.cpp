@@ -737,6 +737,7 @@ class Loader {
                     }},
                    {"high_water_bytes", [&](const Field& g) { r.high_water_bytes = size(g); }},
                    {"low_water_bytes", [&](const Field& g) { r.low_water_bytes = size(g); }},
+                   {"stall_timeout", [&](const Field& g) { r.stall_timeout = duration(g, false); }},
                });
       if (!has_path || !has_upstream) fail(item.mark(), item.path + ": needs path and upstream");
       if (r.low_water_bytes > r.high_water_bytes)

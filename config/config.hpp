@@ -168,6 +168,9 @@ struct RouteConfig {
   RouteAuth auth = RouteAuth::kRequired;
   uint64_t high_water_bytes = 64 << 10;  // stop reading the upstream above this unsent output
   uint64_t low_water_bytes = 16 << 10;   // and resume below this
+  // A client that takes no byte for this long while the upstream is paused for it is cut off,
+  // and the upstream request cancelled: a reader that stopped must not hold an upstream forever.
+  Duration stall_timeout = std::chrono::seconds(60);
 };
 
 struct Config {

@@ -30,6 +30,20 @@ uint64_t last_event_id(std::string_view value) {
   return n;
 }
 
+// The head of a complete response: what a HEAD request gets, and what a 304 keeps.
+std::string head_only(std::string response) {
+  size_t end = response.find("\r\n\r\n");
+  if (end != std::string::npos) response.erase(end + 4);
+  return response;
+}
+
+std::string interim_head(uint64_t status) {
+  if (status == 103) return "HTTP/1.1 103 Early Hints\r\nLink: </mock.css>; rel=preload\r\n\r\n";
+  if (status == 101)
+    return "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: mock\r\n\r\n";
+  return "HTTP/1.1 " + std::to_string(status) + " Interim\r\n\r\n";
+}
+
 }  // namespace
 
 Connection::Connection(net::Loop& loop, MockState& state)
@@ -100,11 +114,15 @@ void Connection::process_input() {
 void Connection::handle(const http::Request& request) {
   keep_alive_ = request.keep_alive;
   http10_ = request.http10();
+  head_ = request.method == HTTP_HEAD;
   std::string_view path = request.path();
+  bool first = !served_;
+  served_ = true;
   if (starts_with(path, "/mock/")) {
     handle_mock(request);
     return;
   }
+  if (first) ++state_.stats.counters.api_connections;
   state_.stats.count_request(path);
 
   Api api;
@@ -132,7 +150,7 @@ void Connection::handle(const http::Request& request) {
           0);
     return;
   }
-  bool method_ok = feed ? request.method == HTTP_GET : post;
+  bool method_ok = head_ || (feed ? request.method == HTTP_GET : post);
   if (!method_ok) {
     reply(http::ResponseBuilder(405, http10_)
               .header("Allow", feed ? "GET" : "POST")
@@ -149,11 +167,23 @@ void Connection::handle(const http::Request& request) {
           0);
     return;
   }
+  // HTTP/1.0 has no interim answers (RFC 9110 §15.2).
+  if (knobs.interim != 0 && !http10_) send_raw(interim_head(knobs.interim));
   if (knobs.status != 0) {
     http::ResponseBuilder builder(static_cast<int>(knobs.status), http10_);
     if (knobs.status == 429) builder.header("Retry-After", "1");
-    reply(builder.with_body("application/json", error_json("mock status", "mock"), keep_alive_),
+    if (knobs.status == 304) builder.header("ETag", "\"mock\"");
+    std::string response =
+        knobs.status == 204
+            ? builder.without_body(keep_alive_)
+            : builder.with_body("application/json", error_json("mock status", "mock"), keep_alive_);
+    reply(knobs.status == 304 ? head_only(std::move(response)) : std::move(response),
           knobs.head_delay_ms);
+    return;
+  }
+  if (head_ && (feed || stream)) {  // a stream's head, and no stream
+    if (http10_) keep_alive_ = false;
+    reply(stream_head(api), knobs.head_delay_ms);
     return;
   }
 
@@ -206,6 +236,7 @@ void Connection::handle_mock(const http::Request& request) {
 }
 
 void Connection::reply(std::string response, uint64_t delay_ms) {
+  if (head_) response = head_only(std::move(response));
   if (delay_ms == 0) {
     send_raw(response);
     after_reply();
@@ -256,12 +287,16 @@ void Connection::start_stream(Api api, Knobs knobs, Usage usage, std::string fee
   send_head();
 }
 
-void Connection::send_head() {
+std::string Connection::stream_head(Api api) const {
   http::ResponseBuilder builder(200, http10_);
-  builder.header("Content-Type", content_type(api_)).header("Cache-Control", "no-cache");
-  if (chunked_) builder.header("Transfer-Encoding", "chunked");
+  builder.header("Content-Type", content_type(api)).header("Cache-Control", "no-cache");
+  if (!http10_) builder.header("Transfer-Encoding", "chunked");
   if (!keep_alive_ && !http10_) builder.header("Connection", "close");
-  send_raw(builder.head());
+  return builder.head();
+}
+
+void Connection::send_head() {
+  send_raw(stream_head(api_));
   for (const std::string& event : preamble(api_, usage_, knobs_.retry_ms)) send_chunk(event);
   phase_ = Phase::kTokens;
   next_due_ms_ = uv_now(loop().uv());

@@ -74,6 +74,7 @@ class Connection final : public net::TcpStream {
   void after_reply();
 
   void start_stream(Api api, Knobs knobs, Usage usage, std::string feed_name, uint64_t first_n);
+  std::string stream_head(Api api) const;
   void send_head();
   void advance();
   void produce();
@@ -105,6 +106,8 @@ class Connection final : public net::TcpStream {
   bool close_when_drained_ = false;
   bool keep_alive_ = true;
   bool http10_ = false;
+  bool head_ = false;    // a HEAD request: every answer goes without its body
+  bool served_ = false;  // a first request was seen (counted in api_connections or not)
   bool chunked_ = true;
   bool stalled_ = false;
   std::string delayed_;  // a complete response waiting for head_delay_ms

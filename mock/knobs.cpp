@@ -73,6 +73,7 @@ bool parse_knobs(const http::Request& request, bool feed, Knobs& knobs, std::str
       {"stall_after", &knobs.stall_after, kMaxTokens},
       {"stall_ms", &knobs.stall_ms, kMaxDelayMs},
       {"status", &knobs.status, 599},
+      {"interim", &knobs.interim, 199},
       {"retry_ms", &knobs.retry_ms, kMaxDelayMs},
       {"token_bytes", &knobs.token_bytes, kMaxTokenBytes},
       {"prompt_tokens", &knobs.prompt_tokens, 1'000'000'000},
@@ -97,6 +98,10 @@ bool parse_knobs(const http::Request& request, bool feed, Knobs& knobs, std::str
   }
   if (knobs.status != 0 && knobs.status < 200) {
     error = "invalid knob status: expected 200 to 599";
+    return false;
+  }
+  if (knobs.interim != 0 && knobs.interim < 100) {
+    error = "invalid knob interim: expected 100 to 199";
     return false;
   }
   knobs.stamp = stamp == 1;

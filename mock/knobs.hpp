@@ -32,7 +32,12 @@ struct Knobs {
   uint64_t garbage_after = kNever;  // garbage=K: K tokens, then garbage bytes, then close
   uint64_t stall_after = kNever;
   uint64_t stall_ms = 0;
-  uint64_t status = 0;  // 0: answer normally
+  // 0: answer normally. 204: no body and no Content-Length. 304: the head of the status answer
+  // (with an ETag and the Content-Length of the body it leaves out), no body.
+  uint64_t status = 0;
+  // 100 to 199: an interim head with this status goes out first (103 with a Link header), then
+  // the answer as usual. 0: none.
+  uint64_t interim = 0;
   uint64_t retry_ms = 100;
   uint64_t token_bytes = 0;         // pads the default "tokN " tokens to this size
   uint64_t prompt_tokens = kNever;  // kNever: count the words of the request body

@@ -7,10 +7,13 @@
 //   POST /api/chat, /api/generate  NDJSON (one JSON object when the body has "stream":false)
 //   GET  /feed/{name}          endless SSE ticks with ids; honours Last-Event-ID
 //   GET  /mock/stats, POST /mock/reset
+//   HEAD on any of them: the head the method of the endpoint would get, without its body (a
+//   stream's head says chunked; a complete answer's keeps its Content-Length).
 //
 // Knobs (query parameter or X-Mock-<Name> header, see mock/knobs.hpp): tokens, interval_ms,
 // first_token_ms, head_delay_ms, drop_after, error_after, garbage, stall_after, stall_ms,
-// status, retry_ms, token_bytes, prompt_tokens, text, stamp. The bytes are in mock/dialect.cpp.
+// status, interim, retry_ms, token_bytes, prompt_tokens, text, stamp. The bytes are in
+// mock/dialect.cpp.
 //
 // The first line on stderr is {"level":"info","msg":"listening","addr":"HOST:PORT",...}, so a
 // test can start the mock on port 0 and read the port back. SIGTERM or SIGINT: exit 0.

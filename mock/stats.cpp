@@ -45,6 +45,7 @@ std::string Stats::to_json(uint64_t blocked_ns_now) const {
   field(out, "faulted", c.faulted);
   field(out, "connections", gauges.connections);
   field(out, "connections_total", c.connections_total);
+  field(out, "api_connections", c.api_connections);
   field(out, "feeds_active", gauges.feeds_active);
   field(out, "tokens_sent", c.tokens_sent);
   signed_field(out, "last_cancel_ms",

@@ -19,7 +19,10 @@ struct Counters {
   uint64_t cancelled = 0;          // streams whose client went before the end
   uint64_t faulted = 0;            // streams ended by a fault knob (drop, error, garbage)
   uint64_t connections_total = 0;  // connections accepted
-  uint64_t tokens_sent = 0;        // tokens and feed events written
+  // Connections whose first request was not /mock/*: a gateway's upstream connections, without
+  // the ones a test opens for /mock/stats.
+  uint64_t api_connections = 0;
+  uint64_t tokens_sent = 0;  // tokens and feed events written
   uint64_t max_send_queue_bytes = 0;
   uint64_t blocked_ns = 0;          // time streams spent paused on a full send queue
   int64_t last_cancel_gap_ns = -1;  // last cancel: time since that stream's last write

@@ -44,6 +44,32 @@ const char* failure_name(Failure failure) {
   return "error";
 }
 
+const char* failure_message(Failure failure) {
+  switch (failure) {
+    case Failure::kResolve:
+      return "the upstream could not be reached (resolve)";
+    case Failure::kConnect:
+      return "the upstream could not be reached (connect)";
+    case Failure::kConnectTimeout:
+      return "the upstream could not be reached in time (connect_timeout)";
+    case Failure::kTls:
+      return "the upstream could not be reached (tls)";
+    case Failure::kFirstByteTimeout:
+      return "the upstream did not answer in time (first_byte_timeout)";
+    case Failure::kIdleTimeout:
+      return "the upstream went silent (idle_timeout)";
+    case Failure::kDisconnected:
+      return "the upstream closed the connection (disconnected)";
+    case Failure::kProtocol:
+      return "the upstream sent an invalid answer (protocol)";
+  }
+  return "the upstream failed";
+}
+
+bool response_has_body(bool head_request, int status) {
+  return !head_request && status >= 200 && status != 204 && status != 304;
+}
+
 // ---- Client -------------------------------------------------------------------------------------
 
 Client::Client(net::Loop& loop, const config::UpstreamConfig& config)
@@ -149,6 +175,8 @@ void Exchange::begin(OutgoingRequest request, ExchangeHandler* handler) {
   header_bytes_ = 0;
   in_value_ = false;
   message_complete_ = false;
+  head_request_ = request_.method == "HEAD";
+  refusal_ = nullptr;
   paused_ = false;
   llhttp_init(&parser_, HTTP_RESPONSE, &settings());
   parser_.data = this;
@@ -297,8 +325,9 @@ void Exchange::parse(const char* data, size_t length) {
     return;
   }
   if (err != HPE_OK) {
-    fail(Failure::kProtocol,
-         std::string("malformed response: ") + llhttp_get_error_reason(&parser_));
+    // A callback's own refusal says more than llhttp's "User callback error".
+    fail(Failure::kProtocol, std::string("malformed response: ") +
+                                 (refusal_ ? refusal_ : llhttp_get_error_reason(&parser_)));
   }
 }
 
@@ -411,7 +440,10 @@ int Exchange::on_status(llhttp_t* p, const char* at, size_t length) {
 int Exchange::on_header_field(llhttp_t* p, const char* at, size_t length) {
   auto* self = static_cast<Exchange*>(p->data);
   self->header_bytes_ += length + 4;
-  if (self->header_bytes_ > kMaxResponseHeaderBytes) return -1;
+  if (self->header_bytes_ > kMaxResponseHeaderBytes) {
+    self->refusal_ = "response heads larger than 64 KiB";
+    return -1;
+  }
   if (self->in_value_ || self->headers_.empty()) {
     self->headers_.emplace_back();
     self->in_value_ = false;
@@ -425,7 +457,10 @@ int Exchange::on_header_field(llhttp_t* p, const char* at, size_t length) {
 int Exchange::on_header_value(llhttp_t* p, const char* at, size_t length) {
   auto* self = static_cast<Exchange*>(p->data);
   self->header_bytes_ += length;
-  if (self->header_bytes_ > kMaxResponseHeaderBytes) return -1;
+  if (self->header_bytes_ > kMaxResponseHeaderBytes) {
+    self->refusal_ = "response heads larger than 64 KiB";
+    return -1;
+  }
   self->in_value_ = true;
   self->headers_.back().value.append(at, length);
   return 0;
@@ -433,15 +468,24 @@ int Exchange::on_header_value(llhttp_t* p, const char* at, size_t length) {
 
 int Exchange::on_headers_complete(llhttp_t* p) {
   auto* self = static_cast<Exchange*>(p->data);
-  if (p->status_code < 200) {  // 1xx: another head follows
+  int status = static_cast<int>(p->status_code);
+  if (status == 101) {
+    self->refusal_ = "101 Switching Protocols, but no upgrade was asked for";
+    return -1;
+  }
+  if (status < 200) {  // interim (103 Early Hints, say): dropped; the final head follows
     self->headers_.clear();
-    return 0;
+    self->in_value_ = false;
+    return 1;  // no body, whatever its headers say
   }
   self->state_ = State::kReadingBody;
   self->deadline_ms_ = self->client_.loop().now_ms() +
                        static_cast<uint64_t>(self->client_.config().idle_timeout.count());
-  if (self->handler_) self->handler_->on_head(p->status_code, self->headers_);
-  return self->handler_ ? 0 : -1;
+  if (self->handler_) self->handler_->on_head(status, self->headers_);
+  if (!self->handler_) return -1;
+  // llhttp cannot know the request's method, and reads a 304's Content-Length as a body length:
+  // 1 tells it that this answer ends with its head.
+  return response_has_body(self->head_request_, status) ? 0 : 1;
 }
 
 int Exchange::on_body_data(llhttp_t* p, const char* at, size_t length) {
@@ -452,6 +496,7 @@ int Exchange::on_body_data(llhttp_t* p, const char* at, size_t length) {
 
 int Exchange::on_message_complete(llhttp_t* p) {
   auto* self = static_cast<Exchange*>(p->data);
+  if (p->status_code < 200) return 0;  // an interim answer ended: parsing goes on to the final
   self->message_complete_ = true;
   return HPE_PAUSED;
 }

@@ -8,7 +8,11 @@
 //   gets nothing. After the last call the Exchange pointer must not be used.
 // - Timeouts (connect, first byte, idle between chunks) are deadlines checked by one 100 ms tick
 //   per client instead of a timer per connection.
-// - pause()/resume() stop and restart reading the upstream socket: the backpressure lever.
+// - pause()/resume() stop and restart reading the upstream socket: the backpressure lever. A
+//   paused exchange has no idle deadline (the silence is ours); the handler watches its own
+//   client instead (RouteProxy's stall_timeout).
+// - Interim (1xx) heads are read and dropped; the handler sees only the final head. A 101 is a
+//   protocol failure: no request asks to upgrade.
 #pragma once
 
 #include <llhttp.h>
@@ -46,6 +50,13 @@ enum class Failure {
   kProtocol,      // not parseable as HTTP
 };
 const char* failure_name(Failure failure);
+// The failure in words a client may read: the kind, and nothing of the upstream's address. The
+// detail that on_failure() gets names host and port; it belongs in the log only.
+const char* failure_message(Failure failure);
+
+// Whether a final response has a body at all (RFC 9112 §6.3): an answer to HEAD, a 204 or a
+// 304 has none, whatever its Content-Length says.
+bool response_has_body(bool head_request, int status);
 
 class ExchangeHandler {
  public:
@@ -113,11 +124,13 @@ class Exchange : public net::TcpStream {
   std::vector<http::Header> headers_;
   bool in_value_ = false;
   bool message_complete_ = false;
+  bool head_request_ = false;
   bool reused_ = false;
   bool paused_ = false;
   State state_ = State::kResolving;
-  uint64_t deadline_ms_ = 0;  // 0 = none
-  size_t header_bytes_ = 0;
+  uint64_t deadline_ms_ = 0;       // 0 = none
+  size_t header_bytes_ = 0;        // of every head of the response, interim ones included
+  const char* refusal_ = nullptr;  // why a callback stopped the parser
   Exchange* prev_ = nullptr;
   Exchange* next_ = nullptr;
 };

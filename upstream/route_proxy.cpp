@@ -72,11 +72,11 @@ size_t complete_sse_prefix(std::string_view data) {
   return boundary;
 }
 
-std::string error_event(const std::string& type, const std::string& detail) {
+std::string error_event(const std::string& type, const std::string& message) {
   std::string data = "{\"error\":{\"type\":";
   base::append_json_string(data, type);
   data += ",\"message\":";
-  base::append_json_string(data, detail);
+  base::append_json_string(data, message);
   data += "}}";
   return data;
 }
@@ -166,6 +166,7 @@ RouteProxy::RouteProxy(Client& client, metrics::Metrics& metrics, const config::
       upstream_metrics_(metrics.upstream(client.config().name)),
       route_(route),
       downstream_(downstream),
+      connection_id_(downstream ? downstream->connection_id() : 0),
       recording_(std::move(recording)),
       keepalive_ms_(keepalive_ms),
       watcher_(std::make_unique<Watcher>(*this)) {}
@@ -175,6 +176,7 @@ RouteProxy::~RouteProxy() {
 }
 
 void RouteProxy::start(OutgoingRequest request) {
+  head_request_ = request.method == "HEAD";
   sent_at_ns_ = uv_hrtime();
   last_output_ms_ = client_.loop().now_ms();
   exchange_ = client_.start(std::move(request), this);
@@ -183,8 +185,16 @@ void RouteProxy::start(OutgoingRequest request) {
 void RouteProxy::on_head(int status, const std::vector<http::Header>& headers) {
   metrics_.upstream_request(upstream_metrics_, std::to_string(status)).Increment();
   success_ = status >= 200 && status < 300;
+  has_body_ = response_has_body(head_request_, status);
+  // A body is re-framed, so its length goes; but the Content-Length of an answer to HEAD or of
+  // a 304 describes the representation and stays. A 204 has none to describe.
+  bool keep_length = !has_body_ && status != 204;
   std::string lines;
   for (const http::Header& h : headers) {
+    if (h.name == "content-length" && keep_length) {
+      lines += h.name + ": " + h.value + "\r\n";
+      continue;
+    }
     if (is_hop_by_hop(h.name) && h.name != "accept-encoding") continue;
     if (h.name == "content-type") {
       std::string type = lower(h.value);
@@ -196,6 +206,7 @@ void RouteProxy::on_head(int status, const std::vector<http::Header>& headers) {
     lines += h.name + ": " + h.value + "\r\n";
   }
   if (kind_ == Kind::kSse) lines += "X-Accel-Buffering: no\r\n";
+  if (!has_body_) kind_ = Kind::kOther;  // no stream to watch, record or find truncated
   head_sent_ = true;
   if (recording_.mode != Recording::Mode::kNone && (!success_ || kind_ == Kind::kOther)) {
     finish_recording();  // nothing to record: an error or a plain answer passes through
@@ -210,11 +221,12 @@ void RouteProxy::on_head(int status, const std::vector<http::Header>& headers) {
                                 "Content-Type: text/event-stream; charset=utf-8\r\n"
                                 "Cache-Control: no-cache, no-transform\r\n"
                                 "X-Accel-Buffering: no\r\n" +
-                                    channel_header);
+                                    channel_header,
+                                true);
     return;
   }
   if (recording_.mode == Recording::Mode::kTee) lines += channel_header;
-  downstream_->start_response(status, std::move(lines));
+  downstream_->start_response(status, std::move(lines), has_body_);
 }
 
 void RouteProxy::on_body(std::string_view data) {
@@ -234,6 +246,8 @@ void RouteProxy::on_body(std::string_view data) {
   }
   if (downstream_ && !paused_ && downstream_->unsent_bytes() > route_.high_water_bytes) {
     paused_ = true;
+    last_progress_ms_ = client_.loop().now_ms();
+    acked_mark_ = downstream_->bytes_acked();
     exchange_->pause();
   }
 }
@@ -310,7 +324,18 @@ void RouteProxy::downstream_gone() {
 }
 
 void RouteProxy::tick(uint64_t now_ms) {
-  if (finished_ || !downstream_ || !head_sent_ || !success_) return;
+  if (finished_ || !downstream_) return;
+  if (paused_) {
+    uint64_t acked = downstream_->bytes_acked();
+    if (acked != acked_mark_) {
+      acked_mark_ = acked;
+      last_progress_ms_ = now_ms;
+    } else if (now_ms - last_progress_ms_ >= static_cast<uint64_t>(route_.stall_timeout.count())) {
+      stall(now_ms);
+      return;
+    }
+  }
+  if (!head_sent_ || !success_) return;
   if (kind_ != Kind::kSse && recording_.mode != Recording::Mode::kGenerated) return;
   if (now_ms - last_output_ms_ < keepalive_ms_) return;
   // Only between events: nothing of an event is out while its end is held back, so a comment
@@ -336,19 +361,28 @@ void RouteProxy::on_end() {
 
 void RouteProxy::on_failure(Failure failure, const std::string& detail) {
   exchange_ = nullptr;
+  // The detail names the upstream's host and port: for the operator, never for the client.
+  base::log::warn("upstream request failed", {{"conn", connection_id_},
+                                              {"route", route_.path},
+                                              {"upstream", client_.config().name},
+                                              {"failure", failure_name(failure)},
+                                              {"detail", detail}});
   if (!head_sent_) {
     metrics_.upstream_request(upstream_metrics_, failure_name(failure)).Increment();
     bool timeout = failure == Failure::kConnectTimeout || failure == Failure::kFirstByteTimeout;
+    const char* code = timeout ? "upstream_timeout" : "upstream_unavailable";
     std::string body = "{\"error\":{\"code\":";
-    base::append_json_string(body, timeout ? "upstream_timeout" : "upstream_unavailable");
+    base::append_json_string(body, code);
     body += ",\"message\":";
-    base::append_json_string(body, std::string(failure_name(failure)) + ": " + detail);
+    base::append_json_string(body, failure_message(failure));
     body += "}}\n";
-    record("error", error_event(timeout ? "upstream_timeout" : "upstream_unavailable", detail));
+    record("error", error_event(code, failure_message(failure)));
     finish_recording();
     if (downstream_) {
-      downstream_->start_response(timeout ? 504 : 502, "Content-Type: application/json\r\n");
-      downstream_->send(body);
+      // An answer to HEAD has no body, not even an error's.
+      downstream_->start_response(timeout ? 504 : 502, "Content-Type: application/json\r\n",
+                                  !head_request_);
+      if (!head_request_) downstream_->send(body);
       downstream_->finish();
     }
     done();
@@ -356,7 +390,7 @@ void RouteProxy::on_failure(Failure failure, const std::string& detail) {
   }
   if (success_ && kind_ != Kind::kOther) {
     if (!terminated_) {
-      end_truncated("upstream_disconnected", std::string(failure_name(failure)) + ": " + detail);
+      end_truncated("upstream_disconnected", failure_message(failure));
       return;
     }
     on_end();  // the answer was complete before the connection failed
@@ -368,8 +402,8 @@ void RouteProxy::on_failure(Failure failure, const std::string& detail) {
   done();
 }
 
-void RouteProxy::end_truncated(const std::string& type, const std::string& detail) {
-  std::string error = error_event(type, detail);
+void RouteProxy::end_truncated(const std::string& type, const std::string& message) {
+  std::string error = error_event(type, message);
   record("error", error);  // in generated mode this is also what the client gets
   if (recording_.mode != Recording::Mode::kGenerated) {
     held_.clear();  // half an event or line: useless to the client
@@ -390,6 +424,22 @@ void RouteProxy::account_tokens() {
   if (completion_tokens_)
     upstream_metrics_.completion_tokens->Increment(static_cast<double>(completion_tokens_));
   prompt_tokens_ = completion_tokens_ = 0;
+}
+
+// The client took nothing for stall_timeout while the upstream waited for it: it goes as if it
+// had left (the upstream request is cancelled, or with on_disconnect: continue runs on detached),
+// and its connection is dropped, so that the truncation shows.
+void RouteProxy::stall(uint64_t now_ms) {
+  upstream_metrics_.stalls->Increment();
+  base::log::warn("client stalled: disconnected",
+                  {{"conn", connection_id_},
+                   {"route", route_.path},
+                   {"upstream", client_.config().name},
+                   {"unsent_bytes", static_cast<uint64_t>(downstream_->unsent_bytes())},
+                   {"stalled_ms", now_ms - last_progress_ms_}});
+  Downstream* downstream = downstream_;
+  downstream_gone();
+  downstream->abort();
 }
 
 void RouteProxy::done() {

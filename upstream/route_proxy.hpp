@@ -5,6 +5,12 @@
 // - The client connection owns the proxy and tells it when the client leaves
 //   (downstream_gone()), which cancels the upstream at once, and when its unsent output shrinks
 //   (downstream_progress()), which resumes reading below the low-water mark.
+// - While reading is paused for the client, tick() watches the client take bytes
+//   (Downstream::bytes_acked()): a client that takes none for the route's stall_timeout is cut
+//   off (abort()) and treated as gone, so that a reader that stopped cannot hold an upstream
+//   connection forever.
+// - Failure details name the upstream's address: they go to the log. The client (and a recording
+//   channel) gets only failure_message()'s words.
 // - A recording proxy (resumable routes) also publishes every event into a channel. With
 //   on_disconnect: continue it outlives its client: the worker adopts it and it runs on, detached,
 //   until the upstream ends. A generated channel is finished when the answer ends.
@@ -66,7 +72,8 @@ class RouteProxy final : public ExchangeHandler {
   void downstream_gone();
   // With on_disconnect: continue, a recording proxy goes on without its client.
   bool continues_without_client() const;
-  // Sends a keep-alive comment when an SSE answer has been silent for keepalive_ms.
+  // Sends a keep-alive comment when an SSE answer has been silent for keepalive_ms, and cuts a
+  // client stalled for the route's stall_timeout.
   void tick(uint64_t now_ms);
   bool finished() const { return finished_; }
 
@@ -82,9 +89,10 @@ class RouteProxy final : public ExchangeHandler {
   void forward(std::string_view bytes);
   void forward_complete(std::string_view data);
   void record(std::string_view type, std::string_view data);
-  void end_truncated(const std::string& type, const std::string& detail);
+  void end_truncated(const std::string& type, const std::string& message);
   void finish_recording();
   void account_tokens();
+  void stall(uint64_t now_ms);
   void done();
 
   Client& client_;
@@ -92,6 +100,7 @@ class RouteProxy final : public ExchangeHandler {
   metrics::UpstreamMetrics& upstream_metrics_;
   const config::RouteConfig& route_;
   Downstream* downstream_;
+  uint64_t connection_id_;  // of the client that asked, for log lines; 0 without one
   Recording recording_;
   uint64_t keepalive_ms_;
   Exchange* exchange_ = nullptr;
@@ -101,6 +110,8 @@ class RouteProxy final : public ExchangeHandler {
   bool terminated_ = false;  // the protocol's end marker was seen
   bool finished_ = false;
   bool paused_ = false;
+  bool head_request_ = false;
+  bool has_body_ = true;  // false for an answer to HEAD, a 204 or a 304
   // The bytes after the last complete SSE event (or NDJSON line) of a streaming answer: held
   // back, so that a stream cut short never hands the client half an event. A client cannot use
   // half an event anyway, so holding it adds no delay that matters.
@@ -108,6 +119,10 @@ class RouteProxy final : public ExchangeHandler {
   uint64_t sent_at_ns_ = 0;
   uint64_t last_chunk_ns_ = 0;
   uint64_t last_output_ms_ = 0;
+  // While paused: when the client last acknowledged bytes (or the pause began), and how many it
+  // had acknowledged then.
+  uint64_t last_progress_ms_ = 0;
+  uint64_t acked_mark_ = 0;
   uint64_t prompt_tokens_ = 0;
   uint64_t completion_tokens_ = 0;
   SseParser sse_;

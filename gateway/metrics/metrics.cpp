@@ -54,6 +54,11 @@ Metrics::Metrics()
                               .Name("ssegw_upstream_cancelled_total")
                               .Help("Upstream requests cancelled because the client left")
                               .Register(*registry_)),
+      upstream_stalls_(prometheus::BuildCounter()
+                           .Name("ssegw_upstream_stalls_total")
+                           .Help("Route clients cut off after stall_timeout without reading "
+                                 "while their upstream was paused for them")
+                           .Register(*registry_)),
       upstream_reconnects_(prometheus::BuildCounter()
                                .Name("ssegw_upstream_reconnects_total")
                                .Help("Source reconnects after an upstream stream ended or failed")
@@ -130,6 +135,7 @@ UpstreamMetrics& Metrics::upstream(const std::string& name) {
   slot->time_to_first_byte = &upstream_ttfb_.Add({{"upstream", name}}, kLatency);
   slot->inter_chunk = &upstream_inter_chunk_.Add({{"upstream", name}}, kLatency);
   slot->cancelled = &upstream_cancelled_.Add({{"upstream", name}});
+  slot->stalls = &upstream_stalls_.Add({{"upstream", name}});
   slot->reconnects = &upstream_reconnects_.Add({{"upstream", name}});
   slot->prompt_tokens = &llm_tokens_.Add({{"upstream", name}, {"kind", "prompt"}});
   slot->completion_tokens = &llm_tokens_.Add({{"upstream", name}, {"kind", "completion"}});

@@ -26,6 +26,7 @@ struct UpstreamMetrics {
   prometheus::Histogram* time_to_first_byte;
   prometheus::Histogram* inter_chunk;
   prometheus::Counter* cancelled;
+  prometheus::Counter* stalls;  // route clients cut by stall_timeout
   prometheus::Counter* reconnects;
   prometheus::Counter* prompt_tokens;
   prometheus::Counter* completion_tokens;
@@ -66,6 +67,7 @@ class Metrics {
   prometheus::Family<prometheus::Histogram>& upstream_ttfb_;
   prometheus::Family<prometheus::Histogram>& upstream_inter_chunk_;
   prometheus::Family<prometheus::Counter>& upstream_cancelled_;
+  prometheus::Family<prometheus::Counter>& upstream_stalls_;
   prometheus::Family<prometheus::Counter>& upstream_reconnects_;
   prometheus::Family<prometheus::Counter>& llm_tokens_;
   std::mutex upstream_mutex_;

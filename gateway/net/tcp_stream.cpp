@@ -1,5 +1,8 @@
 #include "gateway/net/tcp_stream.hpp"
 
+#include <sys/ioctl.h>
+
+#include <algorithm>
 #include <cassert>
 
 namespace net {
@@ -71,8 +74,24 @@ size_t TcpStream::fill_buffers(uv_buf_t* bufs, size_t max) const {
   return n;
 }
 
+uint64_t TcpStream::bytes_acked() const {
+  // libuv writes an in-flight batch in pieces as the socket takes them, counting them off
+  // write_queue_size; the batch leaves the queue (consume) only once all of it is written.
+  uint64_t to_kernel = written_bytes_;
+  if (write_in_flight_ && in_flight_bytes_ > handle_.write_queue_size)
+    to_kernel += in_flight_bytes_ - handle_.write_queue_size;
+  // What the kernel still holds, sent or not, is not acknowledged (TIOCOUTQ is SIOCOUTQ).
+  uv_os_fd_t fd;
+  int unacked = 0;
+  if (uv_fileno(reinterpret_cast<const uv_handle_t*>(&handle_), &fd) != 0 ||
+      ::ioctl(fd, TIOCOUTQ, &unacked) != 0 || unacked < 0)
+    return to_kernel;
+  return to_kernel - std::min<uint64_t>(to_kernel, static_cast<uint64_t>(unacked));
+}
+
 void TcpStream::consume(size_t bytes) {
   queued_bytes_ -= bytes;
+  written_bytes_ += bytes;
   while (bytes > 0) {
     size_t left = queue_.front().bytes().size() - head_offset_;
     if (bytes < left) {

@@ -36,6 +36,11 @@ class TcpStream {
   // Queues a frame; it is written this loop turn.
   void write(base::FrameRef frame, bool chunked);
   size_t queued_bytes() const { return queued_bytes_; }
+  // Bytes the peer has acknowledged so far. Unlike queued_bytes(), which drops only when a whole
+  // write completes, and unlike what the socket takes (in steps of half its send buffer, which
+  // grows to megabytes), it moves whenever the peer reads anything: it tells a client that reads
+  // slowly from one that reads nothing. A system call; not for the hot path.
+  uint64_t bytes_acked() const;
   bool idle_output() const { return queue_.empty(); }
 
   // Half-closes after the queue drains (FIN), so the peer reads the last response before the
@@ -86,6 +91,7 @@ class TcpStream {
   uv_connect_t connect_req_;
   FrameQueue queue_;
   size_t queued_bytes_ = 0;
+  uint64_t written_bytes_ = 0;  // taken by the kernel: consumed from the queue
   size_t in_flight_bytes_ = 0;
   uint32_t head_offset_ = 0;  // bytes of the first queued frame already written
   State state_ = State::kOpen;

@@ -516,10 +516,18 @@ void Connection::handle_route(api::Permit permit) {
   proxy_->start(std::move(outgoing));
 }
 
-void Connection::start_response(int status, std::string header_lines) {
+void Connection::start_response(int status, std::string header_lines, bool has_body) {
   http::ResponseBuilder builder(status, http10_);
   builder.raw_headers(header_lines);
-  if (http10_) {
+  chunked_answer_ = has_body && !http10_;
+  if (!has_body) {
+    // The head is the whole answer: no framing, and the connection stays as usable as after
+    // any complete answer.
+    if (close_after_response_)
+      builder.header("Connection", "close");
+    else if (http10_)
+      builder.header("Connection", "keep-alive");
+  } else if (http10_) {
     close_after_response_ = true;  // the body ends with the connection
     builder.header("Connection", "close");
   } else {
@@ -535,16 +543,16 @@ void Connection::start_response(int status, std::string header_lines) {
 // batches nothing; it only makes each chunk wait for every other upstream read of the turn.
 void Connection::send(std::string_view body_bytes) {
   if (body_bytes.empty()) return;  // an empty chunk would end the body
-  write(base::Frame::copy_of(body_bytes), !http10_);
+  write(base::Frame::copy_of(body_bytes), chunked_answer_);
   flush();
 }
 
 void Connection::send_frame(const base::FrameRef& frame) {
-  write(frame, !http10_);
+  write(frame, chunked_answer_);
 }
 
 void Connection::finish() {
-  if (!http10_) write(worker_.shared().chunked_end_frame, false);
+  if (chunked_answer_) write(worker_.shared().chunked_end_frame, false);
   phase_ = Phase::kRequest;
   after_response();
   // Pipelined requests wait until this answer is out: resuming here would run them inside the

@@ -88,12 +88,14 @@ class Connection final : public net::TcpStream,
   int64_t now_unix() const;
 
   // upstream::Downstream: the proxied answer.
-  void start_response(int status, std::string header_lines) override;
+  void start_response(int status, std::string header_lines, bool has_body) override;
   void send(std::string_view body_bytes) override;
   void send_frame(const base::FrameRef& frame) override;
   void finish() override;
   void abort() override;
   size_t unsent_bytes() const override { return queued_bytes(); }
+  uint64_t bytes_acked() const override { return net::TcpStream::bytes_acked(); }
+  uint64_t connection_id() const override { return id_; }
 
   void respond(int status, std::string_view content_type, std::string_view body,
                std::string_view extra_headers = {});
@@ -151,6 +153,7 @@ class Connection final : public net::TcpStream,
   bool reading_paused_ = false;
   bool served_any_ = false;
   bool resume_after_drain_ = false;  // a proxied answer ended; go on with pipelined requests
+  bool chunked_answer_ = false;      // the proxied answer's body goes out in chunks
   uint64_t replay_allowance_ = 0;    // queued replay bytes not counted against the slow limit
   uint64_t phase_started_ms_ = 0;
   uint64_t owner_asked_ms_ = 0;  // a subscribe or info awaits its owner since then (0: none)

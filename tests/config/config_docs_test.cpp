@@ -245,6 +245,7 @@ TEST_CASE("config docs: all_keys.yaml loads and sets every key to a value other 
   CHECK(r.auth != dr.auth);
   CHECK(r.high_water_bytes != dr.high_water_bytes);
   CHECK(r.low_water_bytes != dr.low_water_bytes);
+  CHECK(r.stall_timeout != dr.stall_timeout);
 
   config::Config e = config::load_file(kAllKeysEs256);
   REQUIRE(e.auth.jwt.has_value());

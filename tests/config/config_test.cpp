@@ -359,6 +359,25 @@ TEST_CASE("config: upstream, source and route errors") {
         "t.yaml:3:5: sources[0]: needs channels, upstream and path");
 }
 
+TEST_CASE("config: routes[].stall_timeout") {
+  const std::string head = "upstreams: { a: { url: \"http://h:1\" } }\nroutes:\n";
+  CHECK(config::load_string(head + "  - { path: /a, upstream: a }\n", "t.yaml")
+            .routes[0]
+            .stall_timeout == 60s);
+  CHECK(
+      config::load_string(head + "  - { path: /a, upstream: a, stall_timeout: 1500ms }\n", "t.yaml")
+          .routes[0]
+          .stall_timeout == 1500ms);
+  CHECK(load_error(head + "  - { path: /a, upstream: a, stall_timeout: soon }\n") ==
+        "t.yaml:3:45: routes[0].stall_timeout: invalid duration 'soon': expected a whole number "
+        "with unit ms, s, m or h, such as 250ms or 15s");
+  CHECK(load_error(head + "  - { path: /a, upstream: a,\n      stall_timeout: 0s }\n") ==
+        "t.yaml:4:22: routes[0].stall_timeout: must be greater than 0");
+  CHECK(load_error(head + "  - { path: /a, upstream: a, stall_timeout: [1s] }\n") ==
+        "t.yaml:3:45: routes[0].stall_timeout: expected a duration such as 250ms or 15s, got a "
+        "list");
+}
+
 TEST_CASE("config: glob_match") {
   CHECK(config::glob_match("feed.*", "feed.a"));
   CHECK(config::glob_match("feed.*", "feed."));
@@ -492,6 +511,8 @@ TEST_CASE("config: the shipped gateway.yaml loads") {
   REQUIRE(c.routes.size() == 5);
   CHECK(c.routes[0].path == "/v1/chat/completions");
   CHECK(c.routes[0].resumable);
+  for (const config::RouteConfig& route : c.routes)
+    CHECK(route.stall_timeout == config::RouteConfig{}.stall_timeout);
   REQUIRE(c.sources.size() == 1);
   CHECK(c.sources[0].channels == "feed.*");
   CHECK(c.cors.allow_origins ==

@@ -940,6 +940,22 @@ std::optional<double> wait_metric(uint16_t port, const std::string& series, doub
   }
 }
 
+std::string wait_log_line(const Gateway& gw, const std::vector<std::string>& parts, Ms timeout) {
+  auto deadline = Clock::now() + timeout;
+  for (;;) {
+    std::string log = gw.log();
+    size_t pos = 0;
+    for (size_t eol; (eol = log.find('\n', pos)) != std::string::npos; pos = eol + 1) {
+      std::string_view line(log.data() + pos, eol - pos);
+      bool all = true;
+      for (const std::string& p : parts) all = all && line.find(p) != std::string_view::npos;
+      if (all) return std::string(line);
+    }
+    if (Clock::now() >= deadline) return "";
+    std::this_thread::sleep_for(10ms);
+  }
+}
+
 long wait_subscribers(uint16_t port, const std::string& ch, long n, Ms timeout) {
   auto deadline = Clock::now() + timeout;
   for (;;) {

@@ -453,6 +453,10 @@ std::optional<double> read_metric(uint16_t port, const std::string& series);
 // Polls the metric until it equals value. Returns the last value seen.
 std::optional<double> wait_metric(uint16_t port, const std::string& series, double value,
                                   Ms timeout = kTimeout);
+// Polls the gateway's log until a whole line of it contains every one of parts; returns that
+// line, or "" on timeout.
+std::string wait_log_line(const Gateway& gw, const std::vector<std::string>& parts,
+                          Ms timeout = kTimeout);
 // Polls GET /v1/channels/{ch} until "subscribers" equals n. Returns the last count seen.
 long wait_subscribers(uint16_t port, const std::string& ch, long n, Ms timeout = kTimeout);
 // A number field ("key":123) of a flat JSON object, nullopt when absent.
