@@ -356,6 +356,7 @@ class Loader {
                  {"max_events", [&](const Field& g) { h.max_events = count32(g); }},
                  {"max_bytes", [&](const Field& g) { h.max_bytes = size(g); }},
                  {"ttl", [&](const Field& g) { h.ttl = duration(g, /*allow_zero=*/false); }},
+                 {"max_total_bytes", [&](const Field& g) { h.max_total_bytes = size(g); }},
              });
   }
 

@@ -27,6 +27,8 @@ struct HistoryConfig {
   uint32_t max_events = 1000;
   uint64_t max_bytes = 8ull << 20;
   Duration ttl = std::chrono::minutes(10);
+  // Every channel's retained events together, all workers; past it the oldest go first.
+  uint64_t max_total_bytes = 256ull << 20;
 };
 
 struct SlowConsumerConfig {

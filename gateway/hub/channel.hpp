@@ -49,6 +49,10 @@ class Channel {
   History& history() { return history_; }
   const History& history() const { return history_; }
 
+  // Where the owning hub finds this channel from its eviction queue (owner side only).
+  uint32_t slot() const { return slot_; }
+  void set_slot(uint32_t slot) { slot_ = slot; }
+
   // Nothing to keep: no subscriber anywhere, no history, and not in the middle of a fan-out.
   bool idle() const {
     return !fanning_out_ && subscriber_count_ == 0 && history_.empty() && remote_subscribers() == 0;
@@ -67,6 +71,7 @@ class Channel {
   bool finished_ = false;
   bool replay_from_start_ = false;
   bool has_holes_ = false;
+  uint32_t slot_ = 0;
   std::vector<uint32_t> remote_counts_;
 };
 

@@ -4,9 +4,31 @@
 // worker; the owner numbers its events and keeps its history. Other workers hold a mirror of it
 // (subscribers only), and the owner forwards each new frame once per such worker through the
 // Forward callback, never once per subscriber. The hub knows no sockets and no HTTP.
+//
+// history.max_total_bytes bounds the retained events of all channels of all workers together.
+// The hubs share one atomic count of retained bytes. Each hub keeps an eviction queue: one entry
+// (slot, generation, sequence) per retained event, in publish order, so its oldest event is at
+// the front. A publish that takes the total over the limit evicts this hub's oldest events, of
+// any channel, until the total is within it or the hub holds none; every hub also trims its own
+// at its sweep (each tick) while the total is over. One publish alone never leaves the total
+// over: at worst the publishing hub evicts the very event that went over. Only publishes racing
+// on several workers can, by at most what they add before the next tick. Within a hub the
+// oldest events go first; across workers, the publishing worker's oldest (a hub cannot touch
+// another worker's channels). Evicting goes through History, so a resume from an evicted id
+// gets a gap exactly as with the per-channel limits.
+//
+// Rules (eviction queue):
+// - An entry names its channel by slot and generation, never by pointer: a freed channel's slot
+//   gets a new generation, so an entry of it can never reach memory that was freed.
+// - An entry is live while its event is still in the history (its sequence is not older than
+//   the history's front). Events that a channel's own limits or the TTL dropped leave stale
+//   entries behind: skipped at the front, and compacted away once they outnumber the live ones,
+//   so the queue holds at most about twice the retained events.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -22,6 +44,7 @@ namespace hub {
 
 struct HubOptions {
   HistoryLimits history;
+  uint64_t max_total_bytes = 256ull << 20;  // retained events of every channel of every worker
   uint32_t max_channels = 100000;
   uint32_t workers = 1;
 };
@@ -65,8 +88,10 @@ class Hub {
       std::function<void(uint32_t worker, const std::string& channel, const base::FrameRef&)>;
   using Clock = std::function<uint64_t()>;  // monotonic milliseconds
 
-  // channel_count is shared by all workers, to hold limits.max_channels across them.
-  Hub(const HubOptions& options, metrics::Metrics& metrics, std::atomic<uint32_t>& channel_count);
+  // channel_count and history_bytes are shared by all workers, to hold limits.max_channels and
+  // history.max_total_bytes across them.
+  Hub(const HubOptions& options, metrics::Metrics& metrics, std::atomic<uint32_t>& channel_count,
+      std::atomic<uint64_t>& history_bytes);
   ~Hub();
 
   void set_forward(Forward forward) { forward_ = std::move(forward); }
@@ -115,9 +140,15 @@ class Hub {
 
   // Both sides.
   void detach(Subscriber* subscriber);
-  // Applies the TTL and frees channels that hold nothing.
+  // Applies the TTL, frees channels that hold nothing, and trims this hub's oldest events while
+  // all workers together retain more than max_total_bytes.
   void sweep(uint64_t now_ms);
   size_t channel_count() const { return channels_.size(); }
+  // This hub's retained events and bytes, and the entries of its eviction queue (live and
+  // stale): for tests and debugging.
+  uint64_t retained_events() const { return retained_events_; }
+  uint64_t retained_bytes() const { return retained_bytes_; }
+  size_t eviction_queue_size() const { return order_.size(); }
 
  private:
   struct NameHash {
@@ -127,8 +158,20 @@ class Hub {
   using ChannelMap =
       std::unordered_map<std::string, std::unique_ptr<Channel>, NameHash, std::equal_to<>>;
 
+  // One retained event in the eviction queue; see "Rules (eviction queue)" above.
+  struct QueuedEvent {
+    uint32_t slot;
+    uint32_t generation;
+    uint64_t seq;
+  };
+  struct Slot {
+    Channel* channel = nullptr;
+    uint32_t generation = 0;
+  };
+
   Channel* find(std::string_view name) const;
   Channel* find_or_create(std::string_view name, bool mirror);
+  ChannelMap::iterator erase(ChannelMap::iterator it);
   Replay build_replay(Channel& channel, const ResumeRequest& resume);
   void release_if_idle(Channel* channel);
   uint64_t total_subscribers(const Channel& channel) const {
@@ -136,12 +179,29 @@ class Hub {
   }
   void notify_watch(const Channel& channel, uint64_t before);
 
+  // The channel whose retained event the entry stands for, or null when the entry is stale.
+  Channel* live_channel(const QueuedEvent& entry) const;
+  // Adds to this hub's and the shared count of retained bytes; returns the new shared total.
+  uint64_t add_retained_bytes(int64_t delta);
+  // Evicts this hub's oldest events while the shared total is over max_total_bytes.
+  void trim_to_total();
+  // Drops stale entries: at the front always, everywhere when they outnumber the live ones.
+  void tidy_queue();
+
   HubOptions options_;
   metrics::Metrics& metrics_;
   std::atomic<uint32_t>& channel_count_;
+  std::atomic<uint64_t>& history_bytes_;
   ChannelMap channels_;
   Forward forward_;
   Watch watch_;
+
+  std::deque<QueuedEvent> order_;  // the eviction queue, oldest first
+  std::vector<Slot> slots_;        // owned channels, by slot
+  std::vector<uint32_t> free_slots_;
+  uint64_t next_seq_ = 0;
+  uint64_t retained_events_ = 0;  // = live entries of order_
+  uint64_t retained_bytes_ = 0;   // this hub's part of history_bytes_
 };
 
 }  // namespace hub

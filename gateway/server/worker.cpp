@@ -19,6 +19,7 @@ hub::HubOptions hub_options(const config::Config& config) {
   options.history.max_events = config.history.max_events;
   options.history.max_bytes = config.history.max_bytes;
   options.history.ttl_ms = static_cast<uint64_t>(config.history.ttl.count());
+  options.max_total_bytes = config.history.max_total_bytes;
   options.max_channels = config.limits.max_channels;
   options.workers = config.workers;
   return options;
@@ -56,7 +57,7 @@ Worker::Worker(Shared& shared, uint32_t index, int listen_fd)
                      for (Connection* c = connections_; c; c = c->next) c->close();
                    }),
       wake_(loop_, [this] { on_mail(); }),
-      hub_(hub_options(shared.config), shared.metrics, shared.channels) {
+      hub_(hub_options(shared.config), shared.metrics, shared.channels, shared.history_bytes) {
   for (const config::UpstreamConfig& settings : shared.config.upstreams) {
     clients_[settings.name] = std::make_unique<upstream::Client>(loop_, settings);
     shared.metrics.upstream(settings.name);  // the series exist from the start

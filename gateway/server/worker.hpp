@@ -48,6 +48,7 @@ struct Shared {
   api::ClientLimits client_limits;
   std::atomic<uint32_t> connections{0};
   std::atomic<uint32_t> channels{0};
+  std::atomic<uint64_t> history_bytes{0};  // retained by every hub: history.max_total_bytes
   std::vector<std::unique_ptr<Worker>> workers;
   std::function<void()> worker_drained;  // wakes the main thread
   base::FrameRef retry_frame;

@@ -266,6 +266,22 @@ demo:  { enabled: true }
   CHECK(c.demo.enabled == true);
 }
 
+TEST_CASE("config: history.max_total_bytes") {
+  CHECK(config::load_string("", "t.yaml").history.max_total_bytes == 256ull << 20);
+  CHECK(config::load_string("history:\n  max_total_bytes: 32MiB\n", "t.yaml")
+            .history.max_total_bytes == 32ull << 20);
+  CHECK(
+      config::load_string("history: { max_total_bytes: 1GB }", "t.yaml").history.max_total_bytes ==
+      1'000'000'000);
+  CHECK(config::load_string("history: { max_total_bytes: 64GiB }", "t.yaml")
+            .history.max_total_bytes == 64ull << 30);
+  CHECK(load_error("history:\n  max_total_bytes: 0\n") ==
+        "t.yaml:2:20: history.max_total_bytes: must be greater than 0");
+  CHECK(load_error("history:\n  max_total_bytes: lots\n") ==
+        "t.yaml:2:20: history.max_total_bytes: invalid size 'lots': expected a whole number of "
+        "bytes, optionally with unit B, KiB, MiB, GiB, KB, MB or GB, such as 16KiB");
+}
+
 TEST_CASE("config: workers") {
   CHECK(config::load_string("workers: 64", "t.yaml").workers == 64);
   uint32_t cores = std::thread::hardware_concurrency();
@@ -504,6 +520,7 @@ TEST_CASE("config: the shipped gateway.yaml loads") {
   CHECK(c.history.max_events == d.history.max_events);
   CHECK(c.history.max_bytes == d.history.max_bytes);
   CHECK(c.history.ttl == d.history.ttl);
+  CHECK(c.history.max_total_bytes == d.history.max_total_bytes);
   CHECK(c.slow_consumer.max_queued_bytes == d.slow_consumer.max_queued_bytes);
   CHECK(c.limits.max_connections == d.limits.max_connections);
   CHECK(c.limits.max_channels == d.limits.max_channels);

@@ -34,7 +34,8 @@ class FakeSubscriber final : public hub::Subscriber {
 
 // A hub with its metrics and channel counter, as one worker holds them.
 struct Fixture {
-  explicit Fixture(hub::HubOptions options = {}) : hub(options, metrics, channel_count) {}
+  explicit Fixture(hub::HubOptions options = {})
+      : hub(options, metrics, channel_count, history_bytes) {}
 
   double published() const { return metrics.events_published.Value(); }
   double delivered() const { return metrics.events_delivered.Value(); }
@@ -43,6 +44,7 @@ struct Fixture {
 
   metrics::Metrics metrics;
   std::atomic<uint32_t> channel_count{0};
+  std::atomic<uint64_t> history_bytes{0};
   hub::Hub hub;
 };
 
@@ -477,7 +479,7 @@ TEST_CASE("hub/hub: max_channels") {
   CHECK(s.frames.size() == 1);
 
   SUBCASE("the counter is shared: another hub sees the limit") {
-    hub::Hub other(options_with(100, 2, 2), f.metrics, f.channel_count);
+    hub::Hub other(options_with(100, 2, 2), f.metrics, f.channel_count, f.history_bytes);
     CHECK_FALSE(other.publish("d", "", "x", 0, 1).has_value());
     CHECK(other.channel_count() == 0);
   }
@@ -540,8 +542,9 @@ TEST_CASE("hub/hub: publish expires old history") {
 TEST_CASE("hub/hub: destroying the hub gives back its channel count") {
   metrics::Metrics metrics;
   std::atomic<uint32_t> count{0};
+  std::atomic<uint64_t> bytes{0};
   {
-    hub::Hub hub(options_with(100, 1, 100), metrics, count);
+    hub::Hub hub(options_with(100, 1, 100), metrics, count, bytes);
     hub.publish("a", "", "x", 0, 1);
     hub.publish("b", "", "x", 0, 1);
     CHECK(count == 2);
