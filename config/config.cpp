@@ -401,6 +401,7 @@ class Loader {
         {
             {"max_connections", [&](const Field& g) { l.max_connections = count32(g); }},
             {"max_channels", [&](const Field& g) { l.max_channels = count32(g); }},
+            {"max_sources", [&](const Field& g) { l.max_sources = count32(g); }},
             {"max_header_bytes", [&](const Field& g) { l.max_header_bytes = size32(g); }},
             {"max_event_bytes", [&](const Field& g) { l.max_event_bytes = size32(g); }},
             {"header_timeout",

@@ -38,6 +38,8 @@ struct SlowConsumerConfig {
 struct LimitsConfig {
   uint32_t max_connections = 50000;
   uint32_t max_channels = 100000;
+  // Upstream sources open at once, all workers (in-memory hub; with Redis, leases decide).
+  uint32_t max_sources = 1024;
   uint32_t max_header_bytes = 16 << 10;
   uint32_t max_event_bytes = 1 << 20;
   Duration header_timeout = std::chrono::seconds(10);

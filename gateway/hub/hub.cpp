@@ -209,11 +209,14 @@ Replay Hub::build_replay(Channel& channel, const ResumeRequest& resume) {
   return replay;
 }
 
-void Hub::notify_watch(const Channel& channel, uint64_t before) {
+bool Hub::begin_watch(const Channel& channel) {
+  if (!watch_ || channel.mirror()) return true;
+  return watch_(channel.name(), true);
+}
+
+void Hub::end_watch_if_unwatched(const Channel& channel, uint64_t before) {
   if (!watch_ || channel.mirror()) return;
-  uint64_t after = total_subscribers(channel);
-  if (before == 0 && after > 0) watch_(channel.name(), true);
-  if (before > 0 && after == 0) watch_(channel.name(), false);
+  if (before > 0 && total_subscribers(channel) == 0) watch_(channel.name(), false);
 }
 
 SubscribeResult Hub::subscribe(std::string_view name, Subscriber* subscriber,
@@ -221,14 +224,18 @@ SubscribeResult Hub::subscribe(std::string_view name, Subscriber* subscriber,
   using Status = SubscribeResult::Status;
   Channel* channel = find_or_create(name, false);
   if (!channel) return {Status::kTooManyChannels};
-  uint64_t before = total_subscribers(*channel);
+  // A finished channel attaches nobody, so only a live subscribe can make it watched. Asked
+  // before anything is sent or counted, so that a refusal leaves no trace.
+  if (!channel->finished() && total_subscribers(*channel) == 0 && !begin_watch(*channel)) {
+    release_if_idle(channel);
+    return {Status::kTooManySources};
+  }
   Replay replay = build_replay(*channel, resume);
   if (replay.no_content) return {Status::kNoContent};
   for (const base::FrameRef& frame : replay.frames) subscriber->deliver(frame);
   if (replay.finished) return {Status::kEnded};
   channel->add(subscriber);
   metrics_.subscribers_active.Increment();
-  notify_watch(*channel, before);
   return {Status::kLive};
 }
 
@@ -252,16 +259,20 @@ bool Hub::create_generation_channel(std::string_view name) {
   return true;
 }
 
-std::optional<Replay> Hub::subscribe_remote(std::string_view name, uint32_t worker,
+RemoteSubscribeResult Hub::subscribe_remote(std::string_view name, uint32_t worker,
                                             const ResumeRequest& resume) {
+  using Status = SubscribeResult::Status;
   Channel* channel = find_or_create(name, false);
-  if (!channel) return std::nullopt;
+  if (!channel) return {Status::kTooManyChannels, {}};
+  if (!channel->finished() && total_subscribers(*channel) == 0 && !begin_watch(*channel)) {
+    release_if_idle(channel);
+    return {Status::kTooManySources, {}};
+  }
   Replay replay = build_replay(*channel, resume);
-  if (replay.finished) return replay;  // nothing to follow live
-  uint64_t before = total_subscribers(*channel);
+  if (replay.no_content) return {Status::kNoContent, std::move(replay)};
+  if (replay.finished) return {Status::kEnded, std::move(replay)};  // nothing to follow live
   ++channel->remote_counts().at(worker);
-  notify_watch(*channel, before);
-  return replay;
+  return {Status::kLive, std::move(replay)};
 }
 
 void Hub::unsubscribe_remote(std::string_view name, uint32_t worker) {
@@ -270,7 +281,7 @@ void Hub::unsubscribe_remote(std::string_view name, uint32_t worker) {
   uint32_t& count = channel->remote_counts().at(worker);
   uint64_t before = total_subscribers(*channel);
   if (count) --count;
-  notify_watch(*channel, before);
+  end_watch_if_unwatched(*channel, before);
   release_if_idle(channel);
 }
 
@@ -285,13 +296,15 @@ ChannelInfo Hub::info(std::string_view name) const {
   return info;
 }
 
+// With a backplane, sources run where their Redis lease is held, and the Watch that the
+// backplane installs never refuses: it is told after the subscriber joined, and not asked.
 bool Hub::attach_local(std::string_view name, Subscriber* subscriber) {
   Channel* channel = find_or_create(name, false);
   if (!channel) return false;
   uint64_t before = total_subscribers(*channel);
   channel->add(subscriber);
   metrics_.subscribers_active.Increment();
-  notify_watch(*channel, before);
+  if (before == 0) begin_watch(*channel);
   return true;
 }
 
@@ -300,7 +313,7 @@ bool Hub::attach_remote(std::string_view name, uint32_t worker) {
   if (!channel) return false;
   uint64_t before = total_subscribers(*channel);
   ++channel->remote_counts().at(worker);
-  notify_watch(*channel, before);
+  if (before == 0) begin_watch(*channel);
   return true;
 }
 
@@ -348,7 +361,7 @@ void Hub::detach(Subscriber* subscriber) {
   uint64_t before = total_subscribers(*channel);
   channel->remove(subscriber);
   metrics_.subscribers_active.Decrement();
-  notify_watch(*channel, before);
+  end_watch_if_unwatched(*channel, before);
   release_if_idle(channel);
 }
 

@@ -70,10 +70,27 @@ struct Replay {
 };
 
 struct SubscribeResult {
-  enum class Status { kLive, kEnded, kNoContent, kTooManyChannels };
+  enum class Status {
+    kLive,
+    kEnded,
+    kNoContent,
+    kTooManyChannels,  // the channel would pass max_channels
+    kTooManySources,   // the channel's first subscriber needs a source, and Watch refused it
+  };
   Status status;
   // Served: the subscriber got its stream (live, or a finished channel's rest).
   explicit operator bool() const { return status == Status::kLive || status == Status::kEnded; }
+};
+
+// subscribe_remote's answer: what subscribe() says, and the frames for the remote subscriber.
+struct RemoteSubscribeResult {
+  SubscribeResult::Status status;
+  Replay replay;  // kLive and kEnded: the frames to send before live events (or the end)
+  // Answered: served, or 204 for a client that has a finished channel's final event.
+  bool answered() const {
+    return status != SubscribeResult::Status::kTooManyChannels &&
+           status != SubscribeResult::Status::kTooManySources;
+  }
 };
 
 // How a subscriber asks to resume: not at all, or after the id the client sent (maybe garbage).
@@ -95,9 +112,12 @@ class Hub {
   ~Hub();
 
   void set_forward(Forward forward) { forward_ = std::move(forward); }
-  // Called on the owner when a channel gets its first subscriber anywhere (true) and when its
-  // last one leaves (false): what starts and stops upstream sources.
-  using Watch = std::function<void(const std::string& channel, bool watched)>;
+  // Called on the owner when a channel is about to get its first subscriber anywhere (true), and
+  // when its last one has left (false): what starts and stops upstream sources. For true, the
+  // answer says whether the channel may be watched: false (its source cannot start, over
+  // limits.max_sources) refuses the subscribe with kTooManySources, and nothing is attached.
+  // The answer to false is ignored.
+  using Watch = std::function<bool(const std::string& channel, bool watched)>;
   void set_watch(Watch watch) { watch_ = std::move(watch); }
 
   // Owner side. nullopt when the channel would pass max_channels.
@@ -114,9 +134,9 @@ class Hub {
   // Creates a channel whose subscribers get its whole history by default (a generation's).
   // False when over max_channels.
   bool create_generation_channel(std::string_view channel);
-  // A subscriber on another worker: the replay frames to send it, and the worker starts
-  // receiving forwarded frames. nullopt when over max_channels.
-  std::optional<Replay> subscribe_remote(std::string_view channel, uint32_t worker,
+  // A subscriber on another worker: the replay frames to send it, and with kLive the worker
+  // starts receiving forwarded frames. Refused like subscribe().
+  RemoteSubscribeResult subscribe_remote(std::string_view channel, uint32_t worker,
                                          const ResumeRequest& resume);
   void unsubscribe_remote(std::string_view channel, uint32_t worker);
   ChannelInfo info(std::string_view channel) const;
@@ -177,7 +197,9 @@ class Hub {
   uint64_t total_subscribers(const Channel& channel) const {
     return channel.local_subscribers() + channel.remote_subscribers();
   }
-  void notify_watch(const Channel& channel, uint64_t before);
+  // Before a channel without subscribers gets one: whether Watch lets it be watched.
+  bool begin_watch(const Channel& channel);
+  void end_watch_if_unwatched(const Channel& channel, uint64_t before);
 
   // The channel whose retained event the entry stands for, or null when the entry is stale.
   Channel* live_channel(const QueuedEvent& entry) const;

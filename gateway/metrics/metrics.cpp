@@ -84,6 +84,9 @@ Metrics::Metrics()
           history_evictions(*registry_).Add({{"reason", "channel_limit"}})),
       history_evicted_ttl(history_evictions(*registry_).Add({{"reason", "ttl"}})),
       history_evicted_total_bytes(history_evictions(*registry_).Add({{"reason", "total_bytes"}})),
+      sources_active(gauge(*registry_, "ssegw_sources_active", "Upstream sources open")),
+      sources_refused(counter(*registry_, "ssegw_sources_refused_total",
+                              "Subscribes answered 503 too_many_sources (limits.max_sources)")),
       rejected_connections_per_ip(
           limit_rejections(*registry_).Add({{"limit", "connections_per_ip"}})),
       rejected_publish_rate(limit_rejections(*registry_).Add({{"limit", "publish_rate_per_ip"}})),

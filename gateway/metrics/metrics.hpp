@@ -80,6 +80,10 @@ class Metrics {
   prometheus::Counter& history_evicted_channel_limit;
   prometheus::Counter& history_evicted_ttl;
   prometheus::Counter& history_evicted_total_bytes;
+  // Sources open at once (limits.max_sources bounds them with the in-memory hub), and subscribes
+  // refused because one more could not start.
+  prometheus::Gauge& sources_active;
+  prometheus::Counter& sources_refused;
   // ssegw_client_limit_rejections_total{limit="connections_per_ip"|"publish_rate_per_ip"}
   prometheus::Counter& rejected_connections_per_ip;
   prometheus::Counter& rejected_publish_rate;

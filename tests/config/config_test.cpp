@@ -282,6 +282,17 @@ TEST_CASE("config: history.max_total_bytes") {
         "bytes, optionally with unit B, KiB, MiB, GiB, KB, MB or GB, such as 16KiB");
 }
 
+TEST_CASE("config: limits.max_sources") {
+  CHECK(config::load_string("", "t.yaml").limits.max_sources == 1024);
+  CHECK(config::load_string("limits:\n  max_sources: 3\n", "t.yaml").limits.max_sources == 3);
+  CHECK(load_error("limits:\n  max_sources: 0\n") ==
+        "t.yaml:2:16: limits.max_sources: must be greater than 0");
+  CHECK(load_error("limits: { max_sources: many }\n") ==
+        "t.yaml:1:24: limits.max_sources: expected a positive integer, got 'many'");
+  CHECK(load_error("limits: { max_sources: 4294967296 }\n") ==
+        "t.yaml:1:24: limits.max_sources: '4294967296' is too large (at most 4294967295)");
+}
+
 TEST_CASE("config: workers") {
   CHECK(config::load_string("workers: 64", "t.yaml").workers == 64);
   uint32_t cores = std::thread::hardware_concurrency();
@@ -524,6 +535,7 @@ TEST_CASE("config: the shipped gateway.yaml loads") {
   CHECK(c.slow_consumer.max_queued_bytes == d.slow_consumer.max_queued_bytes);
   CHECK(c.limits.max_connections == d.limits.max_connections);
   CHECK(c.limits.max_channels == d.limits.max_channels);
+  CHECK(c.limits.max_sources == d.limits.max_sources);
   CHECK(c.limits.max_header_bytes == d.limits.max_header_bytes);
   CHECK(c.limits.max_event_bytes == d.limits.max_event_bytes);
   CHECK(c.limits.header_timeout == d.limits.header_timeout);

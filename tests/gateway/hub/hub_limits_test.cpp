@@ -1,4 +1,5 @@
-// The hub's process-wide bounds: history.max_total_bytes (the eviction queue).
+// The hub's process-wide bounds: history.max_total_bytes (the eviction queue), and the Watch
+// answer that limits.max_sources gives.
 #include <doctest/doctest.h>
 
 #include <atomic>
@@ -10,6 +11,8 @@
 #include "gateway/metrics/metrics.hpp"
 
 namespace {
+
+using Status = hub::SubscribeResult::Status;
 
 class FakeSubscriber final : public hub::Subscriber {
  public:
@@ -255,4 +258,74 @@ TEST_CASE("hub/limits: hubs share the total; the publisher evicts its own, the o
   b.sweep(0);  // within the limit again: b keeps its event
   CHECK(retained_ms(b, "b") == std::vector<uint64_t>{14});
   shared.history_bytes -= 2 * kFrame;
+}
+
+TEST_CASE("hub/limits: a refused Watch leaves no subscriber attached and no count changed") {
+  Shared shared;
+  hub::Hub hub(options(1 << 20), shared.metrics, shared.channel_count, shared.history_bytes);
+  std::vector<std::pair<std::string, bool>> calls;
+  bool allow = false;
+  hub.set_watch([&](const std::string& channel, bool watched) {
+    calls.emplace_back(channel, watched);
+    return allow;
+  });
+
+  SUBCASE("a new channel: refused, and not kept") {
+    FakeSubscriber s;
+    CHECK(hub.subscribe("feed.a", &s, {}).status == Status::kTooManySources);
+    CHECK_FALSE(hub.subscribe("feed.a", &s, {}));
+    CHECK(s.channel() == nullptr);
+    CHECK(s.frames.empty());
+    CHECK(hub.subscribe_remote("feed.a", 0, {}).status == Status::kTooManySources);
+    CHECK_FALSE(hub.subscribe_remote("feed.a", 0, {}).answered());
+    CHECK(hub.channel_count() == 0);
+    CHECK(shared.channel_count == 0);
+    CHECK(shared.metrics.channels_active.Value() == 0);
+    CHECK(shared.metrics.subscribers_active.Value() == 0);
+    CHECK(calls.size() == 4);
+    for (auto& call : calls) CHECK(call == std::make_pair(std::string("feed.a"), true));
+  }
+  SUBCASE("a channel with history: refused before any replay is sent or counted") {
+    REQUIRE(hub.publish("feed.a", "", "x", 0, 10));
+    FakeSubscriber s;
+    CHECK(hub.subscribe("feed.a", &s, resume_from("0-0")).status == Status::kTooManySources);
+    auto remote = hub.subscribe_remote("feed.a", 0, resume_from("0-0"));
+    CHECK(remote.status == Status::kTooManySources);
+    CHECK(remote.replay.frames.empty());
+    CHECK(s.frames.empty());
+    CHECK(s.channel() == nullptr);
+    CHECK(hub.info("feed.a").subscribers == 0);
+    CHECK(hub.info("feed.a").retained == 1);
+    CHECK(shared.channel_count == 1);
+    CHECK(shared.metrics.subscribers_active.Value() == 0);
+    CHECK(shared.metrics.replayed_events.Value() == 0);
+    CHECK(shared.metrics.replay_gaps.Value() == 0);
+    CHECK(shared.metrics.events_delivered.Value() == 0);
+  }
+  SUBCASE("allowed: asked once for the first subscriber, told when the last one leaves") {
+    allow = true;
+    FakeSubscriber s, t;
+    REQUIRE(hub.subscribe("feed.a", &s, {}).status == Status::kLive);
+    REQUIRE(hub.subscribe("feed.a", &t, {}).status == Status::kLive);
+    REQUIRE(hub.subscribe_remote("feed.a", 0, {}).status == Status::kLive);
+    CHECK(calls == std::vector<std::pair<std::string, bool>>{{"feed.a", true}});
+    allow = false;  // already watched: nobody asks
+    FakeSubscriber u;
+    REQUIRE(hub.subscribe("feed.a", &u, {}).status == Status::kLive);
+    hub.detach(&s);
+    hub.detach(&t);
+    hub.detach(&u);
+    hub.unsubscribe_remote("feed.a", 0);
+    CHECK(calls == std::vector<std::pair<std::string, bool>>{{"feed.a", true}, {"feed.a", false}});
+    CHECK(hub.channel_count() == 0);
+  }
+  SUBCASE("a finished channel needs no source: it is served without asking") {
+    REQUIRE(hub.create_generation_channel("gen-x"));
+    REQUIRE(hub.publish("gen-x", "", "x", 0, 10));
+    hub.finish("gen-x");
+    FakeSubscriber s;
+    CHECK(hub.subscribe("gen-x", &s, {}).status == Status::kEnded);
+    CHECK(s.frames.size() == 1);
+    CHECK(calls.empty());
+  }
 }
