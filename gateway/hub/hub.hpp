@@ -131,8 +131,8 @@ class Hub {
                             const ResumeRequest& resume);
   // Marks a channel finished and ends every stream of it, here and on mirrors.
   void finish(std::string_view channel);
-  // Creates a channel whose subscribers get its whole history by default (a generation's).
-  // False when over max_channels.
+  // Creates a channel whose subscribers get its whole history by default (a generation's). It
+  // stays, even empty, until finish(). False when over max_channels.
   bool create_generation_channel(std::string_view channel);
   // A subscriber on another worker: the replay frames to send it, and with kLive the worker
   // starts receiving forwarded frames. Refused like subscribe().

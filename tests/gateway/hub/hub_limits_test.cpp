@@ -1,5 +1,5 @@
-// The hub's process-wide bounds: history.max_total_bytes (the eviction queue), and the Watch
-// answer that limits.max_sources gives.
+// The hub's process-wide bounds: history.max_total_bytes (the eviction queue), the Watch answer
+// that limits.max_sources gives, and generation channels that live until they are finished.
 #include <doctest/doctest.h>
 
 #include <atomic>
@@ -327,5 +327,59 @@ TEST_CASE("hub/limits: a refused Watch leaves no subscriber attached and no coun
     CHECK(hub.subscribe("gen-x", &s, {}).status == Status::kEnded);
     CHECK(s.frames.size() == 1);
     CHECK(calls.empty());
+  }
+}
+
+TEST_CASE("hub/limits: an open generation stays until finished, then follows the TTL") {
+  Shared shared;
+  hub::Hub hub(options(1 << 20, 1000, 1000), shared.metrics, shared.channel_count,
+               shared.history_bytes);
+  REQUIRE(hub.create_generation_channel("gen-a"));
+  // Before the first token: empty, unwatched, yet kept by every sweep.
+  hub.sweep(0);
+  hub.sweep(1000000);
+  CHECK(hub.channel_count() == 1);
+  CHECK(shared.channel_count == 1);
+
+  REQUIRE(hub.publish("gen-a", "", "tok0", 2000000, 10));
+  REQUIRE(hub.publish("gen-a", "", "tok1", 2000000, 11));
+  // A late subscriber without Last-Event-ID gets the answer from its first event.
+  FakeSubscriber s;
+  s.owner_hub = &hub;
+  REQUIRE(hub.subscribe("gen-a", &s, {}).status == Status::kLive);
+  CHECK(s.frames ==
+        std::vector<std::string>{"id: 10-0\ndata: tok0\n\n", "id: 11-0\ndata: tok1\n\n"});
+  hub.detach(&s);
+  // Its events expire with the TTL like any, but the channel stays while the answer is open.
+  hub.sweep(2001000);
+  CHECK(hub.info("gen-a").retained == 0);
+  CHECK(hub.channel_count() == 1);
+
+  REQUIRE(hub.publish("gen-a", "", "tok2", 2002000, 12));
+  hub.finish("gen-a");
+  CHECK(hub.channel_count() == 1);  // finished, with history: kept for the TTL
+  hub.sweep(2002999);
+  CHECK(hub.channel_count() == 1);
+  hub.sweep(2003000);
+  CHECK(hub.channel_count() == 0);
+  CHECK(shared.channel_count == 0);
+
+  SUBCASE("finished with nothing held: freed at once") {
+    REQUIRE(hub.create_generation_channel("gen-b"));
+    CHECK(hub.channel_count() == 1);
+    hub.finish("gen-b");
+    CHECK(hub.channel_count() == 0);
+    CHECK(shared.channel_count == 0);
+  }
+  SUBCASE("open generations count in max_channels") {
+    hub::Hub small(options(1 << 20, 1000, 1000, 2), shared.metrics, shared.channel_count,
+                   shared.history_bytes);
+    REQUIRE(small.create_generation_channel("gen-c"));
+    REQUIRE(small.create_generation_channel("gen-d"));
+    CHECK_FALSE(small.create_generation_channel("gen-e"));
+    small.sweep(100000000);
+    CHECK(small.channel_count() == 2);
+    small.finish("gen-c");
+    CHECK(small.create_generation_channel("gen-e"));
   }
 }
