@@ -357,6 +357,7 @@ class Loader {
                  {"max_events", [&](const Field& g) { h.max_events = count32(g); }},
                  {"max_bytes", [&](const Field& g) { h.max_bytes = size(g); }},
                  {"ttl", [&](const Field& g) { h.ttl = duration(g, /*allow_zero=*/false); }},
+                 {"max_total_bytes", [&](const Field& g) { h.max_total_bytes = size(g); }},
              });
   }
 
@@ -401,6 +402,7 @@ class Loader {
         {
             {"max_connections", [&](const Field& g) { l.max_connections = count32(g); }},
             {"max_channels", [&](const Field& g) { l.max_channels = count32(g); }},
+            {"max_sources", [&](const Field& g) { l.max_sources = count32(g); }},
             {"max_header_bytes", [&](const Field& g) { l.max_header_bytes = size32(g); }},
             {"max_event_bytes", [&](const Field& g) { l.max_event_bytes = size32(g); }},
             {"header_timeout",

@@ -27,6 +27,8 @@ struct HistoryConfig {
   uint32_t max_events = 1000;
   uint64_t max_bytes = 8ull << 20;
   Duration ttl = std::chrono::minutes(10);
+  // Every channel's retained events together, all workers; past it the oldest go first.
+  uint64_t max_total_bytes = 256ull << 20;
 };
 
 struct SlowConsumerConfig {
@@ -36,6 +38,8 @@ struct SlowConsumerConfig {
 struct LimitsConfig {
   uint32_t max_connections = 50000;
   uint32_t max_channels = 100000;
+  // Upstream sources open at once, all workers (in-memory hub; with Redis, leases decide).
+  uint32_t max_sources = 1024;
   uint32_t max_header_bytes = 16 << 10;
   uint32_t max_event_bytes = 1 << 20;
   Duration header_timeout = std::chrono::seconds(10);

@@ -119,40 +119,58 @@ void Source::schedule_reconnect(const std::string& why) {
 }
 
 SourceManager::SourceManager(net::Loop& loop, const config::Config& config,
-                             metrics::Metrics& metrics, ClientFor client_for, Publish publish)
+                             metrics::Metrics& metrics, std::atomic<uint32_t>& source_count,
+                             uint32_t max_sources, ClientFor client_for, Publish publish)
     : loop_(loop),
       config_(config),
       metrics_(metrics),
+      source_count_(source_count),
+      max_sources_(max_sources),
       client_for_(std::move(client_for)),
       publish_(std::move(publish)),
       timer_(loop, [this] { tick(); }),
       random_(std::random_device{}()) {}
 
-SourceManager::~SourceManager() = default;
+SourceManager::~SourceManager() {
+  uncount(sources_.size());
+}
 
-void SourceManager::watched(const std::string& channel, bool watched,
+void SourceManager::uncount(size_t sources) {
+  if (!sources) return;
+  source_count_.fetch_sub(static_cast<uint32_t>(sources), std::memory_order_relaxed);
+  metrics_.sources_active.Decrement(static_cast<double>(sources));
+}
+
+bool SourceManager::watched(const std::string& channel, bool watched,
                             const std::string& resume_id) {
   auto it = sources_.find(channel);
   if (!watched) {
     if (it != sources_.end())
       it->second->close_at_ms_ =
           loop_.now_ms() + static_cast<uint64_t>(it->second->config_.idle_close.count()) + 1;
-    return;
+    return true;
   }
   if (it != sources_.end()) {
-    it->second->close_at_ms_ = 0;  // watched again before the idle close
-    return;
+    it->second->close_at_ms_ = 0;  // watched again before the idle close: no new source
+    return true;
   }
   for (const config::SourceConfig& source : config_.sources) {
     if (!config::glob_match(source.channels, channel)) continue;
+    if (source_count_.fetch_add(1, std::memory_order_relaxed) >= max_sources_) {
+      source_count_.fetch_sub(1, std::memory_order_relaxed);
+      metrics_.sources_refused.Increment();
+      return false;
+    }
+    metrics_.sources_active.Increment();
     auto created = std::make_unique<Source>(*this, source, client_for_(source.upstream), channel);
     Source* raw = created.get();
     sources_.emplace(channel, std::move(created));
     if (sources_.size() == 1) timer_.start(kTickMs, kTickMs);
     if (!resume_id.empty()) raw->sse_.set_last_event_id(resume_id);
     raw->connect();
-    return;
+    return true;
   }
+  return true;  // no source serves this channel
 }
 
 uint64_t SourceManager::backoff_ms(const Source& source) {
@@ -173,6 +191,7 @@ void SourceManager::tick() {
     if (source.close_at_ms_ && now >= source.close_at_ms_) {
       source.stop();
       it = sources_.erase(it);
+      uncount(1);
       continue;
     }
     if (source.reconnect_at_ms_ && now >= source.reconnect_at_ms_) source.connect();
@@ -183,6 +202,7 @@ void SourceManager::tick() {
 
 void SourceManager::close() {
   for (auto& [name, source] : sources_) source->stop();
+  uncount(sources_.size());
   sources_.clear();
   timer_.close();
 }

@@ -5,12 +5,16 @@
 //   so there is exactly one upstream request per watched channel in the whole process.
 // - The hub says when a channel becomes watched (first subscriber anywhere) and unwatched (last
 //   one gone); a source starts on the first and closes idle_close after the second.
+// - limits.max_sources bounds the sources open at once in the whole process (one atomic count
+//   shared by the workers' managers). A source waiting out its idle_close still counts, and is
+//   reused when its channel is watched again; it stops counting when it is deleted.
 // - A source that ends or fails reconnects after a full-jitter exponential backoff, or after the
 //   upstream's own retry: delay, and sends Last-Event-ID with the last upstream id it saw, so the
 //   channel sees neither a gap nor a duplicate.
 // - Sources are deleted only from the manager's tick, never from inside their own callbacks.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -77,12 +81,17 @@ class SourceManager {
                                      std::string_view data, std::string_view upstream_id)>;
   using ClientFor = std::function<Client&(const std::string& upstream)>;
 
+  // source_count is shared by every worker's manager; max_sources caps it (with a Redis
+  // backplane the leases decide where sources run, and the caller passes no cap: UINT32_MAX).
   SourceManager(net::Loop& loop, const config::Config& config, metrics::Metrics& metrics,
-                ClientFor client_for, Publish publish);
+                std::atomic<uint32_t>& source_count, uint32_t max_sources, ClientFor client_for,
+                Publish publish);
   ~SourceManager();
 
   // From the hub's watch callback. resume_id: Last-Event-ID for a new source's first request.
-  void watched(const std::string& channel, bool watched, const std::string& resume_id = "");
+  // False when the channel needs a new source and max_sources are open already (nothing
+  // started); true otherwise, also for a channel that no source serves.
+  bool watched(const std::string& channel, bool watched, const std::string& resume_id = "");
   void close();
   size_t active() const { return sources_.size(); }
 
@@ -90,10 +99,13 @@ class SourceManager {
   friend class Source;
   void tick();
   uint64_t backoff_ms(const Source& source);
+  void uncount(size_t sources);
 
   net::Loop& loop_;
   const config::Config& config_;
   metrics::Metrics& metrics_;
+  std::atomic<uint32_t>& source_count_;
+  uint32_t max_sources_;
   ClientFor client_for_;
   Publish publish_;
   net::Timer timer_;

@@ -46,12 +46,23 @@ class Channel {
   // start), not only what comes next.
   bool replay_from_start() const { return replay_from_start_; }
   void set_replay_from_start() { replay_from_start_ = true; }
+  // A generation's channel from its creation until its answer is finished: kept even while it
+  // holds nothing (before the first token), so that a late subscriber still gets the answer from
+  // its start. Its recording always finishes (the route proxy ends on every path, and its
+  // upstream's timeouts bound how long it can wait), and such channels count in max_channels.
+  bool open_generation() const { return replay_from_start_ && !finished_; }
   History& history() { return history_; }
   const History& history() const { return history_; }
 
-  // Nothing to keep: no subscriber anywhere, no history, and not in the middle of a fan-out.
+  // Where the owning hub finds this channel from its eviction queue (owner side only).
+  uint32_t slot() const { return slot_; }
+  void set_slot(uint32_t slot) { slot_ = slot; }
+
+  // Nothing to keep: no subscriber anywhere, no history, not an open generation, and not in the
+  // middle of a fan-out.
   bool idle() const {
-    return !fanning_out_ && subscriber_count_ == 0 && history_.empty() && remote_subscribers() == 0;
+    return !fanning_out_ && subscriber_count_ == 0 && history_.empty() &&
+           remote_subscribers() == 0 && !open_generation();
   }
 
  private:
@@ -67,6 +78,7 @@ class Channel {
   bool finished_ = false;
   bool replay_from_start_ = false;
   bool has_holes_ = false;
+  uint32_t slot_ = 0;
   std::vector<uint32_t> remote_counts_;
 };
 

@@ -17,6 +17,12 @@ void History::expire(uint64_t now_ms) {
   while (!events_.empty() && now_ms - events_.front().at_ms >= limits_.ttl_ms) evict_front();
 }
 
+uint64_t History::drop_oldest() {
+  uint64_t size = events_.front().frame->size();
+  evict_front();
+  return size;
+}
+
 void History::evict_front() {
   bytes_ -= events_.front().frame->size();
   last_evicted_ = events_.front().id;

@@ -20,6 +20,7 @@ struct RetainedEvent {
   EventId id;
   uint64_t at_ms;  // monotonic time of publication, for the TTL
   base::FrameRef frame;
+  uint64_t seq = 0;  // the hub's publish order across all its channels (Hub's eviction queue)
 };
 
 // Where a resuming subscriber starts in the history.
@@ -36,6 +37,8 @@ class History {
   void append(RetainedEvent event);
   // Drops events older than the TTL.
   void expire(uint64_t now_ms);
+  // Drops the oldest event (for history.max_total_bytes); returns its bytes. Not empty().
+  uint64_t drop_oldest();
 
   // Resume after `last_id` (nullopt when the client sent an unparseable id: a gap, then all).
   ResumePoint resume_after(const std::optional<EventId>& last_id) const;
@@ -44,6 +47,7 @@ class History {
   bool empty() const { return events_.empty(); }
   uint64_t bytes() const { return bytes_; }
   const RetainedEvent& at(size_t i) const { return events_[i]; }
+  const RetainedEvent& front() const { return events_.front(); }
   std::optional<EventId> first_id() const;
   std::optional<EventId> last_id() const;
 

@@ -1,13 +1,25 @@
 #include "gateway/hub/hub.hpp"
 
+#include <cassert>
 #include <chrono>
 
 #include "gateway/hub/sse_frame.hpp"
 
 namespace hub {
+namespace {
 
-Hub::Hub(const HubOptions& options, metrics::Metrics& metrics, std::atomic<uint32_t>& channel_count)
-    : options_(options), metrics_(metrics), channel_count_(channel_count) {}
+// Stale queue entries tolerated beyond the live ones before a compaction: small queues are left
+// alone, large ones are compacted in passes whose cost the stale entries already paid for.
+constexpr size_t kQueueSlack = 1024;
+
+}  // namespace
+
+Hub::Hub(const HubOptions& options, metrics::Metrics& metrics, std::atomic<uint32_t>& channel_count,
+         std::atomic<uint64_t>& history_bytes)
+    : options_(options),
+      metrics_(metrics),
+      channel_count_(channel_count),
+      history_bytes_(history_bytes) {}
 
 Hub::~Hub() {
   for (auto& [name, channel] : channels_) {
@@ -16,6 +28,7 @@ Hub::~Hub() {
       metrics_.channels_active.Decrement();
     }
   }
+  add_retained_bytes(-static_cast<int64_t>(retained_bytes_));
 }
 
 Channel* Hub::find(std::string_view name) const {
@@ -35,17 +48,87 @@ Channel* Hub::find_or_create(std::string_view name, bool mirror) {
   auto channel = std::make_unique<Channel>(std::string(name), options_.history, mirror);
   channel->remote_counts().assign(mirror ? 0 : options_.workers, 0);
   Channel* raw = channel.get();
+  if (!mirror) {
+    uint32_t slot;
+    if (free_slots_.empty()) {
+      slot = static_cast<uint32_t>(slots_.size());
+      slots_.emplace_back();
+    } else {
+      slot = free_slots_.back();
+      free_slots_.pop_back();
+    }
+    slots_[slot].channel = raw;
+    raw->set_slot(slot);
+  }
   channels_.emplace(raw->name(), std::move(channel));
   return raw;
 }
 
-void Hub::release_if_idle(Channel* channel) {
-  if (!channel->idle()) return;
-  if (!channel->mirror()) {
+Hub::ChannelMap::iterator Hub::erase(ChannelMap::iterator it) {
+  Channel& channel = *it->second;
+  if (!channel.mirror()) {
     channel_count_.fetch_sub(1, std::memory_order_relaxed);
     metrics_.channels_active.Decrement();
+    // Its queue entries are all stale (it holds no event); the new generation keeps them so.
+    Slot& slot = slots_[channel.slot()];
+    slot.channel = nullptr;
+    ++slot.generation;
+    free_slots_.push_back(channel.slot());
   }
-  channels_.erase(channel->name());
+  return channels_.erase(it);
+}
+
+void Hub::release_if_idle(Channel* channel) {
+  if (!channel->idle()) return;
+  erase(channels_.find(channel->name()));
+}
+
+Channel* Hub::live_channel(const QueuedEvent& entry) const {
+  const Slot& slot = slots_[entry.slot];
+  if (slot.generation != entry.generation || !slot.channel) return nullptr;
+  const History& history = slot.channel->history();
+  // A channel drops events only from its front, so every sequence from the front's on is held.
+  if (history.empty() || history.front().seq > entry.seq) return nullptr;
+  return slot.channel;
+}
+
+uint64_t Hub::add_retained_bytes(int64_t delta) {
+  if (delta == 0) return history_bytes_.load(std::memory_order_relaxed);
+  retained_bytes_ += static_cast<uint64_t>(delta);
+  metrics_.history_bytes.Increment(static_cast<double>(delta));
+  // Unsigned wrap-around makes a negative delta a subtraction.
+  return history_bytes_.fetch_add(static_cast<uint64_t>(delta), std::memory_order_relaxed) +
+         static_cast<uint64_t>(delta);
+}
+
+void Hub::trim_to_total() {
+  uint64_t total = history_bytes_.load(std::memory_order_relaxed);
+  if (total <= options_.max_total_bytes) return;
+  const uint64_t excess = total - options_.max_total_bytes;
+  uint64_t freed = 0;
+  uint64_t events = 0;
+  while (freed < excess && retained_events_ > 0) {
+    QueuedEvent entry = order_.front();
+    order_.pop_front();
+    Channel* channel = live_channel(entry);
+    if (!channel) continue;
+    // The first live entry is the oldest event this hub holds, hence its channel's front.
+    assert(channel->history().front().seq == entry.seq);
+    freed += channel->history().drop_oldest();
+    --retained_events_;
+    ++events;
+    // A channel left idle is freed by the next sweep, not here: publish() still uses its own.
+  }
+  if (!events) return;
+  add_retained_bytes(-static_cast<int64_t>(freed));
+  metrics_.history_evicted_total_bytes.Increment(static_cast<double>(events));
+}
+
+void Hub::tidy_queue() {
+  while (!order_.empty() && !live_channel(order_.front())) order_.pop_front();
+  if (order_.size() <= 2 * retained_events_ + kQueueSlack) return;
+  std::erase_if(order_, [this](const QueuedEvent& entry) { return !live_channel(entry); });
+  assert(order_.size() == retained_events_);
 }
 
 std::optional<Published> Hub::publish(std::string_view name, std::string_view type,
@@ -53,11 +136,29 @@ std::optional<Published> Hub::publish(std::string_view name, std::string_view ty
   auto started = std::chrono::steady_clock::now();
   Channel* channel = find_or_create(name, false);
   if (!channel) return std::nullopt;
+  // Only the owner publishes; a mirror has no history and no place in the eviction queue.
+  assert(!channel->mirror());
+  if (channel->mirror()) return std::nullopt;
 
   EventId id = channel->take_next_id(wall_ms);
   base::FrameRef frame = make_event_frame(id, type, data);
-  channel->history().append({id, now_ms, frame});
-  channel->history().expire(now_ms);
+  History& history = channel->history();
+  const uint64_t bytes_before = history.bytes();
+  const size_t events_before = history.size();
+  const uint64_t seq = next_seq_++;
+  history.append({id, now_ms, frame, seq});
+  order_.push_back({channel->slot(), slots_[channel->slot()].generation, seq});
+  const size_t after_append = history.size();
+  history.expire(now_ms);
+  const size_t by_limit = events_before + 1 - after_append;  // max_events, max_bytes
+  const size_t by_ttl = after_append - history.size();
+  retained_events_ = retained_events_ + 1 - by_limit - by_ttl;
+  if (by_limit) metrics_.history_evicted_channel_limit.Increment(static_cast<double>(by_limit));
+  if (by_ttl) metrics_.history_evicted_ttl.Increment(static_cast<double>(by_ttl));
+  if (add_retained_bytes(static_cast<int64_t>(history.bytes()) -
+                         static_cast<int64_t>(bytes_before)) > options_.max_total_bytes)
+    trim_to_total();
+  tidy_queue();
 
   size_t local = channel->fan_out(frame);
   auto& remote = channel->remote_counts();
@@ -108,11 +209,14 @@ Replay Hub::build_replay(Channel& channel, const ResumeRequest& resume) {
   return replay;
 }
 
-void Hub::notify_watch(const Channel& channel, uint64_t before) {
+bool Hub::begin_watch(const Channel& channel) {
+  if (!watch_ || channel.mirror()) return true;
+  return watch_(channel.name(), true);
+}
+
+void Hub::end_watch_if_unwatched(const Channel& channel, uint64_t before) {
   if (!watch_ || channel.mirror()) return;
-  uint64_t after = total_subscribers(channel);
-  if (before == 0 && after > 0) watch_(channel.name(), true);
-  if (before > 0 && after == 0) watch_(channel.name(), false);
+  if (before > 0 && total_subscribers(channel) == 0) watch_(channel.name(), false);
 }
 
 SubscribeResult Hub::subscribe(std::string_view name, Subscriber* subscriber,
@@ -120,14 +224,18 @@ SubscribeResult Hub::subscribe(std::string_view name, Subscriber* subscriber,
   using Status = SubscribeResult::Status;
   Channel* channel = find_or_create(name, false);
   if (!channel) return {Status::kTooManyChannels};
-  uint64_t before = total_subscribers(*channel);
+  // A finished channel attaches nobody, so only a live subscribe can make it watched. Asked
+  // before anything is sent or counted, so that a refusal leaves no trace.
+  if (!channel->finished() && total_subscribers(*channel) == 0 && !begin_watch(*channel)) {
+    release_if_idle(channel);
+    return {Status::kTooManySources};
+  }
   Replay replay = build_replay(*channel, resume);
   if (replay.no_content) return {Status::kNoContent};
   for (const base::FrameRef& frame : replay.frames) subscriber->deliver(frame);
   if (replay.finished) return {Status::kEnded};
   channel->add(subscriber);
   metrics_.subscribers_active.Increment();
-  notify_watch(*channel, before);
   return {Status::kLive};
 }
 
@@ -151,16 +259,20 @@ bool Hub::create_generation_channel(std::string_view name) {
   return true;
 }
 
-std::optional<Replay> Hub::subscribe_remote(std::string_view name, uint32_t worker,
+RemoteSubscribeResult Hub::subscribe_remote(std::string_view name, uint32_t worker,
                                             const ResumeRequest& resume) {
+  using Status = SubscribeResult::Status;
   Channel* channel = find_or_create(name, false);
-  if (!channel) return std::nullopt;
+  if (!channel) return {Status::kTooManyChannels, {}};
+  if (!channel->finished() && total_subscribers(*channel) == 0 && !begin_watch(*channel)) {
+    release_if_idle(channel);
+    return {Status::kTooManySources, {}};
+  }
   Replay replay = build_replay(*channel, resume);
-  if (replay.finished) return replay;  // nothing to follow live
-  uint64_t before = total_subscribers(*channel);
+  if (replay.no_content) return {Status::kNoContent, std::move(replay)};
+  if (replay.finished) return {Status::kEnded, std::move(replay)};  // nothing to follow live
   ++channel->remote_counts().at(worker);
-  notify_watch(*channel, before);
-  return replay;
+  return {Status::kLive, std::move(replay)};
 }
 
 void Hub::unsubscribe_remote(std::string_view name, uint32_t worker) {
@@ -169,7 +281,7 @@ void Hub::unsubscribe_remote(std::string_view name, uint32_t worker) {
   uint32_t& count = channel->remote_counts().at(worker);
   uint64_t before = total_subscribers(*channel);
   if (count) --count;
-  notify_watch(*channel, before);
+  end_watch_if_unwatched(*channel, before);
   release_if_idle(channel);
 }
 
@@ -184,13 +296,15 @@ ChannelInfo Hub::info(std::string_view name) const {
   return info;
 }
 
+// With a backplane, sources run where their Redis lease is held, and the Watch that the
+// backplane installs never refuses: it is told after the subscriber joined, and not asked.
 bool Hub::attach_local(std::string_view name, Subscriber* subscriber) {
   Channel* channel = find_or_create(name, false);
   if (!channel) return false;
   uint64_t before = total_subscribers(*channel);
   channel->add(subscriber);
   metrics_.subscribers_active.Increment();
-  notify_watch(*channel, before);
+  if (before == 0) begin_watch(*channel);
   return true;
 }
 
@@ -199,7 +313,7 @@ bool Hub::attach_remote(std::string_view name, uint32_t worker) {
   if (!channel) return false;
   uint64_t before = total_subscribers(*channel);
   ++channel->remote_counts().at(worker);
-  notify_watch(*channel, before);
+  if (before == 0) begin_watch(*channel);
   return true;
 }
 
@@ -247,24 +361,31 @@ void Hub::detach(Subscriber* subscriber) {
   uint64_t before = total_subscribers(*channel);
   channel->remove(subscriber);
   metrics_.subscribers_active.Decrement();
-  notify_watch(*channel, before);
+  end_watch_if_unwatched(*channel, before);
   release_if_idle(channel);
 }
 
 void Hub::sweep(uint64_t now_ms) {
+  uint64_t expired_events = 0;
+  uint64_t expired_bytes = 0;
   for (auto it = channels_.begin(); it != channels_.end();) {
     Channel& channel = *it->second;
-    channel.history().expire(now_ms);
-    if (channel.idle()) {
-      if (!channel.mirror()) {
-        channel_count_.fetch_sub(1, std::memory_order_relaxed);
-        metrics_.channels_active.Decrement();
-      }
-      it = channels_.erase(it);
-    } else {
-      ++it;
-    }
+    History& history = channel.history();
+    const size_t events_before = history.size();
+    const uint64_t bytes_before = history.bytes();
+    history.expire(now_ms);
+    expired_events += events_before - history.size();
+    expired_bytes += bytes_before - history.bytes();
+    it = channel.idle() ? erase(it) : std::next(it);
   }
+  if (expired_events) {
+    retained_events_ -= expired_events;
+    metrics_.history_evicted_ttl.Increment(static_cast<double>(expired_events));
+    add_retained_bytes(-static_cast<int64_t>(expired_bytes));
+  }
+  // Other workers' publishes may have taken the total over: this hub gives up its oldest too.
+  trim_to_total();
+  tidy_queue();
 }
 
 }  // namespace hub

@@ -4,9 +4,31 @@
 // worker; the owner numbers its events and keeps its history. Other workers hold a mirror of it
 // (subscribers only), and the owner forwards each new frame once per such worker through the
 // Forward callback, never once per subscriber. The hub knows no sockets and no HTTP.
+//
+// history.max_total_bytes bounds the retained events of all channels of all workers together.
+// The hubs share one atomic count of retained bytes. Each hub keeps an eviction queue: one entry
+// (slot, generation, sequence) per retained event, in publish order, so its oldest event is at
+// the front. A publish that takes the total over the limit evicts this hub's oldest events, of
+// any channel, until the total is within it or the hub holds none; every hub also trims its own
+// at its sweep (each tick) while the total is over. One publish alone never leaves the total
+// over: at worst the publishing hub evicts the very event that went over. Only publishes racing
+// on several workers can, by at most what they add before the next tick. Within a hub the
+// oldest events go first; across workers, the publishing worker's oldest (a hub cannot touch
+// another worker's channels). Evicting goes through History, so a resume from an evicted id
+// gets a gap exactly as with the per-channel limits.
+//
+// Rules (eviction queue):
+// - An entry names its channel by slot and generation, never by pointer: a freed channel's slot
+//   gets a new generation, so an entry of it can never reach memory that was freed.
+// - An entry is live while its event is still in the history (its sequence is not older than
+//   the history's front). Events that a channel's own limits or the TTL dropped leave stale
+//   entries behind: skipped at the front, and compacted away once they outnumber the live ones,
+//   so the queue holds at most about twice the retained events.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -22,6 +44,7 @@ namespace hub {
 
 struct HubOptions {
   HistoryLimits history;
+  uint64_t max_total_bytes = 256ull << 20;  // retained events of every channel of every worker
   uint32_t max_channels = 100000;
   uint32_t workers = 1;
 };
@@ -47,10 +70,27 @@ struct Replay {
 };
 
 struct SubscribeResult {
-  enum class Status { kLive, kEnded, kNoContent, kTooManyChannels };
+  enum class Status {
+    kLive,
+    kEnded,
+    kNoContent,
+    kTooManyChannels,  // the channel would pass max_channels
+    kTooManySources,   // the channel's first subscriber needs a source, and Watch refused it
+  };
   Status status;
   // Served: the subscriber got its stream (live, or a finished channel's rest).
   explicit operator bool() const { return status == Status::kLive || status == Status::kEnded; }
+};
+
+// subscribe_remote's answer: what subscribe() says, and the frames for the remote subscriber.
+struct RemoteSubscribeResult {
+  SubscribeResult::Status status;
+  Replay replay;  // kLive and kEnded: the frames to send before live events (or the end)
+  // Answered: served, or 204 for a client that has a finished channel's final event.
+  bool answered() const {
+    return status != SubscribeResult::Status::kTooManyChannels &&
+           status != SubscribeResult::Status::kTooManySources;
+  }
 };
 
 // How a subscriber asks to resume: not at all, or after the id the client sent (maybe garbage).
@@ -65,14 +105,19 @@ class Hub {
       std::function<void(uint32_t worker, const std::string& channel, const base::FrameRef&)>;
   using Clock = std::function<uint64_t()>;  // monotonic milliseconds
 
-  // channel_count is shared by all workers, to hold limits.max_channels across them.
-  Hub(const HubOptions& options, metrics::Metrics& metrics, std::atomic<uint32_t>& channel_count);
+  // channel_count and history_bytes are shared by all workers, to hold limits.max_channels and
+  // history.max_total_bytes across them.
+  Hub(const HubOptions& options, metrics::Metrics& metrics, std::atomic<uint32_t>& channel_count,
+      std::atomic<uint64_t>& history_bytes);
   ~Hub();
 
   void set_forward(Forward forward) { forward_ = std::move(forward); }
-  // Called on the owner when a channel gets its first subscriber anywhere (true) and when its
-  // last one leaves (false): what starts and stops upstream sources.
-  using Watch = std::function<void(const std::string& channel, bool watched)>;
+  // Called on the owner when a channel is about to get its first subscriber anywhere (true), and
+  // when its last one has left (false): what starts and stops upstream sources. For true, the
+  // answer says whether the channel may be watched: false (its source cannot start, over
+  // limits.max_sources) refuses the subscribe with kTooManySources, and nothing is attached.
+  // The answer to false is ignored.
+  using Watch = std::function<bool(const std::string& channel, bool watched)>;
   void set_watch(Watch watch) { watch_ = std::move(watch); }
 
   // Owner side. nullopt when the channel would pass max_channels.
@@ -86,12 +131,12 @@ class Hub {
                             const ResumeRequest& resume);
   // Marks a channel finished and ends every stream of it, here and on mirrors.
   void finish(std::string_view channel);
-  // Creates a channel whose subscribers get its whole history by default (a generation's).
-  // False when over max_channels.
+  // Creates a channel whose subscribers get its whole history by default (a generation's). It
+  // stays, even empty, until finish(). False when over max_channels.
   bool create_generation_channel(std::string_view channel);
-  // A subscriber on another worker: the replay frames to send it, and the worker starts
-  // receiving forwarded frames. nullopt when over max_channels.
-  std::optional<Replay> subscribe_remote(std::string_view channel, uint32_t worker,
+  // A subscriber on another worker: the replay frames to send it, and with kLive the worker
+  // starts receiving forwarded frames. Refused like subscribe().
+  RemoteSubscribeResult subscribe_remote(std::string_view channel, uint32_t worker,
                                          const ResumeRequest& resume);
   void unsubscribe_remote(std::string_view channel, uint32_t worker);
   ChannelInfo info(std::string_view channel) const;
@@ -115,9 +160,15 @@ class Hub {
 
   // Both sides.
   void detach(Subscriber* subscriber);
-  // Applies the TTL and frees channels that hold nothing.
+  // Applies the TTL, frees channels that hold nothing, and trims this hub's oldest events while
+  // all workers together retain more than max_total_bytes.
   void sweep(uint64_t now_ms);
   size_t channel_count() const { return channels_.size(); }
+  // This hub's retained events and bytes, and the entries of its eviction queue (live and
+  // stale): for tests and debugging.
+  uint64_t retained_events() const { return retained_events_; }
+  uint64_t retained_bytes() const { return retained_bytes_; }
+  size_t eviction_queue_size() const { return order_.size(); }
 
  private:
   struct NameHash {
@@ -127,21 +178,52 @@ class Hub {
   using ChannelMap =
       std::unordered_map<std::string, std::unique_ptr<Channel>, NameHash, std::equal_to<>>;
 
+  // One retained event in the eviction queue; see "Rules (eviction queue)" above.
+  struct QueuedEvent {
+    uint32_t slot;
+    uint32_t generation;
+    uint64_t seq;
+  };
+  struct Slot {
+    Channel* channel = nullptr;
+    uint32_t generation = 0;
+  };
+
   Channel* find(std::string_view name) const;
   Channel* find_or_create(std::string_view name, bool mirror);
+  ChannelMap::iterator erase(ChannelMap::iterator it);
   Replay build_replay(Channel& channel, const ResumeRequest& resume);
   void release_if_idle(Channel* channel);
   uint64_t total_subscribers(const Channel& channel) const {
     return channel.local_subscribers() + channel.remote_subscribers();
   }
-  void notify_watch(const Channel& channel, uint64_t before);
+  // Before a channel without subscribers gets one: whether Watch lets it be watched.
+  bool begin_watch(const Channel& channel);
+  void end_watch_if_unwatched(const Channel& channel, uint64_t before);
+
+  // The channel whose retained event the entry stands for, or null when the entry is stale.
+  Channel* live_channel(const QueuedEvent& entry) const;
+  // Adds to this hub's and the shared count of retained bytes; returns the new shared total.
+  uint64_t add_retained_bytes(int64_t delta);
+  // Evicts this hub's oldest events while the shared total is over max_total_bytes.
+  void trim_to_total();
+  // Drops stale entries: at the front always, everywhere when they outnumber the live ones.
+  void tidy_queue();
 
   HubOptions options_;
   metrics::Metrics& metrics_;
   std::atomic<uint32_t>& channel_count_;
+  std::atomic<uint64_t>& history_bytes_;
   ChannelMap channels_;
   Forward forward_;
   Watch watch_;
+
+  std::deque<QueuedEvent> order_;  // the eviction queue, oldest first
+  std::vector<Slot> slots_;        // owned channels, by slot
+  std::vector<uint32_t> free_slots_;
+  uint64_t next_seq_ = 0;
+  uint64_t retained_events_ = 0;  // = live entries of order_
+  uint64_t retained_bytes_ = 0;   // this hub's part of history_bytes_
 };
 
 }  // namespace hub

@@ -30,6 +30,13 @@ prometheus::Family<prometheus::Counter>& auth_refusals(prometheus::Registry& r) 
       .Register(r);
 }
 
+prometheus::Family<prometheus::Counter>& history_evictions(prometheus::Registry& r) {
+  return prometheus::BuildCounter()
+      .Name("ssegw_history_evictions_total")
+      .Help("Retained events dropped, by the limit that dropped them")
+      .Register(r);
+}
+
 }  // namespace
 
 Metrics::Metrics()
@@ -91,6 +98,15 @@ Metrics::Metrics()
       slow_consumer_disconnects(
           counter(*registry_, "ssegw_slow_consumer_disconnects_total",
                   "Subscribers disconnected for passing slow_consumer.max_queued_bytes")),
+      history_bytes(gauge(*registry_, "ssegw_history_bytes",
+                          "Serialised bytes of the events retained for replay, all channels")),
+      history_evicted_channel_limit(
+          history_evictions(*registry_).Add({{"reason", "channel_limit"}})),
+      history_evicted_ttl(history_evictions(*registry_).Add({{"reason", "ttl"}})),
+      history_evicted_total_bytes(history_evictions(*registry_).Add({{"reason", "total_bytes"}})),
+      sources_active(gauge(*registry_, "ssegw_sources_active", "Upstream sources open")),
+      sources_refused(counter(*registry_, "ssegw_sources_refused_total",
+                              "Subscribes answered 503 too_many_sources (limits.max_sources)")),
       rejected_connections_per_ip(
           limit_rejections(*registry_).Add({{"limit", "connections_per_ip"}})),
       rejected_publish_rate(limit_rejections(*registry_).Add({{"limit", "publish_rate_per_ip"}})),

@@ -87,6 +87,16 @@ class Metrics {
   prometheus::Counter& replayed_events;
   prometheus::Counter& replay_gaps;
   prometheus::Counter& slow_consumer_disconnects;
+  // Retained history, all workers together (history.max_total_bytes bounds it), and the events
+  // dropped from it: ssegw_history_evictions_total{reason="channel_limit"|"ttl"|"total_bytes"}.
+  prometheus::Gauge& history_bytes;
+  prometheus::Counter& history_evicted_channel_limit;
+  prometheus::Counter& history_evicted_ttl;
+  prometheus::Counter& history_evicted_total_bytes;
+  // Sources open at once (limits.max_sources bounds them with the in-memory hub), and subscribes
+  // refused because one more could not start.
+  prometheus::Gauge& sources_active;
+  prometheus::Counter& sources_refused;
   // ssegw_client_limit_rejections_total{limit="connections_per_ip"|"publish_rate_per_ip"}
   prometheus::Counter& rejected_connections_per_ip;
   prometheus::Counter& rejected_publish_rate;

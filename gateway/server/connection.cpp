@@ -342,6 +342,9 @@ void Connection::handle_subscribe(const api::Permit& permit) {
       case Status::kTooManyChannels:
         respond_error(503, "too_many_channels", "the gateway is at limits.max_channels");
         return;
+      case Status::kTooManySources:
+        respond_error(503, "too_many_sources", "the gateway is at limits.max_sources");
+        return;
       case Status::kNoContent:
         respond(204, "", "");  // the generation is complete: tells EventSource to stop
         return;
@@ -401,7 +404,10 @@ void Connection::on_owner_reply(Message& reply) {
     case Message::Kind::kSubscribeReply:
       if (!reply.ok) {
         stream_channel_.clear();
-        respond_error(503, "too_many_channels", "the gateway is at limits.max_channels");
+        if (reply.too_many_sources)
+          respond_error(503, "too_many_sources", "the gateway is at limits.max_sources");
+        else
+          respond_error(503, "too_many_channels", "the gateway is at limits.max_channels");
         break;
       }
       if (reply.no_content) {

@@ -48,6 +48,8 @@ struct Message {
   bool no_content = false;      // kSubscribeReply: finished, and the client has its final event
   bool backplane_down = false;  // replies: failed because Redis is unreachable
   bool attached = false;        // kSubscribeReply: the owner attached the asker (same worker)
+  // kSubscribeReply, not ok: refused at limits.max_sources (else limits.max_channels).
+  bool too_many_sources = false;
   hub::Published published{};
   hub::ChannelInfo info{};
 

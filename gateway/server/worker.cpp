@@ -1,6 +1,7 @@
 #include "gateway/server/worker.hpp"
 
 #include <cstdio>
+#include <limits>
 
 #include "gateway/base/clock.hpp"
 #include "gateway/base/log.hpp"
@@ -19,6 +20,7 @@ hub::HubOptions hub_options(const config::Config& config) {
   options.history.max_events = config.history.max_events;
   options.history.max_bytes = config.history.max_bytes;
   options.history.ttl_ms = static_cast<uint64_t>(config.history.ttl.count());
+  options.max_total_bytes = config.history.max_total_bytes;
   options.max_channels = config.limits.max_channels;
   options.workers = config.workers;
   return options;
@@ -68,7 +70,7 @@ Worker::Worker(Shared& shared, uint32_t index, int listen_fd)
                      for (Connection* c = connections_; c; c = c->next) c->close();
                    }),
       wake_(loop_, [this] { on_mail(); }),
-      hub_(hub_options(shared.config), shared.metrics, shared.channels) {
+      hub_(hub_options(shared.config), shared.metrics, shared.channels, shared.history_bytes) {
   for (const config::UpstreamConfig& settings : shared.config.upstreams) {
     clients_[settings.name] = std::make_unique<upstream::Client>(loop_, settings);
     shared.metrics.upstream(settings.name);  // the series exist from the start
@@ -89,11 +91,13 @@ Worker::Worker(Shared& shared, uint32_t index, int listen_fd)
     // With Redis, a source runs where its lease is held, not wherever it is watched.
     hub_.set_watch([this](const std::string& channel, bool watched) {
       backplane_->watched(channel, watched);
+      return true;  // the lease holder runs the source, uncapped (see SourceManager)
     });
   }
   if (!shared.config.sources.empty()) {
     sources_ = std::make_unique<upstream::SourceManager>(
-        loop_, shared.config, shared.metrics,
+        loop_, shared.config, shared.metrics, shared.sources,
+        backplane_ ? std::numeric_limits<uint32_t>::max() : shared.config.limits.max_sources,
         [this](const std::string& name) -> upstream::Client& { return *clients_.at(name); },
         [this](const std::string& channel, std::string_view type, std::string_view data,
                std::string_view upstream_id) {
@@ -104,7 +108,7 @@ Worker::Worker(Shared& shared, uint32_t index, int listen_fd)
         });
     if (!backplane_)
       hub_.set_watch([this](const std::string& channel, bool watched) {
-        sources_->watched(channel, watched);
+        return sources_->watched(channel, watched);
       });
   }
   hub_.set_forward(
@@ -284,14 +288,13 @@ void Worker::handle(Message& m) {
         subscribe_via_backplane(m);
         break;
       }
-      auto replay = hub_.subscribe_remote(m.channel, m.from, m.resume);
+      auto result = hub_.subscribe_remote(m.channel, m.from, m.resume);
       Message* answer = reply(Kind::kSubscribeReply);
-      answer->ok = replay.has_value();
-      if (replay) {
-        answer->frames = std::move(replay->frames);
-        answer->finished = replay->finished;
-        answer->no_content = replay->no_content;
-      }
+      answer->ok = result.answered();
+      answer->too_many_sources = result.status == hub::SubscribeResult::Status::kTooManySources;
+      answer->frames = std::move(result.replay.frames);
+      answer->finished = result.replay.finished;
+      answer->no_content = result.replay.no_content;
       send_to(m.from, answer);
       break;
     }

@@ -47,6 +47,8 @@ struct Shared {
   api::Policy policy;                 // after the limits it takes from
   std::atomic<uint32_t> connections{0};
   std::atomic<uint32_t> channels{0};
+  std::atomic<uint64_t> history_bytes{0};  // retained by every hub: history.max_total_bytes
+  std::atomic<uint32_t> sources{0};        // open in every worker: limits.max_sources
   std::vector<std::unique_ptr<Worker>> workers;
   std::function<void()> worker_drained;  // wakes the main thread
   base::FrameRef retry_frame;

@@ -175,9 +175,11 @@ TEST_CASE("config docs: all_keys.yaml loads and sets every key to a value other 
   CHECK(c.history.max_events != d.history.max_events);
   CHECK(c.history.max_bytes != d.history.max_bytes);
   CHECK(c.history.ttl != d.history.ttl);
+  CHECK(c.history.max_total_bytes != d.history.max_total_bytes);
   CHECK(c.slow_consumer.max_queued_bytes != d.slow_consumer.max_queued_bytes);
   CHECK(c.limits.max_connections != d.limits.max_connections);
   CHECK(c.limits.max_channels != d.limits.max_channels);
+  CHECK(c.limits.max_sources != d.limits.max_sources);
   CHECK(c.limits.max_header_bytes != d.limits.max_header_bytes);
   CHECK(c.limits.max_event_bytes != d.limits.max_event_bytes);
   CHECK(c.limits.header_timeout != d.limits.header_timeout);

@@ -266,6 +266,33 @@ demo:  { enabled: true }
   CHECK(c.demo.enabled == true);
 }
 
+TEST_CASE("config: history.max_total_bytes") {
+  CHECK(config::load_string("", "t.yaml").history.max_total_bytes == 256ull << 20);
+  CHECK(config::load_string("history:\n  max_total_bytes: 32MiB\n", "t.yaml")
+            .history.max_total_bytes == 32ull << 20);
+  CHECK(
+      config::load_string("history: { max_total_bytes: 1GB }", "t.yaml").history.max_total_bytes ==
+      1'000'000'000);
+  CHECK(config::load_string("history: { max_total_bytes: 64GiB }", "t.yaml")
+            .history.max_total_bytes == 64ull << 30);
+  CHECK(load_error("history:\n  max_total_bytes: 0\n") ==
+        "t.yaml:2:20: history.max_total_bytes: must be greater than 0");
+  CHECK(load_error("history:\n  max_total_bytes: lots\n") ==
+        "t.yaml:2:20: history.max_total_bytes: invalid size 'lots': expected a whole number of "
+        "bytes, optionally with unit B, KiB, MiB, GiB, KB, MB or GB, such as 16KiB");
+}
+
+TEST_CASE("config: limits.max_sources") {
+  CHECK(config::load_string("", "t.yaml").limits.max_sources == 1024);
+  CHECK(config::load_string("limits:\n  max_sources: 3\n", "t.yaml").limits.max_sources == 3);
+  CHECK(load_error("limits:\n  max_sources: 0\n") ==
+        "t.yaml:2:16: limits.max_sources: must be greater than 0");
+  CHECK(load_error("limits: { max_sources: many }\n") ==
+        "t.yaml:1:24: limits.max_sources: expected a positive integer, got 'many'");
+  CHECK(load_error("limits: { max_sources: 4294967296 }\n") ==
+        "t.yaml:1:24: limits.max_sources: '4294967296' is too large (at most 4294967295)");
+}
+
 TEST_CASE("config: workers") {
   CHECK(config::load_string("workers: 64", "t.yaml").workers == 64);
   uint32_t cores = std::thread::hardware_concurrency();
@@ -525,9 +552,11 @@ TEST_CASE("config: the shipped gateway.yaml loads") {
   CHECK(c.history.max_events == d.history.max_events);
   CHECK(c.history.max_bytes == d.history.max_bytes);
   CHECK(c.history.ttl == d.history.ttl);
+  CHECK(c.history.max_total_bytes == d.history.max_total_bytes);
   CHECK(c.slow_consumer.max_queued_bytes == d.slow_consumer.max_queued_bytes);
   CHECK(c.limits.max_connections == d.limits.max_connections);
   CHECK(c.limits.max_channels == d.limits.max_channels);
+  CHECK(c.limits.max_sources == d.limits.max_sources);
   CHECK(c.limits.max_header_bytes == d.limits.max_header_bytes);
   CHECK(c.limits.max_event_bytes == d.limits.max_event_bytes);
   CHECK(c.limits.header_timeout == d.limits.header_timeout);

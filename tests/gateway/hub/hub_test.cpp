@@ -34,7 +34,8 @@ class FakeSubscriber final : public hub::Subscriber {
 
 // A hub with its metrics and channel counter, as one worker holds them.
 struct Fixture {
-  explicit Fixture(hub::HubOptions options = {}) : hub(options, metrics, channel_count) {}
+  explicit Fixture(hub::HubOptions options = {})
+      : hub(options, metrics, channel_count, history_bytes) {}
 
   double published() const { return metrics.events_published.Value(); }
   double delivered() const { return metrics.events_delivered.Value(); }
@@ -43,6 +44,7 @@ struct Fixture {
 
   metrics::Metrics metrics;
   std::atomic<uint32_t> channel_count{0};
+  std::atomic<uint64_t> history_bytes{0};
   hub::Hub hub;
 };
 
@@ -355,9 +357,9 @@ TEST_CASE("hub/hub: remote subscribers") {
 
   FakeSubscriber local;
   REQUIRE(f.hub.subscribe("ch", &local, kNoResume));
-  REQUIRE(f.hub.subscribe_remote("ch", 1, kNoResume));
-  REQUIRE(f.hub.subscribe_remote("ch", 1, kNoResume));
-  REQUIRE(f.hub.subscribe_remote("ch", 2, kNoResume));
+  REQUIRE(f.hub.subscribe_remote("ch", 1, kNoResume).answered());
+  REQUIRE(f.hub.subscribe_remote("ch", 1, kNoResume).answered());
+  REQUIRE(f.hub.subscribe_remote("ch", 2, kNoResume).answered());
   CHECK(f.hub.info("ch").subscribers == 4);
 
   auto p = f.hub.publish("ch", "", "x", 0, 10);
@@ -397,27 +399,27 @@ TEST_CASE("hub/hub: subscribe_remote returns the replay") {
   f.hub.publish("ch", "", "a", 0, 1);
   f.hub.publish("ch", "", "b", 0, 2);
   auto replay = f.hub.subscribe_remote("ch", 1, resume_from("1-0"));
-  REQUIRE(replay);
-  REQUIRE(replay->frames.size() == 1);
-  CHECK(replay->frames[0]->raw() == ev("2-0", "b"));
+  REQUIRE(replay.status == hub::SubscribeResult::Status::kLive);
+  REQUIRE(replay.replay.frames.size() == 1);
+  CHECK(replay.replay.frames[0]->raw() == ev("2-0", "b"));
   CHECK(f.replayed() == 1);
   CHECK(f.delivered() == 1);
 
   auto gapped = f.hub.subscribe_remote("ch", 1, resume_from("x"));
-  REQUIRE(gapped);
-  CHECK(gapped->frames.size() == 3);
+  REQUIRE(gapped.status == hub::SubscribeResult::Status::kLive);
+  CHECK(gapped.replay.frames.size() == 3);
   CHECK(f.gaps() == 1);
   CHECK(f.hub.info("ch").subscribers == 2);
 
   auto none = f.hub.subscribe_remote("ch", 1, kNoResume);
-  REQUIRE(none);
-  CHECK(none->frames.empty());
+  REQUIRE(none.status == hub::SubscribeResult::Status::kLive);
+  CHECK(none.replay.frames.empty());
   CHECK(f.hub.info("ch").subscribers == 3);
 }
 
 TEST_CASE("hub/hub: remote subscribers alone keep a channel with no history") {
   Fixture f(options_with(100, 2, 100, 1000));
-  REQUIRE(f.hub.subscribe_remote("ch", 1, kNoResume));
+  REQUIRE(f.hub.subscribe_remote("ch", 1, kNoResume).answered());
   f.hub.sweep(1000000);
   CHECK(f.hub.channel_count() == 1);
   f.hub.unsubscribe_remote("ch", 1);
@@ -464,7 +466,8 @@ TEST_CASE("hub/hub: max_channels") {
   FakeSubscriber t;
   CHECK_FALSE(f.hub.subscribe("c", &t, kNoResume));
   CHECK(t.channel() == nullptr);
-  CHECK_FALSE(f.hub.subscribe_remote("c", 1, kNoResume).has_value());
+  CHECK(f.hub.subscribe_remote("c", 1, kNoResume).status ==
+        hub::SubscribeResult::Status::kTooManyChannels);
   CHECK(f.hub.channel_count() == 2);
   CHECK(f.channel_count == 2);
   CHECK(f.metrics.channels_active.Value() == 2);
@@ -477,7 +480,7 @@ TEST_CASE("hub/hub: max_channels") {
   CHECK(s.frames.size() == 1);
 
   SUBCASE("the counter is shared: another hub sees the limit") {
-    hub::Hub other(options_with(100, 2, 2), f.metrics, f.channel_count);
+    hub::Hub other(options_with(100, 2, 2), f.metrics, f.channel_count, f.history_bytes);
     CHECK_FALSE(other.publish("d", "", "x", 0, 1).has_value());
     CHECK(other.channel_count() == 0);
   }
@@ -540,8 +543,9 @@ TEST_CASE("hub/hub: publish expires old history") {
 TEST_CASE("hub/hub: destroying the hub gives back its channel count") {
   metrics::Metrics metrics;
   std::atomic<uint32_t> count{0};
+  std::atomic<uint64_t> bytes{0};
   {
-    hub::Hub hub(options_with(100, 1, 100), metrics, count);
+    hub::Hub hub(options_with(100, 1, 100), metrics, count, bytes);
     hub.publish("a", "", "x", 0, 1);
     hub.publish("b", "", "x", 0, 1);
     CHECK(count == 2);
