@@ -32,6 +32,15 @@ Source::~Source() {
 
 void Source::connect() {
   reconnect_at_ms_ = 0;
+  // A source's request counts against upstreams.NAME.max_concurrent like a route's: when the
+  // upstream is full it waits and tries again, rather than pushing past the operator's cap.
+  std::optional<base::Lease> slot = manager_.slot_for_(client_.config().name);
+  if (!slot) {
+    metrics_.busy->Increment();
+    schedule_reconnect("the upstream is at max_concurrent");
+    return;
+  }
+  slot_ = std::move(*slot);
   ok_ = false;
   sse_.reset(/*keep_last_event_id=*/true);
   ndjson_.reset();
@@ -50,6 +59,7 @@ void Source::stop() {
   stopped_ = true;
   if (exchange_) exchange_->cancel();
   exchange_ = nullptr;
+  slot_.reset();
 }
 
 void Source::on_head(int status, const std::vector<http::Header>&) {
@@ -107,6 +117,7 @@ void Source::on_failure(Failure failure, const std::string& detail) {
 }
 
 void Source::schedule_reconnect(const std::string& why) {
+  slot_.reset();  // every path here has ended or cancelled its request
   if (stopped_) return;
   uint64_t delay = manager_.backoff_ms(*this);
   ++attempt_;
@@ -120,13 +131,15 @@ void Source::schedule_reconnect(const std::string& why) {
 
 SourceManager::SourceManager(net::Loop& loop, const config::Config& config,
                              metrics::Metrics& metrics, std::atomic<uint32_t>& source_count,
-                             uint32_t max_sources, ClientFor client_for, Publish publish)
+                             uint32_t max_sources, ClientFor client_for, SlotFor slot_for,
+                             Publish publish)
     : loop_(loop),
       config_(config),
       metrics_(metrics),
       source_count_(source_count),
       max_sources_(max_sources),
       client_for_(std::move(client_for)),
+      slot_for_(std::move(slot_for)),
       publish_(std::move(publish)),
       timer_(loop, [this] { tick(); }),
       random_(std::random_device{}()) {}

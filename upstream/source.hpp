@@ -19,11 +19,13 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <random>
 #include <string>
 #include <string_view>
 
 #include "config/config.hpp"
+#include "gateway/base/lease.hpp"
 #include "gateway/metrics/metrics.hpp"
 #include "gateway/net/handles.hpp"
 #include "upstream/http_client.hpp"
@@ -63,6 +65,7 @@ class Source final : public ExchangeHandler, SseParser::Sink, NdjsonParser::Sink
   metrics::UpstreamMetrics& metrics_;
   std::string channel_;
   Exchange* exchange_ = nullptr;
+  base::Lease slot_;  // the upstream's concurrency slot, held while a request is open
   SseParser sse_;
   NdjsonParser ndjson_;
   bool ok_ = false;       // the current answer is a 200 we are reading
@@ -80,12 +83,14 @@ class SourceManager {
   using Publish = std::function<void(const std::string& channel, std::string_view type,
                                      std::string_view data, std::string_view upstream_id)>;
   using ClientFor = std::function<Client&(const std::string& upstream)>;
+  // A slot of the upstream's upstreams.NAME.max_concurrent, or nullopt when all are taken.
+  using SlotFor = std::function<std::optional<base::Lease>(const std::string& upstream)>;
 
   // source_count is shared by every worker's manager; max_sources caps it (with a Redis
   // backplane the leases decide where sources run, and the caller passes no cap: UINT32_MAX).
   SourceManager(net::Loop& loop, const config::Config& config, metrics::Metrics& metrics,
                 std::atomic<uint32_t>& source_count, uint32_t max_sources, ClientFor client_for,
-                Publish publish);
+                SlotFor slot_for, Publish publish);
   ~SourceManager();
 
   // From the hub's watch callback. resume_id: Last-Event-ID for a new source's first request.
@@ -107,6 +112,7 @@ class SourceManager {
   std::atomic<uint32_t>& source_count_;
   uint32_t max_sources_;
   ClientFor client_for_;
+  SlotFor slot_for_;
   Publish publish_;
   net::Timer timer_;
   std::map<std::string, std::unique_ptr<Source>, std::less<>> sources_;

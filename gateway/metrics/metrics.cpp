@@ -76,7 +76,8 @@ Metrics::Metrics()
                       .Register(*registry_)),
       upstream_busy_(prometheus::BuildCounter()
                          .Name("ssegw_upstream_busy_total")
-                         .Help("Route requests answered 503 at upstreams.NAME.max_concurrent")
+                         .Help("Requests held back at upstreams.NAME.max_concurrent: routes "
+                               "answered 503, sources waiting")
                          .Register(*registry_)),
       upstream_active_(prometheus::BuildGauge()
                            .Name("ssegw_upstream_requests_active")

@@ -99,6 +99,7 @@ Worker::Worker(Shared& shared, uint32_t index, int listen_fd)
         loop_, shared.config, shared.metrics, shared.sources,
         backplane_ ? std::numeric_limits<uint32_t>::max() : shared.config.limits.max_sources,
         [this](const std::string& name) -> upstream::Client& { return *clients_.at(name); },
+        [this](const std::string& name) { return shared_.upstream_limits.at(name)->try_take(); },
         [this](const std::string& channel, std::string_view type, std::string_view data,
                std::string_view upstream_id) {
           if (backplane_)

@@ -329,3 +329,25 @@ TEST_CASE("config docs: config/gateway.yaml shows every key, as a key or in a co
     CHECK(comments.find(last_segment(key) + ":") != std::string::npos);
   }
 }
+
+TEST_CASE("config docs: the internet-facing example loads and README shows it as it is") {
+  ::setenv("SSEGW_WEB_KEY", "web-key-0123456789abcdef", 1);
+  ::setenv("OPENAI_API_KEY", "sk-docs", 1);
+  ::setenv("SSEGW_JWT_KEY_FILE", (kConfigDir + "/jwt_es256_public.pem").c_str(), 1);
+  const std::string path = kSourceDir + "/config/internet-facing.yaml";
+  config::Config c = config::load_file(path);
+  CHECK(c.auth.guards_routes());
+  CHECK_FALSE(c.auth.anonymous_subscribe);
+  CHECK(c.limits.max_streams_per_ip == 8);
+  REQUIRE(c.routes.size() == 1);
+  CHECK(c.routes[0].auth == config::RouteAuth::kRequired);
+  // The README's block is the file without its comment lines.
+  std::istringstream in(read_text(path));
+  std::string yaml, line;
+  while (std::getline(in, line))
+    if (line.rfind('#', 0) != 0) yaml += line + "\n";
+  for (const char* doc : {"/README.md", "/docs/security.md"}) {
+    CAPTURE(doc);
+    CHECK(read_text(kSourceDir + doc).find("```yaml\n" + yaml + "```\n") != std::string::npos);
+  }
+}

@@ -940,6 +940,16 @@ std::optional<double> wait_metric(uint16_t port, const std::string& series, doub
   }
 }
 
+std::optional<double> wait_metric_at_least(uint16_t port, const std::string& series, double value,
+                                           Ms timeout) {
+  auto deadline = Clock::now() + timeout;
+  for (;;) {
+    auto v = read_metric(port, series);
+    if ((v && *v >= value) || Clock::now() >= deadline) return v;
+    std::this_thread::sleep_for(20ms);
+  }
+}
+
 std::string wait_log_line(const Gateway& gw, const std::vector<std::string>& parts, Ms timeout) {
   auto deadline = Clock::now() + timeout;
   for (;;) {

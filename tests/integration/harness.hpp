@@ -453,6 +453,10 @@ std::optional<double> read_metric(uint16_t port, const std::string& series);
 // Polls the metric until it equals value. Returns the last value seen.
 std::optional<double> wait_metric(uint16_t port, const std::string& series, double value,
                                   Ms timeout = kTimeout);
+// Polls the metric until it is at least value (a counter that may jump past it). Returns the last
+// value seen.
+std::optional<double> wait_metric_at_least(uint16_t port, const std::string& series, double value,
+                                           Ms timeout = kTimeout);
 // Polls the gateway's log until a whole line of it contains every one of parts; returns that
 // line, or "" on timeout.
 std::string wait_log_line(const Gateway& gw, const std::vector<std::string>& parts,

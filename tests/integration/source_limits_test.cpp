@@ -96,3 +96,25 @@ TEST_CASE("source limits: past limits.max_sources a subscribe gets 503 too_many_
 TEST_CASE("source limits: limits.max_sources holds across workers: 2") {
   check_source_cap(2);
 }
+
+// A source's upstream request takes a slot of upstreams.NAME.max_concurrent like a route's: at
+// the cap it waits (and retries with backoff) instead of opening one more.
+TEST_CASE("source limits: a source waits for a slot of its upstream's max_concurrent") {
+  MockLlm mock;
+  Gateway gw("upstreams:\n  llm: {url: \"" + mock.url() +
+             "\", max_concurrent: 1}\nsources:\n  - {channels: \"feed.*\", upstream: llm, path: "
+             "\"/feed/{channel}?interval_ms=20\", idle_close: 200ms, reconnect_min: 50ms, "
+             "reconnect_max: 200ms}\n");
+  const uint16_t port = gw.port();
+  auto a = streaming(port, "feed.a");
+  SseStream b(port, "feed.b");
+  b.expect_ok();  // subscribed; its source waits for the upstream's only slot
+  CHECK(wait_metric_at_least(port, "ssegw_upstream_busy_total{upstream=\"llm\"}", 1) >= 1);
+  CHECK(mock.stat("feeds_active") == 1);
+  CHECK(read_metric(port, "ssegw_upstream_requests_active{upstream=\"llm\"}") == 1);
+  CHECK_FALSE(b.next_event(200ms).has_value());
+  a.reset();  // feed.a's source closes after idle_close, and feed.b's takes the slot
+  SseEvent e = b.expect_event(5s);
+  CHECK(e.data.find("\"feed\":\"feed.b\"") != std::string::npos);
+  CHECK(mock.wait_stat("feeds_active", 1) == 1);
+}
