@@ -421,7 +421,11 @@ class Loader {
 
   void slow_consumer(const Field& f, SlowConsumerConfig& s) {
     read_map(f.value, f.path,
-             {{"max_queued_bytes", [&](const Field& g) { s.max_queued_bytes = size(g); }}});
+             {
+                 {"max_queued_bytes", [&](const Field& g) { s.max_queued_bytes = size(g); }},
+                 {"stall_timeout",
+                  [&](const Field& g) { s.stall_timeout = duration(g, /*allow_zero=*/false); }},
+             });
   }
 
   void cors(const Field& f, CorsConfig& c) {

@@ -33,6 +33,9 @@ struct HistoryConfig {
 
 struct SlowConsumerConfig {
   uint64_t max_queued_bytes = 1ull << 20;
+  // A subscriber with bytes waiting that the kernel takes none of for this long is cut: its
+  // queue (a replay may hold up to history.max_bytes) would otherwise stay pinned for good.
+  Duration stall_timeout = std::chrono::seconds(30);
 };
 
 struct LimitsConfig {

@@ -1,9 +1,23 @@
 #include "gateway/api/client_limits.hpp"
 
+#include <arpa/inet.h>
+
 #include <algorithm>
 #include <cmath>
 
 namespace api {
+
+std::string client_key(std::string_view address) {
+  std::string text(address);
+  in6_addr v6{};
+  if (text.find(':') == std::string::npos || inet_pton(AF_INET6, text.c_str(), &v6) != 1)
+    return text;
+  if (IN6_IS_ADDR_V4MAPPED(&v6)) return text;  // an IPv4 client on a dual-stack socket
+  std::fill(v6.s6_addr + 8, v6.s6_addr + 16, 0);
+  char out[INET6_ADDRSTRLEN];
+  if (!inet_ntop(AF_INET6, &v6, out, sizeof out)) return text;
+  return std::string(out) + "/64";
+}
 
 ClientLimits::ClientLimits(uint32_t max_connections, uint32_t publish_rate, uint32_t publish_burst,
                            uint32_t max_streams)

@@ -7,11 +7,17 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 
 #include "gateway/base/lease.hpp"
 
 namespace api {
+
+// The key of a client address in these limits: an IPv4 address as it is, an IPv6 address by its
+// /64 prefix ("2001:db8:1:2::/64"), since one subscriber usually holds a whole /64 and could
+// otherwise take a fresh address for every request.
+std::string client_key(std::string_view address);
 
 class ClientLimits {
  public:

@@ -14,6 +14,10 @@ bool CorsPolicy::allows(std::string_view origin) const {
   return any_ || std::find(origins_.begin(), origins_.end(), origin) != origins_.end();
 }
 
+bool CorsPolicy::lists(std::string_view origin) const {
+  return !origin.empty() && std::find(origins_.begin(), origins_.end(), origin) != origins_.end();
+}
+
 std::string CorsPolicy::response_headers(std::string_view origin) const {
   if (!allows(origin)) return {};
   std::string out;

@@ -17,6 +17,8 @@ class CorsPolicy {
   // The extra lines of a preflight answer (methods, headers, max age), for an allowed origin.
   std::string preflight_headers(std::string_view origin, std::string_view allow_methods) const;
   bool allows(std::string_view origin) const;
+  // Listed by name: "*" does not count (a cookie-authenticated request needs a trusted origin).
+  bool lists(std::string_view origin) const;
 
  private:
   std::vector<std::string> origins_;

@@ -168,6 +168,13 @@ std::optional<Refusal> Policy::classify_stage(const http::Request& request, Perm
       permit.allow = "GET, POST, OPTIONS";
       return std::nullopt;
     }
+    // The methods an API takes; TRACE and extension methods never reach an upstream.
+    static constexpr llhttp_method_t kRouteMethods[] = {HTTP_GET, HTTP_HEAD,  HTTP_POST,
+                                                        HTTP_PUT, HTTP_PATCH, HTTP_DELETE};
+    if (std::find(std::begin(kRouteMethods), std::end(kRouteMethods), method) ==
+        std::end(kRouteMethods))
+      return refusal(405, "method_not_allowed", "method not allowed on this route", permit,
+                     "Allow: GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS\r\n");
     permit.kind = Kind::kRoute;
     if (route.resumable) {  // the channel to tee the answer into, if any
       permit.channel = std::string(request.header("sse-channel"));
@@ -301,14 +308,18 @@ std::optional<Refusal> Policy::authorize_stage(const http::Request& request, Per
   const config::AuthConfig& auth = config_.auth;
   const Principal& principal = permit.principal;
   // A browser attaches cookies to requests from any site: a cookie alone proves nothing about
-  // who made the request, so its Origin must be one we trust (or the gateway's own).
+  // who made the request, so its Origin must be one listed by name (never "*", never "null") or
+  // the gateway's own. Without an Origin (a navigation), Sec-Fetch-Site tells a cross-site one.
   if (principal.source == Credential::Source::kCookie) {
     std::string_view origin = request.header("origin");
-    if (!origin.empty() && !cors_.allows(origin) && !same_origin(origin, request.header("host"))) {
+    bool trusted = origin.empty()
+                       ? request.header("sec-fetch-site") != "cross-site"
+                       : cors_.lists(origin) || same_origin(origin, request.header("host"));
+    if (!trusted) {
       metrics_.refused_forbidden_origin.Increment();
       return refusal(403, "forbidden_origin",
-                     "a request authenticated by cookie must come from an origin in "
-                     "cors.allow_origins",
+                     "a request authenticated by cookie must come from an origin listed in "
+                     "cors.allow_origins, or from the gateway's own",
                      permit);
     }
   }

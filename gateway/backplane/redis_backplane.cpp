@@ -831,6 +831,7 @@ void RedisBackplane::lease_step(const std::string& channel) {
   std::string interest_key = config_.backplane.key_prefix + "watch:" + channel;
   std::string ttl = std::to_string(config_.backplane.lease_ttl.count());
   if (lease.local) commands_.command({"SET", interest_key, "1", "PX", ttl}, nullptr);
+  if (!lease.held && hooks_.source_room && !hooks_.source_room()) return;  // tried next tick
   lease.busy = true;
   auto settle = [this, channel](bool held) {
     auto it = leases_.find(channel);

@@ -73,6 +73,9 @@ class RedisBackplane {
     std::function<void(const std::string& channel, bool run, const std::string& resume_id)>
         run_source;
     std::function<bool(const std::string& channel)> has_source;
+    // Another source may start on this instance (limits.max_sources): without room, no lease is
+    // taken, so that an instance at its cap leaves the channel to another one.
+    std::function<bool()> source_room;
   };
 
   RedisBackplane(net::Loop& loop, const config::Config& config, hub::Hub& hub,

@@ -41,6 +41,8 @@ class TcpStream {
   // grows to megabytes), it moves whenever the peer reads anything: it tells a client that reads
   // slowly from one that reads nothing. A system call; not for the hot path.
   uint64_t bytes_acked() const;
+  // Bytes the kernel has taken from the queue so far (cheap: no system call).
+  uint64_t bytes_written() const { return written_bytes_; }
   bool idle_output() const { return queue_.empty(); }
 
   // Half-closes after the queue drains (FIN), so the peer reads the last response before the

@@ -27,12 +27,15 @@ http::ParserLimits parser_limits(const config::Config& config) {
   return {config.limits.max_header_bytes, config.limits.max_event_bytes};
 }
 
-// The token the gateway checked is its own: the upstream, maybe a third party, never sees it.
-// Other cookies, parameters and a non-Bearer Authorization pass unchanged.
-void strip_gateway_credentials(upstream::OutgoingRequest& request) {
+// The gateway's credentials are its own: the upstream, maybe a third party, never sees them.
+// The ssegw_token cookie and the access_token parameter carry nothing else, so they always stay
+// here (a browser sends the cookie to every path of the gateway's host); a Bearer Authorization
+// stays only when the gateway checked it, and otherwise belongs to the client and the upstream.
+// Other cookies and parameters pass unchanged.
+void strip_gateway_credentials(upstream::OutgoingRequest& request, bool authorization) {
   request.target = api::without_token_parameter(request.target);
-  std::erase_if(request.headers, [](http::Header& h) {
-    if (h.name == "authorization") return !api::bearer_token(h.value).empty();
+  std::erase_if(request.headers, [authorization](http::Header& h) {
+    if (h.name == "authorization") return authorization && !api::bearer_token(h.value).empty();
     if (h.name != "cookie") return false;
     h.value = api::without_token_cookie(h.value);
     return h.value.empty();
@@ -54,8 +57,10 @@ void Connection::start() {
 
 bool Connection::admit_client() {
   std::string ip = peer_address();
-  if (worker_.shared().client_limits.open_connection(ip)) {
+  std::string key = api::client_key(ip);
+  if (worker_.shared().client_limits.open_connection(key)) {
     client_ip_ = std::move(ip);
+    client_key_ = std::move(key);
     return true;
   }
   worker_.metrics().rejected_connections_per_ip.Increment();
@@ -164,7 +169,7 @@ void Connection::on_drained() {
 }
 
 void Connection::on_close() {
-  if (!client_ip_.empty()) worker_.shared().client_limits.close_connection(client_ip_);
+  if (!client_key_.empty()) worker_.shared().client_limits.close_connection(client_key_);
   if (proxy_) {
     bool goes_on = proxy_->continues_without_client();
     proxy_->downstream_gone();
@@ -184,7 +189,8 @@ void Connection::dispatch() {
   if (!request.keep_alive || parser_.upgrade() || worker_.draining()) close_after_response_ = true;
   const api::Policy& policy = worker_.shared().policy;
   cors_headers_ = policy.cors().response_headers(request.header("origin"));
-  api::Admission admission = policy.admit(request, client_ip_, worker_.loop().now_ms(), now_unix());
+  api::Admission admission =
+      policy.admit(request, client_key_, worker_.loop().now_ms(), now_unix());
   if (const auto* refused = std::get_if<api::Refusal>(&admission)) {
     route_label_ = refused->label;
     respond_error(refused->status, refused->code, refused->message, refused->headers);
@@ -285,13 +291,16 @@ void Connection::handle_publish(const api::Permit& permit) {
                       cors_headers_,
                       {}});
   worker_.ask_owner(owner, message, this);
-  // The next pipelined request goes ahead, unless this one closes the connection or too many
-  // answers are pending.
-  if (close_after_response_ || answers_.size() >= kMaxPendingAnswers) {
-    phase_ = Phase::kWaitingForOwner;
-    return;
-  }
+  queue_answer_slot();
+}
+
+// The request's answer has a place in answers_. The next pipelined request goes ahead, unless
+// this one closes the connection or too many answers are pending: then reading waits until
+// flush_answers() has written them.
+void Connection::queue_answer_slot() {
+  bool closes = answers_.back().close_after;
   reset_for_next_request();
+  if (closes || answers_.size() >= kMaxPendingAnswers) phase_ = Phase::kWaitingForOwner;
 }
 
 void Connection::handle_info(const api::Permit& permit) {
@@ -473,7 +482,7 @@ void Connection::handle_route(api::Permit permit) {
   const config::RouteConfig& route = *permit.route;
   http::Request& request = parser_.request();
   upstream::OutgoingRequest outgoing = upstream::forwardable_request(request, client_ip_);
-  if (permit.strip_credentials) strip_gateway_credentials(outgoing);
+  strip_gateway_credentials(outgoing, permit.strip_credentials);
   upstream::Recording recording;
   bool respond_async = false;
   if (route.resumable) {
@@ -587,11 +596,7 @@ void Connection::respond(int status, std::string_view content_type, std::string_
   count_request(status);
   if (!answers_.empty()) {  // earlier publishes still await their owners: queue behind them
     answers_.push_back({next_answer_++, 0, true, !keep_alive, http10_, {}, std::move(bytes)});
-    if (!keep_alive) {
-      phase_ = Phase::kWaitingForOwner;  // nothing after this request is read
-      return;
-    }
-    reset_for_next_request();
+    queue_answer_slot();
     return;
   }
   write(base::Frame::copy_of(bytes), false);
@@ -719,13 +724,17 @@ void Connection::deliver(const base::FrameRef& frame) {
   write(frame, !http10_);
   last_output_ms_ = worker_.loop().now_ms();
   if (attached_ &&
-      queued_bytes() > worker_.config().slow_consumer.max_queued_bytes + replay_allowance_) {
-    worker_.metrics().slow_consumer_disconnects.Increment();
-    base::log::info("slow consumer disconnected",
-                    {{"conn", id_}, {"queued_bytes", static_cast<uint64_t>(queued_bytes())}});
-    leave_channel();
-    close();
-  }
+      queued_bytes() > worker_.config().slow_consumer.max_queued_bytes + replay_allowance_)
+    cut_slow_consumer("max_queued_bytes");
+}
+
+void Connection::cut_slow_consumer(const char* why) {
+  worker_.metrics().slow_consumer_disconnects.Increment();
+  base::log::info(
+      "slow consumer disconnected",
+      {{"conn", id_}, {"limit", why}, {"queued_bytes", static_cast<uint64_t>(queued_bytes())}});
+  leave_channel();
+  close();
 }
 
 void Connection::end_of_stream() {
@@ -800,12 +809,25 @@ void Connection::tick(uint64_t now_ms) {
       }
       break;
     }
-    case Phase::kStreaming:
+    case Phase::kStreaming: {
       if (now_ms - last_output_ms_ >= static_cast<uint64_t>(config.heartbeat.count())) {
         write(worker_.shared().heartbeat_frame, !http10_);
         last_output_ms_ = now_ms;
       }
+      // Bytes wait and the kernel takes none: the client stopped reading. Its queue (a replay
+      // is exempt from max_queued_bytes) must not stay pinned for as long as it holds the socket.
+      uint64_t written = bytes_written();
+      if (queued_bytes() == 0 || written != stall_written_) {
+        stall_written_ = written;
+        stalled_since_ms_ = 0;
+      } else if (stalled_since_ms_ == 0) {
+        stalled_since_ms_ = now_ms;
+      } else if (now_ms - stalled_since_ms_ >=
+                 static_cast<uint64_t>(config.slow_consumer.stall_timeout.count())) {
+        cut_slow_consumer("stall_timeout");
+      }
       break;
+    }
     case Phase::kClosing:
       if (now_ms - phase_started_ms_ >= kLingerMs) close();
       break;

@@ -109,6 +109,7 @@ class Connection final : public net::TcpStream,
   // answer; their answers, and any answer given meanwhile, leave in request order.
   bool may_dispatch_now();
   void reset_for_next_request();
+  void queue_answer_slot();
   void flush_answers();
   void answer_publish(const Message& reply);
 
@@ -116,6 +117,8 @@ class Connection final : public net::TcpStream,
   void subscribed(bool mirror);
   void end_stream();
   void leave_channel();
+  // Cuts a subscriber that cannot keep up (slow_consumer), with a metric and a log line.
+  void cut_slow_consumer(const char* why);
   void close_gracefully();
 
   // An answer in request order: written once it is ready and every earlier one has gone.
@@ -141,7 +144,9 @@ class Connection final : public net::TcpStream,
   std::string cors_headers_;
   std::string stream_channel_;  // the channel streamed, when its owner is another worker
   std::unique_ptr<upstream::RouteProxy> proxy_;
-  std::string client_ip_;                  // counted in the per-address limits while not empty
+  std::string client_ip_;   // the peer's address, for X-Forwarded-For
+  std::string client_key_;  // its key in the per-address limits (api::client_key), counted there
+                            // while not empty
   const char* route_label_ = "unmatched";  // the request's route template, for metrics
   Phase phase_ = Phase::kRequest;
   bool close_after_response_ = false;
@@ -158,6 +163,10 @@ class Connection final : public net::TcpStream,
   uint64_t phase_started_ms_ = 0;
   uint64_t owner_asked_ms_ = 0;  // a subscribe or info awaits its owner since then (0: none)
   uint64_t last_output_ms_ = 0;
+  // Stall detection of a stream: bytes_written() at the last tick, and since when it has not
+  // moved while bytes waited (0: not stalled).
+  uint64_t stall_written_ = 0;
+  uint64_t stalled_since_ms_ = 0;
 };
 
 }  // namespace server

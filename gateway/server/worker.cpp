@@ -80,6 +80,9 @@ Worker::Worker(Shared& shared, uint32_t index, int listen_fd)
     hooks.run_source = [this](const std::string& channel, bool run, const std::string& resume_id) {
       if (sources_) sources_->watched(channel, run, resume_id);
     };
+    hooks.source_room = [this] {
+      return shared_.sources.load(std::memory_order_relaxed) < shared_.config.limits.max_sources;
+    };
     hooks.has_source = [this](const std::string& channel) {
       for (const config::SourceConfig& source : config().sources)
         if (config::glob_match(source.channels, channel)) return true;

@@ -177,6 +177,7 @@ TEST_CASE("config docs: all_keys.yaml loads and sets every key to a value other 
   CHECK(c.history.ttl != d.history.ttl);
   CHECK(c.history.max_total_bytes != d.history.max_total_bytes);
   CHECK(c.slow_consumer.max_queued_bytes != d.slow_consumer.max_queued_bytes);
+  CHECK(c.slow_consumer.stall_timeout != d.slow_consumer.stall_timeout);
   CHECK(c.limits.max_connections != d.limits.max_connections);
   CHECK(c.limits.max_channels != d.limits.max_channels);
   CHECK(c.limits.max_sources != d.limits.max_sources);

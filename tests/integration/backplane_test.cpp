@@ -1012,3 +1012,28 @@ TEST_CASE("backplane: --check-config rejects a bad backplane and accepts a redis
     if (c.status != 0) CHECK(r.output.find("backplane") != std::string::npos);
   }
 }
+
+// limits.max_sources holds per instance with Redis too: an instance at its cap takes no further
+// lease, so a channel's source waits (or runs on another instance) rather than opening one more.
+TEST_CASE("backplane: an instance at limits.max_sources takes no further source lease") {
+  MockLlm mock;
+  RedisServer redis;
+  Gateway gw(backplane_yaml(redis, "ms:") + upstream_yaml(mock) +
+             "limits: {max_sources: 1}\n"
+             "sources:\n  - {channels: \"feed.*\", upstream: llm, path: "
+             "\"/feed/{channel}?interval_ms=20\", idle_close: 200ms}\n");
+  INFO("gateway log:\n", tail(gw.log()));
+  require_ready(gw, "gw");
+  auto a = std::make_unique<SseStream>(gw.port(), "feed.a");
+  a->expect_ok();
+  a->expect_event();
+  SseStream b(gw.port(), "feed.b");
+  b.expect_ok();  // subscribed; its source may not start while feed.a's holds the only room
+  CHECK_FALSE(b.next_event(1500ms).has_value());  // more than one lease period (1 s)
+  CHECK(mock.stat("feeds_active") == 1);
+  CHECK(read_metric(gw.port(), "ssegw_sources_active") == 1);
+  a.reset();  // feed.a's lease is released, its source closes, and feed.b's may take the room
+  SseEvent e = b.expect_event(5s);
+  CHECK(e.data.find("\"feed\":\"feed.b\"") != std::string::npos);
+  CHECK(mock.wait_stat("feeds_active", 1) == 1);
+}

@@ -173,3 +173,32 @@ TEST_CASE("memory limits: 512 x 1 MiB into 64 channels holds history.max_total_b
 TEST_CASE("memory limits: history.max_total_bytes holds across workers: 2") {
   check_total_bytes_bound(2);
 }
+
+// A replay may queue up to history.max_bytes for one subscriber, past
+// slow_consumer.max_queued_bytes. A client that resumes and then never reads must not pin it for
+// as long as it holds the socket: slow_consumer.stall_timeout cuts it.
+TEST_CASE("memory limits: a resuming subscriber that never reads is cut after stall_timeout") {
+  Gateway gw(
+      "slow_consumer: {max_queued_bytes: 64KiB, stall_timeout: 1s}\n"
+      "history: {max_bytes: 8MiB}\n");
+  const uint16_t port = gw.port();
+  Publisher pub(port);
+  const std::string payload(64 * 1024, 'r');
+  for (int i = 0; i < 64; ++i) pub.publish("pinned", payload);  // 4 MiB of history
+  // Resumes from the start with a tiny receive window and never reads.
+  SseStream s(port, "pinned", {.last_event_id = "0-0", .rcvbuf = 4096});
+  s.wait_head();
+  CHECK(wait_metric(port, "ssegw_subscribers_active", 1) == 1);
+  // It stays queued while the kernel takes nothing, then it is cut.
+  CHECK(wait_metric(port, "ssegw_slow_consumer_disconnects_total", 1, 10s) == 1);
+  CHECK(wait_metric(port, "ssegw_subscribers_active", 0) == 0);
+  CHECK(wait_log_line(gw, {"slow consumer disconnected", "\"limit\":\"stall_timeout\""}).size() >
+        0);
+  // A subscriber that reads the same replay is never cut.
+  SseStream reader(port, "pinned", {.last_event_id = "0-0"});
+  CHECK(reader.expect_event().event == "gap");
+  int whole = 0;
+  for (int i = 0; i < 64; ++i) whole += reader.expect_event().data == payload;
+  CHECK(whole == 64);
+  CHECK(read_metric(port, "ssegw_slow_consumer_disconnects_total") == 1);
+}

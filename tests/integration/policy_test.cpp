@@ -333,7 +333,19 @@ TEST_CASE("policy: a token from the cookie is accepted only from a trusted or th
   CHECK(post(cookie).status == 200);  // no Origin: not a cross-site browser request
   // A header token cannot be attached by another site's page: the Origin does not matter.
   CHECK(post(bearer(t) + "Origin: https://evil.example\r\n").status == 200);
-  CHECK(read_metric(gw.port(), "ssegw_auth_refusals_total{reason=\"forbidden_origin\"}") == 2);
+  // A top-level navigation from another site carries no Origin, but says where it comes from.
+  check_error(post(cookie + "Sec-Fetch-Site: cross-site\r\n"), 403, "forbidden_origin");
+  CHECK(post(cookie + "Sec-Fetch-Site: same-origin\r\n").status == 200);
+  CHECK(read_metric(gw.port(), "ssegw_auth_refusals_total{reason=\"forbidden_origin\"}") == 3);
+
+  // "*" lets any page read answers, but never lends a cookie to a foreign page.
+  Gateway any(jwt_yaml() + "cors: {allow_origins: [\"*\"]}\n");
+  Response r = http(any.port(), post_request("/v1/channels/news.a/events", "x",
+                                             cookie + "Origin: https://evil.example\r\n"));
+  check_error(r, 403, "forbidden_origin");
+  CHECK(http(any.port(), post_request("/v1/channels/news.a/events", "x",
+                                      bearer(t) + "Origin: https://evil.example\r\n"))
+            .status == 200);
 }
 
 // ---------------------------------------------------------------------------------------------

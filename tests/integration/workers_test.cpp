@@ -194,3 +194,34 @@ TEST_CASE("workers: pipelined publishes across workers are answered in request o
     }
   }
 }
+
+// More pipelined publishes than may be pending at once (64): reading waits for answers, then
+// goes on, and every publish happens exactly once.
+TEST_CASE("workers: 150 pipelined publishes to the other worker's channels, each once") {
+  Gateway gw("workers: 2\n");
+  const uint16_t port = gw.port();
+  const std::vector<std::string> channels = {"q.a", "q.b", "q.c", "q.d"};  // on both workers
+  std::vector<std::unique_ptr<SseStream>> subs;
+  for (const std::string& ch : channels) {
+    subs.push_back(std::make_unique<SseStream>(port, ch));
+    subs.back()->expect_ok();
+  }
+  std::string batch;
+  for (int i = 0; i < 150; ++i)
+    batch += post_request("/v1/channels/" + channels[i % channels.size()] + "/events",
+                          "n" + std::to_string(i));
+  Conn conn(port);
+  conn.send(batch);
+  for (int i = 0; i < 150; ++i) {
+    CAPTURE(i);
+    CHECK(conn.read_response().status == 200);
+  }
+  for (size_t c = 0; c < channels.size(); ++c) {
+    for (size_t i = c; i < 150; i += channels.size()) {
+      SseEvent e = subs[c]->expect_event();
+      CHECK(e.data == "n" + std::to_string(i));
+    }
+    CHECK_FALSE(subs[c]->next_event(100ms).has_value());  // no duplicate
+  }
+  CHECK(read_metric(port, "ssegw_events_published_total") == 150);
+}
