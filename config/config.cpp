@@ -28,7 +28,7 @@
 #include <thread>
 #include <utility>
 
-namespace config {
+namespace ssegw::config {
 
 namespace {
 
@@ -1046,4 +1046,4 @@ Config load_file(const std::string& path) {
   return load_string(text.str(), path);
 }
 
-}  // namespace config
+}  // namespace ssegw::config

@@ -15,7 +15,7 @@
 #include <string_view>
 #include <vector>
 
-namespace config {
+namespace ssegw::config {
 
 using Duration = std::chrono::milliseconds;
 
@@ -224,4 +224,4 @@ Config load_file(const std::string& path);
 // Same, from text (the name is used in messages).
 Config load_string(const std::string& yaml_text, const std::string& name);
 
-}  // namespace config
+}  // namespace ssegw::config

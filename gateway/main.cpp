@@ -8,6 +8,8 @@
 #include "gateway/probe.hpp"
 #include "gateway/server/gateway.hpp"
 
+using namespace ssegw;
+
 namespace {
 
 constexpr const char* kUsage =

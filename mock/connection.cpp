@@ -7,7 +7,7 @@
 #include "gateway/base/frame.hpp"
 #include "gateway/http/response.hpp"
 
-namespace mock {
+namespace ssegw::mock {
 namespace {
 
 // A whole request (1 MiB body plus headers) may be pipelined behind a playing stream.
@@ -488,4 +488,4 @@ void Connection::tick() {
   flush();
 }
 
-}  // namespace mock
+}  // namespace ssegw::mock

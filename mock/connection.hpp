@@ -31,7 +31,7 @@
 #include "mock/knobs.hpp"
 #include "mock/stats.hpp"
 
-namespace mock {
+namespace ssegw::mock {
 
 class Connection;
 
@@ -125,4 +125,4 @@ class Connection final : public net::TcpStream {
   uint64_t disconnect_seen_ns_ = 0;
 };
 
-}  // namespace mock
+}  // namespace ssegw::mock

@@ -4,7 +4,7 @@
 
 #include "gateway/base/json.hpp"
 
-namespace mock {
+namespace ssegw::mock {
 namespace {
 
 std::string num(uint64_t v) {
@@ -210,4 +210,4 @@ std::string error_json(std::string_view message, std::string_view type) {
   return out;
 }
 
-}  // namespace mock
+}  // namespace ssegw::mock

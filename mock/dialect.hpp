@@ -8,7 +8,7 @@
 #include <string_view>
 #include <vector>
 
-namespace mock {
+namespace ssegw::mock {
 
 enum class Api : uint8_t {
   kChat,            // POST /v1/chat/completions, "stream":true
@@ -46,4 +46,4 @@ std::string ollama_json(Api api, std::string_view text, const Usage& usage);
 // {"error":{"message":"...","type":"..."}}
 std::string error_json(std::string_view message, std::string_view type);
 
-}  // namespace mock
+}  // namespace ssegw::mock

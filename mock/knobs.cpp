@@ -2,7 +2,7 @@
 
 #include <cctype>
 
-namespace mock {
+namespace ssegw::mock {
 namespace {
 
 bool is_space(char c) {
@@ -183,4 +183,4 @@ bool json_flag(std::string_view body, std::string_view key, bool value) {
   return false;
 }
 
-}  // namespace mock
+}  // namespace ssegw::mock

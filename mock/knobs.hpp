@@ -13,7 +13,7 @@
 
 #include "gateway/http/request.hpp"
 
-namespace mock {
+namespace ssegw::mock {
 
 constexpr uint64_t kMaxTokens = 10'000;
 constexpr uint64_t kMaxDelayMs = 600'000;
@@ -64,4 +64,4 @@ uint64_t prompt_words(std::string_view body);
 // scan, not a parser: enough for the mock, where a wrong guess only changes the answer's form.
 bool json_flag(std::string_view body, std::string_view key, bool value);
 
-}  // namespace mock
+}  // namespace ssegw::mock

@@ -31,6 +31,8 @@
 #include "gateway/net/loop.hpp"
 #include "mock/connection.hpp"
 
+using namespace ssegw;
+
 namespace {
 
 constexpr const char* kUsage =

@@ -2,7 +2,7 @@
 
 #include "gateway/base/json.hpp"
 
-namespace mock {
+namespace ssegw::mock {
 namespace {
 
 void field(std::string& out, const char* name, uint64_t value) {
@@ -68,4 +68,4 @@ std::string Stats::to_json(uint64_t blocked_ns_now) const {
   return out;
 }
 
-}  // namespace mock
+}  // namespace ssegw::mock

@@ -11,7 +11,7 @@
 #include <string>
 #include <string_view>
 
-namespace mock {
+namespace ssegw::mock {
 
 struct Counters {
   uint64_t requests = 0;           // every request except /mock/*
@@ -54,4 +54,4 @@ class Stats {
   static constexpr size_t kMaxPaths = 1024;  // bounded: feeds have client-chosen names
 };
 
-}  // namespace mock
+}  // namespace ssegw::mock

@@ -9,7 +9,7 @@
 
 #include "gateway/base/frame.hpp"
 
-namespace upstream {
+namespace ssegw::upstream {
 
 class Downstream {
  public:
@@ -37,4 +37,4 @@ class Downstream {
   ~Downstream() = default;
 };
 
-}  // namespace upstream
+}  // namespace ssegw::upstream

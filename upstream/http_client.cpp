@@ -4,7 +4,7 @@
 
 #include "gateway/base/frame.hpp"
 
-namespace upstream {
+namespace ssegw::upstream {
 namespace {
 
 constexpr uint64_t kTickMs = 100;
@@ -501,4 +501,4 @@ int Exchange::on_message_complete(llhttp_t* p) {
   return HPE_PAUSED;
 }
 
-}  // namespace upstream
+}  // namespace ssegw::upstream

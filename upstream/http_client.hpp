@@ -30,7 +30,7 @@
 #include "gateway/net/tcp_stream.hpp"
 #include "upstream/tls.hpp"
 
-namespace upstream {
+namespace ssegw::upstream {
 
 struct OutgoingRequest {
   std::string method = "GET";
@@ -169,4 +169,4 @@ class Client {
   bool ticking_ = false;
 };
 
-}  // namespace upstream
+}  // namespace ssegw::upstream

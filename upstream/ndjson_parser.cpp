@@ -2,7 +2,7 @@
 
 #include <cstring>
 
-namespace upstream {
+namespace ssegw::upstream {
 
 namespace {
 
@@ -234,4 +234,4 @@ bool ndjson_done(std::string_view line) {
   return s.at_end() && done;
 }
 
-}  // namespace upstream
+}  // namespace ssegw::upstream

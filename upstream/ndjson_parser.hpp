@@ -13,7 +13,7 @@
 #include <string>
 #include <string_view>
 
-namespace upstream {
+namespace ssegw::upstream {
 
 struct NdjsonLimits {
   // The longest line: its bytes before the LF, a CR included. Generous because Ollama's final
@@ -67,4 +67,4 @@ class NdjsonParser {
 // gives false. With duplicate keys the last "done" wins, as in most JSON decoders.
 bool ndjson_done(std::string_view line);
 
-}  // namespace upstream
+}  // namespace ssegw::upstream

@@ -8,7 +8,7 @@
 #include "gateway/base/json.hpp"
 #include "gateway/base/log.hpp"
 
-namespace upstream {
+namespace ssegw::upstream {
 namespace {
 
 bool is_hop_by_hop(std::string_view name) {
@@ -447,4 +447,4 @@ void RouteProxy::done() {
   leases_.clear();
 }
 
-}  // namespace upstream
+}  // namespace ssegw::upstream

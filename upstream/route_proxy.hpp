@@ -34,7 +34,7 @@
 #include "upstream/ndjson_parser.hpp"
 #include "upstream/sse_parser.hpp"
 
-namespace upstream {
+namespace ssegw::upstream {
 
 // The request to send upstream for a client request: method, target, body and end-to-end
 // headers (hop-by-hop ones, Host, Content-Length and Accept-Encoding removed).
@@ -131,4 +131,4 @@ class RouteProxy final : public ExchangeHandler {
   std::vector<base::Lease> leases_;
 };
 
-}  // namespace upstream
+}  // namespace ssegw::upstream

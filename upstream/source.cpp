@@ -4,7 +4,7 @@
 
 #include "gateway/base/log.hpp"
 
-namespace upstream {
+namespace ssegw::upstream {
 namespace {
 
 constexpr uint64_t kTickMs = 50;
@@ -220,4 +220,4 @@ void SourceManager::close() {
   timer_.close();
 }
 
-}  // namespace upstream
+}  // namespace ssegw::upstream

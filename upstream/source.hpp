@@ -32,7 +32,7 @@
 #include "upstream/ndjson_parser.hpp"
 #include "upstream/sse_parser.hpp"
 
-namespace upstream {
+namespace ssegw::upstream {
 
 class SourceManager;
 
@@ -119,4 +119,4 @@ class SourceManager {
   std::mt19937_64 random_;
 };
 
-}  // namespace upstream
+}  // namespace ssegw::upstream

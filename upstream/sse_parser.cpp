@@ -2,7 +2,7 @@
 
 #include <limits>
 
-namespace upstream {
+namespace ssegw::upstream {
 
 namespace {
 
@@ -198,4 +198,4 @@ void SseParser::reset(bool keep_last_event_id) {
   block_pending_ = false;
 }
 
-}  // namespace upstream
+}  // namespace ssegw::upstream

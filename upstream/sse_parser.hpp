@@ -20,7 +20,7 @@
 #include <string>
 #include <string_view>
 
-namespace upstream {
+namespace ssegw::upstream {
 
 struct SseEvent {
   // The raw event type buffer. Empty means "message" (the spec's default); see effective_type().
@@ -113,4 +113,4 @@ class SseParser {
   bool block_pending_ = false;  // the current event block had a field line
 };
 
-}  // namespace upstream
+}  // namespace ssegw::upstream

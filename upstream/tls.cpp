@@ -4,7 +4,7 @@
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 
-namespace upstream {
+namespace ssegw::upstream {
 namespace {
 
 std::string openssl_errors() {
@@ -170,4 +170,4 @@ std::string TlsSession::take_ciphertext() {
   return out;
 }
 
-}  // namespace upstream
+}  // namespace ssegw::upstream

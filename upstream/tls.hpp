@@ -13,7 +13,7 @@
 #include <string>
 #include <string_view>
 
-namespace upstream {
+namespace ssegw::upstream {
 
 class TlsContext {
  public:
@@ -67,4 +67,4 @@ class TlsSession {
   bool closed_ = false;
 };
 
-}  // namespace upstream
+}  // namespace ssegw::upstream

@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <cmath>
 
-namespace api {
+namespace ssegw::api {
 
 std::string client_key(std::string_view address) {
   std::string text(address);
@@ -95,4 +95,4 @@ void ClientLimits::sweep(uint64_t now_ms) {
   }
 }
 
-}  // namespace api
+}  // namespace ssegw::api

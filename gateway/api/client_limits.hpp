@@ -12,7 +12,7 @@
 
 #include "gateway/base/lease.hpp"
 
-namespace api {
+namespace ssegw::api {
 
 // The key of a client address in these limits: an IPv4 address as it is, an IPv6 address by its
 // /64 prefix ("2001:db8:1:2::/64"), since one subscriber usually holds a whole /64 and could
@@ -55,4 +55,4 @@ class ClientLimits {
   std::unordered_map<std::string, Bucket> buckets_;
 };
 
-}  // namespace api
+}  // namespace ssegw::api

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-namespace api {
+namespace ssegw::api {
 
 CorsPolicy::CorsPolicy(std::vector<std::string> allow_origins)
     : origins_(std::move(allow_origins)) {
@@ -46,4 +46,4 @@ std::string CorsPolicy::preflight_headers(std::string_view origin,
   return out;
 }
 
-}  // namespace api
+}  // namespace ssegw::api

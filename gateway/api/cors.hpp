@@ -5,7 +5,7 @@
 #include <string_view>
 #include <vector>
 
-namespace api {
+namespace ssegw::api {
 
 class CorsPolicy {
  public:
@@ -25,4 +25,4 @@ class CorsPolicy {
   bool any_ = false;
 };
 
-}  // namespace api
+}  // namespace ssegw::api

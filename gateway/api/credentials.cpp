@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-namespace api {
+namespace ssegw::api {
 namespace {
 
 bool is_ows(char c) {
@@ -114,4 +114,4 @@ std::string without_token_parameter(std::string_view target) {
   return out;
 }
 
-}  // namespace api
+}  // namespace ssegw::api

@@ -14,7 +14,7 @@
 
 #include "gateway/http/request.hpp"
 
-namespace api {
+namespace ssegw::api {
 
 inline constexpr std::string_view kTokenCookie = "ssegw_token";
 inline constexpr std::string_view kTokenParameter = "access_token";
@@ -43,4 +43,4 @@ std::string without_token_cookie(std::string_view cookie_header);
 // in order.
 std::string without_token_parameter(std::string_view target);
 
-}  // namespace api
+}  // namespace ssegw::api

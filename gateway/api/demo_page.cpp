@@ -1,6 +1,6 @@
 #include "gateway/api/demo_page.hpp"
 
-namespace api {
+namespace ssegw::api {
 
 // The page keeps its conversation channel in sessionStorage, so a reload or a dropped network
 // resumes the same stream: EventSource reconnects by itself with Last-Event-ID and the gateway
@@ -134,4 +134,4 @@ if (params.get("prompt")) {
   return kPage;
 }
 
-}  // namespace api
+}  // namespace ssegw::api

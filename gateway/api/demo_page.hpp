@@ -4,8 +4,8 @@
 
 #include <string_view>
 
-namespace api {
+namespace ssegw::api {
 
 std::string_view demo_page_html();
 
-}  // namespace api
+}  // namespace ssegw::api

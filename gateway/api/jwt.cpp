@@ -19,7 +19,7 @@
 
 #include "gateway/base/json_value.hpp"
 
-namespace api {
+namespace ssegw::api {
 
 namespace {
 
@@ -345,4 +345,4 @@ bool base64url_decode(std::string_view in, std::string& out) {
   return bits == 0;  // the 2 or 4 padding bits of the last character
 }
 
-}  // namespace api
+}  // namespace ssegw::api

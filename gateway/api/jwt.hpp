@@ -29,7 +29,7 @@
 
 #include "config/config.hpp"
 
-namespace api {
+namespace ssegw::api {
 
 // Longer tokens are malformed: they would only ever come from an attacker, and the bound keeps
 // the JSON parsed for each request small.
@@ -97,4 +97,4 @@ bool allows(const std::vector<std::string>& globs, std::string_view channel);
 // of the last character must be zero, so that each byte string has exactly one encoding.
 bool base64url_decode(std::string_view in, std::string& out);
 
-}  // namespace api
+}  // namespace ssegw::api

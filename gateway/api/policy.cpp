@@ -8,7 +8,7 @@
 #include "gateway/base/json.hpp"
 #include "gateway/hub/generation.hpp"
 
-namespace api {
+namespace ssegw::api {
 namespace {
 
 using Kind = RequestKind;
@@ -421,4 +421,4 @@ std::optional<Refusal> Policy::global_limits_stage(const http::Request&, Permit&
   return std::nullopt;
 }
 
-}  // namespace api
+}  // namespace ssegw::api

@@ -36,7 +36,7 @@
 #include "gateway/http/request.hpp"
 #include "gateway/metrics/metrics.hpp"
 
-namespace api {
+namespace ssegw::api {
 
 enum class RequestKind {
   kPublish,    // POST /v1/channels/{channel}/events
@@ -135,4 +135,4 @@ class Policy {
   std::unique_ptr<JwtVerifier> jwt_;
 };
 
-}  // namespace api
+}  // namespace ssegw::api

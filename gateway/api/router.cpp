@@ -2,7 +2,7 @@
 
 #include "gateway/http/request.hpp"
 
-namespace api {
+namespace ssegw::api {
 namespace {
 
 bool is_alnum(char c) {
@@ -91,4 +91,4 @@ const char* allowed_methods(Route route) {
   }
 }
 
-}  // namespace api
+}  // namespace ssegw::api

@@ -4,7 +4,7 @@
 #include <string>
 #include <string_view>
 
-namespace api {
+namespace ssegw::api {
 
 enum class Route {
   kNotFound,
@@ -34,4 +34,4 @@ bool valid_channel_name(std::string_view name);
 // 1 to 64 characters of [A-Za-z0-9_.:-].
 bool valid_event_type(std::string_view type);
 
-}  // namespace api
+}  // namespace ssegw::api

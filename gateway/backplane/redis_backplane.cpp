@@ -9,7 +9,7 @@
 #include "gateway/hub/generation.hpp"
 #include "gateway/hub/sse_frame.hpp"
 
-namespace backplane {
+namespace ssegw::backplane {
 namespace {
 
 // KEYS: stream, notification channel, byte count, channels. ARGV: max events, id ("*" or
@@ -899,4 +899,4 @@ void RedisBackplane::start_source(const std::string& channel) {
   if (!sent && hooks_.run_source) hooks_.run_source(channel, true, "");
 }
 
-}  // namespace backplane
+}  // namespace ssegw::backplane

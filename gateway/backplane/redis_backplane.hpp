@@ -56,7 +56,7 @@
 #include "gateway/metrics/metrics.hpp"
 #include "gateway/net/handles.hpp"
 
-namespace backplane {
+namespace ssegw::backplane {
 
 // What a joining subscriber gets: the replay, and whether it then follows the channel live.
 struct Admission {
@@ -235,4 +235,4 @@ class RedisBackplane {
   bool closed_ = false;
 };
 
-}  // namespace backplane
+}  // namespace ssegw::backplane

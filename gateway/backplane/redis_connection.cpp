@@ -8,7 +8,7 @@
 #include <memory>
 #include <vector>
 
-namespace backplane {
+namespace ssegw::backplane {
 
 struct RedisConnection::Pending {
   RedisConnection* owner;  // null once failed: hiredis's own call back then only frees it
@@ -182,4 +182,4 @@ void RedisConnection::on_pubsub(redisAsyncContext* context, void* reply, void* p
   if (self->handlers_.pubsub) self->handlers_.pubsub(static_cast<const redisReply*>(reply));
 }
 
-}  // namespace backplane
+}  // namespace ssegw::backplane

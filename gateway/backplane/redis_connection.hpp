@@ -29,7 +29,7 @@
 struct redisAsyncContext;
 struct redisReply;
 
-namespace backplane {
+namespace ssegw::backplane {
 
 class RedisConnection {
  public:
@@ -80,4 +80,4 @@ class RedisConnection {
   bool closing_ = false;
 };
 
-}  // namespace backplane
+}  // namespace ssegw::backplane

@@ -4,7 +4,7 @@
 #include <chrono>
 #include <cstdint>
 
-namespace base {
+namespace ssegw::base {
 
 inline uint64_t wall_clock_ms() {
   return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -12,4 +12,4 @@ inline uint64_t wall_clock_ms() {
                                    .count());
 }
 
-}  // namespace base
+}  // namespace ssegw::base

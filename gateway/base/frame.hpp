@@ -15,7 +15,7 @@
 #include <string_view>
 #include <utility>
 
-namespace base {
+namespace ssegw::base {
 
 class Frame;
 
@@ -112,4 +112,4 @@ inline FrameRef::~FrameRef() {
   if (frame_) frame_->release();
 }
 
-}  // namespace base
+}  // namespace ssegw::base

@@ -2,7 +2,7 @@
 
 #include <cstdint>
 
-namespace base {
+namespace ssegw::base {
 namespace {
 
 // Length of the well-formed UTF-8 sequence at s[i], or 0 when it is not one.
@@ -86,4 +86,4 @@ void append_json_string(std::string& out, std::string_view text) {
   out += '"';
 }
 
-}  // namespace base
+}  // namespace ssegw::base

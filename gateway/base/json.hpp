@@ -4,7 +4,7 @@
 #include <string>
 #include <string_view>
 
-namespace base {
+namespace ssegw::base {
 
 // Appends text as a quoted JSON string. Control characters and invalid UTF-8 bytes are escaped
 // (invalid bytes as \ufffd), so that hostile input can never break the document.
@@ -13,4 +13,4 @@ void append_json_string(std::string& out, std::string_view text);
 // True when text is well-formed UTF-8 (no overlongs, no surrogates, nothing above U+10FFFF).
 bool is_valid_utf8(std::string_view text);
 
-}  // namespace base
+}  // namespace ssegw::base

@@ -7,7 +7,7 @@
 
 #include "gateway/base/json.hpp"
 
-namespace base {
+namespace ssegw::base {
 
 std::optional<bool> JsonValue::as_bool() const {
   if (const bool* b = std::get_if<bool>(&value_)) return *b;
@@ -365,4 +365,4 @@ JsonResult parse_json(std::string_view text, const JsonLimits& limits) {
   return Parser(text, limits).run();
 }
 
-}  // namespace base
+}  // namespace ssegw::base

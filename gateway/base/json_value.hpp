@@ -16,7 +16,7 @@
 #include <variant>
 #include <vector>
 
-namespace base {
+namespace ssegw::base {
 
 class JsonValue {
  public:
@@ -78,4 +78,4 @@ struct JsonResult {
 // Parses exactly one JSON value, with optional whitespace around it.
 JsonResult parse_json(std::string_view text, const JsonLimits& limits = {});
 
-}  // namespace base
+}  // namespace ssegw::base

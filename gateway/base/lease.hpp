@@ -16,7 +16,7 @@
 #include <string>
 #include <utility>
 
-namespace base {
+namespace ssegw::base {
 
 class Lease {
  public:
@@ -72,4 +72,4 @@ class CountingLimit {
 // Limits by name (one per upstream, say), shared by every worker.
 using NamedLimits = std::map<std::string, std::unique_ptr<CountingLimit>, std::less<>>;
 
-}  // namespace base
+}  // namespace ssegw::base

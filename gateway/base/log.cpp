@@ -7,7 +7,7 @@
 
 #include "gateway/base/json.hpp"
 
-namespace base::log {
+namespace ssegw::base::log {
 namespace {
 
 std::atomic<int> g_level{static_cast<int>(Level::kInfo)};
@@ -75,4 +75,4 @@ void write(Level level, std::string_view msg, std::initializer_list<Field> field
   }
 }
 
-}  // namespace base::log
+}  // namespace ssegw::base::log

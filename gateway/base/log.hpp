@@ -7,7 +7,7 @@
 #include <string>
 #include <string_view>
 
-namespace base::log {
+namespace ssegw::base::log {
 
 enum class Level { kDebug = 0, kInfo = 1, kWarn = 2, kError = 3 };
 
@@ -44,4 +44,4 @@ inline void debug(std::string_view msg, std::initializer_list<Field> fields = {}
   if (enabled(Level::kDebug)) write(Level::kDebug, msg, fields);
 }
 
-}  // namespace base::log
+}  // namespace ssegw::base::log

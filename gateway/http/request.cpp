@@ -1,6 +1,6 @@
 #include "gateway/http/request.hpp"
 
-namespace http {
+namespace ssegw::http {
 
 std::string_view Request::header(std::string_view name) const {
   for (const Header& h : headers)
@@ -79,4 +79,4 @@ QueryParam query_param(std::string_view query, std::string_view name, std::strin
   return QueryParam::kAbsent;
 }
 
-}  // namespace http
+}  // namespace ssegw::http

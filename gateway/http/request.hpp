@@ -6,7 +6,7 @@
 #include <string_view>
 #include <vector>
 
-namespace http {
+namespace ssegw::http {
 
 struct Header {
   std::string name;  // lower-case
@@ -40,4 +40,4 @@ QueryParam query_param(std::string_view query, std::string_view name, std::strin
 // Percent-decodes; false on a malformed escape.
 bool percent_decode(std::string_view in, std::string& out);
 
-}  // namespace http
+}  // namespace ssegw::http

@@ -5,7 +5,7 @@
 #include <cctype>
 #include <string_view>
 
-namespace http {
+namespace ssegw::http {
 
 namespace {
 
@@ -263,4 +263,4 @@ void RequestParser::next() {
   llhttp_resume(&parser_);
 }
 
-}  // namespace http
+}  // namespace ssegw::http

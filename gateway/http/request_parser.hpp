@@ -23,7 +23,7 @@
 #include "gateway/http/request.hpp"
 #include "gateway/http/strict_scanner.hpp"
 
-namespace http {
+namespace ssegw::http {
 
 struct ParserLimits {
   size_t max_header_bytes = 16 * 1024;
@@ -90,4 +90,4 @@ class RequestParser {
   bool upgrade_ = false;
 };
 
-}  // namespace http
+}  // namespace ssegw::http

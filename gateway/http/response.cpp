@@ -2,7 +2,7 @@
 
 #include "gateway/base/json.hpp"
 
-namespace http {
+namespace ssegw::http {
 
 const char* reason_phrase(int status) {
   switch (status) {
@@ -130,4 +130,4 @@ std::string json_error(std::string_view code, std::string_view message) {
   return body;
 }
 
-}  // namespace http
+}  // namespace ssegw::http

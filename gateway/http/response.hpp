@@ -4,7 +4,7 @@
 #include <string>
 #include <string_view>
 
-namespace http {
+namespace ssegw::http {
 
 const char* reason_phrase(int status);
 
@@ -29,4 +29,4 @@ class ResponseBuilder {
 // {"error":{"code":"...","message":"..."}} followed by a newline.
 std::string json_error(std::string_view code, std::string_view message);
 
-}  // namespace http
+}  // namespace ssegw::http

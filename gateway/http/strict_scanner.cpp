@@ -4,7 +4,7 @@
 #include <cassert>
 #include <string_view>
 
-namespace http {
+namespace ssegw::http {
 
 namespace {
 
@@ -256,4 +256,4 @@ size_t StrictScanner::scan(const char* data, size_t length) {
   return i;
 }
 
-}  // namespace http
+}  // namespace ssegw::http

@@ -19,7 +19,7 @@
 #include <cstddef>
 #include <cstdint>
 
-namespace http {
+namespace ssegw::http {
 
 class StrictScanner {
  public:
@@ -96,4 +96,4 @@ class StrictScanner {
   size_t extension_bytes_ = 0;
 };
 
-}  // namespace http
+}  // namespace ssegw::http

@@ -2,7 +2,7 @@
 
 #include <cassert>
 
-namespace hub {
+namespace ssegw::hub {
 
 void Channel::add(Subscriber* subscriber) {
   assert(subscriber->channel_ == nullptr);
@@ -70,4 +70,4 @@ uint64_t Channel::remote_subscribers() const {
   return total;
 }
 
-}  // namespace hub
+}  // namespace ssegw::hub

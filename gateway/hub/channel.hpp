@@ -11,7 +11,7 @@
 #include "gateway/hub/history.hpp"
 #include "gateway/hub/subscriber.hpp"
 
-namespace hub {
+namespace ssegw::hub {
 
 class Channel {
  public:
@@ -82,4 +82,4 @@ class Channel {
   std::vector<uint32_t> remote_counts_;
 };
 
-}  // namespace hub
+}  // namespace ssegw::hub

@@ -2,7 +2,7 @@
 
 #include <charconv>
 
-namespace hub {
+namespace ssegw::hub {
 
 size_t EventId::format(char* dst) const {
   char* end = std::to_chars(dst, dst + 20, ms).ptr;
@@ -33,4 +33,4 @@ std::optional<EventId> EventId::parse(std::string_view text) {
   return id;
 }
 
-}  // namespace hub
+}  // namespace ssegw::hub

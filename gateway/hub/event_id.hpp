@@ -7,7 +7,7 @@
 #include <string>
 #include <string_view>
 
-namespace hub {
+namespace ssegw::hub {
 
 struct EventId {
   uint64_t ms = 0;
@@ -30,4 +30,4 @@ struct EventId {
   static constexpr size_t kMaxLength = 41;
 };
 
-}  // namespace hub
+}  // namespace ssegw::hub

@@ -6,7 +6,7 @@
 #include <cerrno>
 #include <cstdint>
 
-namespace hub {
+namespace ssegw::hub {
 
 std::optional<std::string> make_generation_name() {
   uint8_t bytes[kGenerationHexDigits / 2];
@@ -34,4 +34,4 @@ bool is_generation_name(std::string_view channel) {
                      [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
 }
 
-}  // namespace hub
+}  // namespace ssegw::hub

@@ -10,7 +10,7 @@
 #include <string>
 #include <string_view>
 
-namespace hub {
+namespace ssegw::hub {
 
 inline constexpr std::string_view kGenerationPrefix = "gen-";
 inline constexpr size_t kGenerationHexDigits = 32;
@@ -27,4 +27,4 @@ inline bool has_generation_prefix(std::string_view channel) {
   return channel.starts_with(kGenerationPrefix);
 }
 
-}  // namespace hub
+}  // namespace ssegw::hub

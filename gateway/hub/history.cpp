@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-namespace hub {
+namespace ssegw::hub {
 
 void History::append(RetainedEvent event) {
   bytes_ += event.frame->size();
@@ -51,4 +51,4 @@ std::optional<EventId> History::last_id() const {
   return events_.back().id;
 }
 
-}  // namespace hub
+}  // namespace ssegw::hub

@@ -8,7 +8,7 @@
 #include "gateway/base/frame.hpp"
 #include "gateway/hub/event_id.hpp"
 
-namespace hub {
+namespace ssegw::hub {
 
 struct HistoryLimits {
   uint32_t max_events = 1000;
@@ -60,4 +60,4 @@ class History {
   std::optional<EventId> last_evicted_;  // continuity is still provable from this id
 };
 
-}  // namespace hub
+}  // namespace ssegw::hub

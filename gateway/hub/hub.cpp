@@ -5,7 +5,7 @@
 
 #include "gateway/hub/sse_frame.hpp"
 
-namespace hub {
+namespace ssegw::hub {
 namespace {
 
 // Stale queue entries tolerated beyond the live ones before a compaction: small queues are left
@@ -388,4 +388,4 @@ void Hub::sweep(uint64_t now_ms) {
   tidy_queue();
 }
 
-}  // namespace hub
+}  // namespace ssegw::hub

@@ -40,7 +40,7 @@
 #include "gateway/hub/channel.hpp"
 #include "gateway/metrics/metrics.hpp"
 
-namespace hub {
+namespace ssegw::hub {
 
 struct HubOptions {
   HistoryLimits history;
@@ -226,4 +226,4 @@ class Hub {
   uint64_t retained_bytes_ = 0;   // this hub's part of history_bytes_
 };
 
-}  // namespace hub
+}  // namespace ssegw::hub

@@ -5,7 +5,7 @@
 
 #include "gateway/base/json.hpp"
 
-namespace hub {
+namespace ssegw::hub {
 namespace {
 
 // Calls line(begin, length) for each line of data, splitting on CR, LF and CRLF. An empty payload
@@ -91,4 +91,4 @@ base::FrameRef make_gap_frame(std::string_view requested, const std::optional<Ev
   return make_unnumbered_event_frame("gap", data);
 }
 
-}  // namespace hub
+}  // namespace ssegw::hub

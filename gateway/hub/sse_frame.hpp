@@ -8,7 +8,7 @@
 #include "gateway/base/frame.hpp"
 #include "gateway/hub/event_id.hpp"
 
-namespace hub {
+namespace ssegw::hub {
 
 // "id: <id>\n" ["event: <type>\n"] "data: <line>\n"... "\n". CR, LF and CRLF in data all end a
 // line; the type "message" (the SSE default) and an empty type write no event: line.
@@ -26,4 +26,4 @@ base::FrameRef make_heartbeat_frame();
 // The gap notice: data {"last_event_id":"<requested>","first_available":"<id>"|null}.
 base::FrameRef make_gap_frame(std::string_view requested, const std::optional<EventId>& first);
 
-}  // namespace hub
+}  // namespace ssegw::hub

@@ -10,7 +10,7 @@
 
 #include "gateway/base/frame.hpp"
 
-namespace hub {
+namespace ssegw::hub {
 
 class Channel;
 
@@ -32,4 +32,4 @@ class Subscriber {
   uint32_t slot_ = 0;
 };
 
-}  // namespace hub
+}  // namespace ssegw::hub

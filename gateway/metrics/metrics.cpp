@@ -4,7 +4,7 @@
 
 #include "gateway/metrics/process_collector.hpp"
 
-namespace metrics {
+namespace ssegw::metrics {
 namespace {
 
 prometheus::Gauge& gauge(prometheus::Registry& r, const char* name, const char* help) {
@@ -176,4 +176,4 @@ std::string Metrics::serialize() {
   return prometheus::TextSerializer().Serialize(families);
 }
 
-}  // namespace metrics
+}  // namespace ssegw::metrics

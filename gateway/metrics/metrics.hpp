@@ -18,7 +18,7 @@
 #include <utility>
 #include <vector>
 
-namespace metrics {
+namespace ssegw::metrics {
 
 // The series of one upstream (DESIGN §6), labelled by the upstream's configured name.
 struct UpstreamMetrics {
@@ -114,4 +114,4 @@ class Metrics {
   prometheus::Gauge& backplane_links_up;
 };
 
-}  // namespace metrics
+}  // namespace ssegw::metrics

@@ -7,7 +7,7 @@
 #include <sstream>
 #include <string>
 
-namespace metrics {
+namespace ssegw::metrics {
 namespace {
 
 prometheus::MetricFamily single(const char* name, const char* help, prometheus::MetricType type,
@@ -69,4 +69,4 @@ void append_process_metrics(std::vector<prometheus::MetricFamily>& families) {
                             prometheus::MetricType::Gauge, count_open_fds()));
 }
 
-}  // namespace metrics
+}  // namespace ssegw::metrics

@@ -5,9 +5,9 @@
 
 #include <vector>
 
-namespace metrics {
+namespace ssegw::metrics {
 
 // Appends process_resident_memory_bytes, process_open_fds and process_cpu_seconds_total.
 void append_process_metrics(std::vector<prometheus::MetricFamily>& families);
 
-}  // namespace metrics
+}  // namespace ssegw::metrics

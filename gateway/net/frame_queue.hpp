@@ -9,7 +9,7 @@
 
 #include "gateway/base/frame.hpp"
 
-namespace net {
+namespace ssegw::net {
 
 class FrameQueue {
  public:
@@ -64,4 +64,4 @@ class FrameQueue {
   uint32_t size_ = 0;
 };
 
-}  // namespace net
+}  // namespace ssegw::net

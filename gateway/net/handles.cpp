@@ -9,7 +9,7 @@
 
 #include "gateway/net/loop.hpp"
 
-namespace net {
+namespace ssegw::net {
 namespace {
 
 void noop_close(uv_handle_t*) {}
@@ -131,4 +131,4 @@ std::string local_address(int fd, uint16_t* port_out) {
   return std::string(host) + ":" + port;
 }
 
-}  // namespace net
+}  // namespace ssegw::net

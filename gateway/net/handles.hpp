@@ -12,7 +12,7 @@
 #include <functional>
 #include <string>
 
-namespace net {
+namespace ssegw::net {
 
 class Loop;
 
@@ -65,4 +65,4 @@ int open_listen_socket(const std::string& host, uint16_t port, bool reuse_port, 
 // "host:port" of a bound socket ("[v6]:port" for IPv6).
 std::string local_address(int fd, uint16_t* port = nullptr);
 
-}  // namespace net
+}  // namespace ssegw::net

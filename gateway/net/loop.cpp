@@ -5,7 +5,7 @@
 
 #include "gateway/net/tcp_stream.hpp"
 
-namespace net {
+namespace ssegw::net {
 
 Loop::Loop() {
   if (uv_loop_init(&loop_) != 0) throw std::runtime_error("uv_loop_init failed");
@@ -64,4 +64,4 @@ void Loop::flush_dirty() {
   }
 }
 
-}  // namespace net
+}  // namespace ssegw::net

@@ -14,7 +14,7 @@
 #include <cstdint>
 #include <vector>
 
-namespace net {
+namespace ssegw::net {
 
 class TcpStream;
 
@@ -55,4 +55,4 @@ class Loop {
   char read_buffer_[kReadBufferSize];
 };
 
-}  // namespace net
+}  // namespace ssegw::net

@@ -4,7 +4,7 @@
 
 #include "gateway/net/loop.hpp"
 
-namespace net {
+namespace ssegw::net {
 
 Resolve* Resolve::start(Loop& loop, const std::string& host, uint16_t port, Callback callback) {
   auto* self = new Resolve();
@@ -43,4 +43,4 @@ void Resolve::on_resolved(uv_getaddrinfo_t* req, int status, addrinfo* result) {
   if (callback) callback(status, std::move(addresses));
 }
 
-}  // namespace net
+}  // namespace ssegw::net

@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-namespace net {
+namespace ssegw::net {
 
 class Loop;
 
@@ -33,4 +33,4 @@ class Resolve {
   Callback callback_;
 };
 
-}  // namespace net
+}  // namespace ssegw::net

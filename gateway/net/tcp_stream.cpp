@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <cassert>
 
-namespace net {
+namespace ssegw::net {
 namespace {
 
 // Enough for a deep batch in one writev, far below IOV_MAX (1024).
@@ -222,4 +222,4 @@ std::string TcpStream::peer_address() const {
   return host;
 }
 
-}  // namespace net
+}  // namespace ssegw::net

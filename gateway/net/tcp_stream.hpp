@@ -18,7 +18,7 @@
 #include "gateway/net/frame_queue.hpp"
 #include "gateway/net/loop.hpp"
 
-namespace net {
+namespace ssegw::net {
 
 class TcpStream {
  public:
@@ -106,4 +106,4 @@ class TcpStream {
   friend class Loop;
 };
 
-}  // namespace net
+}  // namespace ssegw::net

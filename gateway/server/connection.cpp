@@ -13,7 +13,7 @@
 #include "gateway/http/response.hpp"
 #include "gateway/server/worker.hpp"
 
-namespace server {
+namespace ssegw::server {
 namespace {
 
 // Above this much unsent output, pipelined requests wait until the client reads.
@@ -875,4 +875,4 @@ void Connection::owner_timed_out() {
   respond_error(503, "owner_timeout", message, "Retry-After: 1\r\n");
 }
 
-}  // namespace server
+}  // namespace ssegw::server

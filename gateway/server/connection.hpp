@@ -21,7 +21,7 @@
 #include "gateway/net/tcp_stream.hpp"
 #include "upstream/route_proxy.hpp"
 
-namespace server {
+namespace ssegw::server {
 
 class Worker;
 struct Message;
@@ -169,4 +169,4 @@ class Connection final : public net::TcpStream,
   uint64_t stalled_since_ms_ = 0;
 };
 
-}  // namespace server
+}  // namespace ssegw::server

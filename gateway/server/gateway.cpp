@@ -11,7 +11,7 @@
 #include "gateway/net/handles.hpp"
 #include "gateway/server/worker.hpp"
 
-namespace server {
+namespace ssegw::server {
 namespace {
 
 // Thousands of subscribers need thousands of descriptors: take the hard limit.
@@ -120,4 +120,4 @@ int run_gateway(const config::Config& config) {
   return 0;
 }
 
-}  // namespace server
+}  // namespace ssegw::server

@@ -6,9 +6,9 @@
 
 #include "config/config.hpp"
 
-namespace server {
+namespace ssegw::server {
 
 // Runs until a signal has drained every worker. Returns the process exit status.
 int run_gateway(const config::Config& config);
 
-}  // namespace server
+}  // namespace ssegw::server

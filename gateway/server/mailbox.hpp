@@ -15,7 +15,7 @@
 #include "gateway/base/frame.hpp"
 #include "gateway/hub/hub.hpp"
 
-namespace server {
+namespace ssegw::server {
 
 struct Message {
   enum class Kind : uint8_t {
@@ -101,4 +101,4 @@ class Mailbox {
   Message* tail_;
 };
 
-}  // namespace server
+}  // namespace ssegw::server

@@ -9,7 +9,7 @@
 #include "gateway/hub/sse_frame.hpp"
 #include "gateway/server/connection.hpp"
 
-namespace server {
+namespace ssegw::server {
 namespace {
 
 // How often connections are checked for timeouts and heartbeats, and history for its TTL.
@@ -465,4 +465,4 @@ void Worker::stop() {
   loop_.close();
 }
 
-}  // namespace server
+}  // namespace ssegw::server

@@ -31,7 +31,7 @@
 #include "upstream/route_proxy.hpp"
 #include "upstream/source.hpp"
 
-namespace server {
+namespace ssegw::server {
 
 class Connection;
 class Worker;
@@ -153,4 +153,4 @@ class Worker {
   std::atomic<bool> drained_reported_{false};
 };
 
-}  // namespace server
+}  // namespace ssegw::server

@@ -24,6 +24,8 @@
 
 #include "config/config.hpp"
 
+using namespace ssegw;
+
 using namespace std::chrono_literals;
 
 namespace {

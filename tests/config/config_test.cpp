@@ -11,6 +11,8 @@
 #include <string>
 #include <thread>
 
+using namespace ssegw;
+
 using namespace std::chrono_literals;
 
 namespace {

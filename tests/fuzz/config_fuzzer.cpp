@@ -20,6 +20,8 @@
 #include "config/config.hpp"
 #include "tests/fuzz/fuzz_support.hpp"
 
+using namespace ssegw;
+
 namespace {
 
 void check(const config::Config& c) {

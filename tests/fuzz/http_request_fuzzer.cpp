@@ -44,6 +44,8 @@
 #include "gateway/hub/sse_frame.hpp"
 #include "tests/fuzz/fuzz_support.hpp"
 
+using namespace ssegw;
+
 namespace {
 
 using http::RequestParser;

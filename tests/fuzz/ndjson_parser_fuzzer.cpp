@@ -17,6 +17,8 @@
 #include "tests/fuzz/fuzz_support.hpp"
 #include "upstream/ndjson_parser.hpp"
 
+using namespace ssegw;
+
 namespace {
 
 using upstream::NdjsonLimits;

@@ -16,6 +16,8 @@
 #include "tests/fuzz/fuzz_support.hpp"
 #include "upstream/sse_parser.hpp"
 
+using namespace ssegw;
+
 namespace {
 
 using upstream::SseEvent;

@@ -6,6 +6,8 @@
 
 #include <string>
 
+using namespace ssegw;
+
 using upstream::Failure;
 
 TEST_CASE("http_client: HEAD, 1xx, 204 and 304 answers have no body") {

@@ -7,6 +7,8 @@
 #include <string_view>
 #include <vector>
 
+using namespace ssegw;
+
 using upstream::ndjson_done;
 using upstream::NdjsonLimits;
 using upstream::NdjsonParser;

@@ -8,6 +8,8 @@
 #include <string_view>
 #include <vector>
 
+using namespace ssegw;
+
 using upstream::SseEvent;
 using upstream::SseLimits;
 using upstream::SseParser;

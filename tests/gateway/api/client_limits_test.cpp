@@ -2,6 +2,8 @@
 
 #include <doctest/doctest.h>
 
+using namespace ssegw;
+
 TEST_CASE("api/client_limits: IPv6 clients are keyed by their /64, IPv4 ones by the address") {
   CHECK(api::client_key("127.0.0.1") == "127.0.0.1");
   CHECK(api::client_key("2001:db8:1:2:aaaa:bbbb:cccc:dddd") == "2001:db8:1:2::/64");

@@ -4,6 +4,8 @@
 
 #include <string>
 
+using namespace ssegw;
+
 using api::CorsPolicy;
 
 namespace {

@@ -2,6 +2,8 @@
 
 #include <doctest/doctest.h>
 
+using namespace ssegw;
+
 using api::Credential;
 
 TEST_CASE("api/credentials: the source of the token is known") {

@@ -18,6 +18,8 @@
 #include "gateway/api/credentials.hpp"
 #include "gateway/base/json_value.hpp"
 
+using namespace ssegw;
+
 using api::JwtError;
 using api::JwtVerifier;
 using api::VerifyResult;

@@ -4,6 +4,8 @@
 
 #include <string>
 
+using namespace ssegw;
+
 using api::match_route;
 using api::Route;
 using api::RouteMatch;

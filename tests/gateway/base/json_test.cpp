@@ -4,6 +4,8 @@
 
 #include <string>
 
+using namespace ssegw;
+
 namespace {
 
 std::string json(std::string_view text) {

@@ -8,6 +8,8 @@
 
 #include "gateway/http/request.hpp"
 
+using namespace ssegw;
+
 using http::ParserLimits;
 using http::Request;
 using http::RequestParser;

@@ -5,6 +5,8 @@
 #include <string>
 #include <string_view>
 
+using namespace ssegw;
+
 using http::StrictScanner;
 using Body = http::StrictScanner::Body;
 

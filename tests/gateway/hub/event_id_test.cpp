@@ -4,6 +4,8 @@
 
 #include <string>
 
+using namespace ssegw;
+
 using hub::EventId;
 
 TEST_CASE("hub/event_id: parse valid ids") {

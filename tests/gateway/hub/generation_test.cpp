@@ -5,6 +5,8 @@
 #include <set>
 #include <string>
 
+using namespace ssegw;
+
 TEST_CASE("hub/generation: names are gen- and 32 lower-case hex digits, all different") {
   std::set<std::string> seen;
   for (int i = 0; i < 2000; ++i) {

@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+using namespace ssegw;
+
 using hub::EventId;
 using hub::History;
 using hub::HistoryLimits;

@@ -10,6 +10,8 @@
 #include "gateway/hub/hub.hpp"
 #include "gateway/metrics/metrics.hpp"
 
+using namespace ssegw;
+
 namespace {
 
 using Status = hub::SubscribeResult::Status;

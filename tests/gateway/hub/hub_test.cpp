@@ -12,6 +12,8 @@
 #include "gateway/hub/sse_frame.hpp"
 #include "gateway/metrics/metrics.hpp"
 
+using namespace ssegw;
+
 namespace {
 
 // Records the raw bytes of every frame it is given; may run a hook inside deliver().

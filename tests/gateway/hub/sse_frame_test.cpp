@@ -8,6 +8,8 @@
 #include "gateway/base/frame.hpp"
 #include "gateway/base/json.hpp"
 
+using namespace ssegw;
+
 namespace {
 
 std::string raw(const base::FrameRef& frame) {

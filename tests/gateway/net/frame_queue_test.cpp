@@ -9,6 +9,8 @@
 
 #include "gateway/base/frame.hpp"
 
+using namespace ssegw;
+
 using net::FrameQueue;
 
 namespace {
