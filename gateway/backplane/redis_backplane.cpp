@@ -312,6 +312,8 @@ void RedisBackplane::fail_waiters() {
     std::vector<Waiter> waiters = std::move(it->second.waiters);
     for (Waiter& waiter : waiters) {
       Admission unavailable;
+      unavailable.refused = hub::Refusal::kBackplaneUnavailable;
+      unavailable.refused = hub::Refusal::kBackplaneUnavailable;
       waiter.admit(unavailable);
     }
     release_if_unused(channel);
@@ -442,6 +444,7 @@ void RedisBackplane::subscribe(const std::string& channel, const hub::ResumeRequ
                                Admit admit) {
   if (!up_) {
     Admission unavailable;
+    unavailable.refused = hub::Refusal::kBackplaneUnavailable;
     admit(unavailable);
     return;
   }
@@ -632,6 +635,8 @@ void RedisBackplane::admit_waiters(const std::string& channel, ChannelState& sta
     state.busy = false;
     for (Waiter& waiter : read->waiters) {
       Admission unavailable;
+      unavailable.refused = hub::Refusal::kBackplaneUnavailable;
+      unavailable.refused = hub::Refusal::kBackplaneUnavailable;
       waiter.admit(unavailable);
     }
   }
@@ -678,6 +683,7 @@ void RedisBackplane::on_replay_page(const std::string& channel,
   }
   for (Waiter& waiter : read->waiters) {
     Admission unavailable;
+    unavailable.refused = hub::Refusal::kBackplaneUnavailable;
     waiter.admit(unavailable);
   }
   if (reply) pump(channel);
@@ -708,51 +714,28 @@ void RedisBackplane::keep(ReplayRead& read, Entry entry) const {
 void RedisBackplane::admit(const std::string& channel, const ChannelState& state, Waiter& waiter,
                            const ReplayRead* read) {
   using Status = Admission::Status;
+  hub::ReplayContext context;
+  context.finished = state.finished;
+  context.final_id = state.final_id;
+  context.replay_from_start = hub::is_generation_name(channel);
+  if (read) context.known_before = read->last_dropped;
+  const std::deque<Entry>* entries = read ? &read->entries : nullptr;
+  size_t size = entries ? entries->size() : 0;
+  hub::ReplayPlan plan = hub::ReplayPlanner::plan(waiter.resume, context, size,
+                                                  [&](size_t i) { return (*entries)[i].id; });
   Admission admission;
-  admission.status = state.finished ? Status::kEnded : Status::kLive;
-  const hub::ResumeRequest& resume = waiter.resume;
-  std::optional<hub::EventId> last = hub::EventId::parse(resume.last_event_id);
-  if (state.finished && resume.present && last == std::optional<hub::EventId>(state.final_id)) {
+  if (plan.kind == hub::ReplayPlan::Kind::kNoContent) {
     admission.status = Status::kNoContent;
     waiter.admit(admission);
     return;
   }
-  bool from_start = !resume.present && (state.finished || hub::is_generation_name(channel));
-  if (read && (resume.present || from_start)) {
-    const std::deque<Entry>& entries = read->entries;
-    size_t start = 0;
-    bool gap = false;
-    if (resume.present && !last) {
-      gap = true;  // unparseable: a gap, then everything retained
-    } else if (resume.present) {
-      // Known when the client's id is in the stream (or the newest entry the read dropped):
-      // then nothing after it can be missing.
-      auto after = std::find_if(entries.begin(), entries.end(),
-                                [&](const Entry& e) { return e.id > *last; });
-      start = static_cast<size_t>(after - entries.begin());
-      bool known = start > 0 ? entries[start - 1].id == *last : read->last_dropped == last;
-      gap = !known;
-    }
-    if (gap) {
-      // The first the client can have: the stream's, or the oldest kept when the read dropped.
-      std::optional<hub::EventId> first = read->first;
-      if (read->last_dropped) first = entries.front().id;
-      std::string_view requested(resume.last_event_id);
-      admission.frames.push_back(hub::make_gap_frame(requested.substr(0, 128), first));
-      metrics_.replay_gaps.Increment();
-    }
-    uint64_t events = 0, bytes = 0;
-    for (size_t i = start; i < entries.size(); ++i) {
-      if (!entries[i].frame) continue;
-      admission.frames.push_back(entries[i].frame);
-      ++events;
-      bytes += entries[i].frame->size();
-    }
-    if (events) {
-      metrics_.replayed_events.Increment(static_cast<double>(events));
-      metrics_.events_delivered.Increment(static_cast<double>(events));
-      metrics_.delivered_bytes.Increment(static_cast<double>(bytes));
-    }
+  admission.status = state.finished ? Status::kEnded : Status::kLive;
+  if (read) {
+    // The first the client can have: the stream's, or the oldest kept when the read dropped.
+    std::optional<hub::EventId> first = read->first;
+    if (read->last_dropped && size) first = entries->front().id;
+    admission.replay = hub::ReplayPlanner::frames(
+        plan, size, [&](size_t i) { return (*entries)[i].frame; }, first, metrics_);
   }
   waiter.admit(admission);
 }

@@ -58,12 +58,9 @@
 
 namespace ssegw::backplane {
 
-// What a joining subscriber gets: the replay, and whether it then follows the channel live.
-struct Admission {
-  enum class Status { kLive, kEnded, kNoContent, kUnavailable };
-  Status status = Status::kUnavailable;
-  std::vector<base::FrameRef> frames;
-};
+// What a joining subscriber gets (hub::Admission): refused with kBackplaneUnavailable when Redis
+// is away.
+using Admission = hub::Admission;
 
 class RedisBackplane {
  public:

@@ -53,6 +53,7 @@ class RequestParser {
   void next();
 
   Request& request() { return request_; }
+  const Request& request() const { return request_; }
   const ParseError& error() const { return error_; }
   // Some bytes of a request have arrived, and it is not complete yet.
   bool in_progress() const { return in_progress_; }

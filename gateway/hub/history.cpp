@@ -29,18 +29,6 @@ void History::evict_front() {
   events_.pop_front();
 }
 
-ResumePoint History::resume_after(const std::optional<EventId>& last_id) const {
-  if (!last_id) return {0, true};
-  auto it = std::upper_bound(events_.begin(), events_.end(), *last_id,
-                             [](const EventId& id, const RetainedEvent& e) { return id < e.id; });
-  size_t start = static_cast<size_t>(it - events_.begin());
-  // The client's id is known when it is a retained event or the last one we dropped: then nothing
-  // between it and `start` can be missing.
-  bool known = (start > 0 && events_[start - 1].id == *last_id) ||
-               (start == 0 && last_evicted_ && *last_evicted_ == *last_id);
-  return {start, !known};
-}
-
 std::optional<EventId> History::first_id() const {
   if (events_.empty()) return std::nullopt;
   return events_.front().id;

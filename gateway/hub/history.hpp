@@ -23,12 +23,6 @@ struct RetainedEvent {
   uint64_t seq = 0;  // the hub's publish order across all its channels (Hub's eviction queue)
 };
 
-// Where a resuming subscriber starts in the history.
-struct ResumePoint {
-  size_t start;  // index of the first event to replay
-  bool gap;      // the requested id is not known to directly precede `start`
-};
-
 class History {
  public:
   explicit History(const HistoryLimits& limits) : limits_(limits) {}
@@ -40,8 +34,9 @@ class History {
   // Drops the oldest event (for history.max_total_bytes); returns its bytes. Not empty().
   uint64_t drop_oldest();
 
-  // Resume after `last_id` (nullopt when the client sent an unparseable id: a gap, then all).
-  ResumePoint resume_after(const std::optional<EventId>& last_id) const;
+  // The id of the last event dropped, if any: it directly precedes the first retained one, so a
+  // client resuming from it has missed nothing (ReplayPlanner's known_before).
+  const std::optional<EventId>& last_evicted() const { return last_evicted_; }
 
   size_t size() const { return events_.size(); }
   bool empty() const { return events_.empty(); }

@@ -175,38 +175,11 @@ std::optional<Published> Hub::publish(std::string_view name, std::string_view ty
   return Published{id, local + channel->remote_subscribers(), std::move(frame)};
 }
 
-Replay Hub::build_replay(Channel& channel, const ResumeRequest& resume) {
-  Replay replay;
-  replay.finished = channel.finished();
-  if (replay.finished && resume.present &&
-      EventId::parse(resume.last_event_id) == std::optional<EventId>(channel.last_id())) {
-    replay.no_content = true;
-    return replay;
-  }
-  bool from_start = !resume.present && (channel.replay_from_start() || channel.finished());
-  if (!resume.present && !from_start) return replay;
+std::vector<base::FrameRef> Hub::replay_frames(const Channel& channel, const ReplayPlan& plan) {
   const History& history = channel.history();
-  ResumePoint point = from_start ? ResumePoint{0, false}
-                                 : history.resume_after(EventId::parse(resume.last_event_id));
-  replay.frames.reserve(history.size() - point.start + (point.gap ? 1 : 0));
-  if (point.gap) {
-    // Echo at most a bounded prefix of what the client sent.
-    std::string_view requested(resume.last_event_id);
-    replay.frames.push_back(make_gap_frame(requested.substr(0, 128), history.first_id()));
-    metrics_.replay_gaps.Increment();
-  }
-  uint64_t bytes = 0;
-  for (size_t i = point.start; i < history.size(); ++i) {
-    replay.frames.push_back(history.at(i).frame);
-    bytes += history.at(i).frame->size();
-  }
-  size_t events = history.size() - point.start;
-  if (events) {
-    metrics_.replayed_events.Increment(static_cast<double>(events));
-    metrics_.events_delivered.Increment(static_cast<double>(events));
-    metrics_.delivered_bytes.Increment(static_cast<double>(bytes));
-  }
-  return replay;
+  return ReplayPlanner::frames(
+      plan, history.size(), [&](size_t i) { return history.at(i).frame; }, history.first_id(),
+      metrics_);
 }
 
 bool Hub::begin_watch(const Channel& channel) {
@@ -219,24 +192,63 @@ void Hub::end_watch_if_unwatched(const Channel& channel, uint64_t before) {
   if (before > 0 && total_subscribers(channel) == 0) watch_(channel.name(), false);
 }
 
-SubscribeResult Hub::subscribe(std::string_view name, Subscriber* subscriber,
-                               const ResumeRequest& resume) {
-  using Status = SubscribeResult::Status;
+Admission Hub::admit(std::string_view name, const ResumeRequest& resume) {
+  using Status = Admission::Status;
+  Admission admission;
   Channel* channel = find_or_create(name, false);
-  if (!channel) return {Status::kTooManyChannels};
+  if (!channel) {
+    admission.refused = Refusal::kTooManyChannels;
+    return admission;
+  }
   // A finished channel attaches nobody, so only a live subscribe can make it watched. Asked
   // before anything is sent or counted, so that a refusal leaves no trace.
   if (!channel->finished() && total_subscribers(*channel) == 0 && !begin_watch(*channel)) {
     release_if_idle(channel);
-    return {Status::kTooManySources};
+    admission.refused = Refusal::kTooManySources;
+    return admission;
   }
-  Replay replay = build_replay(*channel, resume);
-  if (replay.no_content) return {Status::kNoContent};
-  for (const base::FrameRef& frame : replay.frames) subscriber->deliver(frame);
-  if (replay.finished) return {Status::kEnded};
-  channel->add(subscriber);
-  metrics_.subscribers_active.Increment();
-  return {Status::kLive};
+  ReplayContext state;
+  state.finished = channel->finished();
+  state.final_id = channel->last_id();
+  state.replay_from_start = channel->replay_from_start();
+  state.known_before = channel->history().last_evicted();
+  const History& history = channel->history();
+  ReplayPlan plan = ReplayPlanner::plan(resume, state, history.size(),
+                                        [&](size_t i) { return history.at(i).id; });
+  if (plan.kind == ReplayPlan::Kind::kNoContent) {
+    admission.status = Status::kNoContent;
+    return admission;
+  }
+  admission.replay = replay_frames(*channel, plan);
+  admission.status = channel->finished() ? Status::kEnded : Status::kLive;
+  return admission;
+}
+
+void Hub::join(std::string_view name, const Member& member) {
+  Channel* channel = find(name);
+  if (!channel) return;
+  if (member.local) {
+    channel->add(member.local);
+    metrics_.subscribers_active.Increment();
+  } else if (member.worker) {
+    ++channel->remote_counts().at(*member.worker);
+  } else {
+    // The client left before it could join: stop the watch admit() began, if it was the first.
+    if (!channel->finished() && total_subscribers(*channel) == 0 && watch_ && !channel->mirror())
+      watch_(channel->name(), false);
+    release_if_idle(channel);
+  }
+}
+
+Admission Hub::subscribe(std::string_view name, Subscriber* subscriber,
+                         const ResumeRequest& resume) {
+  Admission admission = admit(name, resume);
+  if (admission.status != Admission::Status::kLive && admission.status != Admission::Status::kEnded)
+    return admission;
+  for (const base::FrameRef& frame : admission.replay) subscriber->deliver(frame);
+  admission.replay.clear();
+  if (admission.status == Admission::Status::kLive) join(name, Member{subscriber, {}});
+  return admission;
 }
 
 void Hub::finish(std::string_view name) {
@@ -259,20 +271,11 @@ bool Hub::create_generation_channel(std::string_view name) {
   return true;
 }
 
-RemoteSubscribeResult Hub::subscribe_remote(std::string_view name, uint32_t worker,
-                                            const ResumeRequest& resume) {
-  using Status = SubscribeResult::Status;
-  Channel* channel = find_or_create(name, false);
-  if (!channel) return {Status::kTooManyChannels, {}};
-  if (!channel->finished() && total_subscribers(*channel) == 0 && !begin_watch(*channel)) {
-    release_if_idle(channel);
-    return {Status::kTooManySources, {}};
-  }
-  Replay replay = build_replay(*channel, resume);
-  if (replay.no_content) return {Status::kNoContent, std::move(replay)};
-  if (replay.finished) return {Status::kEnded, std::move(replay)};  // nothing to follow live
-  ++channel->remote_counts().at(worker);
-  return {Status::kLive, std::move(replay)};
+Admission Hub::subscribe_remote(std::string_view name, uint32_t worker,
+                                const ResumeRequest& resume) {
+  Admission admission = admit(name, resume);
+  if (admission.status == Admission::Status::kLive) join(name, Member{nullptr, worker});
+  return admission;
 }
 
 void Hub::unsubscribe_remote(std::string_view name, uint32_t worker) {

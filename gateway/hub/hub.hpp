@@ -38,6 +38,8 @@
 #include <vector>
 
 #include "gateway/hub/channel.hpp"
+#include "gateway/hub/channel_service.hpp"
+#include "gateway/hub/replay_planner.hpp"
 #include "gateway/metrics/metrics.hpp"
 
 namespace ssegw::hub {
@@ -53,50 +55,6 @@ struct Published {
   EventId id;
   uint64_t subscribers;
   base::FrameRef frame;  // the event as serialised for every subscriber
-};
-
-struct ChannelInfo {
-  uint64_t subscribers = 0;
-  uint64_t retained = 0;
-  std::optional<EventId> first_id;
-  std::optional<EventId> last_id;
-};
-
-// What a resuming subscriber must receive before live events: maybe a gap notice, then history.
-struct Replay {
-  std::vector<base::FrameRef> frames;
-  bool finished = false;    // the channel is finished: end the stream after the frames
-  bool no_content = false;  // finished, and the client already has the final event: 204
-};
-
-struct SubscribeResult {
-  enum class Status {
-    kLive,
-    kEnded,
-    kNoContent,
-    kTooManyChannels,  // the channel would pass max_channels
-    kTooManySources,   // the channel's first subscriber needs a source, and Watch refused it
-  };
-  Status status;
-  // Served: the subscriber got its stream (live, or a finished channel's rest).
-  explicit operator bool() const { return status == Status::kLive || status == Status::kEnded; }
-};
-
-// subscribe_remote's answer: what subscribe() says, and the frames for the remote subscriber.
-struct RemoteSubscribeResult {
-  SubscribeResult::Status status;
-  Replay replay;  // kLive and kEnded: the frames to send before live events (or the end)
-  // Answered: served, or 204 for a client that has a finished channel's final event.
-  bool answered() const {
-    return status != SubscribeResult::Status::kTooManyChannels &&
-           status != SubscribeResult::Status::kTooManySources;
-  }
-};
-
-// How a subscriber asks to resume: not at all, or after the id the client sent (maybe garbage).
-struct ResumeRequest {
-  bool present = false;
-  std::string last_event_id;
 };
 
 class Hub {
@@ -123,26 +81,37 @@ class Hub {
   // Owner side. nullopt when the channel would pass max_channels.
   std::optional<Published> publish(std::string_view channel, std::string_view type,
                                    std::string_view data, uint64_t now_ms, uint64_t wall_ms);
-  // Replays into the subscriber, then attaches it for live events, in one step so that nothing
-  // published in between can be missed or sent twice. A finished channel replays and attaches
-  // nothing (kEnded: the caller ends the stream), or answers kNoContent when the client already
-  // has its final event.
-  SubscribeResult subscribe(std::string_view channel, Subscriber* subscriber,
-                            const ResumeRequest& resume);
+  // A subscriber joins in two steps that the caller runs back to back, so that nothing
+  // published in between can be missed or sent twice: admit() checks the limits (max_channels;
+  // the channel's first subscriber anywhere must be let watch it, else kTooManySources), and
+  // plans the replay; join() then attaches who follows the channel live (after the caller sent
+  // the replay), or, for an empty member (the client left meanwhile), gives back the watch.
+  // A finished channel attaches nobody: kEnded (replay, then the end) or kNoContent (the
+  // client already has its final event).
+  Admission admit(std::string_view channel, const ResumeRequest& resume);
+  void join(std::string_view channel, const Member& member);
+  // Both steps for a subscriber on this worker: the replay goes into it at once.
+  Admission subscribe(std::string_view channel, Subscriber* subscriber,
+                      const ResumeRequest& resume);
+  // Both steps for the subscribers of another worker: the replay comes back to send there.
+  Admission subscribe_remote(std::string_view channel, uint32_t worker,
+                             const ResumeRequest& resume);
   // Marks a channel finished and ends every stream of it, here and on mirrors.
   void finish(std::string_view channel);
   // Creates a channel whose subscribers get its whole history by default (a generation's). It
   // stays, even empty, until finish(). False when over max_channels.
   bool create_generation_channel(std::string_view channel);
-  // A subscriber on another worker: the replay frames to send it, and with kLive the worker
-  // starts receiving forwarded frames. Refused like subscribe().
-  RemoteSubscribeResult subscribe_remote(std::string_view channel, uint32_t worker,
-                                         const ResumeRequest& resume);
   void unsubscribe_remote(std::string_view channel, uint32_t worker);
   ChannelInfo info(std::string_view channel) const;
 
   // Owner side with a backplane (Redis numbers and keeps the events; the hub only fans out).
-  // Each joins at the moment the backplane says; false when over max_channels.
+  // open_channel() makes the channel exist before a subscriber is told it is live (false over
+  // max_channels); the subscriber then joins at the moment the backplane says; release_unused()
+  // frees it again when the subscriber left before it could join.
+  bool open_channel(std::string_view channel) { return find_or_create(channel, false) != nullptr; }
+  void release_unused(std::string_view channel) {
+    if (Channel* c = find(channel)) release_if_idle(c);
+  }
   bool attach_local(std::string_view channel, Subscriber* subscriber);
   bool attach_remote(std::string_view channel, uint32_t worker);
   // An event read from the backplane: to local subscribers and once to each mirroring worker.
@@ -192,7 +161,8 @@ class Hub {
   Channel* find(std::string_view name) const;
   Channel* find_or_create(std::string_view name, bool mirror);
   ChannelMap::iterator erase(ChannelMap::iterator it);
-  Replay build_replay(Channel& channel, const ResumeRequest& resume);
+  // The replay frames of a plan over the channel's history.
+  std::vector<base::FrameRef> replay_frames(const Channel& channel, const ReplayPlan& plan);
   void release_if_idle(Channel* channel);
   uint64_t total_subscribers(const Channel& channel) const {
     return channel.local_subscribers() + channel.remote_subscribers();

@@ -50,13 +50,14 @@ class Supervisor {
     }
     self->shutting_down_ = true;
     base::log::info("draining", {{"signal", signum}});
-    for (auto& worker : self->shared_.workers) worker->post(new Message(Message::Kind::kShutdown));
+    for (auto& worker : self->shared_.workers)
+      worker->post(std::make_unique<Message>(0, Shutdown{}));
   }
 
   void on_worker_drained() {
     for (auto& worker : shared_.workers)
       if (!worker->drained_reported()) return;
-    for (auto& worker : shared_.workers) worker->post(new Message(Message::Kind::kStop));
+    for (auto& worker : shared_.workers) worker->post(std::make_unique<Message>(0, Stop{}));
     uv_close(reinterpret_cast<uv_handle_t*>(&sigterm_), nullptr);
     uv_close(reinterpret_cast<uv_handle_t*>(&sigint_), nullptr);
     drained_.close();

@@ -1,58 +1,77 @@
-// Messages between workers, and the lock-free queue that carries them (DESIGN §3 "Many cores").
+// Messages between workers, and the lock-free queue that carries them (docs/architecture.md
+// "Workers").
 //
 // Rules:
 // - Any thread may push(); only the owning worker pops. The queue is Dmitry Vyukov's intrusive
 //   multi-producer single-consumer list: push is one atomic exchange, pop takes no lock.
-// - A message belongs to the queue between push and pop, then to the popping worker, which
-//   deletes it. Frames inside are shared with atomic counts.
+// - A message is owned by a unique_ptr until push() hands it to the queue, and by the popping
+//   worker again after pop(). Frames inside are shared with atomic counts.
+// - A request carries the id of its asker's pending callback; the reply carries it back. Id 0
+//   means nobody waits for the answer.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <string>
-#include <vector>
+#include <variant>
 
 #include "gateway/base/frame.hpp"
-#include "gateway/hub/hub.hpp"
+#include "gateway/hub/channel_service.hpp"
 
 namespace ssegw::server {
 
-struct Message {
-  enum class Kind : uint8_t {
-    kPublish,         // to the owner: publish data into channel
-    kPublishReply,    // to the asker: the id, or a failure
-    kSubscribe,       // to the owner: a subscriber on `from` wants channel from `resume`
-    kSubscribeReply,  // to the asker: replay frames, or a failure
-    kUnsubscribe,     // to the owner: one subscriber on `from` has gone
-    kForward,         // to a mirror: a new frame of channel (none: the channel finished)
-    kInfo,            // to the owner: channel information
-    kInfoReply,
-    kShutdown,  // from main: drain
-    kStop,      // from main: every worker has drained; close the loop
-  };
-
-  explicit Message(Kind k) : kind(k) {}
-
-  Kind kind;
-  uint32_t from = 0;        // the worker that sent it
-  uint64_t connection = 0;  // the asking connection's id on `from`
-  uint64_t sequence = 0;    // kPublish and its reply: the asker's answer slot (0: none)
+// To the owner of a channel: publish data into it.
+struct PublishRequest {
+  uint64_t id = 0;
   std::string channel;
   std::string type;
   std::string data;
+};
+struct PublishReply {
+  uint64_t id = 0;
+  hub::PublishOutcome outcome;
+};
+// To the owner: a subscriber on the sending worker joins from `resume`.
+struct SubscribeRequest {
+  uint64_t id = 0;
+  std::string channel;
   hub::ResumeRequest resume;
+};
+struct SubscribeReply {
+  uint64_t id = 0;
+  std::string channel;
+  hub::Admission admission;
+};
+// To the owner: one subscriber of the sending worker has left the channel.
+struct Leave {
+  std::string channel;
+};
+// To a worker mirroring a channel: a new frame of it (null: the channel finished).
+struct Forward {
+  std::string channel;
   base::FrameRef frame;
-  std::vector<base::FrameRef> frames;
-  bool ok = true;
-  bool finished = false;        // kSubscribeReply: the channel is finished; end after the frames
-  bool no_content = false;      // kSubscribeReply: finished, and the client has its final event
-  bool backplane_down = false;  // replies: failed because Redis is unreachable
-  bool attached = false;        // kSubscribeReply: the owner attached the asker (same worker)
-  // kSubscribeReply, not ok: refused at limits.max_sources (else limits.max_channels).
-  bool too_many_sources = false;
-  hub::Published published{};
-  hub::ChannelInfo info{};
+};
+struct InfoRequest {
+  uint64_t id = 0;
+  std::string channel;
+};
+struct InfoReply {
+  uint64_t id = 0;
+  hub::InfoOutcome outcome;
+};
+// From main: drain; then, once every worker has drained, close the loop.
+struct Shutdown {};
+struct Stop {};
 
+using Payload = std::variant<PublishRequest, PublishReply, SubscribeRequest, SubscribeReply, Leave,
+                             Forward, InfoRequest, InfoReply, Shutdown, Stop>;
+
+struct Message {
+  Message(uint32_t sender, Payload body) : from(sender), payload(std::move(body)) {}
+
+  uint32_t from;  // the worker that sent it
+  Payload payload;
   std::atomic<Message*> next{nullptr};
 };
 
@@ -62,17 +81,14 @@ class Mailbox {
   Mailbox(const Mailbox&) = delete;
   Mailbox& operator=(const Mailbox&) = delete;
   ~Mailbox() {
-    while (Message* m = pop()) delete m;
+    while (pop()) {
+    }
   }
 
-  void push(Message* message) {
-    message->next.store(nullptr, std::memory_order_relaxed);
-    Message* previous = head_.exchange(message, std::memory_order_acq_rel);
-    previous->next.store(message, std::memory_order_release);
-  }
+  void push(std::unique_ptr<Message> message) { push_raw(message.release()); }
 
-  // nullptr when empty, or when a producer is half-way through push(); its wake-up follows.
-  Message* pop() {
+  // Null when empty, or when a producer is half-way through push(); its wake-up follows.
+  std::unique_ptr<Message> pop() {
     Message* tail = tail_;
     Message* next = tail->next.load(std::memory_order_acquire);
     if (tail == &stub_) {
@@ -83,20 +99,26 @@ class Mailbox {
     }
     if (next) {
       tail_ = next;
-      return tail;
+      return std::unique_ptr<Message>(tail);
     }
     if (tail != head_.load(std::memory_order_acquire)) return nullptr;
-    push(&stub_);
+    push_raw(&stub_);
     next = tail->next.load(std::memory_order_acquire);
     if (next) {
       tail_ = next;
-      return tail;
+      return std::unique_ptr<Message>(tail);
     }
     return nullptr;
   }
 
  private:
-  Message stub_{Message::Kind::kStop};  // never delivered: it only keeps the list non-empty
+  void push_raw(Message* message) {
+    message->next.store(nullptr, std::memory_order_relaxed);
+    Message* previous = head_.exchange(message, std::memory_order_acq_rel);
+    previous->next.store(message, std::memory_order_release);
+  }
+
+  Message stub_{0, Stop{}};  // never delivered: it only keeps the list non-empty
   std::atomic<Message*> head_;
   Message* tail_;
 };

@@ -3,9 +3,10 @@
 #include <cstdio>
 #include <limits>
 
+#include "gateway/backplane/redis_channels.hpp"
 #include "gateway/base/clock.hpp"
 #include "gateway/base/log.hpp"
-#include "gateway/hub/generation.hpp"
+#include "gateway/hub/local_channels.hpp"
 #include "gateway/hub/sse_frame.hpp"
 #include "gateway/server/connection.hpp"
 
@@ -55,8 +56,6 @@ Shared::Shared(const config::Config& config)
       policy(config, client_limits, upstream_limits, metrics),
       retry_frame(hub::make_retry_frame(static_cast<uint64_t>(config.retry.count()))),
       heartbeat_frame(hub::make_heartbeat_frame()),
-      chunked_end_frame(base::Frame::copy_of("0\r\n\r\n")),
-      continue_frame(base::Frame::copy_of("HTTP/1.1 100 Continue\r\n\r\n")),
       instance_id(random_instance_id()) {}
 
 Worker::Worker(Shared& shared, uint32_t index, int listen_fd)
@@ -67,7 +66,12 @@ Worker::Worker(Shared& shared, uint32_t index, int listen_fd)
       tick_timer_(loop_, [this] { on_tick(); }),
       grace_timer_(loop_,
                    [this] {
-                     for (Connection* c = connections_; c; c = c->next) c->close();
+                     // close() only starts closing: c stays linked until its close callback.
+                     for (Connection* c = connections_; c;) {
+                       Connection* next = c->next;
+                       c->close();
+                       c = next;
+                     }
                    }),
       wake_(loop_, [this] { on_mail(); }),
       hub_(hub_options(shared.config), shared.metrics, shared.channels, shared.history_bytes) {
@@ -117,11 +121,15 @@ Worker::Worker(Shared& shared, uint32_t index, int listen_fd)
   }
   hub_.set_forward(
       [this](uint32_t worker, const std::string& channel, const base::FrameRef& frame) {
-        auto* message = new Message(Message::Kind::kForward);
-        message->channel = channel;
-        message->frame = frame;
-        send_to(worker, message);
+        send_to(worker, Forward{channel, frame});
       });
+  auto owns = [this](std::string_view name) { return owner_of(name) == index_; };
+  if (backplane_)
+    owner_side_ = std::make_unique<backplane::RedisChannels>(*backplane_, hub_, owns);
+  else
+    owner_side_ = std::make_unique<hub::LocalChannels>(
+        hub_, [this] { return loop_.now_ms(); }, owns);
+  channels_ = std::make_unique<Channels>(*this, *owner_side_, hub_);
 }
 
 Worker::~Worker() = default;
@@ -139,33 +147,22 @@ void Worker::run() {
   if (rc != 0) base::log::warn("loop closed with handles open", {{"worker", index_}});
 }
 
-void Worker::post(Message* message) {
-  mailbox_.push(message);
+void Worker::post(std::unique_ptr<Message> message) {
+  mailbox_.push(std::move(message));
   wake_.send();
 }
 
-void Worker::send_to(uint32_t worker, Message* message) {
-  message->from = index_;
-  shared_.workers[worker]->post(message);
+bool Worker::send_to(uint32_t worker, Payload payload) {
+  // A drained worker has no connection left to answer, and at stop (the backplane's final close
+  // fails what is pending) its loop may be closed already: posting to it would abort.
+  if (worker != index_ && shared_.workers[worker]->drained_reported()) return false;
+  shared_.workers[worker]->post(std::make_unique<Message>(index_, std::move(payload)));
+  return true;
 }
 
 uint32_t Worker::owner_of(std::string_view channel) const {
   if (shared_.workers.size() == 1) return 0;
   return static_cast<uint32_t>(std::hash<std::string_view>{}(channel) % shared_.workers.size());
-}
-
-void Worker::ask_owner(uint32_t owner, Message* message, Connection* asker) {
-  message->connection = asker->id();
-  askers_[asker->id()] = asker;
-  send_to(owner, message);
-}
-
-void Worker::expect_reply(Connection* asker) {
-  askers_[asker->id()] = asker;
-}
-
-void Worker::forget_asker(uint64_t connection_id) {
-  askers_.erase(connection_id);
 }
 
 void Worker::on_connection(uv_stream_t* server) {
@@ -195,49 +192,7 @@ void Worker::connection_closed(Connection* connection) {
   --connection_count_;
   shared_.metrics.connections_active.Decrement();
   shared_.connections.fetch_sub(1, std::memory_order_relaxed);
-  askers_.erase(connection->id());
   check_drained();
-}
-
-std::string Worker::new_generation_channel() {
-  for (;;) {
-    std::optional<std::string> name = hub::make_generation_name();
-    if (!name) return std::string();
-    if (owner_of(*name) != index_) continue;  // 1 try in `workers` is ours
-    if (backplane_) {
-      backplane_->start_generation(*name);  // kept in Redis: no channel here until subscribed
-      return *name;
-    }
-    return hub_.create_generation_channel(*name) ? *name : std::string();
-  }
-}
-
-void Worker::finish_channel(const std::string& channel) {
-  if (backplane_)
-    backplane_->finish_generation(channel);
-  else
-    hub_.finish(channel);
-}
-
-base::FrameRef Worker::publish_into(const std::string& channel, std::string_view type,
-                                    std::string_view data) {
-  if (backplane_) {
-    if (backplane_->writes_generation(channel))
-      return backplane_->publish_generation(channel, type, data);
-    backplane_->publish(channel, type, data, nullptr);
-    return {};
-  }
-  uint32_t owner = owner_of(channel);
-  if (owner == index_) {
-    auto published = hub_.publish(channel, type, data, loop_.now_ms(), base::wall_clock_ms());
-    return published ? std::move(published->frame) : base::FrameRef();
-  }
-  auto* message = new Message(Message::Kind::kPublish);  // connection 0: nobody awaits the reply
-  message->channel = channel;
-  message->type = std::string(type);
-  message->data = std::string(data);
-  send_to(owner, message);
-  return {};
 }
 
 void Worker::on_tick() {
@@ -257,181 +212,13 @@ void Worker::on_tick() {
 }
 
 void Worker::on_mail() {
-  while (Message* message = mailbox_.pop()) {
-    handle(*message);
-    delete message;
-  }
-}
-
-void Worker::handle(Message& m) {
-  using Kind = Message::Kind;
-  auto reply = [&](Kind kind) {
-    auto* answer = new Message(kind);
-    answer->connection = m.connection;
-    answer->channel = std::move(m.channel);
-    return answer;
-  };
-  switch (m.kind) {
-    case Kind::kPublish: {
-      if (backplane_) {
-        publish_via_backplane(m);
-        break;
-      }
-      auto published =
-          hub_.publish(m.channel, m.type, m.data, loop_.now_ms(), base::wall_clock_ms());
-      if (m.connection == 0) break;  // a recording route: nobody awaits the answer
-      Message* answer = reply(Kind::kPublishReply);
-      answer->sequence = m.sequence;
-      answer->ok = published.has_value();
-      if (published) answer->published = *published;
-      send_to(m.from, answer);
-      break;
-    }
-    case Kind::kSubscribe: {
-      if (backplane_) {
-        subscribe_via_backplane(m);
-        break;
-      }
-      auto result = hub_.subscribe_remote(m.channel, m.from, m.resume);
-      Message* answer = reply(Kind::kSubscribeReply);
-      answer->ok = result.answered();
-      answer->too_many_sources = result.status == hub::SubscribeResult::Status::kTooManySources;
-      answer->frames = std::move(result.replay.frames);
-      answer->finished = result.replay.finished;
-      answer->no_content = result.replay.no_content;
-      send_to(m.from, answer);
-      break;
-    }
-    case Kind::kUnsubscribe:
-      hub_.unsubscribe_remote(m.channel, m.from);
-      break;
-    case Kind::kInfo: {
-      if (backplane_) {
-        info_via_backplane(m);
-        break;
-      }
-      Message* answer = reply(Kind::kInfoReply);
-      answer->info = hub_.info(answer->channel);
-      send_to(m.from, answer);
-      break;
-    }
-    case Kind::kForward:
-      hub_.deliver_mirror(m.channel, m.frame);
-      break;
-    case Kind::kPublishReply:
-    case Kind::kSubscribeReply:
-    case Kind::kInfoReply:
-      answer_asker(m);
-      break;
-    case Kind::kShutdown:
+  while (std::unique_ptr<Message> message = mailbox_.pop()) {
+    if (channels_->on_message(message->from, message->payload)) continue;
+    if (std::holds_alternative<Shutdown>(message->payload))
       begin_drain();
-      break;
-    case Kind::kStop:
+    else if (std::holds_alternative<Stop>(message->payload))
       stop();
-      break;
   }
-}
-
-void Worker::answer_asker(Message& m) {
-  auto it = askers_.find(m.connection);
-  if (it != askers_.end()) {
-    Connection* asker = it->second;
-    askers_.erase(it);
-    asker->on_owner_reply(m);
-  } else if (m.kind == Message::Kind::kSubscribeReply && m.ok && !m.finished && !m.attached &&
-             m.from != index_) {
-    // The subscriber left before the owner answered: give its place back.
-    auto* undo = new Message(Message::Kind::kUnsubscribe);
-    undo->channel = std::move(m.channel);
-    send_to(m.from, undo);
-  }
-}
-
-void Worker::reply_to(uint32_t worker, Message* answer) {
-  if (worker != index_) {
-    // A drained worker has no connection left to answer, and at stop (the backplane's final
-    // close fails what is pending) its loop may be closed already: posting to it would abort.
-    if (shared_.workers[worker]->drained_reported()) {
-      if (answer->kind == Message::Kind::kSubscribeReply && answer->ok && !answer->finished &&
-          !answer->no_content && !answer->attached)
-        hub_.unsubscribe_remote(answer->channel, worker);  // give its place back
-      delete answer;
-      return;
-    }
-    send_to(worker, answer);
-    return;
-  }
-  answer->from = index_;
-  answer_asker(*answer);
-  delete answer;
-}
-
-void Worker::publish_via_backplane(const Message& m) {
-  backplane_->publish(m.channel, m.type, m.data,
-                      [this, from = m.from, connection = m.connection, sequence = m.sequence,
-                       channel = m.channel](const backplane::RedisBackplane::Publication& p) {
-                        using Status = backplane::RedisBackplane::Publication::Status;
-                        if (connection == 0) return;  // a recording route: nobody awaits the answer
-                        auto* answer = new Message(Message::Kind::kPublishReply);
-                        answer->connection = connection;
-                        answer->sequence = sequence;
-                        answer->channel = channel;
-                        answer->ok = p.status == Status::kStored;
-                        answer->backplane_down = p.status == Status::kUnavailable;
-                        if (answer->ok) {
-                          answer->published.id = p.id;
-                          answer->published.subscribers =
-                              hub_.info(channel).subscribers;  // this instance's
-                        }
-                        reply_to(from, answer);
-                      });
-}
-
-void Worker::subscribe_via_backplane(const Message& m) {
-  backplane_->subscribe(m.channel, m.resume,
-                        [this, from = m.from, connection = m.connection,
-                         channel = m.channel](backplane::Admission& admission) {
-                          using Status = backplane::Admission::Status;
-                          auto* answer = new Message(Message::Kind::kSubscribeReply);
-                          answer->connection = connection;
-                          answer->channel = channel;
-                          answer->ok = admission.status != Status::kUnavailable;
-                          answer->backplane_down = admission.status == Status::kUnavailable;
-                          answer->finished = admission.status == Status::kEnded;
-                          answer->no_content = admission.status == Status::kNoContent;
-                          answer->frames = std::move(admission.frames);
-                          if (admission.status == Status::kLive) {
-                            if (from == index_) {
-                              // The asker is on this worker: it joins the channel right now, at the
-                              // point its replay ended, before any later event can be fanned out.
-                              auto it = askers_.find(connection);
-                              if (it == askers_.end() || !it->second->is_open()) {
-                                delete answer;
-                                return;
-                              }
-                              answer->attached = hub_.attach_local(channel, it->second);
-                            } else {
-                              answer->attached = false;
-                              if (!hub_.attach_remote(channel, from)) answer->ok = false;
-                            }
-                            if (from == index_ && !answer->attached) answer->ok = false;
-                            if (!answer->ok) answer->frames.clear();  // over limits.max_channels
-                          }
-                          reply_to(from, answer);
-                        });
-}
-
-void Worker::info_via_backplane(const Message& m) {
-  backplane_->info(m.channel, [this, from = m.from, connection = m.connection,
-                               channel = m.channel](std::optional<hub::ChannelInfo> info) {
-    auto* answer = new Message(Message::Kind::kInfoReply);
-    answer->connection = connection;
-    answer->channel = channel;
-    answer->ok = info.has_value();
-    answer->backplane_down = !info;
-    if (info) answer->info = *info;
-    reply_to(from, answer);
-  });
 }
 
 void Worker::begin_drain() {

@@ -26,6 +26,7 @@
 #include "gateway/metrics/metrics.hpp"
 #include "gateway/net/handles.hpp"
 #include "gateway/net/loop.hpp"
+#include "gateway/server/channels.hpp"
 #include "gateway/server/mailbox.hpp"
 #include "upstream/http_client.hpp"
 #include "upstream/route_proxy.hpp"
@@ -53,8 +54,6 @@ struct Shared {
   std::function<void()> worker_drained;  // wakes the main thread
   base::FrameRef retry_frame;
   base::FrameRef heartbeat_frame;
-  base::FrameRef chunked_end_frame;  // "0\r\n\r\n"
-  base::FrameRef continue_frame;     // "HTTP/1.1 100 Continue\r\n\r\n"
   // Redis backplane: this process's name in source leases, and the workers connected to Redis.
   std::string instance_id;
   std::atomic<uint32_t> backplane_links_up{0};
@@ -69,10 +68,10 @@ class Worker {
   Worker(Shared& shared, uint32_t index, int listen_fd);
   ~Worker();
 
-  // The thread body: listens and runs the loop until kStop.
+  // The thread body: listens and runs the loop until Stop.
   void run();
   // Any thread.
-  void post(Message* message);
+  void post(std::unique_ptr<Message> message);
 
   uint32_t index() const { return index_; }
   Shared& shared() { return shared_; }
@@ -84,27 +83,14 @@ class Worker {
 
   // Which worker owns a channel: a hash of its name.
   uint32_t owner_of(std::string_view channel) const;
-  // Sends a request to the owner; the answer reaches connection `id` through on_owner_reply.
-  void ask_owner(uint32_t owner, Message* message, Connection* asker);
-  void forget_asker(uint64_t connection_id);
-  // A connection that still awaits answers after one arrived registers again.
-  void expect_reply(Connection* asker);
-  void send_to(uint32_t worker, Message* message);
-  // The Redis backplane, or null when channels live in memory.
-  backplane::RedisBackplane* backplane() { return backplane_.get(); }
+  // Posts to another worker; false (and nothing sent) when that worker has drained already, so
+  // that its loop may be closed: it has nobody left to serve.
+  bool send_to(uint32_t worker, Payload payload);
+  // Every channel operation of this worker's connections, routes and sources goes through here.
+  hub::ChannelService& channels() { return *channels_; }
 
   void connection_closed(Connection* connection);
 
-  // Publishes into a channel from this worker: at once when it owns the channel (and returns
-  // the frame), else through the owner's mailbox (and returns null).
-  base::FrameRef publish_into(const std::string& channel, std::string_view type,
-                              std::string_view data);
-  // A fresh channel for a resumable answer, owned by this worker (so that the answer is
-  // recorded without crossing threads), named by hub::make_generation_name(); empty when over
-  // limits.max_channels.
-  std::string new_generation_channel();
-  // Ends a generation's channel: its streams end after the last event, here and elsewhere.
-  void finish_channel(const std::string& channel);
   // Takes over a proxied answer that goes on without its client.
   void adopt(std::unique_ptr<upstream::RouteProxy> proxy) { detached_.push_back(std::move(proxy)); }
 
@@ -117,14 +103,6 @@ class Worker {
  private:
   void on_connection(uv_stream_t* server);
   void on_mail();
-  void handle(Message& message);
-  // Redis backplane versions of the owner's work: they answer once Redis has.
-  void publish_via_backplane(const Message& message);
-  void subscribe_via_backplane(const Message& message);
-  void info_via_backplane(const Message& message);
-  // Sends an answer to the worker that asked; on this worker, hands it over at once.
-  void reply_to(uint32_t worker, Message* answer);
-  void answer_asker(Message& answer);
   void on_tick();
   void begin_drain();
   void check_drained();
@@ -143,11 +121,14 @@ class Worker {
   std::map<std::string, std::unique_ptr<upstream::Client>> clients_;
   std::unique_ptr<upstream::SourceManager> sources_;  // declared after clients_: destroyed first
   std::unique_ptr<backplane::RedisBackplane> backplane_;
+  // The owner side of this worker's channels (in memory, or in Redis), and the router that sends
+  // other workers' channels across the mailbox.
+  std::unique_ptr<hub::ChannelService> owner_side_;
+  std::unique_ptr<Channels> channels_;
   std::vector<std::unique_ptr<upstream::RouteProxy>> detached_;
   Connection* connections_ = nullptr;
   size_t connection_count_ = 0;
   uint64_t next_connection_id_ = 1;
-  std::unordered_map<uint64_t, Connection*> askers_;  // connections awaiting an owner's answer
   bool draining_ = false;
   uint64_t last_limits_sweep_ms_ = 0;
   std::atomic<bool> drained_reported_{false};

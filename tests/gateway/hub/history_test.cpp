@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "gateway/hub/replay_planner.hpp"
+
 using namespace ssegw;
 
 using hub::EventId;
@@ -12,6 +14,15 @@ using hub::History;
 using hub::HistoryLimits;
 
 namespace {
+
+// Where a subscriber resuming after `last` starts in h (nullopt: an unparseable id), as the
+// ReplayPlanner decides it from the history's window.
+hub::ReplayPlan resume_point(const History& h, const std::optional<EventId>& last) {
+  hub::ResumeRequest resume{true, last ? last->str() : std::string("not-an-id")};
+  hub::ReplayContext state;
+  state.known_before = h.last_evicted();
+  return hub::ReplayPlanner::plan(resume, state, h.size(), [&](size_t i) { return h.at(i).id; });
+}
 
 HistoryLimits limits(uint32_t max_events, uint64_t max_bytes, uint64_t ttl_ms) {
   HistoryLimits l;
@@ -88,7 +99,7 @@ TEST_CASE("hub/history: byte limit") {
     CHECK(ids(h) == std::vector<uint64_t>{7});
     CHECK(h.bytes() == 10);
     // Its id is now the last evicted one: resuming from it is continuous.
-    hub::ResumePoint p = h.resume_after(EventId{6, 0});
+    auto p = resume_point(h, EventId{6, 0});
     CHECK(p.start == 0);
     CHECK_FALSE(p.gap);
   }
@@ -119,15 +130,15 @@ TEST_CASE("hub/history: TTL expire") {
   CHECK(h.bytes() == 0);
   CHECK_FALSE(h.first_id().has_value());
   // Everything expired: the last expired id still resumes without a gap, an older one does not.
-  hub::ResumePoint p = h.resume_after(EventId{3, 0});
+  auto p = resume_point(h, EventId{3, 0});
   CHECK(p.start == 0);
   CHECK_FALSE(p.gap);
-  p = h.resume_after(EventId{2, 0});
+  p = resume_point(h, EventId{2, 0});
   CHECK(p.start == 0);
   CHECK(p.gap);
 }
 
-TEST_CASE("hub/history: resume_after") {
+TEST_CASE("hub/replay_planner: resume") {
   // Ids 10..50 appended with a limit of 3: 30, 40, 50 retained, 20 the last evicted.
   History h(limits(3, 1 << 20, 1000000));
   for (uint64_t ms : {10, 20, 30, 40, 50}) append(h, ms);
@@ -135,7 +146,7 @@ TEST_CASE("hub/history: resume_after") {
 
   auto check = [&](std::optional<EventId> last, size_t start, bool gap) {
     CAPTURE(last.has_value() ? last->str() : std::string("nullopt"));
-    hub::ResumePoint p = h.resume_after(last);
+    auto p = resume_point(h, last);
     CHECK(p.start == start);
     CHECK(p.gap == gap);
   };
@@ -170,23 +181,23 @@ TEST_CASE("hub/history: resume_after") {
   }
 }
 
-TEST_CASE("hub/history: resume_after with nothing evicted") {
+TEST_CASE("hub/replay_planner: resume with nothing evicted") {
   History h(limits(10, 1 << 20, 1000000));
   for (uint64_t ms : {10, 20}) append(h, ms);
-  hub::ResumePoint p = h.resume_after(EventId{5, 0});
+  auto p = resume_point(h, EventId{5, 0});
   CHECK(p.start == 0);
   CHECK(p.gap);
-  p = h.resume_after(EventId{10, 0});
+  p = resume_point(h, EventId{10, 0});
   CHECK(p.start == 1);
   CHECK_FALSE(p.gap);
 }
 
-TEST_CASE("hub/history: resume_after on an empty history") {
+TEST_CASE("hub/replay_planner: resume on an empty history") {
   History h(limits(3, 1000, 1000));
-  hub::ResumePoint p = h.resume_after(EventId{1, 0});
+  auto p = resume_point(h, EventId{1, 0});
   CHECK(p.start == 0);
   CHECK(p.gap);
-  p = h.resume_after(std::nullopt);
+  p = resume_point(h, std::nullopt);
   CHECK(p.start == 0);
   CHECK(p.gap);
 }

@@ -14,7 +14,7 @@ using namespace ssegw;
 
 namespace {
 
-using Status = hub::SubscribeResult::Status;
+using Status = hub::Admission::Status;
 
 class FakeSubscriber final : public hub::Subscriber {
  public:
@@ -78,7 +78,7 @@ std::vector<uint64_t> retained_ms(hub::Hub& hub, const std::string& channel) {
   s.owner_hub = &hub;
   std::vector<uint64_t> out;
   // A resume from "0-0" replays everything held, after a gap notice.
-  REQUIRE(hub.subscribe(channel, &s, resume_from("0-0")));
+  REQUIRE(hub.subscribe(channel, &s, resume_from("0-0")).served());
   hub.detach(&s);
   for (size_t i = 1; i < s.frames.size(); ++i) {
     auto id = hub::EventId::parse(s.frames[i].substr(4, s.frames[i].find('\n') - 4));
@@ -130,7 +130,7 @@ TEST_CASE("hub/limits: past max_total_bytes the oldest events of all channels go
     FakeSubscriber s;
     s.owner_hub = &hub;
     const double gaps = shared.metrics.replay_gaps.Value();
-    REQUIRE(hub.subscribe("b", &s, resume_from("11-0")));
+    REQUIRE(hub.subscribe("b", &s, resume_from("11-0")).served());
     CHECK(s.frames == std::vector<std::string>{frame("14-0", 'b')});
     CHECK(shared.metrics.replay_gaps.Value() == gaps);
     hub.detach(&s);
@@ -142,7 +142,7 @@ TEST_CASE("hub/limits: past max_total_bytes the oldest events of all channels go
     FakeSubscriber s;
     s.owner_hub = &hub;
     const double gaps = shared.metrics.replay_gaps.Value();
-    REQUIRE(hub.subscribe("c", &s, resume_from("10-0")));
+    REQUIRE(hub.subscribe("c", &s, resume_from("10-0")).served());
     REQUIRE(s.frames.size() == 5);
     CHECK(s.frames[0] ==
           "event: gap\ndata: {\"last_event_id\":\"10-0\",\"first_available\":\"15-0\"}\n\n");
@@ -159,7 +159,7 @@ TEST_CASE("hub/limits: a live subscriber still gets an event evicted at once") {
   hub::Hub hub(options(kFrame - 1), shared.metrics, shared.channel_count, shared.history_bytes);
   FakeSubscriber s;
   s.owner_hub = &hub;
-  REQUIRE(hub.subscribe("a", &s, {}));
+  REQUIRE(hub.subscribe("a", &s, {}).served());
   REQUIRE(hub.publish("a", "", data('a'), 0, 10));
   CHECK(s.frames == std::vector<std::string>{frame("10-0", 'a')});
   CHECK(hub.info("a").retained == 0);
@@ -168,7 +168,7 @@ TEST_CASE("hub/limits: a live subscriber still gets an event evicted at once") {
   // The client that has 10-0 resumes without a gap: it is the last evicted id.
   FakeSubscriber r;
   r.owner_hub = &hub;
-  REQUIRE(hub.subscribe("a", &r, resume_from("10-0")));
+  REQUIRE(hub.subscribe("a", &r, resume_from("10-0")).served());
   CHECK(r.frames.empty());
   hub.detach(&r);
   hub.detach(&s);
@@ -274,11 +274,11 @@ TEST_CASE("hub/limits: a refused Watch leaves no subscriber attached and no coun
 
   SUBCASE("a new channel: refused, and not kept") {
     FakeSubscriber s;
-    CHECK(hub.subscribe("feed.a", &s, {}).status == Status::kTooManySources);
-    CHECK_FALSE(hub.subscribe("feed.a", &s, {}));
+    CHECK(hub.subscribe("feed.a", &s, {}).refused == hub::Refusal::kTooManySources);
+    CHECK_FALSE(hub.subscribe("feed.a", &s, {}).served());
     CHECK(s.channel() == nullptr);
     CHECK(s.frames.empty());
-    CHECK(hub.subscribe_remote("feed.a", 0, {}).status == Status::kTooManySources);
+    CHECK(hub.subscribe_remote("feed.a", 0, {}).refused == hub::Refusal::kTooManySources);
     CHECK_FALSE(hub.subscribe_remote("feed.a", 0, {}).answered());
     CHECK(hub.channel_count() == 0);
     CHECK(shared.channel_count == 0);
@@ -290,10 +290,10 @@ TEST_CASE("hub/limits: a refused Watch leaves no subscriber attached and no coun
   SUBCASE("a channel with history: refused before any replay is sent or counted") {
     REQUIRE(hub.publish("feed.a", "", "x", 0, 10));
     FakeSubscriber s;
-    CHECK(hub.subscribe("feed.a", &s, resume_from("0-0")).status == Status::kTooManySources);
+    CHECK(hub.subscribe("feed.a", &s, resume_from("0-0")).refused == hub::Refusal::kTooManySources);
     auto remote = hub.subscribe_remote("feed.a", 0, resume_from("0-0"));
-    CHECK(remote.status == Status::kTooManySources);
-    CHECK(remote.replay.frames.empty());
+    CHECK(remote.refused == hub::Refusal::kTooManySources);
+    CHECK(remote.replay.empty());
     CHECK(s.frames.empty());
     CHECK(s.channel() == nullptr);
     CHECK(hub.info("feed.a").subscribers == 0);

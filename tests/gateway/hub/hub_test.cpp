@@ -128,7 +128,7 @@ TEST_CASE("hub/channel: ids come from take_next_id") {
 TEST_CASE("hub/hub: publish assigns increasing ids and fans out once to every subscriber") {
   Fixture f;
   FakeSubscriber a, b, c;
-  for (FakeSubscriber* s : {&a, &b, &c}) REQUIRE(f.hub.subscribe("ch", s, kNoResume));
+  for (FakeSubscriber* s : {&a, &b, &c}) REQUIRE(f.hub.subscribe("ch", s, kNoResume).served());
   CHECK(f.metrics.subscribers_active.Value() == 3);
   CHECK(f.metrics.channels_active.Value() == 1);
   CHECK(f.channel_count == 1);
@@ -188,8 +188,8 @@ TEST_CASE("hub/hub: publish with no subscriber keeps history and counts no deliv
 TEST_CASE("hub/hub: channels are independent") {
   Fixture f;
   FakeSubscriber a, b;
-  REQUIRE(f.hub.subscribe("a", &a, kNoResume));
-  REQUIRE(f.hub.subscribe("b", &b, kNoResume));
+  REQUIRE(f.hub.subscribe("a", &a, kNoResume).served());
+  REQUIRE(f.hub.subscribe("b", &b, kNoResume).served());
   f.hub.publish("a", "", "to-a", 0, 100);
   f.hub.publish("b", "", "to-b", 0, 50);
   CHECK(a.frames == std::vector<std::string>{ev("100-0", "to-a")});
@@ -202,9 +202,9 @@ TEST_CASE("hub/hub: a subscriber that detaches itself inside deliver()") {
   Fixture f;
   FakeSubscriber first, quitter, last;
   quitter.on_deliver = [&f](FakeSubscriber& self) { f.hub.detach(&self); };
-  REQUIRE(f.hub.subscribe("ch", &first, kNoResume));
-  REQUIRE(f.hub.subscribe("ch", &quitter, kNoResume));
-  REQUIRE(f.hub.subscribe("ch", &last, kNoResume));
+  REQUIRE(f.hub.subscribe("ch", &first, kNoResume).served());
+  REQUIRE(f.hub.subscribe("ch", &quitter, kNoResume).served());
+  REQUIRE(f.hub.subscribe("ch", &last, kNoResume).served());
 
   auto p1 = f.hub.publish("ch", "", "one", 0, 1);
   REQUIRE(p1);
@@ -232,7 +232,7 @@ TEST_CASE("hub/hub: every subscriber detaching inside deliver()") {
   FakeSubscriber s[3];
   for (auto& sub : s) {
     sub.on_deliver = [&f](FakeSubscriber& self) { f.hub.detach(&self); };
-    REQUIRE(f.hub.subscribe("ch", &sub, kNoResume));
+    REQUIRE(f.hub.subscribe("ch", &sub, kNoResume).served());
   }
   auto p = f.hub.publish("ch", "", "bye", 0, 1);
   REQUIRE(p);
@@ -252,7 +252,7 @@ TEST_CASE("hub/hub: subscribe with resume replays the events after the id, then 
   CHECK(f.published() == 5);
 
   FakeSubscriber s;
-  REQUIRE(f.hub.subscribe("ch", &s, resume_from("1000-2")));
+  REQUIRE(f.hub.subscribe("ch", &s, resume_from("1000-2")).served());
   CHECK(s.frames == std::vector<std::string>{ev("1000-3", "e3"), ev("1000-4", "e4")});
   CHECK(f.replayed() == 2);
   CHECK(f.delivered() == 2);
@@ -268,7 +268,7 @@ TEST_CASE("hub/hub: subscribe with resume replays the events after the id, then 
 
   SUBCASE("resume from the last id replays nothing") {
     FakeSubscriber t;
-    REQUIRE(f.hub.subscribe("ch", &t, resume_from("1001-0")));
+    REQUIRE(f.hub.subscribe("ch", &t, resume_from("1001-0")).served());
     CHECK(t.frames.empty());
     CHECK(f.replayed() == 2);
     CHECK(f.gaps() == 0);
@@ -276,13 +276,13 @@ TEST_CASE("hub/hub: subscribe with resume replays the events after the id, then 
   }
   SUBCASE("no resume replays nothing") {
     FakeSubscriber t;
-    REQUIRE(f.hub.subscribe("ch", &t, kNoResume));
+    REQUIRE(f.hub.subscribe("ch", &t, kNoResume).served());
     CHECK(t.frames.empty());
     f.hub.detach(&t);
   }
   SUBCASE("an unparseable id gets a gap notice, then the whole history") {
     FakeSubscriber t;
-    REQUIRE(f.hub.subscribe("ch", &t, resume_from("garbage")));
+    REQUIRE(f.hub.subscribe("ch", &t, resume_from("garbage")).served());
     REQUIRE(t.frames.size() == 7);
     CHECK(t.frames[0] ==
           "event: gap\ndata: {\"last_event_id\":\"garbage\",\"first_available\":\"1000-0\"}\n\n");
@@ -295,7 +295,7 @@ TEST_CASE("hub/hub: subscribe with resume replays the events after the id, then 
   }
   SUBCASE("an empty id in a present resume is unparseable too") {
     FakeSubscriber t;
-    REQUIRE(f.hub.subscribe("ch", &t, resume_from("")));
+    REQUIRE(f.hub.subscribe("ch", &t, resume_from("")).served());
     REQUIRE(t.frames.size() == 7);
     CHECK(t.frames[0] ==
           "event: gap\ndata: {\"last_event_id\":\"\",\"first_available\":\"1000-0\"}\n\n");
@@ -309,12 +309,12 @@ TEST_CASE("hub/hub: resume older than the retained history") {
   for (int i = 0; i < 5; ++i) f.hub.publish("ch", "", std::to_string(i).c_str(), 0, 100 + i);
   // Retained: 102-0, 103-0, 104-0; 101-0 was the last evicted.
   FakeSubscriber continuous, gapped;
-  REQUIRE(f.hub.subscribe("ch", &continuous, resume_from("101-0")));
+  REQUIRE(f.hub.subscribe("ch", &continuous, resume_from("101-0")).served());
   CHECK(continuous.frames ==
         std::vector<std::string>{ev("102-0", "2"), ev("103-0", "3"), ev("104-0", "4")});
   CHECK(f.gaps() == 0);
 
-  REQUIRE(f.hub.subscribe("ch", &gapped, resume_from("100-0")));
+  REQUIRE(f.hub.subscribe("ch", &gapped, resume_from("100-0")).served());
   CHECK(gapped.frames ==
         std::vector<std::string>{
             "event: gap\ndata: {\"last_event_id\":\"100-0\",\"first_available\":\"102-0\"}\n\n",
@@ -328,7 +328,7 @@ TEST_CASE("hub/hub: resume older than the retained history") {
 TEST_CASE("hub/hub: resume on a channel with no history gets a gap with null") {
   Fixture f;
   FakeSubscriber s;
-  REQUIRE(f.hub.subscribe("new", &s, resume_from("5-5")));
+  REQUIRE(f.hub.subscribe("new", &s, resume_from("5-5")).served());
   CHECK(s.frames == std::vector<std::string>{"event: gap\ndata: {\"last_event_id\":\"5-5\","
                                              "\"first_available\":null}\n\n"});
   CHECK(f.gaps() == 1);
@@ -343,7 +343,7 @@ TEST_CASE("hub/hub: resume on a channel with no history gets a gap with null") {
 TEST_CASE("hub/hub: the gap notice echoes at most 128 bytes of the requested id") {
   Fixture f;
   FakeSubscriber s;
-  REQUIRE(f.hub.subscribe("ch", &s, resume_from(std::string(300, 'a'))));
+  REQUIRE(f.hub.subscribe("ch", &s, resume_from(std::string(300, 'a'))).served());
   REQUIRE(s.frames.size() == 1);
   CHECK(s.frames[0] == "event: gap\ndata: {\"last_event_id\":\"" + std::string(128, 'a') +
                            "\",\"first_available\":null}\n\n");
@@ -358,7 +358,7 @@ TEST_CASE("hub/hub: remote subscribers") {
   });
 
   FakeSubscriber local;
-  REQUIRE(f.hub.subscribe("ch", &local, kNoResume));
+  REQUIRE(f.hub.subscribe("ch", &local, kNoResume).served());
   REQUIRE(f.hub.subscribe_remote("ch", 1, kNoResume).answered());
   REQUIRE(f.hub.subscribe_remote("ch", 1, kNoResume).answered());
   REQUIRE(f.hub.subscribe_remote("ch", 2, kNoResume).answered());
@@ -401,21 +401,21 @@ TEST_CASE("hub/hub: subscribe_remote returns the replay") {
   f.hub.publish("ch", "", "a", 0, 1);
   f.hub.publish("ch", "", "b", 0, 2);
   auto replay = f.hub.subscribe_remote("ch", 1, resume_from("1-0"));
-  REQUIRE(replay.status == hub::SubscribeResult::Status::kLive);
-  REQUIRE(replay.replay.frames.size() == 1);
-  CHECK(replay.replay.frames[0]->raw() == ev("2-0", "b"));
+  REQUIRE(replay.status == hub::Admission::Status::kLive);
+  REQUIRE(replay.replay.size() == 1);
+  CHECK(replay.replay[0]->raw() == ev("2-0", "b"));
   CHECK(f.replayed() == 1);
   CHECK(f.delivered() == 1);
 
   auto gapped = f.hub.subscribe_remote("ch", 1, resume_from("x"));
-  REQUIRE(gapped.status == hub::SubscribeResult::Status::kLive);
-  CHECK(gapped.replay.frames.size() == 3);
+  REQUIRE(gapped.status == hub::Admission::Status::kLive);
+  CHECK(gapped.replay.size() == 3);
   CHECK(f.gaps() == 1);
   CHECK(f.hub.info("ch").subscribers == 2);
 
   auto none = f.hub.subscribe_remote("ch", 1, kNoResume);
-  REQUIRE(none.status == hub::SubscribeResult::Status::kLive);
-  CHECK(none.replay.frames.empty());
+  REQUIRE(none.status == hub::Admission::Status::kLive);
+  CHECK(none.replay.empty());
   CHECK(f.hub.info("ch").subscribers == 3);
 }
 
@@ -461,15 +461,14 @@ TEST_CASE("hub/hub: max_channels") {
   Fixture f(options_with(100, 2, 2));
   REQUIRE(f.hub.publish("a", "", "x", 0, 1));
   FakeSubscriber s;
-  REQUIRE(f.hub.subscribe("b", &s, kNoResume));
+  REQUIRE(f.hub.subscribe("b", &s, kNoResume).served());
   CHECK(f.channel_count == 2);
 
   CHECK_FALSE(f.hub.publish("c", "", "x", 0, 1).has_value());
   FakeSubscriber t;
-  CHECK_FALSE(f.hub.subscribe("c", &t, kNoResume));
+  CHECK_FALSE(f.hub.subscribe("c", &t, kNoResume).served());
   CHECK(t.channel() == nullptr);
-  CHECK(f.hub.subscribe_remote("c", 1, kNoResume).status ==
-        hub::SubscribeResult::Status::kTooManyChannels);
+  CHECK(f.hub.subscribe_remote("c", 1, kNoResume).refused == hub::Refusal::kTooManyChannels);
   CHECK(f.hub.channel_count() == 2);
   CHECK(f.channel_count == 2);
   CHECK(f.metrics.channels_active.Value() == 2);
@@ -522,7 +521,7 @@ TEST_CASE("hub/hub: sweep frees an idle channel after the TTL") {
 TEST_CASE("hub/hub: sweep keeps a channel with a subscriber") {
   Fixture f(options_with(100, 1, 100, 1000));
   FakeSubscriber s;
-  REQUIRE(f.hub.subscribe("ch", &s, kNoResume));
+  REQUIRE(f.hub.subscribe("ch", &s, kNoResume).served());
   REQUIRE(f.hub.publish("ch", "", "x", 0, 1));
   f.hub.sweep(5000);
   CHECK(f.hub.channel_count() == 1);

@@ -1,0 +1,266 @@
+#include "gateway/server/handlers.hpp"
+
+#include "gateway/api/credentials.hpp"
+#include "gateway/api/demo_page.hpp"
+#include "gateway/base/json.hpp"
+#include "gateway/http/response.hpp"
+#include "gateway/server/connection.hpp"
+#include "gateway/server/proxy_response.hpp"
+#include "gateway/server/sse_stream.hpp"
+#include "gateway/server/worker.hpp"
+
+namespace ssegw::server {
+namespace {
+
+using Kind = api::RequestKind;
+
+// The answer for a refused channel operation: status, code, message and extra header lines.
+struct RefusalAnswer {
+  int status;
+  const char* code;
+  const char* message;
+  const char* headers;
+};
+
+RefusalAnswer refusal_answer(hub::Refusal refused) {
+  switch (refused) {
+    case hub::Refusal::kTooManySources:
+      return {503, "too_many_sources", "the gateway is at limits.max_sources", ""};
+    case hub::Refusal::kBackplaneUnavailable:
+      return {503, "backplane_unavailable", "the Redis backplane is unreachable",
+              "Retry-After: 1\r\n"};
+    case hub::Refusal::kTooManyChannels:
+    case hub::Refusal::kNone:
+      break;
+  }
+  return {503, "too_many_channels", "the gateway is at limits.max_channels", ""};
+}
+
+std::string published_json(const std::string& channel, const hub::PublishOutcome& outcome) {
+  std::string body = "{\"id\":\"" + outcome.id.str() + "\",\"channel\":";
+  base::append_json_string(body, channel);
+  body += ",\"subscribers\":" + std::to_string(outcome.subscribers) + "}\n";
+  return body;
+}
+
+std::string info_json(const std::string& channel, const hub::ChannelInfo& info) {
+  auto id_or_null = [](const std::optional<hub::EventId>& id) {
+    return id ? "\"" + id->str() + "\"" : std::string("null");
+  };
+  std::string body = "{\"channel\":";
+  base::append_json_string(body, channel);
+  body += ",\"subscribers\":" + std::to_string(info.subscribers) +
+          ",\"retained\":" + std::to_string(info.retained) +
+          ",\"first_id\":" + id_or_null(info.first_id) +
+          ",\"last_id\":" + id_or_null(info.last_id) + "}\n";
+  return body;
+}
+
+// The resume point a subscriber asks for: Last-Event-ID, else ?last_event_id=.
+hub::ResumeRequest resume_request(const http::Request& request) {
+  hub::ResumeRequest resume;
+  std::string_view header = request.header("last-event-id");
+  if (!header.empty()) {
+    resume.present = true;
+    resume.last_event_id = std::string(header);
+  } else {
+    std::string raw;
+    switch (http::query_param(request.query(), "last_event_id", raw)) {
+      case http::QueryParam::kPresent:
+        resume.present = !raw.empty();
+        resume.last_event_id = std::move(raw);
+        break;
+      case http::QueryParam::kMalformed:  // unparseable: a gap, then everything retained
+        resume.present = true;
+        resume.last_event_id = "(malformed)";
+        break;
+      case http::QueryParam::kAbsent:
+        break;
+    }
+  }
+  if (resume.last_event_id.size() > 256) resume.last_event_id.resize(256);
+  return resume;
+}
+
+// The gateway's credentials are its own: the upstream, maybe a third party, never sees them.
+// The ssegw_token cookie and the access_token parameter carry nothing else, so they always stay
+// here (a browser sends the cookie to every path of the gateway's host); a Bearer Authorization
+// stays only when the gateway checked it, and otherwise belongs to the client and the upstream.
+// Other cookies and parameters pass unchanged.
+void strip_gateway_credentials(upstream::OutgoingRequest& request, bool authorization) {
+  request.target = api::without_token_parameter(request.target);
+  std::erase_if(request.headers, [authorization](http::Header& h) {
+    if (h.name == "authorization") return authorization && !api::bearer_token(h.value).empty();
+    if (h.name != "cookie") return false;
+    h.value = api::without_token_cookie(h.value);
+    return h.value.empty();
+  });
+}
+
+// A publish's answer comes from the channel's owner: at once here, or later from another worker
+// or Redis. Deferring it lets the next pipelined publish go ahead meanwhile.
+void publish(Connection& c, http::Request& request, const api::Permit& permit) {
+  http::AnswerSlot slot = c.defer();
+  c.worker().channels().publish(
+      permit.channel, permit.event_type, std::move(request.body),
+      [c = &c, life = c.lifetime(), slot,
+       channel = permit.channel](const hub::PublishOutcome& outcome) {
+        if (!http::Exchange::alive(life)) return;
+        if (outcome.refused == hub::Refusal::kNone) {
+          c->complete(slot, 200, "application/json", published_json(channel, outcome));
+          return;
+        }
+        RefusalAnswer answer = refusal_answer(outcome.refused);
+        c->complete(slot, answer.status, "application/json",
+                    http::json_error(answer.code, answer.message), answer.headers);
+      });
+}
+
+void subscribe(Connection& c, const http::Request& request, const api::Permit& permit) {
+  c.close_after();  // a stream ends only by closing
+  hub::ResumeRequest resume = resume_request(request);
+  c.await_stream(std::make_unique<SseStream>(c.worker(), c, permit.channel));
+  c.worker().channels().subscribe(
+      permit.channel, resume,
+      [c = &c, life = c.lifetime()](hub::Admission& admission) -> hub::Member {
+        if (!http::Exchange::alive(life)) return {};
+        return c->joined(admission);
+      });
+}
+
+void info(Connection& c, const api::Permit& permit) {
+  c.worker().channels().info(
+      permit.channel,
+      [c = &c, life = c.lifetime(), channel = permit.channel](const hub::InfoOutcome& outcome) {
+        if (!http::Exchange::alive(life)) return;
+        if (outcome.refused == hub::Refusal::kNone) {
+          c->respond(200, "application/json", info_json(channel, outcome.info));
+          return;
+        }
+        RefusalAnswer answer = refusal_answer(outcome.refused);
+        c->respond_error(answer.status, answer.code, answer.message, answer.headers);
+      });
+}
+
+void route(Connection& c, http::Request& request, api::Permit permit) {
+  Worker& worker = c.worker();
+  hub::ChannelService& channels = worker.channels();
+  const config::RouteConfig& route = *permit.route;
+  upstream::OutgoingRequest outgoing = upstream::forwardable_request(request, c.client_ip());
+  strip_gateway_credentials(outgoing, permit.strip_credentials);
+  upstream::Recording recording;
+  bool respond_async = false;
+  if (route.resumable) {
+    std::string channel = permit.channel;  // a tee target the policy stage let through
+    if (!channel.empty()) {
+      recording.mode = upstream::Recording::Mode::kTee;
+    } else {
+      channel = channels.start_generation();
+      if (channel.empty()) {
+        c.respond_error(503, "too_many_channels", "the gateway is at limits.max_channels");
+        return;
+      }
+      recording.mode = upstream::Recording::Mode::kGenerated;
+      recording.finish = [&channels, channel] { channels.finish(channel); };
+    }
+    recording.channel = channel;
+    recording.publish = [&channels, channel](std::string_view type, std::string_view data) {
+      return channels.record(channel, type, data);
+    };
+    respond_async = request.header("prefer").find("respond-async") != std::string_view::npos;
+    // Gateway-only headers: the upstream has no use for them.
+    std::erase_if(outgoing.headers, [](const http::Header& h) {
+      return h.name == "sse-channel" || h.name == "prefer";
+    });
+  }
+
+  uint64_t keepalive_ms = static_cast<uint64_t>(worker.config().heartbeat.count());
+  upstream::Client& client = worker.upstream_client(route.upstream);
+  if (respond_async) {
+    // "Open an EventSource, then POST the prompt": answer at once, run the answer detached.
+    auto proxy = std::make_unique<upstream::RouteProxy>(client, worker.metrics(), route, nullptr,
+                                                        keepalive_ms, recording);
+    // The client address's stream slot and the upstream's slot go back when the answer ends.
+    proxy->hold(std::move(permit.stream_slot));
+    proxy->hold(std::move(permit.upstream_slot));
+    proxy->start(std::move(outgoing));
+    worker.adopt(std::move(proxy));
+    std::string body = "{\"channel\":";
+    base::append_json_string(body, recording.channel);
+    body += "}\n";
+    c.respond(202, "application/json", body, "SSE-Channel: " + recording.channel + "\r\n");
+    return;
+  }
+  auto response = std::make_unique<ProxyResponse>(worker, c);
+  auto proxy = std::make_unique<upstream::RouteProxy>(
+      client, worker.metrics(), route, response.get(), keepalive_ms, std::move(recording));
+  proxy->hold(std::move(permit.stream_slot));
+  proxy->hold(std::move(permit.upstream_slot));
+  ProxyResponse& started = c.proxy(std::move(response));
+  started.start(std::move(proxy), std::move(outgoing));
+}
+
+void ops(Connection& c, const api::Permit& permit) {
+  Worker& worker = c.worker();
+  switch (permit.api_route) {
+    case api::Route::kReadyz:
+      if (worker.draining())
+        c.respond(503, "application/json", "{\"status\":\"draining\"}\n");
+      else if (!worker.shared().backplane_ready())
+        c.respond(503, "application/json", "{\"status\":\"backplane_unavailable\"}\n");
+      else
+        c.respond(200, "application/json", "{\"status\":\"ready\"}\n");
+      return;
+    case api::Route::kMetrics:
+      c.respond(200, "text/plain; version=0.0.4; charset=utf-8", worker.metrics().serialize());
+      return;
+    default:
+      c.respond(200, "application/json", "{\"status\":\"ok\"}\n");
+      return;
+  }
+}
+
+void preflight(Connection& c, const http::Request& request, const api::Permit& permit) {
+  const api::CorsPolicy& cors = c.worker().shared().policy.cors();
+  std::string headers = "Allow: " + permit.allow + "\r\n";
+  // A route's preflight always lists what the browser may send; the gateway's own paths do so
+  // for CORS preflights (Access-Control-Request-Method) only, and carry the usual CORS lines
+  // otherwise.
+  if (permit.route || request.has_header("access-control-request-method")) {
+    c.answer_headers({});
+    headers += cors.preflight_headers(request.header("origin"), permit.allow);
+  }
+  c.respond(204, "", "", headers);
+}
+
+}  // namespace
+
+void handle_request(Connection& c, http::Request& request, api::Permit permit) {
+  c.set_label(permit.label);
+  switch (permit.kind) {
+    case Kind::kPreflight:
+      preflight(c, request, permit);
+      return;
+    case Kind::kPublish:
+      publish(c, request, permit);
+      return;
+    case Kind::kSubscribe:
+      subscribe(c, request, permit);
+      return;
+    case Kind::kInfo:
+      info(c, permit);
+      return;
+    case Kind::kRoute:
+      route(c, request, std::move(permit));
+      return;
+    case Kind::kOps:
+      ops(c, permit);
+      return;
+    case Kind::kDemo:
+      c.respond(200, "text/html; charset=utf-8", api::demo_page_html(),
+                "Cache-Control: no-cache\r\n");
+      return;
+  }
+}
+
+}  // namespace ssegw::server

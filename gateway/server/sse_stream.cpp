@@ -1,0 +1,93 @@
+#include "gateway/server/sse_stream.hpp"
+
+#include "gateway/base/log.hpp"
+#include "gateway/hub/channel.hpp"
+#include "gateway/server/worker.hpp"
+
+namespace ssegw::server {
+namespace {
+
+constexpr std::string_view kStreamHead =
+    "Content-Type: text/event-stream; charset=utf-8\r\n"
+    "Cache-Control: no-cache, no-transform\r\n"
+    "X-Accel-Buffering: no\r\n";
+
+}  // namespace
+
+SseStream::SseStream(Worker& worker, http::Exchange& exchange, std::string channel)
+    : worker_(worker), exchange_(exchange), channel_(std::move(channel)) {}
+
+SseStream::~SseStream() {
+  leave();
+}
+
+hub::Member SseStream::begin(hub::Admission& admission) {
+  exchange_.close_after();  // a stream ends only by closing
+  exchange_.start_stream(200, kStreamHead, true);
+  exchange_.write_frame(worker_.shared().retry_frame);
+  for (const base::FrameRef& frame : admission.replay) exchange_.write_frame(frame);
+  last_output_ms_ = worker_.loop().now_ms();
+  if (admission.status == hub::Admission::Status::kEnded || worker_.draining()) {
+    exchange_.end_stream();  // a finished channel, or a shutdown: the replay was all of it
+    return {};
+  }
+  replay_allowance_ = exchange_.unsent_bytes();
+  return hub::Member{this, {}};
+}
+
+void SseStream::deliver(const base::FrameRef& frame) {
+  exchange_.write_frame(frame);
+  last_output_ms_ = worker_.loop().now_ms();
+  if (exchange_.unsent_bytes() >
+      worker_.config().slow_consumer.max_queued_bytes + replay_allowance_)
+    cut("max_queued_bytes");
+}
+
+void SseStream::end_of_stream() {
+  end();
+}
+
+void SseStream::end() {
+  leave();
+  exchange_.end_stream();
+}
+
+void SseStream::leave() {
+  hub::Channel* channel = this->channel();
+  if (!channel) return;
+  bool mirror = channel->mirror();
+  worker_.hub().detach(this);
+  if (mirror) worker_.channels().leave(channel_, worker_.index());
+}
+
+void SseStream::tick(uint64_t now_ms) {
+  const config::Config& config = worker_.config();
+  if (now_ms - last_output_ms_ >= static_cast<uint64_t>(config.heartbeat.count())) {
+    exchange_.write_frame(worker_.shared().heartbeat_frame);
+    last_output_ms_ = now_ms;
+  }
+  // Bytes wait and the kernel takes none: the client stopped reading. Its queue (a replay is
+  // exempt from max_queued_bytes) must not stay pinned for as long as it holds the socket.
+  uint64_t written = exchange_.bytes_written();
+  if (exchange_.unsent_bytes() == 0 || written != stall_written_) {
+    stall_written_ = written;
+    stalled_since_ms_ = 0;
+  } else if (stalled_since_ms_ == 0) {
+    stalled_since_ms_ = now_ms;
+  } else if (now_ms - stalled_since_ms_ >=
+             static_cast<uint64_t>(config.slow_consumer.stall_timeout.count())) {
+    cut("stall_timeout");
+  }
+}
+
+void SseStream::cut(const char* why) {
+  worker_.metrics().slow_consumer_disconnects.Increment();
+  base::log::info("slow consumer disconnected",
+                  {{"conn", exchange_.id()},
+                   {"limit", why},
+                   {"queued_bytes", static_cast<uint64_t>(exchange_.unsent_bytes())}});
+  leave();
+  exchange_.abort();
+}
+
+}  // namespace ssegw::server
