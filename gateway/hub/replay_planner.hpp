@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <optional>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -34,7 +35,7 @@ struct ReplayPlan {
   size_t start = 0;
   bool gap = false;
   // The client's id as echoed in the gap notice: a bounded prefix of what it sent.
-  std::string_view requested;
+  std::string requested;
 };
 
 // What the planner needs to know of the channel besides its window.
@@ -65,7 +66,7 @@ class ReplayPlanner {
       return plan;  // from the start without a gap, or live only
     }
     plan.kind = ReplayPlan::Kind::kReplay;
-    plan.requested = std::string_view(resume.last_event_id).substr(0, kMaxEchoedId);
+    plan.requested = resume.last_event_id.substr(0, kMaxEchoedId);
     if (!last) {
       plan.gap = true;  // unparseable: a gap, then everything retained
       return plan;

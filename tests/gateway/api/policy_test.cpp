@@ -1,0 +1,162 @@
+// The policy stage in process: classification, authentication, authorization and limits for
+// each kind of request, without sockets (the integration test policy_test.cpp runs the same
+// findings against the real binary).
+#include "gateway/api/policy.hpp"
+
+#include <doctest/doctest.h>
+#include <llhttp.h>
+
+#include <memory>
+#include <string>
+#include <variant>
+
+#include "config/config.hpp"
+#include "gateway/metrics/metrics.hpp"
+
+using namespace ssegw;
+
+namespace {
+
+// A policy over a configuration, with its own limits and metrics.
+struct Stage {
+  explicit Stage(const std::string& yaml)
+      : config(config::load_string(yaml, "t.yaml")),
+        limits(1000, 1000, 1000, config.limits.max_streams_per_ip) {
+    for (const config::UpstreamConfig& u : config.upstreams)
+      upstreams.emplace(u.name, std::make_unique<base::CountingLimit>(u.max_concurrent));
+    policy = std::make_unique<api::Policy>(config, limits, upstreams, metrics);
+  }
+
+  api::Admission admit(const http::Request& request) {
+    return policy->admit(request, "198.51.100.7", 1000, 1700000000);
+  }
+
+  config::Config config;
+  metrics::Metrics metrics;
+  api::ClientLimits limits;
+  base::NamedLimits upstreams;
+  std::unique_ptr<api::Policy> policy;
+};
+
+http::Request request(llhttp_method_t method, const std::string& target,
+                      std::vector<http::Header> headers = {}) {
+  http::Request r;
+  r.method = static_cast<uint8_t>(method);
+  r.target = target;
+  r.headers = std::move(headers);
+  r.headers.push_back({"host", "gw.example"});
+  return r;
+}
+
+const api::Permit& permit(const api::Admission& a) {
+  REQUIRE(std::holds_alternative<api::Permit>(a));
+  return std::get<api::Permit>(a);
+}
+
+const api::Refusal& refusal(const api::Admission& a) {
+  REQUIRE(std::holds_alternative<api::Refusal>(a));
+  return std::get<api::Refusal>(a);
+}
+
+const std::string kRoutes =
+    "upstreams:\n  llm: {url: \"http://127.0.0.1:9\", max_concurrent: 1}\n"
+    "routes:\n  - {path: /v1/chat/completions, upstream: llm, resumable: true}\n"
+    "  - {path: /v1/open, upstream: llm, auth: none}\n";
+const std::string kKeys =
+    "auth:\n  keys:\n"
+    "    - {name: web, token: \"web-key-0123456789\", routes: [\"/v1/chat/*\"],"
+    " publish: [\"chat.*\"], subscribe: [\"chat.*\"]}\n";
+
+}  // namespace
+
+TEST_CASE("api/policy: requests are classified, bad ones refused before any check") {
+  Stage s(kRoutes);
+  using Kind = api::RequestKind;
+  CHECK(permit(s.admit(request(HTTP_POST, "/v1/channels/a/events"))).kind == Kind::kPublish);
+  CHECK(permit(s.admit(request(HTTP_GET, "/v1/channels/a/events"))).kind == Kind::kSubscribe);
+  CHECK(permit(s.admit(request(HTTP_GET, "/v1/channels/a"))).kind == Kind::kInfo);
+  CHECK(permit(s.admit(request(HTTP_GET, "/metrics"))).kind == Kind::kOps);
+  CHECK(permit(s.admit(request(HTTP_OPTIONS, "/v1/channels/a/events"))).kind == Kind::kPreflight);
+  api::Admission admitted = s.admit(request(HTTP_POST, "/v1/chat/completions"));
+  const api::Permit& route = permit(admitted);
+  CHECK(route.kind == Kind::kRoute);
+  CHECK(std::string(route.label) == "/v1/chat/completions");
+  CHECK(refusal(s.admit(request(HTTP_GET, "/nowhere"))).status == 404);
+  api::Admission refused = s.admit(request(HTTP_DELETE, "/v1/channels/a"));
+  const api::Refusal& bad_method = refusal(refused);
+  CHECK(bad_method.status == 405);
+  CHECK(bad_method.headers == "Allow: GET, OPTIONS\r\n");
+  CHECK(refusal(s.admit(request(HTTP_TRACE, "/v1/open"))).status == 405);
+  CHECK(std::string(refusal(s.admit(request(HTTP_GET, "/v1/channels/a%2Fb/events"))).code) ==
+        "invalid_channel");
+  CHECK(
+      std::string(refusal(s.admit(request(HTTP_POST, "/v1/channels/a/events?event=a%20b"))).code) ==
+      "invalid_event_type");
+  http::Request two_hosts = request(HTTP_GET, "/healthz", {{"host", "other"}});
+  CHECK(refusal(s.admit(two_hosts)).status == 400);
+}
+
+TEST_CASE("api/policy: keys authenticate, their grants authorize") {
+  Stage s(kRoutes + kKeys);
+  const http::Header web{"authorization", "Bearer web-key-0123456789"};
+  {
+    api::Admission chat_admitted = s.admit(request(HTTP_POST, "/v1/chat/completions", {web}));
+    const api::Permit& chat = permit(chat_admitted);
+    CHECK(chat.principal.kind == api::Principal::Kind::kKey);
+    CHECK(chat.principal.label() == "web");
+    CHECK(chat.strip_credentials);
+  }  // its upstream slot (max_concurrent: 1) comes back here
+  CHECK(refusal(s.admit(request(HTTP_POST, "/v1/chat/completions"))).status == 401);
+  CHECK(refusal(s.admit(request(HTTP_POST, "/v1/chat/completions",
+                                {{"authorization", "Bearer nope-nope-nope-nope"}})))
+            .status == 401);
+  // The open route reads no token and strips no Authorization.
+  api::Admission open_admitted = s.admit(request(HTTP_POST, "/v1/open", {web}));
+  const api::Permit& open = permit(open_admitted);
+  CHECK(open.principal.kind == api::Principal::Kind::kAnonymous);
+  CHECK_FALSE(open.strip_credentials);
+  // Channel grants.
+  CHECK(std::holds_alternative<api::Permit>(
+      s.admit(request(HTTP_POST, "/v1/channels/chat.1/events", {web}))));
+  CHECK(refusal(s.admit(request(HTTP_POST, "/v1/channels/news/events", {web}))).status == 403);
+  CHECK(refusal(s.admit(request(HTTP_GET, "/v1/channels/chat.1"))).status == 401);
+  CHECK(std::holds_alternative<api::Permit>(
+      s.admit(request(HTTP_GET, "/v1/channels/chat.1", {web}))));
+  // Generation channels are the answer's own.
+  CHECK(
+      std::string(refusal(s.admit(request(HTTP_POST, "/v1/channels/gen-x/events", {web}))).code) ==
+      "reserved_channel");
+}
+
+TEST_CASE("api/policy: a cookie token needs a listed or the same Origin") {
+  Stage s(kKeys + "cors: {allow_origins: [\"https://app.example\", \"*\"]}\n");
+  const http::Header cookie{"cookie", "ssegw_token=web-key-0123456789"};
+  auto publish = [&](std::vector<http::Header> headers) {
+    headers.push_back(cookie);
+    return s.admit(request(HTTP_POST, "/v1/channels/chat.1/events", std::move(headers)));
+  };
+  CHECK(std::holds_alternative<api::Permit>(publish({{"origin", "https://app.example"}})));
+  CHECK(std::holds_alternative<api::Permit>(publish({{"origin", "http://gw.example"}})));
+  CHECK(std::holds_alternative<api::Permit>(publish({})));
+  CHECK(std::string(refusal(publish({{"origin", "https://evil.example"}})).code) ==
+        "forbidden_origin");  // "*" lends no cookie
+  CHECK(std::string(refusal(publish({{"origin", "null"}})).code) == "forbidden_origin");
+  CHECK(std::string(refusal(publish({{"sec-fetch-site", "cross-site"}})).code) ==
+        "forbidden_origin");
+}
+
+TEST_CASE("api/policy: route slots per client address and per upstream come back") {
+  Stage s(kRoutes + "limits: {max_streams_per_ip: 2}\n");
+  auto open = [&] { return s.admit(request(HTTP_POST, "/v1/open")); };
+  api::Admission first = open();
+  REQUIRE(std::holds_alternative<api::Permit>(first));
+  // The upstream allows one request at a time: the second is busy, and gives its stream slot
+  // back at once.
+  api::Admission busy = open();
+  CHECK(std::string(refusal(busy).code) == "upstream_busy");
+  CHECK(s.limits.streams("198.51.100.7") == 1);
+  first = api::Admission(refusal(busy));  // drops the first permit: both slots come back
+  CHECK(s.limits.streams("198.51.100.7") == 0);
+  CHECK(s.upstreams.at("llm")->used() == 0);
+  CHECK(std::holds_alternative<api::Permit>(open()));
+}
