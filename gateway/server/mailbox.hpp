@@ -1,4 +1,4 @@
-// Messages between workers, and the lock-free queue that carries them (DESIGN §3 "Many cores").
+// Messages between workers, and the lock-free queue that carries them (docs/architecture.md).
 //
 // Rules:
 // - Any thread may push(); only the owning worker pops. The queue is Dmitry Vyukov's intrusive
