@@ -1,4 +1,4 @@
-// Typed gateway configuration, loaded once from YAML (DESIGN §2).
+// Typed gateway configuration, loaded once from YAML (docs/configuration.md).
 //
 // Rules:
 // - Nothing outside config/ looks at YAML nodes: load() turns the file into these structs.
@@ -67,7 +67,7 @@ struct CorsConfig {
 enum class JwtAlg { kHS256, kRS256, kES256 };
 const char* jwt_alg_name(JwtAlg alg);  // "HS256", "RS256", "ES256"
 
-// auth.jwt (DESIGN §1.5). Plain data: the loader has already checked that the key can be used,
+// auth.jwt (docs/security.md). Plain data: the loader already checked that the key can be used,
 // and the verifier (gateway/api/jwt.hpp) builds its OpenSSL objects from these fields.
 struct JwtConfig {
   JwtAlg alg = JwtAlg::kHS256;
@@ -114,7 +114,7 @@ struct TlsConfig {
   bool insecure_skip_verify = false;  // development only
 };
 
-// An upstream server (DESIGN §1.4): where sources and routes connect.
+// An upstream server (docs/protocol.md#routes): where sources and routes connect.
 struct UpstreamConfig {
   std::string name;
   std::string url;   // as written: http[s]://host[:port][/base]
@@ -133,7 +133,7 @@ struct UpstreamConfig {
   TlsConfig tls_options;
 };
 
-// Where channels live (DESIGN §3 "Hub boundary"): this process's memory, or Redis Streams shared
+// Where channels live (docs/operations.md#scaling-out): this process, or Redis Streams shared
 // by every instance.
 struct BackplaneConfig {
   enum class Type { kMemory, kRedis };

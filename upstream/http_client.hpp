@@ -1,4 +1,4 @@
-// The upstream HTTP/1.1 client, on the gateway's own loop (DESIGN §1.4).
+// The upstream HTTP/1.1 client, on the gateway's own loop (docs/protocol.md#routes).
 //
 // Rules:
 // - One Client per upstream per worker. It owns its connections: busy ones, and idle keep-alive

@@ -1,4 +1,4 @@
-// One proxied request on a route (DESIGN §1.4 "Routes"): forwards the client's request to the
+// One proxied request on a route (docs/protocol.md#routes): forwards the client's request to the
 // upstream and streams the answer back chunk by chunk, without buffering.
 //
 // Rules:

@@ -1,4 +1,4 @@
-// Sources (DESIGN §1.4): upstream feeds bound to channels by glob.
+// Sources (docs/protocol.md#sources): upstream feeds bound to channels by glob.
 //
 // Rules:
 // - A SourceManager lives on each worker and runs the sources of the channels that worker owns,

@@ -1,4 +1,4 @@
-// CORS (DESIGN §1.3): which origins may read answers, and preflight replies.
+// CORS (docs/protocol.md#cors): which origins may read answers, and preflight replies.
 #pragma once
 
 #include <string>

@@ -1,4 +1,4 @@
-// The demo chat page at GET / (DESIGN §1.4, demo.enabled): a ChatGPT-style box that opens an
+// The demo chat page at GET / (docs/protocol.md, demo.enabled): a ChatGPT-style box that opens an
 // EventSource on its conversation channel and POSTs each prompt with Prefer: respond-async.
 #pragma once
 

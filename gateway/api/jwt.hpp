@@ -1,4 +1,4 @@
-// JWT verification for subscribe and publish (DESIGN §1.5): HS256, RS256 and ES256 compact JWS
+// JWT verification for subscribe and publish (docs/security.md): HS256, RS256 and ES256 compact JWS
 // through OpenSSL, with Mercure-style claims:
 //   {"ssegw": {"subscribe": ["glob", ...], "publish": ["glob", ...], "routes": ["glob", ...]},
 //    "sub": ..., "exp": ..., "nbf": ...}

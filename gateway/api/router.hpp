@@ -1,4 +1,4 @@
-// Maps a request path to a route (DESIGN §1) and validates the names inside it.
+// Maps a request path to a route (docs/protocol.md) and validates the names inside it.
 #pragma once
 
 #include <string>

@@ -1,4 +1,4 @@
-// The Redis Streams backplane (DESIGN §3 "Hub boundary"): every channel is a Redis Stream shared
+// The Redis backplane (docs/operations.md#scaling-out): every channel is a Redis Stream shared
 // by all instances, so that a subscriber anywhere gets what was published anywhere and resumes
 // on whichever instance it reconnects to.
 //

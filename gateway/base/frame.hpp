@@ -1,4 +1,4 @@
-// An immutable, reference-counted byte buffer shared by every reader (DESIGN §3).
+// An immutable, reference-counted byte buffer shared by every reader (docs/architecture.md).
 //
 // Rules:
 // - A Frame never changes after make(); any thread may read it.

@@ -1,4 +1,4 @@
-// A channel's retained events, bounded by count, bytes and age (DESIGN §3 "History").
+// A channel's retained events, bounded by count, bytes and age (docs/configuration.md#history).
 #pragma once
 
 #include <cstdint>

@@ -1,4 +1,4 @@
-// The hub: channels by name, publish, subscribe-from-id and history (DESIGN §3 "Hub boundary").
+// The hub: channels by name, publish, subscribe-from-id and history (docs/architecture.md).
 //
 // One Hub per worker, used only from that worker's thread. A channel is owned by exactly one
 // worker; the owner numbers its events and keeps its history. Other workers hold a mirror of it

@@ -1,4 +1,4 @@
-// Serialises events into SSE wire bytes (DESIGN §1.1), once per event.
+// Serialises events into SSE wire bytes (docs/protocol.md#event-format), once per event.
 #pragma once
 
 #include <cstdint>

@@ -1,4 +1,4 @@
-// The gateway's Prometheus metrics (DESIGN §6), shared by all workers.
+// The gateway's Prometheus metrics (docs/operations.md#metrics), shared by all workers.
 //
 // prometheus-cpp counters and gauges are atomic, so workers update them without a lock. The hot
 // path updates them once per publish, never once per delivery. No label carries a channel name.
@@ -20,7 +20,7 @@
 
 namespace ssegw::metrics {
 
-// The series of one upstream (DESIGN §6), labelled by the upstream's configured name.
+// The series of one upstream (docs/operations.md#metrics), labelled by its configured name.
 struct UpstreamMetrics {
   prometheus::Family<prometheus::Counter>* requests;  // by code: add with requests_with(code)
   prometheus::Histogram* time_to_first_byte;

@@ -1,5 +1,5 @@
 // The process: binds the listeners, starts one worker thread per configured worker, and turns
-// SIGTERM/SIGINT into a graceful drain (DESIGN §2 shutdown_grace).
+// SIGTERM/SIGINT into a graceful drain (docs/operations.md#shutdown-and-drain).
 #pragma once
 
 #include <string>

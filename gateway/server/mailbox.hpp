@@ -1,5 +1,5 @@
 // Messages between workers, and the lock-free queue that carries them (docs/architecture.md
-// "Workers").
+// "Channels").
 //
 // Rules:
 // - Any thread may push(); only the owning worker pops. The queue is Dmitry Vyukov's intrusive

@@ -1,5 +1,5 @@
 // The configuration reference is checked against the loader (issue 5, item 5): a key that the
-// loader accepts but README.md's configuration table or config/gateway.yaml does not mention
+// loader accepts but docs/configuration.md's key table or config/gateway.yaml does not mention
 // fails this test.
 //
 // tests/config/all_keys.yaml sets every key, except those that cannot stand beside its own
@@ -112,15 +112,15 @@ size_t offset_of(const std::string& text, const YAML::Mark& mark) {
   return at + static_cast<size_t>(mark.column);
 }
 
-// The key names of README.md's "## Configuration" table. A first cell may name several keys,
-// "`sources[].reconnect_min` / `reconnect_max`": a later name without its own prefix takes the
-// first one's ("sources[].reconnect_max").
-std::set<std::string> readme_table_keys(const std::string& readme) {
+// The key names of the table in docs/configuration.md's "## Keys" section. A first cell may name
+// several keys, "`sources[].reconnect_min` / `reconnect_max`": a later name without its own
+// prefix takes the first one's ("sources[].reconnect_max").
+std::set<std::string> documented_keys(const std::string& doc) {
   std::set<std::string> out;
-  size_t begin = readme.find("\n## Configuration\n");
-  REQUIRE_MESSAGE(begin != std::string::npos, "README.md has no \"## Configuration\" section");
-  size_t end = readme.find("\n## ", begin + 1);
-  std::istringstream section(readme.substr(begin, end - begin));
+  size_t begin = doc.find("\n## Keys\n");
+  REQUIRE_MESSAGE(begin != std::string::npos, "docs/configuration.md has no \"## Keys\" section");
+  size_t end = doc.find("\n## ", begin + 1);
+  std::istringstream section(doc.substr(begin, end - begin));
   std::string line;
   static const std::regex code("`([^`]+)`");
   while (std::getline(section, line)) {
@@ -304,17 +304,18 @@ TEST_CASE("config docs: every key name of the loader's handler tables is in all_
   }
 }
 
-TEST_CASE("config docs: README's configuration table names every key") {
-  const std::set<std::string> documented = readme_table_keys(read_text(kSourceDir + "/README.md"));
+TEST_CASE("config docs: docs/configuration.md's key table names every key") {
+  const std::set<std::string> documented =
+      documented_keys(read_text(kSourceDir + "/docs/configuration.md"));
   REQUIRE(!documented.empty());
   const KeyWalk w = walk_all_keys();
   for (const std::string& path : w.leaves) {
-    INFO("README.md's configuration table lacks `", path, "`");
+    INFO("docs/configuration.md's key table lacks `", path, "`");
     CHECK(documented.count(path) == 1);
   }
   // And the table names no key that the loader does not know.
   for (const std::string& key : documented) {
-    INFO("README.md documents `", key, "`, which all_keys*.yaml do not set");
+    INFO("docs/configuration.md documents `", key, "`, which all_keys*.yaml do not set");
     CHECK(w.leaves.count(key) == 1);
   }
 }
@@ -333,7 +334,7 @@ TEST_CASE("config docs: config/gateway.yaml shows every key, as a key or in a co
   }
 }
 
-TEST_CASE("config docs: the internet-facing example loads and README shows it as it is") {
+TEST_CASE("config docs: the internet-facing example loads, and the docs show it as it is") {
   ::setenv("SSEGW_WEB_KEY", "web-key-0123456789abcdef", 1);
   ::setenv("OPENAI_API_KEY", "sk-docs", 1);
   ::setenv("SSEGW_JWT_KEY_FILE", (kConfigDir + "/jwt_es256_public.pem").c_str(), 1);
@@ -344,7 +345,7 @@ TEST_CASE("config docs: the internet-facing example loads and README shows it as
   CHECK(c.limits.max_streams_per_ip == 8);
   REQUIRE(c.routes.size() == 1);
   CHECK(c.routes[0].auth == config::RouteAuth::kRequired);
-  // The README's block is the file without its comment lines.
+  // The block that README.md and docs/security.md show is the file without its comment lines.
   std::istringstream in(read_text(path));
   std::string yaml, line;
   while (std::getline(in, line))

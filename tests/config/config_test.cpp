@@ -567,7 +567,7 @@ TEST_CASE("config: the shipped gateway.yaml loads") {
   CHECK(c.log.level == d.log.level);
 }
 
-// --- auth.jwt (DESIGN §1.5) ---
+// --- auth.jwt (docs/protocol.md#authentication) ---
 
 namespace {
 

@@ -1,4 +1,4 @@
-// Authentication and authorisation over real HTTP (DESIGN §1.5): JWT (HS256 here; RS256 and
+// Authentication and authorisation over real HTTP (docs/security.md): JWT (HS256 here; RS256 and
 // ES256 are covered by the verifier's unit tests) beside static publish tokens.
 #include <string>
 

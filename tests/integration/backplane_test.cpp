@@ -409,7 +409,7 @@ TEST_CASE("backplane: a source is opened once across instances and moves when it
   // Kill A. If it held the source, the lease lapses within lease_ttl (1 s) and B takes over;
   // either way B's subscriber keeps getting ticks, the next n after the last it saw: a new owner
   // resumes the upstream with the Last-Event-ID of the last tick in the stream, as a source does
-  // after a drop (README "Sources": no gap, no duplicate).
+  // after a drop (docs/protocol.md#sources: no gap, no duplicate).
   while (auto e = sb.next_event(0ms)) ev_b.push_back(std::move(*e));
   const long last_before = feed_n(ev_b.back());
   a.signal(SIGKILL);

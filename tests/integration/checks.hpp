@@ -12,7 +12,7 @@
 
 namespace itest {
 
-// The JSON error of DESIGN 1.3: {"error":{"code":"<code>","message":"..."}} + "\n", sent as
+// docs/protocol.md#errors: {"error":{"code":"<code>","message":"..."}} + "\n", sent as
 // application/json with a Content-Length.
 inline void check_error(const Response& r, int status, const std::string& code) {
   INFO("response: \"", printable(r.raw), "\"");
@@ -27,7 +27,7 @@ inline void check_error(const Response& r, int status, const std::string& code) 
   if (r.body.size() >= 4) CHECK(r.body.substr(r.body.size() - 4) == "\"}}\n");
 }
 
-// The body of a JSON answer without its single trailing newline (DESIGN does not require one for
+// The body of a JSON answer without its trailing newline (docs/protocol.md#conventions: one for
 // information answers).
 inline std::string json_body(const Response& r) {
   std::string b = r.body;

@@ -1,4 +1,4 @@
-// Client and protocol errors of DESIGN 1.3: every status with its JSON body and exact code.
+// Client and protocol errors (docs/protocol.md#errors): each status, its JSON body and exact code.
 #include <cstdlib>
 #include <random>
 #include <string>

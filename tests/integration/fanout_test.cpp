@@ -1,4 +1,4 @@
-// Fan-out (DESIGN 3): many subscribers in one thread over poll(), and slow-consumer shedding.
+// Fan-out to many subscribers in one thread over poll(); slow consumers (docs/protocol.md).
 #include <memory>
 #include <stdexcept>
 #include <string>

@@ -276,7 +276,7 @@ std::vector<SseEvent> read_until_finished(SseStream& s, Ms timeout = kTimeout);
 bool pump_all(const std::vector<SseStream*>& streams, const std::function<bool()>& done,
               Ms timeout);
 
-// The exact subscribe response heads of DESIGN 1.1 (without CORS headers).
+// The exact subscribe response heads of docs/protocol.md#subscribe (without CORS headers).
 inline const std::string kHead11 =
     "HTTP/1.1 200 OK\r\n"
     "Content-Type: text/event-stream; charset=utf-8\r\n"

@@ -1,4 +1,4 @@
-// Operations: /healthz, /readyz, /metrics, CORS, and the command line (DESIGN 1.3, 2, 6).
+// /healthz, /readyz, /metrics, CORS and the command line (docs/protocol.md, docs/operations.md).
 #include <unistd.h>
 
 #include <regex>
@@ -106,7 +106,7 @@ TEST_CASE("ops: metrics names types and values") {
   CHECK(*bytes <= 2.0 * (chunk_bytes + chunk("retry: 2000\n\n").size()));
 
   std::string text = http_get(port, "/metrics").body;
-  // Both labels of DESIGN 6: {route,code}.
+  // Both labels of docs/operations.md#metrics: {route,code}.
   CHECK(std::regex_search(text, std::regex(R"(\nssegw_http_requests_total\{)"
                                            R"((code="200",route="[^"]+"|route="[^"]+",code="200"))"
                                            R"(\} [0-9])")));

@@ -1,4 +1,4 @@
-// Publish and subscribe against the real binary: exact bytes of DESIGN 1.1 and 1.2.
+// Publish and subscribe, real binary: the exact bytes of docs/protocol.md#subscribe and #publish.
 #include <chrono>
 #include <ctime>
 #include <string>

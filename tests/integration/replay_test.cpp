@@ -1,4 +1,4 @@
-// Last-Event-ID replay, the gap event, and replay racing with live publishing (DESIGN 1.1).
+// Last-Event-ID replay, the gap event, and replay racing live publishes (docs/protocol.md#resume).
 #include <atomic>
 #include <mutex>
 #include <random>

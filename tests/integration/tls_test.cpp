@@ -1,4 +1,4 @@
-// HTTPS upstreams (DESIGN §1.4): a route to a TLS server made by the test, with a CA the test
+// HTTPS upstreams (docs/protocol.md): a route to a TLS server made by the test, with a CA the test
 // creates. The server is OpenSSL on a blocking socket in a thread: it records the SNI name the
 // gateway sent and answers one SSE stream per connection.
 #include <arpa/inet.h>

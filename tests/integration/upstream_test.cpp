@@ -1,4 +1,4 @@
-// Upstreams (DESIGN 1.4): routes proxying the mock LLM, sources bound to channels, resumable
+// Upstreams (docs/protocol.md): routes proxying the mock LLM, sources bound to channels, resumable
 // generations. Every test runs its own ssegw-mock-llm and ssegw on port 0 and compares what the
 // gateway sends with what the mock sends directly, or with what the mock's /mock/stats saw.
 //

@@ -1,4 +1,4 @@
-// Many cores (DESIGN 3): with several workers, SO_REUSEPORT spreads connections over the loops,
+// Many cores (docs/architecture.md): with several workers, SO_REUSEPORT spreads connections,
 // and a subscriber on any worker receives every event of its channel, in order.
 #include <sched.h>
 
