@@ -26,7 +26,6 @@ LlmRun::LlmRun(const Options& o, uv_loop_t* loop, LlmReport& report)
       loop_(loop),
       report_(report),
       streams_(new LlmStream[o.streams]),
-      read_buffer_(new char[kReadBuffer]),
       concurrency_(o.llm_concurrency()) {
   report_.stats = &stats_;
   // Source addresses only make sense towards loopback, where every 127/8 address is local.

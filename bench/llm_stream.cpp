@@ -16,7 +16,8 @@ void LlmStream::init(LlmRun* run, uint32_t source_ip) {
 void LlmStream::start(uint64_t now_ns) {
   if (state_ != State::Idle) return;
   ++run_->mutable_stats().started;
-  connect(run_->loop(), run_->options().llm_url.addr, source_ip_, now_ns);
+  // The request is shared by every stream and lives as long as the run.
+  connect(run_->client_loop(), run_->options().llm_url.addr, run_->request(), source_ip_, now_ns);
 }
 
 void LlmStream::check_timeout(uint64_t now_ns, uint64_t timeout_ns) {
@@ -75,19 +76,6 @@ void LlmStream::resolve() {
   run_->on_resolved(was_pending);
 }
 
-const std::string& LlmStream::request() const {
-  return run_->request();  // shared by every stream; it lives as long as the run
-}
-
-uv_buf_t LlmStream::read_buffer() {
-  return uv_buf_init(run_->read_buffer(), LlmRun::kReadBuffer);
-}
-
-void LlmStream::on_bytes(size_t n) {
-  run_->mutable_stats().bytes += n;
-  run_->now_ns = uv_hrtime();
-}
-
 void LlmStream::on_end(End how) {
   if (how == End::Complete) {
     complete();
@@ -120,7 +108,7 @@ void LlmStream::handle_event(const SseEvent& event) {
   } else if (event.type == "error" || event.data_prefix.starts_with("{\"error\"")) {
     ++s.error_events;
   } else if (find_llm_stamp(event.data_prefix, stamp)) {
-    uint64_t now = run_->now_ns;
+    uint64_t now = loop().now_ns;
     if (stamp > now) ++s.future_stamps;
     s.latency.record(now > stamp ? now - stamp : 0);
     if (chunks_ == 0) s.first_chunk.record(now - started_ns());

@@ -14,8 +14,10 @@ const llhttp_settings_t SseClient::kSettings = [] {
   return s;
 }();
 
-void SseClient::connect(uv_loop_t* loop, const sockaddr_in& to, uint8_t source_ip,
-                        uint64_t now_ns) {
+void SseClient::connect(Loop& loop, const sockaddr_in& to, const std::string& request,
+                        uint8_t source_ip, uint64_t now_ns) {
+  loop_ = &loop;
+  request_ = &request;
   started_ns_ = now_ns;
   state_ = State::Connecting;
   llhttp_init(&http_, HTTP_RESPONSE, &kSettings);
@@ -24,7 +26,7 @@ void SseClient::connect(uv_loop_t* loop, const sockaddr_in& to, uint8_t source_i
   // uv_tcp_init_ex creates the socket now, so IP_BIND_ADDRESS_NO_PORT can go on before the bind:
   // the port is then chosen at connect time per (source, destination) pair instead of being
   // reserved at bind time for the source address alone.
-  if (uv_tcp_init_ex(loop, &tcp_, AF_INET) != 0) {
+  if (uv_tcp_init_ex(loop.uv, &tcp_, AF_INET) != 0) {
     on_connect_failed();
     return;
   }
@@ -75,7 +77,7 @@ void SseClient::on_connect(uv_connect_t* req, int status) {
   }
   self->state_ = State::AwaitingHead;
   auto* stream = reinterpret_cast<uv_stream_t*>(&self->tcp_);
-  const std::string& request = self->request();
+  const std::string& request = *self->request_;
   uv_buf_t buf =
       uv_buf_init(const_cast<char*>(request.data()), static_cast<unsigned>(request.size()));
   self->write_req_.data = self;
@@ -91,14 +93,16 @@ void SseClient::on_write(uv_write_t* req, int status) {
 }
 
 void SseClient::on_alloc(uv_handle_t* handle, size_t, uv_buf_t* buf) {
-  *buf = static_cast<SseClient*>(handle->data)->read_buffer();
+  Loop& loop = *static_cast<SseClient*>(handle->data)->loop_;
+  *buf = uv_buf_init(loop.read_buffer.get(), Loop::kReadBuffer);
 }
 
 void SseClient::on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
   auto* self = static_cast<SseClient*>(stream->data);
   if (!self->reading()) return;
   if (nread > 0) {
-    self->on_bytes(static_cast<size_t>(nread));
+    self->loop_->bytes += static_cast<uint64_t>(nread);
+    self->loop_->now_ns = uv_hrtime();
     llhttp_errno_t err = llhttp_execute(&self->http_, buf->base, static_cast<size_t>(nread));
     if (!self->reading()) return;  // a hook ended it (a bad status)
     if (err == HPE_OK) return;

@@ -18,12 +18,24 @@
 #include <uv.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 
 namespace bench {
 
 class SseClient {
  public:
+  // What the clients of one loop share. Their owner keeps it, and it outlives them.
+  struct Loop {
+    Loop(uv_loop_t* uv_loop, uint64_t& bytes_counter)
+        : uv(uv_loop), bytes(bytes_counter), read_buffer(new char[kReadBuffer]) {}
+    static constexpr size_t kReadBuffer = 64 * 1024;
+    uv_loop_t* uv;
+    uint64_t& bytes;      // every byte read, headers and framing included
+    uint64_t now_ns = 0;  // uv_hrtime() at the latest read: the receipt time of what it holds
+    std::unique_ptr<char[]> read_buffer;  // each read is parsed before the next one comes
+  };
+
   enum class State : uint8_t { Idle, Connecting, AwaitingHead, Streaming, Closing, Closed };
   // How a connection that got as far as reading ended (state() tells whether the head came).
   enum class End : uint8_t {
@@ -43,23 +55,20 @@ class SseClient {
   SseClient() = default;
   ~SseClient() = default;
 
-  // Idle -> Connecting: a socket from 127.0.0.<source_ip> (0: no bind) to `to`. Calls
-  // on_connect_failed() when the socket cannot be made or the connect cannot start.
-  void connect(uv_loop_t* loop, const sockaddr_in& to, uint8_t source_ip, uint64_t now_ns);
+  // Idle -> Connecting: a socket from 127.0.0.<source_ip> (0: no bind) to `to`, which will send
+  // `request` (it must outlive the connection). Calls on_connect_failed() when the socket cannot
+  // be made or the connect cannot start.
+  void connect(Loop& loop, const sockaddr_in& to, const std::string& request, uint8_t source_ip,
+               uint64_t now_ns);
   // Still waiting for the response head timeout_ns after connect().
   bool head_overdue(uint64_t now_ns, uint64_t timeout_ns) const {
     return pending() && now_ns - started_ns_ >= timeout_ns;
   }
   uint64_t started_ns() const { return started_ns_; }
+  const Loop& loop() const { return *loop_; }
   // Closing (Closed in the close callback); a connection without a socket is Closed at once.
   void close_handle();
 
-  // The request to write once connected; it must outlive the connection.
-  virtual const std::string& request() const = 0;
-  // Where the next read goes: one buffer per loop, each read parsed before the next.
-  virtual uv_buf_t read_buffer() = 0;
-  // n bytes arrived, before they are parsed.
-  virtual void on_bytes(size_t n) = 0;
   // A socket, bind, connect or request write error, before any response.
   virtual void on_connect_failed() = 0;
   // A response head with a status other than 200: nothing more is read.
@@ -86,6 +95,8 @@ class SseClient {
 
   bool reading() const { return state_ == State::AwaitingHead || state_ == State::Streaming; }
 
+  Loop* loop_ = nullptr;
+  const std::string* request_ = nullptr;
   bool handle_open_ = false;
   bool body_ended_ = false;  // llhttp saw the end of the response
   uint64_t started_ns_ = 0;

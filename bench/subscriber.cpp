@@ -17,7 +17,9 @@ void Subscriber::init(SubscriberPool* pool, uint32_t channel, uint32_t source_ip
 void Subscriber::start(uint64_t now_ns) {
   if (state_ != State::Idle) return;
   bump(pool_->stats().started);
-  connect(pool_->loop(), pool_->run().options.subscribe_url.addr, source_ip_, now_ns);
+  // The request is shared by every subscriber of the channel and lives as long as the pool.
+  connect(pool_->client_loop(), pool_->run().options.subscribe_url.addr, pool_->request(channel_),
+          source_ip_, now_ns);
 }
 
 void Subscriber::check_timeout(uint64_t now_ns, uint64_t timeout_ns) {
@@ -66,20 +68,6 @@ void Subscriber::lose_stream() {
   close();
 }
 
-const std::string& Subscriber::request() const {
-  // Shared by every subscriber of the channel; it lives as long as the pool.
-  return pool_->request(channel_);
-}
-
-uv_buf_t Subscriber::read_buffer() {
-  return uv_buf_init(pool_->read_buffer(), SubscriberPool::kReadBuffer);
-}
-
-void Subscriber::on_bytes(size_t n) {
-  pool_->stats().bytes += n;
-  pool_->now_ns = uv_hrtime();
-}
-
 void Subscriber::on_end(End how) {
   if (state_ == State::Streaming) {
     lose_stream();  // the server finished the stream, closed it, or broke its framing
@@ -101,7 +89,7 @@ void Subscriber::on_streaming() {
   channel.connected.fetch_add(1, std::memory_order_relaxed);
   pool.on_resolved();
   bump(pool.stats().connected);
-  pool.stats().last_connected_ns.store(pool.now_ns, std::memory_order_relaxed);
+  pool.stats().last_connected_ns.store(loop().now_ns, std::memory_order_relaxed);
 }
 
 void Subscriber::on_event(void* context, const SseEvent& event) {
@@ -127,7 +115,7 @@ void Subscriber::handle_event(const SseEvent& event) {
   }
   s.gaps += stamp.seq - last_seq_ - 1;
   last_seq_ = stamp.seq;
-  uint64_t now = pool_->now_ns;
+  uint64_t now = loop().now_ns;
   s.latency.record(now > stamp.t_ns ? now - stamp.t_ns : 0);
   bump(s.received);
 }

@@ -30,9 +30,6 @@ class Subscriber final : public SseClient {
   void close();
 
  private:
-  const std::string& request() const override;
-  uv_buf_t read_buffer() override;
-  void on_bytes(size_t n) override;
   void on_connect_failed() override { fail(Failure::Connect); }
   void on_bad_status(int status) override;
   void on_streaming() override;
