@@ -1,5 +1,6 @@
 #include "bench/llm_stream.hpp"
 
+#include <iterator>
 #include <string_view>
 
 #include "bench/llm_run.hpp"
@@ -39,30 +40,14 @@ void LlmStream::complete() {
 
 void LlmStream::fail(Failure why) {
   if (!active()) return;
+  // The counter of each Failure, in the enum's order.
+  static constexpr uint64_t LlmStats::*kCounters[] = {
+      &LlmStats::failed_connect,   &LlmStats::failed_timeout,   &LlmStats::failed_status,
+      &LlmStats::failed_closed,    &LlmStats::failed_truncated, &LlmStats::failed_protocol,
+      &LlmStats::failed_unfinished};
+  static_assert(std::size(kCounters) == static_cast<size_t>(Failure::Unfinished) + 1);
   LlmStats& s = run_->mutable_stats();
-  switch (why) {
-    case Failure::Connect:
-      ++s.failed_connect;
-      break;
-    case Failure::Timeout:
-      ++s.failed_timeout;
-      break;
-    case Failure::Status:
-      ++s.failed_status;
-      break;
-    case Failure::Closed:
-      ++s.failed_closed;
-      break;
-    case Failure::Truncated:
-      ++s.failed_truncated;
-      break;
-    case Failure::Protocol:
-      ++s.failed_protocol;
-      break;
-    case Failure::Unfinished:
-      ++s.failed_unfinished;
-      break;
-  }
+  ++(s.*kCounters[static_cast<size_t>(why)]);
   ++s.failed;
   resolve();
 }

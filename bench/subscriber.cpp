@@ -1,6 +1,7 @@
 #include "bench/subscriber.hpp"
 
 #include <algorithm>
+#include <iterator>
 
 #include "bench/payload.hpp"
 #include "bench/subscriber_pool.hpp"
@@ -40,24 +41,14 @@ void Subscriber::close() {
 
 void Subscriber::fail(Failure why) {
   if (!pending()) return;
+  // The counter of each Failure, in the enum's order.
+  static constexpr uint64_t SubscriberStats::*kCounters[] = {
+      &SubscriberStats::failed_connect, &SubscriberStats::failed_timeout,
+      &SubscriberStats::failed_status, &SubscriberStats::failed_closed,
+      &SubscriberStats::failed_protocol};
+  static_assert(std::size(kCounters) == static_cast<size_t>(Failure::Protocol) + 1);
   SubscriberStats& s = pool_->stats();
-  switch (why) {
-    case Failure::Connect:
-      ++s.failed_connect;
-      break;
-    case Failure::Timeout:
-      ++s.failed_timeout;
-      break;
-    case Failure::Status:
-      ++s.failed_status;
-      break;
-    case Failure::Closed:
-      ++s.failed_closed;
-      break;
-    case Failure::Protocol:
-      ++s.failed_protocol;
-      break;
-  }
+  ++(s.*kCounters[static_cast<size_t>(why)]);
   bump(s.failed);
   close();
 }
