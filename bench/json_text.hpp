@@ -1,9 +1,13 @@
-// printf-style appending and JSON string quoting, shared by the reports of both bench modes.
+// printf-style appending, JSON string quoting and the --expect-all verdict, shared by the reports
+// of both bench modes.
 #pragma once
 
 #include <cstdarg>
+#include <cstdint>
 #include <cstdio>
+#include <initializer_list>
 #include <string>
+#include <utility>
 
 namespace bench {
 
@@ -38,6 +42,22 @@ inline std::string json_string(const std::string& s) {
     }
   }
   return out + "\"";
+}
+
+inline double ms(uint64_t ns) {
+  return static_cast<double>(ns) / 1e6;
+}
+
+// {failed, reason} checks in order: false, with why set to the first failed one's reason, or true.
+inline bool all_passed(std::initializer_list<std::pair<bool, const char*>> checks,
+                       std::string& why) {
+  for (const auto& [failed, reason] : checks) {
+    if (failed) {
+      why = reason;
+      return false;
+    }
+  }
+  return true;
 }
 
 }  // namespace bench

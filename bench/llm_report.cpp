@@ -9,10 +9,6 @@ namespace bench {
 
 namespace {
 
-double ms(uint64_t ns) {
-  return static_cast<double>(ns) / 1e6;
-}
-
 // CPU milliseconds per 1,000 chunks received.
 double ms_per_1000(double cpu_s, uint64_t chunks) {
   return chunks ? cpu_s * 1e3 / (static_cast<double>(chunks) / 1e3) : 0;
@@ -30,23 +26,19 @@ double LlmReport::chunks_per_s() const {
 
 bool LlmReport::all_ok(std::string& why) const {
   const LlmStats& s = *stats;
-  const std::pair<bool, const char*> checks[] = {
-      {hard_stop, "the run hit its duration limit"},
-      {interrupted, "interrupted"},
-      {s.failed != 0 || s.not_started != 0, "streams failed"},
-      {s.completed != options->streams, "not every stream completed"},
-      {s.terminated != options->streams, "streams ended without their terminator ([DONE])"},
-      {s.short_streams != 0 || s.chunks != expected_chunks(), "chunks were lost"},
-      {s.error_events != 0, "error events arrived"},
-      {s.future_stamps != 0, "stamps from the future: the server is not on this machine's clock"},
-  };
-  for (const auto& [failed, reason] : checks) {
-    if (failed) {
-      why = reason;
-      return false;
-    }
-  }
-  return true;
+  return all_passed(
+      {
+          {hard_stop, "the run hit its duration limit"},
+          {interrupted, "interrupted"},
+          {s.failed != 0 || s.not_started != 0, "streams failed"},
+          {s.completed != options->streams, "not every stream completed"},
+          {s.terminated != options->streams, "streams ended without their terminator ([DONE])"},
+          {s.short_streams != 0 || s.chunks != expected_chunks(), "chunks were lost"},
+          {s.error_events != 0, "error events arrived"},
+          {s.future_stamps != 0,
+           "stamps from the future: the server is not on this machine's clock"},
+      },
+      why);
 }
 
 std::string to_json(const LlmReport& r) {

@@ -26,7 +26,6 @@ LlmRun::LlmRun(const Options& o, uv_loop_t* loop, LlmReport& report)
       loop_(loop),
       report_(report),
       streams_(new LlmStream[o.streams]),
-      read_buffer_(new char[kReadBuffer]),
       concurrency_(o.llm_concurrency()) {
   report_.stats = &stats_;
   // Source addresses only make sense towards loopback, where every 127/8 address is local.
@@ -170,14 +169,7 @@ int run_llm(const Options& o) {
   std::signal(SIGPIPE, SIG_IGN);
   LlmReport report;
   report.options = &o;
-  uint64_t fds_needed = uint64_t{o.llm_concurrency()} + 64;
-  report.fd_limit = raise_fd_limit(fds_needed);
-  if (report.fd_limit < fds_needed) {
-    std::fprintf(stderr,
-                 "warning: the fd limit is %llu, below the %llu this run needs; the rest fail\n",
-                 static_cast<unsigned long long>(report.fd_limit),
-                 static_cast<unsigned long long>(fds_needed));
-  }
+  report.fd_limit = raise_fd_limit(uint64_t{o.llm_concurrency()} + 64);
   report.server = !o.pids.empty();
 
   uv_loop_t loop;

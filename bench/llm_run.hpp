@@ -75,12 +75,9 @@ class LlmRun {
 
   // For LlmStream.
   const Options& options() const { return options_; }
-  uv_loop_t* loop() { return loop_; }
+  SseClient::Loop& client_loop() { return client_loop_; }
   LlmStats& mutable_stats() { return stats_; }
   const std::string& request() const { return request_; }
-  char* read_buffer() { return read_buffer_.get(); }
-  static constexpr size_t kReadBuffer = 64 * 1024;
-  uint64_t now_ns = 0;  // taken once per read, shared by the chunks in it
   void on_head() { --pending_; }
   // The stream was resolved; `was_pending` when it never got its head.
   void on_resolved(bool was_pending);
@@ -100,8 +97,8 @@ class LlmRun {
   LlmReport& report_;
   std::unique_ptr<LlmStream[]> streams_;
   std::string request_;  // one POST, shared by every stream
-  std::unique_ptr<char[]> read_buffer_;
   LlmStats stats_;
+  SseClient::Loop client_loop_{loop_, stats_.bytes};
 
   uint32_t concurrency_;
   uint32_t next_ = 0;        // streams started so far

@@ -72,7 +72,9 @@ SelfSample sample_self() {
   return s;
 }
 
-uint64_t raise_fd_limit(uint64_t wanted) {
+namespace {
+
+uint64_t raise_fd_limit_quietly(uint64_t wanted) {
   rlimit rl{};
   if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return 0;
   if (wanted > rl.rlim_max) {
@@ -89,6 +91,18 @@ uint64_t raise_fd_limit(uint64_t wanted) {
     if (setrlimit(RLIMIT_NOFILE, &want) == 0) rl = want;
   }
   return rl.rlim_cur;
+}
+
+}  // namespace
+
+uint64_t raise_fd_limit(uint64_t wanted) {
+  uint64_t limit = raise_fd_limit_quietly(wanted);
+  if (limit < wanted) {
+    std::fprintf(stderr,
+                 "warning: the fd limit is %llu, below the %llu this run needs; the rest fail\n",
+                 static_cast<unsigned long long>(limit), static_cast<unsigned long long>(wanted));
+  }
+  return limit;
 }
 
 }  // namespace bench

@@ -25,7 +25,8 @@ struct SelfSample {
 SelfSample sample_self();
 
 // Raises RLIMIT_NOFILE's soft limit to the hard limit, and both to `wanted` when the process may
-// (CAP_SYS_RESOURCE, up to fs.nr_open); returns the new soft limit.
+// (CAP_SYS_RESOURCE, up to fs.nr_open); returns the new soft limit, and warns on stderr when it
+// stays below `wanted` (the connections beyond it fail).
 uint64_t raise_fd_limit(uint64_t wanted);
 
 }  // namespace bench

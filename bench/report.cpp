@@ -10,9 +10,6 @@ namespace bench {
 
 namespace {
 
-double ms(uint64_t ns) {
-  return static_cast<double>(ns) / 1e6;
-}
 double mib(uint64_t kib) {
   return static_cast<double>(kib) / 1024.0;
 }
@@ -45,25 +42,20 @@ bool Report::all_delivered(std::string& why) const {
   const SubscriberStats& s = *subs;
   uint64_t connected = s.connected.load(std::memory_order_relaxed);
   uint64_t received = s.received.load(std::memory_order_relaxed);
-  const std::pair<bool, const char*> checks[] = {
-      {hard_stop, "the run hit its time limit"},
-      {interrupted, "interrupted"},
-      {connected != o.subscribers, "not every subscriber connected"},
-      {s.disconnected != 0, "subscribers were disconnected"},
-      {pub->failed_status || pub->failed_conn || pub->unanswered, "publish requests failed"},
-      {pub->skipped || pub->unsent, "the publisher fell behind the rate"},
-      {o.rate * o.duration >= 1 && pub->published == 0, "nothing was published"},
-      {received != pub->expected_deliveries, "deliveries were lost"},
-      {s.out_of_order || s.gaps, "events arrived out of order or with gaps"},
-      {s.size_mismatch != 0, "payloads arrived with the wrong size"},
-  };
-  for (const auto& [failed, reason] : checks) {
-    if (failed) {
-      why = reason;
-      return false;
-    }
-  }
-  return true;
+  return all_passed(
+      {
+          {hard_stop, "the run hit its time limit"},
+          {interrupted, "interrupted"},
+          {connected != o.subscribers, "not every subscriber connected"},
+          {s.disconnected != 0, "subscribers were disconnected"},
+          {pub->failed_status || pub->failed_conn || pub->unanswered, "publish requests failed"},
+          {pub->skipped || pub->unsent, "the publisher fell behind the rate"},
+          {o.rate * o.duration >= 1 && pub->published == 0, "nothing was published"},
+          {received != pub->expected_deliveries, "deliveries were lost"},
+          {s.out_of_order || s.gaps, "events arrived out of order or with gaps"},
+          {s.size_mismatch != 0, "payloads arrived with the wrong size"},
+      },
+      why);
 }
 
 std::string to_json(const Report& r) {

@@ -35,7 +35,7 @@ void SubscriberStats::merge(const SubscriberStats& o) {
 }
 
 SubscriberPool::SubscriberPool(RunState& run, uv_loop_t* loop, uint32_t worker, uint32_t workers)
-    : run_(run), loop_(loop), read_buffer_(new char[kReadBuffer]) {
+    : run_(run), loop_(loop) {
   const Options& o = run.options;
   count_ = o.subscribers > worker ? (o.subscribers - worker + workers - 1) / workers : 0;
   subs_.reset(new Subscriber[count_]);

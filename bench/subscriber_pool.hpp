@@ -67,11 +67,8 @@ class SubscriberPool {
 
   // For Subscriber.
   RunState& run() { return run_; }
-  uv_loop_t* loop() { return loop_; }
+  SseClient::Loop& client_loop() { return client_loop_; }
   const std::string& request(uint32_t channel) const { return requests_[channel]; }
-  char* read_buffer() { return read_buffer_.get(); }
-  static constexpr size_t kReadBuffer = 64 * 1024;
-  uint64_t now_ns = 0;  // taken once per read, shared by the events in it
   void on_resolved() { --pending_; }
 
  private:
@@ -85,8 +82,8 @@ class SubscriberPool {
   uint32_t count_ = 0;
   std::unique_ptr<Subscriber[]> subs_;
   std::vector<std::string> requests_;  // one GET per channel, shared by its subscribers
-  std::unique_ptr<char[]> read_buffer_;
   SubscriberStats stats_;
+  SseClient::Loop client_loop_{loop_, stats_.bytes};
 
   double rate_;
   uint32_t max_pending_;

@@ -1,7 +1,6 @@
 #include "upstream/http_client.hpp"
 
-#include <cctype>
-
+#include "gateway/base/ascii.hpp"
 #include "gateway/base/frame.hpp"
 
 namespace ssegw::upstream {
@@ -10,15 +9,6 @@ namespace {
 constexpr uint64_t kTickMs = 100;
 constexpr uint64_t kPoolIdleMs = 30000;  // an idle pooled connection lives this long
 constexpr size_t kMaxResponseHeaderBytes = 64 * 1024;
-
-bool equals_ignore_case(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i)
-    if (std::tolower(static_cast<unsigned char>(a[i])) !=
-        std::tolower(static_cast<unsigned char>(b[i])))
-      return false;
-  return true;
-}
 
 }  // namespace
 
@@ -253,7 +243,7 @@ void Exchange::send_request() {
   head += "\r\n";
   for (const http::Header& h : request_.headers) {
     bool overridden = false;
-    for (const auto& [name, value] : config.headers) overridden |= equals_ignore_case(name, h.name);
+    for (const auto& [name, value] : config.headers) overridden |= base::iequals(name, h.name);
     if (overridden) continue;
     head += h.name + ": " + h.value + "\r\n";
   }
@@ -448,9 +438,7 @@ int Exchange::on_header_field(llhttp_t* p, const char* at, size_t length) {
     self->headers_.emplace_back();
     self->in_value_ = false;
   }
-  for (size_t i = 0; i < length; ++i)
-    self->headers_.back().name +=
-        static_cast<char>(std::tolower(static_cast<unsigned char>(at[i])));
+  base::append_lower(self->headers_.back().name, std::string_view(at, length));
   return 0;
 }
 

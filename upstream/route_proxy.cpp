@@ -3,10 +3,11 @@
 #include <uv.h>
 
 #include <algorithm>
-#include <cctype>
 
+#include "gateway/base/ascii.hpp"
 #include "gateway/base/json.hpp"
 #include "gateway/base/log.hpp"
+#include "gateway/http/response.hpp"
 
 namespace ssegw::upstream {
 namespace {
@@ -28,15 +29,9 @@ bool is_hop_by_hop(std::string_view name) {
   return std::find(std::begin(kNames), std::end(kNames), name) != std::end(kNames);
 }
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
 // Headers named in the Connection header are hop-by-hop too (RFC 9110 §7.6.1).
 bool named_in_connection(std::string_view connection, std::string_view name) {
-  std::string list = lower(connection);
+  std::string list = base::to_lower(connection);
   size_t pos = 0;
   while (pos <= list.size()) {
     size_t comma = list.find(',', pos);
@@ -197,7 +192,7 @@ void RouteProxy::on_head(int status, const std::vector<http::Header>& headers) {
     }
     if (is_hop_by_hop(h.name) && h.name != "accept-encoding") continue;
     if (h.name == "content-type") {
-      std::string type = lower(h.value);
+      std::string type = base::to_lower(h.value);
       if (type.starts_with("text/event-stream"))
         kind_ = Kind::kSse;
       else if (type.starts_with("application/x-ndjson") || type.starts_with("application/ndjson"))
@@ -371,11 +366,7 @@ void RouteProxy::on_failure(Failure failure, const std::string& detail) {
     metrics_.upstream_request(upstream_metrics_, failure_name(failure)).Increment();
     bool timeout = failure == Failure::kConnectTimeout || failure == Failure::kFirstByteTimeout;
     const char* code = timeout ? "upstream_timeout" : "upstream_unavailable";
-    std::string body = "{\"error\":{\"code\":";
-    base::append_json_string(body, code);
-    body += ",\"message\":";
-    base::append_json_string(body, failure_message(failure));
-    body += "}}\n";
+    const std::string body = http::json_error(code, failure_message(failure));
     record("error", error_event(code, failure_message(failure)));
     finish_recording();
     if (downstream_) {

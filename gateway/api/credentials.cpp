@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "gateway/base/ascii.hpp"
+
 namespace ssegw::api {
 namespace {
 
@@ -13,13 +15,6 @@ std::string_view trim(std::string_view s) {
   while (!s.empty() && is_ows(s.front())) s.remove_prefix(1);
   while (!s.empty() && is_ows(s.back())) s.remove_suffix(1);
   return s;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; };
-           return lower(x) == lower(y);
-         });
 }
 
 // The first non-empty value of a cookie in a Cookie header value (RFC 6265 section 4.2.1:
@@ -57,7 +52,7 @@ std::string_view raw_query_value(std::string_view query, std::string_view name) 
 std::string_view bearer_token(std::string_view authorization) {
   std::string_view v = trim(authorization);
   constexpr std::string_view kScheme = "bearer";
-  if (v.size() <= kScheme.size() || !iequals(v.substr(0, kScheme.size()), kScheme) ||
+  if (v.size() <= kScheme.size() || !base::iequals(v.substr(0, kScheme.size()), kScheme) ||
       !is_ows(v[kScheme.size()]))
     return {};
   return trim(v.substr(kScheme.size() + 1));

@@ -1,10 +1,10 @@
 #include "gateway/api/policy.hpp"
 
 #include <llhttp.h>
-#include <strings.h>
 
 #include <algorithm>
 
+#include "gateway/base/ascii.hpp"
 #include "gateway/base/json.hpp"
 #include "gateway/hub/generation.hpp"
 
@@ -19,10 +19,6 @@ bool constant_time_equal(std::string_view a, std::string_view b) {
   unsigned char diff = 0;
   for (size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
   return diff == 0;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
 }
 
 // An Origin ("scheme://host[:port]") naming the host the request was sent to: a page of the
@@ -41,15 +37,15 @@ bool same_origin(std::string_view origin, std::string_view host) {
     return false;
   }
   if (authority.empty() || host.empty()) return false;
-  if (iequals(authority, host)) return true;
+  if (base::iequals(authority, host)) return true;
   auto has_port = [](std::string_view a) {
     size_t colon = a.rfind(':');
     return colon != std::string_view::npos && a.find(']', colon) == std::string_view::npos;
   };
   if (!has_port(authority) && has_port(host))
-    return iequals(std::string(authority) + std::string(default_port), host);
+    return base::iequals(std::string(authority) + std::string(default_port), host);
   if (has_port(authority) && !has_port(host))
-    return iequals(authority, std::string(host) + std::string(default_port));
+    return base::iequals(authority, std::string(host) + std::string(default_port));
   return false;
 }
 

@@ -1,9 +1,8 @@
 #include "gateway/http/request_parser.hpp"
 
-#include <strings.h>
-
-#include <cctype>
 #include <string_view>
+
+#include "gateway/base/ascii.hpp"
 
 namespace ssegw::http {
 
@@ -149,8 +148,7 @@ int RequestParser::on_header_field(llhttp_t* p, const char* at, size_t length) {
   if (self->headers_complete_) return 0;  // trailer fields never become request headers
   auto& headers = self->request_.headers;
   if (starts) headers.emplace_back();
-  for (size_t i = 0; i < length; ++i)
-    headers.back().name += static_cast<char>(std::tolower(static_cast<unsigned char>(at[i])));
+  base::append_lower(headers.back().name, std::string_view(at, length));
   return 0;
 }
 
@@ -179,7 +177,7 @@ int RequestParser::on_headers_complete(llhttp_t* p) {
                       "body exceeds " + std::to_string(self->limits_.max_body_bytes) + " bytes");
   std::string_view expect = r.header("expect");
   if (!expect.empty() && !r.http10()) {  // HTTP/1.0 servers must ignore Expect (RFC 9110)
-    if (expect.size() != 12 || strncasecmp(expect.data(), "100-continue", 12) != 0)
+    if (!base::iequals(expect, "100-continue"))
       return self->fail(400, "bad_request", "unsupported Expect header");
     r.expect_continue = true;
   }

@@ -4,6 +4,8 @@
 #include <cassert>
 #include <string_view>
 
+#include "gateway/base/ascii.hpp"
+
 namespace ssegw::http {
 
 namespace {
@@ -147,7 +149,7 @@ size_t StrictScanner::scan(const char* data, size_t length) {
       case State::kFieldName:
         if (is_tchar(c)) {
           if (name_length_ < sizeof name_)
-            name_[name_length_] = static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c);
+            name_[name_length_] = base::to_lower(static_cast<char>(c));
           if (name_length_ <= sizeof name_) ++name_length_;
           break;
         }

@@ -173,37 +173,34 @@ TEST_CASE("errors: 431 headers_too_large then close") {
 TEST_CASE("errors: 408 request_timeout for slow headers then close") {
   Gateway gw("limits: {header_timeout: 1s}\n");
   {
+    auto t0 = Clock::now();  // before the connect: the header timeout cannot start earlier
     Conn c(gw.port());
-    auto t0 = Clock::now();
     c.send("GET /healthz HTTP/1.1\r\nHost: x\r\n");
-    Response r = c.read_response(4s);
+    Response r = c.read_response();
     auto took = Clock::now() - t0;
     check_error(r, 408, "request_timeout");
-    CHECK(took >= 800ms);
-    CHECK(took <= 3s);
+    CHECK(took >= 800ms);  // header_timeout (1 s), not earlier
     CHECK(c.wait_closed(2s));
   }
   {
-    // Slowloris: a byte every 200 ms does not extend the deadline.
+    // Slowloris: a byte every 200 ms does not extend the deadline. The 408 comes while the bytes
+    // still trickle in (all of them would take 13 s).
     Conn c(gw.port());
-    auto t0 = Clock::now();
     const std::string req = "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: " + std::string(40, 's');
     size_t sent = 0;
     std::string got;
-    while (got.empty() && Clock::now() - t0 < 4s) {
-      if (sent < req.size()) {
-        try {
-          c.send(req.substr(sent++, 1));
-        } catch (const std::exception&) {
-          break;  // closed after the answer
-        }
+    while (got.empty() && sent < req.size()) {
+      try {
+        c.send(req.substr(sent++, 1));
+      } catch (const std::exception&) {
+        break;  // closed after the answer
       }
-      read_some(c.fd(), got, 200ms);
+      read_some(c.fd(), got, 200ms);  // the pace of the trickle
     }
-    auto took = Clock::now() - t0;
     c.buffer() = got;
-    check_error(c.read_response(2s), 408, "request_timeout");
-    CHECK(took <= 2500ms);
+    INFO(sent, " of ", req.size(), " bytes sent");
+    check_error(c.read_response(), 408, "request_timeout");
+    CHECK(sent < req.size());
   }
 }
 
@@ -212,15 +209,15 @@ TEST_CASE("errors: idle_timeout closes an idle keep-alive connection but not a s
   SseStream s(gw.port(), "idle");
   s.expect_ok();
   Conn c(gw.port());
+  auto t0 = Clock::now();  // before the request: the idle time starts after its answer
   CHECK(c.request(get_request("/healthz")).status == 200);
-  auto t0 = Clock::now();
-  CHECK(c.wait_closed(4s));
+  CHECK(c.wait_closed(kTimeout));
   auto took = Clock::now() - t0;
-  CHECK(took >= 800ms);
-  CHECK(took <= 3s);
+  CHECK(took >= 800ms);     // idle_timeout (1 s), not earlier
   CHECK(c.buffer() == "");  // closed silently, no response to a request never made
 
-  // The subscriber has now been quiet for longer than both timeouts.
+  // The subscriber has now been quiet for longer than both timeouts (the wait is the point: it
+  // must outlast them without being cut).
   std::this_thread::sleep_until(t0 + 2500ms);
   std::string id = publish(gw.port(), "idle", "still here");
   SseEvent e = s.expect_event();
@@ -244,18 +241,17 @@ TEST_CASE("errors: 503 too_many_connections") {
   // The two accepted connections still work, and a freed slot is reused.
   CHECK(a.request(get_request("/healthz")).status == 200);
   b.close();
-  auto deadline = Clock::now() + 1s;
   int status = 0;
-  while (Clock::now() < deadline) {
-    Conn d(gw.port());
-    std::string got;
-    if (read_some(d.fd(), got, 100ms) != ReadStatus::kTimeout) {
-      std::this_thread::sleep_for(20ms);
-      continue;  // still full; the close of b was not seen yet
-    }
-    status = d.request(get_request("/healthz")).status;
-    if (status == 200) break;
-  }
+  CHECK(wait_until(
+      [&] {
+        Conn d(gw.port());
+        std::string got;
+        // A refusal comes at accept time: still full, the close of b was not seen yet.
+        if (read_some(d.fd(), got, 100ms) != ReadStatus::kTimeout) return false;
+        status = d.request(get_request("/healthz")).status;
+        return status == 200;
+      },
+      kTimeout, 20ms));
   CHECK(status == 200);
 }
 

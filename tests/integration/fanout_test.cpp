@@ -46,15 +46,7 @@ TEST_CASE("fanout: 1000 concurrent subscribers receive every event in order") {
       CHECK(json_number(pub.last().body, "subscribers") == static_cast<long>(kSubscribers));
     }
   }
-  bool delivered = pump_all(
-      all,
-      [&] {
-        for (auto* s : all)
-          if (s->pending().size() < kEvents && !s->closed()) return false;
-        return true;
-      },
-      20s);
-  CHECK(delivered);
+  CHECK(pump_until_events(all, kEvents, 20s));
 
   size_t complete = 0, closed = 0, framing = 0;
   bool reported = false;

@@ -16,17 +16,6 @@ using namespace itest;
 
 namespace {
 
-// The string value of "key":"..." in a JSON text (no escapes expected), nullopt when absent.
-std::optional<std::string> json_string(const std::string& json, const std::string& key) {
-  std::string k = "\"" + key + "\":\"";
-  size_t p = json.find(k);
-  if (p == std::string::npos) return std::nullopt;
-  p += k.size();
-  size_t e = json.find('"', p);
-  if (e == std::string::npos) return std::nullopt;
-  return json.substr(p, e - p);
-}
-
 // The answer's text from the events, which must carry strictly increasing ids.
 std::string answer_text(const std::vector<SseEvent>& events) {
   std::string text;

@@ -19,6 +19,7 @@
 #include <cstring>
 #include <ctime>
 #include <fstream>
+#include <iterator>
 #include <stdexcept>
 
 #ifndef SSEGW_BIN
@@ -26,15 +27,25 @@
 #endif
 
 namespace itest {
-namespace {
 
-[[noreturn]] void fail(const std::string& what) {
+void fail(const std::string& what) {
   throw std::runtime_error(what);
 }
 
-[[noreturn]] void fail_errno(const std::string& what) {
+void fail_errno(const std::string& what) {
   throw std::runtime_error(what + ": " + std::strerror(errno));
 }
+
+bool wait_until(const std::function<bool()>& done, Ms timeout, Ms interval) {
+  auto deadline = Clock::now() + timeout;
+  for (;;) {
+    if (done()) return true;
+    if (Clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(interval);  // the polling period of a condition, not a guess
+  }
+}
+
+namespace {
 
 int remaining_ms(Clock::time_point deadline) {
   auto left = std::chrono::duration_cast<Ms>(deadline - Clock::now()).count();
@@ -90,6 +101,31 @@ void Fd::reset(int fd) {
 
 // ---------------------------------------------------------------------------------------------
 // Sockets
+
+LoopbackSocket bind_loopback(int backlog, bool nonblocking) {
+  LoopbackSocket s;
+  s.fd = Fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | (nonblocking ? SOCK_NONBLOCK : 0), 0));
+  if (!s.fd) fail_errno("socket");
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  if (::bind(s.fd.get(), reinterpret_cast<sockaddr*>(&addr), len) != 0)
+    fail_errno("bind 127.0.0.1:0");
+  if (backlog >= 0 && ::listen(s.fd.get(), backlog) != 0) fail_errno("listen");
+  if (::getsockname(s.fd.get(), reinterpret_cast<sockaddr*>(&addr), &len) != 0)
+    fail_errno("getsockname");
+  s.port = ntohs(addr.sin_port);
+  return s;
+}
+
+ReservedPort::ReservedPort() : socket_(bind_loopback()) {
+  // Set after the bind, which had the port to itself: servers that set it too may now bind the
+  // port beside this socket, as long as it does not listen; a bind without it still fails.
+  int one = 1;
+  if (::setsockopt(socket_.fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0)
+    fail_errno("SO_REUSEADDR");
+}
 
 Fd connect_to(uint16_t port, Ms timeout, int rcvbuf) {
   auto deadline = Clock::now() + timeout;
@@ -328,13 +364,7 @@ Response http_get(uint16_t port, const std::string& path, Ms timeout) {
 // Publishing
 
 std::string extract_id(const std::string& json) {
-  static const std::string key = "\"id\":\"";
-  size_t p = json.find(key);
-  if (p == std::string::npos) return "";
-  p += key.size();
-  size_t e = json.find('"', p);
-  if (e == std::string::npos) return "";
-  return json.substr(p, e - p);
+  return json_string(json, "id").value_or("");
 }
 
 static std::string publish_path(const std::string& ch, const std::string& type) {
@@ -415,22 +445,22 @@ void SseStream::on_bytes(std::string_view bytes) {
   parse_events();
 }
 
-void SseStream::parse_events() {
-  while (parsed_ < body_.size()) {
-    size_t e = body_.find_first_of("\r\n", parsed_);
+void SseParser::parse(const std::string& body, bool at_end) {
+  while (parsed_ < body.size()) {
+    size_t e = body.find_first_of("\r\n", parsed_);
     if (e == std::string::npos) return;
     size_t next = e + 1;
-    if (body_[e] == '\r') {
-      if (e + 1 == body_.size() && !closed_) return;  // CR LF may be split across reads
-      if (e + 1 < body_.size() && body_[e + 1] == '\n') next = e + 2;
+    if (body[e] == '\r') {
+      if (e + 1 == body.size() && !at_end) return;  // CR LF may be split across reads
+      if (e + 1 < body.size() && body[e + 1] == '\n') next = e + 2;
     }
-    std::string line = body_.substr(parsed_, e - parsed_);
+    std::string line = body.substr(parsed_, e - parsed_);
     parsed_ = next;
     dispatch_line(line);
   }
 }
 
-void SseStream::dispatch_line(std::string_view line) {
+void SseParser::dispatch_line(std::string_view line) {
   if (line.empty()) {
     if (cur_has_fields_) events_.push_back(std::move(cur_));
     cur_ = SseEvent{};
@@ -463,6 +493,13 @@ void SseStream::dispatch_line(std::string_view line) {
   }
 }
 
+std::vector<SseEvent> parse_sse(const std::string& body) {
+  SseParser parser;
+  parser.parse(body, /*at_end=*/true);
+  return {std::make_move_iterator(parser.events().begin()),
+          std::make_move_iterator(parser.events().end())};
+}
+
 bool SseStream::pump() {
   if (closed_ || !fd_) return false;
   char buf[65536];
@@ -481,15 +518,22 @@ bool SseStream::pump() {
   return true;
 }
 
+ReadStatus SseStream::read_more(Ms timeout) {
+  std::string got;
+  ReadStatus st = read_some(fd_.get(), got, timeout);
+  if (!got.empty()) on_bytes(got);
+  if (st == ReadStatus::kEof) {
+    closed_ = true;
+    parse_events();
+  }
+  return st;
+}
+
 const Response& SseStream::wait_head(Ms timeout) {
   auto deadline = Clock::now() + timeout;
   while (!head_done_) {
     if (closed_) fail("stream closed before the response head: \"" + printable(wire_) + "\"");
-    std::string got;
-    ReadStatus st = read_some(fd_.get(), got, Ms(remaining_ms(deadline)));
-    if (!got.empty()) on_bytes(got);
-    if (st == ReadStatus::kEof) closed_ = true;
-    if (st == ReadStatus::kTimeout && Clock::now() >= deadline)
+    if (read_more(Ms(remaining_ms(deadline))) == ReadStatus::kTimeout && Clock::now() >= deadline)
       fail("timeout waiting for the response head: \"" + printable(wire_) + "\"");
   }
   return head_;
@@ -504,20 +548,14 @@ void SseStream::expect_ok(Ms timeout) {
 std::optional<SseEvent> SseStream::next_event(Ms timeout) {
   auto deadline = Clock::now() + timeout;
   for (;;) {
-    if (!events_.empty()) {
-      SseEvent e = std::move(events_.front());
-      events_.pop_front();
+    if (!pending().empty()) {
+      SseEvent e = std::move(pending().front());
+      pending().pop_front();
       return e;
     }
     if (closed_) return std::nullopt;
-    std::string got;
-    ReadStatus st = read_some(fd_.get(), got, Ms(remaining_ms(deadline)));
-    if (!got.empty()) on_bytes(got);
-    if (st == ReadStatus::kEof) {
-      closed_ = true;
-      parse_events();
-    }
-    if (st == ReadStatus::kTimeout && Clock::now() >= deadline && events_.empty())
+    if (read_more(Ms(remaining_ms(deadline))) == ReadStatus::kTimeout && Clock::now() >= deadline &&
+        pending().empty())
       return std::nullopt;
   }
 }
@@ -533,27 +571,18 @@ SseEvent SseStream::expect_event(Ms timeout) {
 bool SseStream::read_until_closed(Ms timeout) {
   auto deadline = Clock::now() + timeout;
   while (!closed_) {
-    std::string got;
-    ReadStatus st = read_some(fd_.get(), got, Ms(remaining_ms(deadline)));
-    if (!got.empty()) on_bytes(got);
-    if (st == ReadStatus::kEof) {
-      closed_ = true;
-      parse_events();
-    }
-    if (st == ReadStatus::kTimeout && Clock::now() >= deadline) return false;
+    if (read_more(Ms(remaining_ms(deadline))) == ReadStatus::kTimeout && Clock::now() >= deadline)
+      return false;
   }
   return true;
 }
 
 bool SseStream::wait_comments(int n, Ms timeout) {
   auto deadline = Clock::now() + timeout;
-  while (comments_ < n) {
+  while (comments() < n) {
     if (closed_) return false;
-    std::string got;
-    ReadStatus st = read_some(fd_.get(), got, Ms(remaining_ms(deadline)));
-    if (!got.empty()) on_bytes(got);
-    if (st == ReadStatus::kEof) closed_ = true;
-    if (st == ReadStatus::kTimeout && Clock::now() >= deadline) return comments_ >= n;
+    if (read_more(Ms(remaining_ms(deadline))) == ReadStatus::kTimeout && Clock::now() >= deadline)
+      return comments() >= n;
   }
   return true;
 }
@@ -579,6 +608,17 @@ bool pump_all(const std::vector<SseStream*>& streams, const std::function<bool()
       if (pfds[k].revents != 0) streams[index[k]]->pump();
   }
   return true;
+}
+
+bool pump_until_events(const std::vector<SseStream*>& streams, size_t n, Ms timeout) {
+  return pump_all(
+      streams,
+      [&] {
+        for (SseStream* s : streams)
+          if (s->pending().size() < n && !s->closed()) return false;
+        return true;
+      },
+      timeout);
 }
 
 std::string normalize_newlines(std::string_view data) {
@@ -727,18 +767,16 @@ void ListeningProcess::signal(int sig) {
 std::optional<int> ListeningProcess::wait_exit(Ms timeout) {
   if (status_) return status_;
   if (pid_ <= 0) return std::nullopt;
-  auto deadline = Clock::now() + timeout;
-  for (;;) {
-    int ws = 0;
-    pid_t r = ::waitpid(pid_, &ws, WNOHANG);
-    if (r == pid_) {
-      status_ = decode_status(ws);
-      return status_;
-    }
-    if (r < 0 && errno != EINTR) fail_errno("waitpid");
-    if (Clock::now() >= deadline) return std::nullopt;
-    std::this_thread::sleep_for(2ms);
-  }
+  wait_until(
+      [&] {
+        int ws = 0;
+        pid_t r = ::waitpid(pid_, &ws, WNOHANG);
+        if (r == pid_) status_ = decode_status(ws);
+        if (r < 0 && errno != EINTR) fail_errno("waitpid");
+        return status_.has_value();
+      },
+      timeout, 2ms);
+  return status_;
 }
 
 int ListeningProcess::stop_and_wait(Ms timeout) {
@@ -838,12 +876,15 @@ long MockLlm::stat(const std::string& key) const {
 }
 
 long MockLlm::wait_stat(const std::string& key, long value, Ms timeout) const {
-  auto deadline = Clock::now() + timeout;
-  for (;;) {
-    long v = stat(key);
-    if (v == value || Clock::now() >= deadline) return v;
-    std::this_thread::sleep_for(10ms);
-  }
+  long v = 0;
+  wait_until([&] { return (v = stat(key)) == value; }, timeout);
+  return v;
+}
+
+long MockLlm::wait_stat_at_least(const std::string& key, long value, Ms timeout) const {
+  long v = 0;
+  wait_until([&] { return (v = stat(key)) >= value; }, timeout);
+  return v;
 }
 
 void MockLlm::reset() {
@@ -930,50 +971,66 @@ std::optional<double> read_metric(uint16_t port, const std::string& series) {
   return metric_value(r.body, series);
 }
 
+std::optional<double> wait_metric_until(uint16_t port, const std::string& series,
+                                        const std::function<bool(double)>& pred, Ms timeout) {
+  std::optional<double> v;
+  wait_until([&] { return (v = read_metric(port, series)) && pred(*v); }, timeout, 20ms);
+  return v;
+}
+
 std::optional<double> wait_metric(uint16_t port, const std::string& series, double value,
                                   Ms timeout) {
-  auto deadline = Clock::now() + timeout;
-  for (;;) {
-    auto v = read_metric(port, series);
-    if ((v && *v == value) || Clock::now() >= deadline) return v;
-    std::this_thread::sleep_for(20ms);
-  }
+  return wait_metric_until(
+      port, series, [&](double v) { return v == value; }, timeout);
 }
 
 std::optional<double> wait_metric_at_least(uint16_t port, const std::string& series, double value,
                                            Ms timeout) {
-  auto deadline = Clock::now() + timeout;
-  for (;;) {
-    auto v = read_metric(port, series);
-    if ((v && *v >= value) || Clock::now() >= deadline) return v;
-    std::this_thread::sleep_for(20ms);
-  }
+  return wait_metric_until(
+      port, series, [&](double v) { return v >= value; }, timeout);
 }
 
 std::string wait_log_line(const Gateway& gw, const std::vector<std::string>& parts, Ms timeout) {
-  auto deadline = Clock::now() + timeout;
-  for (;;) {
-    std::string log = gw.log();
-    size_t pos = 0;
-    for (size_t eol; (eol = log.find('\n', pos)) != std::string::npos; pos = eol + 1) {
-      std::string_view line(log.data() + pos, eol - pos);
-      bool all = true;
-      for (const std::string& p : parts) all = all && line.find(p) != std::string_view::npos;
-      if (all) return std::string(line);
-    }
-    if (Clock::now() >= deadline) return "";
-    std::this_thread::sleep_for(10ms);
-  }
+  std::string found;
+  wait_until(
+      [&] {
+        std::string log = gw.log();
+        size_t pos = 0;
+        for (size_t eol; (eol = log.find('\n', pos)) != std::string::npos; pos = eol + 1) {
+          std::string_view line(log.data() + pos, eol - pos);
+          bool all = true;
+          for (const std::string& p : parts) all = all && line.find(p) != std::string_view::npos;
+          if (all) {
+            found = line;
+            return true;
+          }
+        }
+        return false;
+      },
+      timeout);
+  return found;
 }
 
 long wait_subscribers(uint16_t port, const std::string& ch, long n, Ms timeout) {
-  auto deadline = Clock::now() + timeout;
-  for (;;) {
-    Response r = http_get(port, "/v1/channels/" + ch);
-    long got = json_number(r.body, "subscribers").value_or(-1);
-    if (got == n || Clock::now() >= deadline) return got;
-    std::this_thread::sleep_for(10ms);
-  }
+  long got = -1;
+  wait_until(
+      [&] {
+        Response r = http_get(port, "/v1/channels/" + ch);
+        got = json_number(r.body, "subscribers").value_or(-1);
+        return got == n;
+      },
+      timeout);
+  return got;
+}
+
+std::optional<std::string> json_string(const std::string& json, const std::string& key) {
+  std::string k = "\"" + key + "\":\"";
+  size_t p = json.find(k);
+  if (p == std::string::npos) return std::nullopt;
+  p += k.size();
+  size_t e = json.find('"', p);
+  if (e == std::string::npos) return std::nullopt;
+  return json.substr(p, e - p);
 }
 
 std::optional<long> json_number(const std::string& json, const std::string& key) {

@@ -7,6 +7,14 @@
 // - Every socket and pipe is close-on-exec, and the child closes every descriptor above 2 before
 //   exec: a client socket leaked into ssegw would keep connections open after the test closed them.
 // - Sockets are non-blocking; all waiting is done with poll().
+// - Nothing sleeps for a guessed time: a test waits for a condition (wait_until and the wait_*
+//   helpers built on it), with a generous timeout that only guards against a hang. A sleep
+//   stays only where the time is the point (a token that must expire, a window in which
+//   something must not happen), with a comment that says so; how fast something happens is for
+//   bench/, not for a test.
+// - Ports: the servers tests start (ssegw, ssegw-mock-llm) pick port 0 and say which port they
+//   got; any other port a test needs is held by a LoopbackSocket or ReservedPort for as long as
+//   it is used, never bound, closed and then reused by number.
 // - Gateway's destructor always reaps the child (SIGTERM, then SIGKILL after 10 s), and records
 //   a doctest failure unless that stop exits 0 with no sanitizer report in the log.
 #pragma once
@@ -65,8 +73,42 @@ class Fd {
   int fd_ = -1;
 };
 
+// Throws std::runtime_error(what), with strerror(errno) appended for fail_errno.
+[[noreturn]] void fail(const std::string& what);
+[[noreturn]] void fail_errno(const std::string& what);
+
+// Calls done() every `interval` until it returns true. False when timeout passes first. Every wait
+// on a condition in the tests goes through here: none sleeps for a guessed time.
+bool wait_until(const std::function<bool()>& done, Ms timeout = kTimeout, Ms interval = 10ms);
+
 // ---------------------------------------------------------------------------------------------
 // Sockets
+
+// A TCP socket bound to 127.0.0.1 on a port the kernel chose, without SO_REUSEADDR: no other
+// socket can bind that port while this one lives. Listening when backlog >= 0.
+struct LoopbackSocket {
+  Fd fd;
+  uint16_t port = 0;
+};
+LoopbackSocket bind_loopback(int backlog = -1, bool nonblocking = false);
+
+// A loopback port held for as long as this object lives, by a socket bound to it that never
+// listens:
+// - a connection to it is refused: an upstream that is down, or was never there;
+// - no other bind() takes it, and the kernel never picks a port that bind() holds as the source
+//   port of a connection, so a client reconnecting to it cannot connect to itself;
+// - a server that sets SO_REUSEADDR before its bind (redis-server, Prometheus, libuv's
+//   uv_tcp_bind, ssegw and ssegw-mock-llm) listens on it all the same.
+// So a server can be started on it, killed and started again on the same port, with no moment in
+// which another process could take the port (which "bind port 0, close, reuse the number" has).
+class ReservedPort {
+ public:
+  ReservedPort();
+  uint16_t port() const { return socket_.port; }
+
+ private:
+  LoopbackSocket socket_;
+};
 
 // Connects to 127.0.0.1:port. The socket is non-blocking and close-on-exec. rcvbuf > 0 sets
 // SO_RCVBUF before connecting (so the advertised window stays small). Throws on failure.
@@ -193,6 +235,33 @@ struct EventId {
 };
 std::optional<EventId> parse_id(const std::string& id);
 
+// Parses a text/event-stream body as an EventSource does: lines end in CR, LF or CRLF, a blank
+// line dispatches the event being assembled when it has an id, event or data field, and lines that
+// start with ':' are comments.
+class SseParser {
+ public:
+  // Parses what body holds past the bytes parsed by earlier calls (body only ever grows). With
+  // at_end, no byte follows: a final CR ends its line instead of waiting for a possible LF.
+  void parse(const std::string& body, bool at_end);
+  // The events parsed and not yet taken, in order.
+  std::deque<SseEvent>& events() { return events_; }
+  int comments() const { return comments_; }
+  std::optional<long> retry() const { return retry_; }
+
+ private:
+  void dispatch_line(std::string_view line);
+
+  size_t parsed_ = 0;  // bytes of the body consumed
+  SseEvent cur_;       // the event being assembled
+  bool cur_has_fields_ = false;
+  std::deque<SseEvent> events_;
+  int comments_ = 0;
+  std::optional<long> retry_;
+};
+
+// The events of a whole SSE body (an answer read straight from the mock, say), in order.
+std::vector<SseEvent> parse_sse(const std::string& body);
+
 // One subscriber connection: GET /v1/channels/{ch}/events. The constructor connects and sends the
 // request without waiting; wait_head() and next_event() read as needed.
 class SseStream {
@@ -228,7 +297,7 @@ class SseStream {
   // Reads whatever the socket holds without blocking. False once the peer has closed.
   bool pump();
   // Takes the parsed events not yet returned by next_event().
-  std::deque<SseEvent>& pending() { return events_; }
+  std::deque<SseEvent>& pending() { return parser_.events(); }
 
   bool head_received() const { return head_done_; }
   const Response& head() const { return head_; }
@@ -238,8 +307,8 @@ class SseStream {
   bool finished() const { return dechunker_.done(); }  // the terminal chunk arrived
   bool closed() const { return closed_; }
   const std::string& framing_error() const { return dechunker_.error(); }
-  int comments() const { return comments_; }
-  std::optional<long> retry() const { return retry_; }
+  int comments() const { return parser_.comments(); }
+  std::optional<long> retry() const { return parser_.retry(); }
   int fd() const { return fd_.get(); }
   void close() { fd_.reset(); }
 
@@ -247,8 +316,10 @@ class SseStream {
   SseStream() = default;
   void start(uint16_t port, const std::string& request, int rcvbuf);
   void on_bytes(std::string_view bytes);
-  void parse_events();
-  void dispatch_line(std::string_view line);
+  void parse_events() { parser_.parse(body_, closed_); }
+  // Reads what arrives within timeout (a kTimeout result consumes nothing); marks the end of the
+  // stream on EOF. Returns read_some's status.
+  ReadStatus read_more(Ms timeout);
 
   Fd fd_;
   std::string wire_;
@@ -258,14 +329,8 @@ class SseStream {
   bool chunked_ = false;
   Dechunker dechunker_;
   std::string body_;
-  size_t parsed_ = 0;  // bytes of body_ consumed by the SSE parser
   bool closed_ = false;
-  // The event being assembled.
-  SseEvent cur_;
-  bool cur_has_fields_ = false;
-  std::deque<SseEvent> events_;
-  int comments_ = 0;
-  std::optional<long> retry_;
+  SseParser parser_;
 };
 
 // Reads until the terminal chunk (a stream the gateway ends; the connection may stay open) and
@@ -275,6 +340,9 @@ std::vector<SseEvent> read_until_finished(SseStream& s, Ms timeout = kTimeout);
 // Calls pump() on every stream whose socket is readable, until done() is true. False on timeout.
 bool pump_all(const std::vector<SseStream*>& streams, const std::function<bool()>& done,
               Ms timeout);
+// pump_all until every stream holds n pending events or has closed (the caller then checks
+// which). False on timeout.
+bool pump_until_events(const std::vector<SseStream*>& streams, size_t n, Ms timeout);
 
 // The exact subscribe response heads of docs/protocol.md#subscribe (without CORS headers).
 inline const std::string kHead11 =
@@ -399,8 +467,8 @@ std::string mock_llm_bin();
 class MockLlm {
  public:
   MockLlm();
-  // Listens on 127.0.0.1:port (a port chosen beforehand, so that a restarted mock comes back at
-  // the address an upstream config names).
+  // Listens on 127.0.0.1:port: a ReservedPort, so that a restarted mock comes back at the address
+  // an upstream config names, and nothing else can take it meanwhile.
   explicit MockLlm(uint16_t port);
   ~MockLlm();
   MockLlm(const MockLlm&) = delete;
@@ -418,6 +486,8 @@ class MockLlm {
   long stat(const std::string& key) const;
   // Polls stat(key) until it equals value. Returns the last value seen.
   long wait_stat(const std::string& key, long value, Ms timeout = kTimeout) const;
+  // Polls stat(key) until it is at least value. Returns the last value seen.
+  long wait_stat_at_least(const std::string& key, long value, Ms timeout = kTimeout) const;
   // POST /mock/reset: zeroes the counters (gauges stay).
   void reset();
   // SIGKILL, then reaps it: an upstream that dies. The destructor then checks nothing.
@@ -450,6 +520,10 @@ std::string write_temp_file(const std::string& text, const std::string& suffix =
 std::optional<double> metric_value(const std::string& text, const std::string& series);
 // GET /metrics and metric_value; nullopt when the sample is absent.
 std::optional<double> read_metric(uint16_t port, const std::string& series);
+// Polls the metric until pred holds. Returns the last value seen (nullopt when absent).
+std::optional<double> wait_metric_until(uint16_t port, const std::string& series,
+                                        const std::function<bool(double)>& pred,
+                                        Ms timeout = kTimeout);
 // Polls the metric until it equals value. Returns the last value seen.
 std::optional<double> wait_metric(uint16_t port, const std::string& series, double value,
                                   Ms timeout = kTimeout);
@@ -463,6 +537,8 @@ std::string wait_log_line(const Gateway& gw, const std::vector<std::string>& par
                           Ms timeout = kTimeout);
 // Polls GET /v1/channels/{ch} until "subscribers" equals n. Returns the last count seen.
 long wait_subscribers(uint16_t port, const std::string& ch, long n, Ms timeout = kTimeout);
+// The string value of "key":"..." in a JSON text (no escapes expected), nullopt when absent.
+std::optional<std::string> json_string(const std::string& json, const std::string& key);
 // A number field ("key":123) of a flat JSON object, nullopt when absent.
 std::optional<long> json_number(const std::string& json, const std::string& key);
 // Lower-cases ASCII.

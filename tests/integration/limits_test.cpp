@@ -36,6 +36,19 @@ std::string read_all_until_close(int fd) {
   return got;
 }
 
+// Polls ssegw_connections_active until it equals n, scraping from 127.0.0.3: an address of its own,
+// so that the scrape neither counts against 127.0.0.1's connections nor is refused by their limit.
+// The scrape's own connection is one of the n.
+bool wait_connections_active(uint16_t port, double n) {
+  return wait_until([&] {
+    Fd fd = connect_from("127.0.0.3", port);
+    send_all(fd.get(), "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    std::string text = read_all_until_close(fd.get());
+    size_t body = text.find("\r\n\r\n");
+    return body != std::string::npos &&
+           metric_value(text.substr(body + 4), "ssegw_connections_active") == n;
+  });
+}
 }  // namespace
 
 TEST_CASE("limits: connections per client address get 429 with Retry-After over the cap") {
@@ -55,21 +68,22 @@ TEST_CASE("limits: connections per client address get 429 with Retry-After over 
   Fd other = connect_from("127.0.0.2", gw.port());
   send_all(other.get(), "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
   CHECK(read_all_until_close(other.get()).starts_with("HTTP/1.1 200 OK\r\n"));
-  // A freed slot is reused.
+  // A freed slot is reused, once the gateway has seen the close: two connections left, and the
+  // scrape's.
   open.pop_back();
-  std::this_thread::sleep_for(200ms);
+  REQUIRE(wait_connections_active(gw.port(), 2 + 1));
   {
     Conn again(gw.port());
     CHECK(again.request(get_request("/healthz")).status == 200);
   }
   open.clear();
-  std::this_thread::sleep_for(200ms);
+  REQUIRE(wait_connections_active(gw.port(), 1));
   CHECK(read_metric(gw.port(),
                     "ssegw_client_limit_rejections_total{limit=\"connections_per_ip\"}") == 1);
 }
 
 TEST_CASE("limits: publishes per client address are a token bucket with 429 and Retry-After") {
-  Gateway gw("limits: {publish_rate_per_ip: 4, publish_burst_per_ip: 3}\n");
+  Gateway gw("limits: {publish_rate_per_ip: 2, publish_burst_per_ip: 3}\n");
   Conn c(gw.port());
   auto post = [&](Conn& conn) {
     return conn.request(post_request("/v1/channels/rate/events", "x"));
@@ -79,8 +93,9 @@ TEST_CASE("limits: publishes per client address are a token bucket with 429 and 
   CHECK(limited.status == 429);
   CHECK(limited.header("retry-after") == "1");
   CHECK(limited.body.find("\"code\":\"rate_limited\"") != std::string::npos);
-  // The connection stays usable, and 4 per second refill: one more after 300 ms.
-  std::this_thread::sleep_for(300ms);
+  // The connection stays usable, and 2 per second refill: one more after 600 ms, not two before
+  // a full second (the wait is the point: a token must come back).
+  std::this_thread::sleep_for(600ms);
   CHECK(post(c).status == 200);
   CHECK(post(c).status == 429);
   // Another address has its own bucket.

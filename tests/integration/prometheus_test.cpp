@@ -29,24 +29,6 @@ namespace {
 
 const char* const kPrometheus = "/usr/bin/prometheus";
 
-// A loopback port that was free a moment ago: bind port 0, read the port, close. Prometheus binds
-// it next; another process taking it in between makes Prometheus fail to start, which the test
-// reports with Prometheus's log.
-uint16_t free_port() {
-  Fd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (!fd) throw std::runtime_error("socket: " + std::string(std::strerror(errno)));
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  socklen_t len = sizeof addr;
-  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-      ::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    throw std::runtime_error("bind/getsockname: " + std::string(std::strerror(errno)));
-  }
-  return ntohs(addr.sin_port);
-}
-
 std::string read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   std::ostringstream out;
@@ -55,7 +37,8 @@ std::string read_file(const std::string& path) {
 }
 
 // One prometheus server with its own config, TSDB folder and log file, all in a temporary
-// folder that the destructor removes after killing the server.
+// folder that the destructor removes after killing the server. It listens on a ReservedPort
+// (Go's listeners set SO_REUSEADDR), which nothing else can take before it binds.
 class Prometheus {
  public:
   explicit Prometheus(uint16_t target_port) {
@@ -74,13 +57,12 @@ class Prometheus {
                                   "    static_configs:\n"
                                   "      - targets: [\"127.0.0.1:"
                                << target_port << "\"]\n";
-    port_ = free_port();
     log_path_ = dir_ + "/prometheus.log";
     std::vector<std::string> args = {
         kPrometheus,
         "--config.file=" + config_path,
         "--storage.tsdb.path=" + dir_ + "/data",
-        "--web.listen-address=127.0.0.1:" + std::to_string(port_),
+        "--web.listen-address=127.0.0.1:" + std::to_string(port()),
         "--log.level=warn",
     };
     spawn(args);
@@ -99,7 +81,7 @@ class Prometheus {
   Prometheus(const Prometheus&) = delete;
   Prometheus& operator=(const Prometheus&) = delete;
 
-  uint16_t port() const { return port_; }
+  uint16_t port() const { return port_.port(); }
   std::string log() const { return read_file(log_path_); }
 
   // True when the server is still running. Reaps it when it has exited.
@@ -112,22 +94,24 @@ class Prometheus {
 
   // Waits for GET /-/ready to answer 200. False on timeout or when the server exits.
   bool wait_ready(Ms timeout) {
-    auto deadline = Clock::now() + timeout;
-    while (Clock::now() < deadline) {
-      if (!running()) return false;
-      try {
-        if (http_get(port_, "/-/ready", 1s).status == 200) return true;
-      } catch (const std::exception&) {
-        // Not listening yet.
-      }
-      std::this_thread::sleep_for(100ms);
-    }
-    return false;
+    bool ready = false;
+    wait_until(
+        [&] {
+          if (!running()) return true;
+          try {
+            ready = http_get(port(), "/-/ready", 1s).status == 200;
+          } catch (const std::exception&) {
+            // Not listening yet.
+          }
+          return ready;
+        },
+        timeout, 100ms);
+    return ready;
   }
 
   // The body of GET /api/v1/query?query=expr (expr needs no URL escaping here).
   std::string query(const std::string& expr) {
-    Response r = http_get(port_, "/api/v1/query?query=" + expr, 2s);
+    Response r = http_get(port(), "/api/v1/query?query=" + expr, 2s);
     if (r.status != 200) {
       throw std::runtime_error("query " + expr + ": status " + std::to_string(r.status) + ": " +
                                r.body);
@@ -144,7 +128,7 @@ class Prometheus {
 
   std::string dir_;
   std::string log_path_;
-  uint16_t port_ = 0;
+  ReservedPort port_;
   pid_t pid_ = -1;
 };
 
@@ -197,15 +181,15 @@ TEST_CASE("prometheus: a real server scrapes ssegw and its query API holds the t
   // Prometheus scrapes every second; poll its query API until a scrape after the traffic lands.
   std::optional<double> delivered, active;
   std::string delivered_json, active_json, up_json;
-  auto deadline = Clock::now() + 20s;
-  while (Clock::now() < deadline) {
-    delivered_json = prom.query("ssegw_events_delivered_total");
-    active_json = prom.query("ssegw_subscribers_active");
-    delivered = single_value(delivered_json);
-    active = single_value(active_json);
-    if (delivered == 30.0 && active == 3.0) break;
-    std::this_thread::sleep_for(250ms);
-  }
+  wait_until(
+      [&] {
+        delivered_json = prom.query("ssegw_events_delivered_total");
+        active_json = prom.query("ssegw_subscribers_active");
+        delivered = single_value(delivered_json);
+        active = single_value(active_json);
+        return delivered == 30.0 && active == 3.0;
+      },
+      20s, 250ms);
   up_json = prom.query("up");
   INFO("ssegw_events_delivered_total: ", delivered_json);
   INFO("ssegw_subscribers_active: ", active_json);

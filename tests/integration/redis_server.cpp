@@ -1,42 +1,28 @@
 #include "tests/integration/redis_server.hpp"
 
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdlib>
-#include <cstring>
 #include <fstream>
-#include <random>
 #include <sstream>
 #include <stdexcept>
-#include <thread>
 
 namespace itest {
 namespace {
 
-[[noreturn]] void fail(const std::string& what) {
-  throw std::runtime_error(what);
-}
-
-[[noreturn]] void fail_errno(const std::string& what) {
-  throw std::runtime_error(what + ": " + std::strerror(errno));
-}
-
 // Waits up to timeout for pid to exit. True once reaped.
 bool reap(pid_t pid, Ms timeout) {
-  auto deadline = Clock::now() + timeout;
-  for (;;) {
-    int ws = 0;
-    pid_t r = ::waitpid(pid, &ws, WNOHANG);
-    if (r == pid || (r < 0 && errno == ECHILD)) return true;
-    if (Clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(2ms);
-  }
+  return wait_until(
+      [&] {
+        int ws = 0;
+        pid_t r = ::waitpid(pid, &ws, WNOHANG);
+        return r == pid || (r < 0 && errno == ECHILD);
+      },
+      timeout, 2ms);
 }
 
 // A RESP array of bulk strings: what redis-cli sends.
@@ -63,24 +49,6 @@ std::string read_line(int fd, Ms timeout) {
 
 }  // namespace
 
-// A free port below the kernel's ephemeral range (32768 and up on Linux): while a test has
-// killed redis, nothing else may take its port, and a gateway reconnecting to it may not
-// connect to itself, which an ephemeral port allows (the kernel could pick it as the source).
-uint16_t pick_free_port() {
-  std::random_device random;
-  for (int attempt = 0; attempt < 200; ++attempt) {
-    auto port = static_cast<uint16_t>(20000 + random() % 12000);
-    Fd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    if (!fd) fail_errno("socket");
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = htons(port);
-    if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) return port;
-  }
-  fail("no free port between 20000 and 32000");
-}
-
 RedisServer::RedisServer() {
   if (::access(kBinary, X_OK) != 0)
     fail(std::string(kBinary) +
@@ -90,7 +58,6 @@ RedisServer::RedisServer() {
   int fd = ::mkostemps(log_path_.data(), 4, O_CLOEXEC | O_APPEND);
   if (fd < 0) fail_errno("mkostemps");
   log_ = Fd(fd);
-  port_ = pick_free_port();
   start();
 }
 
@@ -105,11 +72,12 @@ RedisServer::~RedisServer() {
 }
 
 std::string RedisServer::url(int db) const {
-  return "redis://127.0.0.1:" + std::to_string(port_) + "/" + std::to_string(db);
+  return "redis://127.0.0.1:" + std::to_string(port()) + "/" + std::to_string(db);
 }
 
 void RedisServer::start() {
-  const std::string port = std::to_string(port_);
+  // redis-server sets SO_REUSEADDR before it binds, so it listens beside port_'s socket.
+  const std::string port = std::to_string(port_.port());
   std::vector<std::string> all = {
       kBinary, "--port",           port, "--bind",      "127.0.0.1", "--save", "", "--appendonly",
       "no",    "--protected-mode", "no", "--daemonize", "no"};
@@ -118,26 +86,26 @@ void RedisServer::start() {
 }
 
 void RedisServer::wait_ready(Ms timeout) {
-  auto deadline = Clock::now() + timeout;
   std::string last;
-  for (;;) {
-    int ws = 0;
-    if (::waitpid(pid_, &ws, WNOHANG) == pid_) {
-      pid_ = -1;
-      fail("redis-server on port " + std::to_string(port_) + " exited (status " +
-           std::to_string(ws) + ") before answering PING; its log:\n" + log());
-    }
-    try {
-      last = command({"PING"}, 1s);
-      if (last == "+PONG") return;
-    } catch (const std::exception& e) {
-      last = e.what();  // not listening yet
-    }
-    if (Clock::now() >= deadline)
-      fail("redis-server on port " + std::to_string(port_) + " did not answer PING within " +
-           std::to_string(timeout.count()) + " ms (last: " + last + "); its log:\n" + log());
-    std::this_thread::sleep_for(10ms);
-  }
+  bool ready = wait_until(
+      [&] {
+        int ws = 0;
+        if (::waitpid(pid_, &ws, WNOHANG) == pid_) {
+          pid_ = -1;
+          fail("redis-server on port " + std::to_string(port()) + " exited (status " +
+               std::to_string(ws) + ") before answering PING; its log:\n" + log());
+        }
+        try {
+          last = command({"PING"}, 1s);
+        } catch (const std::exception& e) {
+          last = e.what();  // not listening yet
+        }
+        return last == "+PONG";
+      },
+      timeout);
+  if (!ready)
+    fail("redis-server on port " + std::to_string(port()) + " did not answer PING within " +
+         std::to_string(timeout.count()) + " ms (last: " + last + "); its log:\n" + log());
 }
 
 void RedisServer::kill() {
@@ -168,7 +136,7 @@ void RedisServer::thaw() {
 }
 
 std::string RedisServer::command(const std::vector<std::string>& args, Ms timeout) const {
-  Fd fd = connect_to(port_, timeout);
+  Fd fd = connect_to(port(), timeout);
   send_all(fd.get(), encode_command(args), timeout);
   return read_line(fd.get(), timeout);
 }

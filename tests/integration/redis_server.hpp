@@ -2,6 +2,11 @@
 // without persistence, so that a restart comes back empty on purpose (the gateway must cope with
 // a Redis that lost everything).
 //
+// The port is a ReservedPort, held from before the first start to the destructor: while a test has
+// killed Redis, nothing else can take the port, and a gateway reconnecting to it cannot connect to
+// itself (the kernel picks no port that bind() holds as a connection's source port; with a port
+// that was merely free, it could, and the gateway would then talk to its own socket).
+//
 // Same rules as harness.hpp: every descriptor is close-on-exec, the child closes every descriptor
 // above 2 before exec, every wait is bounded, and the destructor kills and reaps the child.
 #pragma once
@@ -16,10 +21,6 @@
 
 namespace itest {
 
-// A loopback port below the ephemeral range that was free a moment ago (redis_server.cpp says
-// why not an ephemeral one).
-uint16_t pick_free_port();
-
 class RedisServer {
  public:
   // The Debian package redis-server (tools/bootstrap.sh installs it).
@@ -33,7 +34,7 @@ class RedisServer {
   RedisServer(const RedisServer&) = delete;
   RedisServer& operator=(const RedisServer&) = delete;
 
-  uint16_t port() const { return port_; }
+  uint16_t port() const { return port_.port(); }
   // "redis://127.0.0.1:PORT/db", for backplane.url.
   std::string url(int db = 0) const;
   bool running() const { return pid_ > 0; }
@@ -58,7 +59,7 @@ class RedisServer {
   void start();
   void wait_ready(Ms timeout);
 
-  uint16_t port_ = 0;
+  ReservedPort port_;
   pid_t pid_ = -1;
   std::string log_path_;
   Fd log_;  // the child's stdout and stderr, O_APPEND

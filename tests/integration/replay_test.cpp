@@ -148,8 +148,14 @@ TEST_CASE("replay: history is bounded by bytes and by ttl") {
   // Each event serialises to about 330 bytes: three fit in 1 KiB, four do not.
   Publisher pub(gw.port());
   std::vector<std::string> ids;
-  for (int i = 0; i < 10; ++i) ids.push_back(pub.publish("hb", std::string(300, 'a' + i)));
-  auto published = Clock::now();
+  // Taken before the publish of events 7 (the oldest that stays) and 9 (the newest): each event
+  // expires ttl after its publish, so not before ttl after these.
+  Clock::time_point before_7, before_9;
+  for (int i = 0; i < 10; ++i) {
+    if (i == 7) before_7 = Clock::now();
+    if (i == 9) before_9 = Clock::now();
+    ids.push_back(pub.publish("hb", std::string(300, 'a' + i)));
+  }
   CHECK(json_body(http_get(gw.port(), "/v1/channels/hb")) == info_json("hb", 0, 3, ids[7], ids[9]));
   {
     SseStream s(gw.port(), "hb", {.last_event_id = ids[0]});
@@ -161,18 +167,20 @@ TEST_CASE("replay: history is bounded by bytes and by ttl") {
     for (int i = 7; i < 10; ++i) CHECK(s.expect_event().id == ids[i]);
   }
 
-  // Not expired early...
-  std::this_thread::sleep_until(published + 500ms);
-  CHECK(json_number(http_get(gw.port(), "/v1/channels/hb").body, "retained") == 3);
-  // ...but gone after the ttl.
-  long retained = -1;
-  while (Clock::now() < published + 3s) {
-    retained = json_number(http_get(gw.port(), "/v1/channels/hb").body, "retained").value_or(-1);
-    if (retained == 0) break;
-    std::this_thread::sleep_for(50ms);
-  }
-  CHECK(retained == 0);
-  CHECK(Clock::now() - published >= 900ms);
+  // Not expired early, but gone after the ttl: the first of the three goes no sooner than ttl
+  // after its publish, and the last as well.
+  auto retained = [&] {
+    return json_number(http_get(gw.port(), "/v1/channels/hb").body, "retained").value_or(-1);
+  };
+  CHECK(wait_until([&] { return retained() < 3; }, kTimeout, 20ms));
+  const auto first_gone = Clock::now();
+  CHECK(wait_until([&] { return retained() == 0; }, kTimeout, 20ms));
+  const auto all_gone = Clock::now();
+  INFO("the first event expired ", std::chrono::duration_cast<Ms>(first_gone - before_7).count(),
+       " ms after it was published, the last ",
+       std::chrono::duration_cast<Ms>(all_gone - before_9).count(), " ms after");
+  CHECK(first_gone - before_7 >= 900ms);
+  CHECK(all_gone - before_9 >= 900ms);
   CHECK(json_body(http_get(gw.port(), "/v1/channels/hb")) == info_json("hb", 0, 0, "", ""));
   // A channel with no subscriber and no event is freed.
   CHECK(wait_metric(gw.port(), "ssegw_channels_active", 0) == 0);

@@ -58,19 +58,6 @@ long upstream_connections(const MockLlm& mock) {
   return mock.stat("api_connections");
 }
 
-// A loopback port with nothing listening on it.
-uint16_t closed_port() {
-  Fd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  REQUIRE(fd);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-  socklen_t len = sizeof addr;
-  REQUIRE(::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&addr), &len) == 0);
-  return ntohs(addr.sin_port);
-}
-
 // Checks a whole answer of the mock: n padded tokens, the usage chunk, [DONE].
 void check_tokens(const std::vector<SseEvent>& events, int n) {
   REQUIRE(events.size() == static_cast<size_t>(n) + 2);
@@ -214,8 +201,8 @@ TEST_CASE("upstream framing: HEAD gets the head at once, with its Content-Length
 // What a client learns of a failed upstream
 
 TEST_CASE("upstream framing: a 502 names no upstream address; the log line does") {
-  const uint16_t port = closed_port();
-  const std::string port_text = std::to_string(port);
+  const ReservedPort down;  // bound, never listening: connections to it are refused
+  const std::string port_text = std::to_string(down.port());
   Gateway gw("upstreams:\n  llm: {url: \"http://127.0.0.1:" + port_text +
              "\", connect_timeout: 2s}\nroutes:\n" + route_yaml(kChat));
   Conn c(gw.port());
@@ -291,7 +278,7 @@ TEST_CASE("upstream framing: a client that reads slowly but steadily is never cu
     ssize_t n = ::recv(fd.get(), buf, sizeof buf, 0);
     if (n > 0) wire.append(buf, static_cast<size_t>(n));
     closed = n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
-    std::this_thread::sleep_for(10ms);
+    std::this_thread::sleep_for(10ms);  // the client's pace, which the test is about
   }
   const auto took = std::chrono::duration_cast<Ms>(Clock::now() - t0);
   INFO("read ", wire.size(), " bytes in ", took.count(), " ms; closed: ", closed);

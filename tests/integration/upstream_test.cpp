@@ -16,6 +16,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "tests/integration/checks.hpp"
@@ -41,60 +42,6 @@ std::string chat_body(int words) {
   return "{\"stream\":true, \"messages\":[{\"role\":\"user\",\"content\":\"hi" + content + "\"}]}";
 }
 
-struct Event {
-  std::string id;
-  std::string type;
-  std::string data;
-};
-
-// Splits an SSE body (LF line ends, as the mock writes them) into events; comments are skipped.
-std::vector<Event> parse_sse(const std::string& body) {
-  std::vector<Event> out;
-  Event cur;
-  bool any = false;
-  int data_lines = 0;
-  size_t pos = 0;
-  while (pos < body.size()) {
-    size_t e = body.find('\n', pos);
-    if (e == std::string::npos) break;
-    std::string line = body.substr(pos, e - pos);
-    pos = e + 1;
-    if (line.empty()) {
-      if (any) out.push_back(cur);
-      cur = Event{};
-      any = false;
-      data_lines = 0;
-      continue;
-    }
-    if (line[0] == ':') continue;
-    size_t colon = line.find(':');
-    std::string field = line.substr(0, colon);
-    std::string value = colon == std::string::npos ? "" : line.substr(colon + 1);
-    if (!value.empty() && value[0] == ' ') value.erase(0, 1);
-    if (field == "data") {
-      if (data_lines++ > 0) cur.data += '\n';
-      cur.data += value;
-    } else if (field == "event") {
-      cur.type = value;
-    } else if (field == "id") {
-      cur.id = value;
-    }
-    any = true;
-  }
-  return out;
-}
-
-// The string value of "key":"..." in a JSON text (no escapes expected), nullopt when absent.
-std::optional<std::string> json_string(const std::string& json, const std::string& key) {
-  std::string k = "\"" + key + "\":\"";
-  size_t p = json.find(k);
-  if (p == std::string::npos) return std::nullopt;
-  p += k.size();
-  size_t e = json.find('"', p);
-  if (e == std::string::npos) return std::nullopt;
-  return json.substr(p, e - p);
-}
-
 // "tok0 tok1 ... tok<n-1> ": the mock's default answer of n tokens.
 std::string full_answer(int n) {
   std::string out;
@@ -108,19 +55,6 @@ SseStream read_all(uint16_t port, const std::string& raw_request, Ms timeout = k
   SseStream s = SseStream::raw(port, raw_request);
   if (!s.read_until_closed(timeout)) throw std::runtime_error("response did not end in time");
   return s;
-}
-
-// A loopback port with nothing listening on it.
-uint16_t closed_port() {
-  Fd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  REQUIRE(fd);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-  socklen_t len = sizeof addr;
-  REQUIRE(::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&addr), &len) == 0);
-  return ntohs(addr.sin_port);
 }
 
 // The JSON error the gateway answers for an upstream failure before any response head:
@@ -227,27 +161,32 @@ TEST_CASE("upstream: route passes an Ollama NDJSON chat stream through byte for 
 TEST_CASE("upstream: route streams each upstream chunk as it arrives") {
   MockLlm mock;
   Gateway gw(upstream_yaml(mock) + "routes:\n" + route_yaml("/v1/chat/completions"));
-  // One token every 300 ms: each must reach the client on its own, long before the next.
-  auto t0 = Clock::now();
-  SseStream s =
-      post_stream(gw.port(), "/v1/chat/completions?tokens=4&interval_ms=300", chat_body(3));
-  std::vector<Ms> at;
-  for (int i = 0; i < 4; ++i) {
-    SseEvent e = s.expect_event(3s);
-    at.push_back(std::chrono::duration_cast<Ms>(Clock::now() - t0));
-    CHECK(json_string(e.data, "content") == "tok" + std::to_string(i) + " ");
-    // Nothing was held back and sent in a batch (the last token comes with the usage chunk
-    // and [DONE], which the mock writes at once).
-    if (i < 3) CHECK(s.pending().empty());
+  // Answer k stops for a minute after its k-th token, so its first k tokens reach the client only
+  // if the gateway passes each chunk on as it arrives, without waiting for the next one or for a
+  // buffer to fill. (How fast: bench/llm_latency.sh measures each chunk's latency, workload W4.)
+  std::vector<SseStream> answers;
+  for (int k = 1; k <= 3; ++k)
+    answers.push_back(post_stream(gw.port(),
+                                  "/v1/chat/completions?tokens=4&interval_ms=5&stall_after=" +
+                                      std::to_string(k) + "&stall_ms=60000",
+                                  chat_body(3)));
+  for (int k = 1; k <= 3; ++k) {
+    CAPTURE(k);
+    for (int i = 0; i < k; ++i) {
+      SseEvent e = answers[k - 1].expect_event();
+      CHECK(json_string(e.data, "content") == "tok" + std::to_string(i) + " ");
+    }
   }
-  INFO("arrivals (ms): ", at[0].count(), " ", at[1].count(), " ", at[2].count(), " ",
-       at[3].count());
-  for (size_t i = 1; i < at.size(); ++i) {
-    CHECK(at[i] - at[i - 1] >= 200ms);
-    CHECK(at[i] - at[i - 1] <= 450ms);
+  // Every answer is still in its stall: the client got all that the upstream sent, and no more.
+  CHECK(mock.stat("tokens_sent") == 1 + 2 + 3);
+  CHECK(mock.stat("active") == 3);
+  for (SseStream& s : answers) {
+    s.pump();
+    CHECK(s.pending().empty());
+    CHECK_FALSE(s.finished());
+    s.close();
   }
-  CHECK(at[0] <= 450ms);
-  read_until_finished(s);
+  CHECK(mock.wait_stat("cancelled", 3) == 3);
 }
 
 TEST_CASE("upstream: route forwards the body, the query and end-to-end headers, not hop-by-hop") {
@@ -395,27 +334,27 @@ TEST_CASE("upstream: a truncated NDJSON stream ends with an upstream_disconnecte
 // ---------------------------------------------------------------------------------------------
 // Routes: cancel
 
-TEST_CASE("upstream: a client disconnect cancels the upstream within 100 ms") {
+TEST_CASE("upstream: a client disconnect cancels the upstream while it is silent") {
   MockLlm mock;
   Gateway gw(upstream_yaml(mock) + "routes:\n" + route_yaml("/v1/chat/completions"));
-  // Three tokens, then the mock stalls for 3 s: the close happens while the upstream is silent,
-  // so only the gateway reading the client's EOF (not a failed write) can notice it.
+  // Three tokens, then the mock stalls for a minute: the close happens while the upstream is
+  // silent, so only the gateway reading the client's EOF (not a failed write) can notice it, and
+  // the mock seeing its request go within this test's timeouts shows that it did.
   SseStream s = post_stream(
-      gw.port(), "/v1/chat/completions?tokens=100&interval_ms=10&stall_after=3&stall_ms=3000",
+      gw.port(), "/v1/chat/completions?tokens=100&interval_ms=10&stall_after=3&stall_ms=60000",
       chat_body(3));
   for (int i = 0; i < 3; ++i) s.expect_event();
-  std::this_thread::sleep_for(100ms);
+  CHECK(mock.stat("tokens_sent") == 3);
   CHECK(mock.stat("active") == 1);
   const uint64_t closed_at = monotonic_ms();
   s.close();
-  CHECK(mock.wait_stat("cancelled", 1, 2s) == 1);
+  CHECK(mock.wait_stat("cancelled", 1) == 1);
   const long seen_at = mock.stat("last_cancel_at_ms");
   INFO("client closed at ", closed_at, " ms, the mock saw the upstream go at ", seen_at, " ms");
   CHECK(seen_at >= static_cast<long>(closed_at));
-  CHECK(seen_at - static_cast<long>(closed_at) <= 100);
   CHECK(mock.stat("active") == 0);
   CHECK(mock.stat("completed") == 0);
-  CHECK(mock.stat("tokens_sent") == 3);
+  CHECK(mock.stat("tokens_sent") == 3);  // no write after the close was needed to notice it
   CHECK(wait_metric(gw.port(), "ssegw_upstream_cancelled_total{upstream=\"llm\"}", 1) == 1);
 }
 
@@ -477,11 +416,18 @@ TEST_CASE("upstream: a slow client makes the gateway stop reading the upstream, 
                   chat_body(3), "", /*rcvbuf=*/4096);
   s.wait_head();
   REQUIRE(s.head().status == 200);
-  // The client reads nothing more. The mock gets blocked: its send queue passes 64 KiB.
-  CHECK(mock.wait_stat("blocked_now", 1, 5s) == 1);
-  std::this_thread::sleep_for(200ms);
-  const long sent1 = mock.stat("tokens_sent");
+  // The client reads nothing more. The mock gets blocked: its send queue passes 64 KiB. It may
+  // be let go a few times while the buffers between it and the client fill up; then it stays.
+  CHECK(mock.wait_stat("blocked_now", 1) == 1);
+  long sent1 = -1;
+  CHECK(wait_until(
+      [&] {
+        const long before = std::exchange(sent1, mock.stat("tokens_sent"));
+        return before == sent1 && mock.stat("blocked_now") == 1;
+      },
+      20s, 200ms));
   const long blocked1 = mock.stat("blocked_ms");
+  // The window is the point: for 600 ms the client reads nothing, and neither may the gateway.
   std::this_thread::sleep_for(600ms);
   const long sent2 = mock.stat("tokens_sent");
   const long blocked2 = mock.stat("blocked_ms");
@@ -534,9 +480,9 @@ TEST_CASE("upstream: first_byte_timeout answers 504 upstream_timeout") {
       http(gw.port(), post_request("/v1/chat/completions?head_delay_ms=3000", chat_body(3)));
   auto took = std::chrono::duration_cast<Ms>(Clock::now() - t0);
   INFO("answered after ", took.count(), " ms");
+  // Before the mock's head (3 s), as the code says; not before first_byte_timeout either.
   check_upstream_error(r, 504, "upstream_timeout", "first_byte_timeout");
   CHECK(took >= 280ms);
-  CHECK(took <= 1000ms);
   // The gateway gave up on the upstream request: the mock sees it go.
   CHECK(mock.wait_stat("cancelled", 1) == 1);
   CHECK(read_metric(
@@ -545,12 +491,12 @@ TEST_CASE("upstream: first_byte_timeout answers 504 upstream_timeout") {
 }
 
 TEST_CASE("upstream: an upstream that refuses the connection answers 502 upstream_unavailable") {
-  const uint16_t port = closed_port();
-  Gateway gw("upstreams:\n  llm: {url: \"http://127.0.0.1:" + std::to_string(port) +
-             "\", connect_timeout: 2s}\nroutes:\n" + route_yaml("/v1/chat/completions"));
-  auto t0 = Clock::now();
+  const ReservedPort down;  // bound, never listening: connections to it are refused
+  // A refusal is answered at once: waiting for connect_timeout (a minute) would be a 504, after
+  // this request's own timeout.
+  Gateway gw("upstreams:\n  llm: {url: \"http://127.0.0.1:" + std::to_string(down.port()) +
+             "\", connect_timeout: 60s}\nroutes:\n" + route_yaml("/v1/chat/completions"));
   Response r = http(gw.port(), post_request("/v1/chat/completions", chat_body(3)));
-  CHECK(Clock::now() - t0 < 1s);
   check_upstream_error(r, 502, "upstream_unavailable", "(connect)");
   CHECK(read_metric(gw.port(),
                     "ssegw_upstream_requests_total{code=\"connect\",upstream=\"llm\"}") == 1);
@@ -559,24 +505,15 @@ TEST_CASE("upstream: an upstream that refuses the connection answers 502 upstrea
 TEST_CASE("upstream: connect_timeout answers 504 upstream_timeout") {
   // A listener with a full accept queue that never accepts: further SYNs are dropped, so a
   // connect neither succeeds nor fails until the gateway's connect_timeout.
-  Fd listener(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  REQUIRE(listener);
+  const LoopbackSocket listener = bind_loopback(/*backlog=*/0);
+  Fd filler = connect_to(listener.port);  // completed: it fills the one-entry accept queue
+  Fd dropped(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
+  addr.sin_port = htons(listener.port);
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(::bind(listener.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-  REQUIRE(::listen(listener.get(), 0) == 0);
-  socklen_t len = sizeof addr;
-  REQUIRE(::getsockname(listener.get(), reinterpret_cast<sockaddr*>(&addr), &len) == 0);
-  const uint16_t port = ntohs(addr.sin_port);
-  std::vector<Fd> fillers;
-  for (int i = 0; i < 2; ++i) {
-    Fd f(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-    ::connect(f.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-    fillers.push_back(std::move(f));
-  }
-  std::this_thread::sleep_for(50ms);
-  Gateway gw("upstreams:\n  llm: {url: \"http://127.0.0.1:" + std::to_string(port) +
+  ::connect(dropped.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  Gateway gw("upstreams:\n  llm: {url: \"http://127.0.0.1:" + std::to_string(listener.port) +
              "\", connect_timeout: 300ms}\nroutes:\n" + route_yaml("/v1/chat/completions"));
   auto t0 = Clock::now();
   Response r = http(gw.port(), post_request("/v1/chat/completions", chat_body(3)));
@@ -584,7 +521,6 @@ TEST_CASE("upstream: connect_timeout answers 504 upstream_timeout") {
   INFO("answered after ", took.count(), " ms");
   check_upstream_error(r, 504, "upstream_timeout", "connect_timeout");
   CHECK(took >= 280ms);
-  CHECK(took <= 1000ms);
 }
 
 TEST_CASE("upstream: idle_timeout after the head ends the stream with an error event") {
@@ -595,15 +531,16 @@ TEST_CASE("upstream: idle_timeout after the head ends the stream with an error e
   const std::string target = "/v1/chat/completions?tokens=5&interval_ms=5";
   SseStream direct = read_all(mock.port(), post_request(target + "&drop_after=2", chat_body(3)));
   REQUIRE(direct.head_received());
+  const auto t0 = Clock::now();  // before the request: no silence can have started earlier
   SseStream via = post_stream(gw.port(), target + "&stall_after=2&stall_ms=5000", chat_body(3));
   for (int i = 0; i < 2; ++i) via.expect_event();
-  auto t0 = Clock::now();
-  read_until_finished(via, 3s);
+  read_until_finished(via);
   auto took = std::chrono::duration_cast<Ms>(Clock::now() - t0);
   INFO("via the gateway: \"", printable(via.wire()), "\"; the error came after ", took.count(),
        " ms");
-  CHECK(took >= 200ms);
-  CHECK(took <= 1000ms);
+  // Not before idle_timeout; the message below says it was that, not the end of the mock's 5 s
+  // silence.
+  CHECK(took >= 280ms);
   REQUIRE(via.body().size() > direct.body().size());
   CHECK(via.body().substr(0, direct.body().size()) == direct.body());
   check_truncation_notice(via.body().substr(direct.body().size()), kSseTruncated, "\n\n",
@@ -619,20 +556,22 @@ TEST_CASE("upstream: keep-alive comments flow while the upstream is silent") {
       http(mock.port(), post_request("/v1/chat/completions?tokens=3&interval_ms=5", chat_body(3)));
   REQUIRE(direct.status == 200);
   // The first token, then 2.5 s of silence (stall_after defaults to 1), then the rest.
+  const auto t0 = Clock::now();
   SseStream via = post_stream(
       gw.port(), "/v1/chat/completions?tokens=3&interval_ms=5&stall_ms=2500", chat_body(3));
   SseEvent first = via.expect_event();
   CHECK(json_string(first.data, "content") == "tok0 ");
-  CHECK(via.wait_comments(1, 1800ms));
-  CHECK(via.pending().empty());  // the comment came before any further event
-  read_until_finished(via, 5s);
+  read_until_finished(via);
+  // The whole answer took this long, the silence no longer: one comment per second of it at most.
+  const auto took = Clock::now() - t0;
   INFO("via the gateway: \"", printable(via.body()), "\"");
   CHECK(via.comments() >= 1);
-  CHECK(via.comments() <= 3);
+  CHECK(via.comments() <= took / 1s + 1);
   // The comments sit between events; without them the bytes are the upstream's.
   std::string stripped = via.body();
   for (size_t p; (p = stripped.find("\n\n:\n\n")) != std::string::npos;) stripped.erase(p + 2, 3);
   CHECK(stripped == direct.body);
+  // The first comment came in the silence, right after the first event.
   const size_t first_end = via.body().find("\n\n") + 2;
   CHECK(via.body().compare(first_end, 3, ":\n\n") == 0);
 }
@@ -687,9 +626,9 @@ TEST_CASE("upstream: metrics count requests, first bytes, cancels and tokens") {
 namespace {
 
 std::string source_yaml(const MockLlm& mock, const std::string& path,
-                        const std::string& extra = "") {
+                        const std::string& idle_close = "1s") {
   return upstream_yaml(mock) + "sources:\n  - {channels: \"feed.*\", upstream: llm, path: \"" +
-         path + "\", idle_close: 1s, reconnect_min: 50ms, reconnect_max: 200ms" + extra + "}\n";
+         path + "\", idle_close: " + idle_close + ", reconnect_min: 50ms, reconnect_max: 200ms}\n";
 }
 
 // The n of a feed event's data {"feed":"...","n":N}; -1 when absent.
@@ -812,17 +751,16 @@ TEST_CASE("upstream: a source waits the upstream's retry: before reconnecting") 
   MockLlm mock;
   // retry: 800 from the upstream; our own backoff (50-200 ms) would reconnect much sooner.
   Gateway gw(source_yaml(mock, "/feed/{channel}?drop_after=2&interval_ms=10&retry_ms=800"));
+  const auto t0 = Clock::now();  // before the subscribe, so before the source starts and drops
   SseStream s(gw.port(), "feed.retry");
   s.expect_ok();
   CHECK(feed_n(s.expect_event()) == 1);
   CHECK(feed_n(s.expect_event()) == 2);
-  const auto dropped = Clock::now();
-  SseEvent third = s.expect_event(5s);
-  auto waited = std::chrono::duration_cast<Ms>(Clock::now() - dropped);
-  INFO("the source reconnected after ", waited.count(), " ms");
+  SseEvent third = s.expect_event();
+  auto waited = std::chrono::duration_cast<Ms>(Clock::now() - t0);
+  INFO("the third event came ", waited.count(), " ms after the subscribe");
   CHECK(feed_n(third) == 3);  // resumed with Last-Event-ID: 2
-  CHECK(waited >= 750ms);
-  CHECK(waited <= 1500ms);
+  CHECK(waited >= 750ms);     // the upstream's 800 ms, not the source's own 50-200 ms
 }
 
 TEST_CASE("upstream: routes reuse keep-alive upstream connections") {
@@ -844,32 +782,32 @@ TEST_CASE("upstream: routes reuse keep-alive upstream connections") {
 
 TEST_CASE("upstream: a source closes its upstream idle_close after the last subscriber leaves") {
   MockLlm mock;
-  Gateway gw(source_yaml(mock, "/feed/{channel}?interval_ms=20"));
+  Gateway gw(source_yaml(mock, "/feed/{channel}?interval_ms=20", "2s"));
   {
     SseStream s(gw.port(), "feed.i");
     s.expect_ok();
     s.expect_event();
   }
-  // Back within idle_close: the same upstream request goes on.
+  // The gap is the point: 300 ms without a subscriber, well within idle_close (2 s), over which
+  // the same upstream request goes on.
   std::this_thread::sleep_for(300ms);
   CHECK(mock.stat("feeds_active") == 1);
-  auto last_n = std::make_unique<long>(0);
+  long last_n = 0;
+  uint64_t left_ms = 0;
   {
     SseStream s(gw.port(), "feed.i");
     s.expect_ok();
-    *last_n = feed_n(s.expect_event());
+    last_n = feed_n(s.expect_event());
+    left_ms = monotonic_ms();  // just before the close: the gateway sees it later
   }
-  const auto left = Clock::now();
-  CHECK(*last_n > 10);  // the feed ran on through the first gap (20 ms per event)
+  CHECK(last_n > 10);  // the feed ran on through the first gap (20 ms per event)
   CHECK(mock.stat("/feed/feed.i") == 1);
-  // Gone about idle_close (1 s) after the last subscriber left.
-  std::this_thread::sleep_for(700ms);
-  CHECK(mock.stat("feeds_active") == 1);
-  CHECK(mock.wait_stat("feeds_active", 0, 2s) == 0);
-  auto after = std::chrono::duration_cast<Ms>(Clock::now() - left);
-  INFO("the upstream closed ", after.count(), " ms after the last subscriber left");
-  CHECK(after >= 900ms);
-  CHECK(after <= 1500ms);
+  // Gone idle_close after the last subscriber left, and not before (the mock's clock is the
+  // test's, CLOCK_MONOTONIC).
+  CHECK(mock.wait_stat("feeds_active", 0) == 0);
+  const long after = mock.stat("last_cancel_at_ms") - static_cast<long>(left_ms);
+  INFO("the upstream closed ", after, " ms after the last subscriber left");
+  CHECK(after >= 1900);
   CHECK(mock.stat("cancelled") == 1);
   CHECK(mock.stat("/feed/feed.i") == 1);
 }
@@ -921,7 +859,9 @@ void check_resume(int workers) {
   for (int i = 0; i < 10; ++i) part1.push_back(first.expect_event());
   first.close();
   // Tokens keep coming while the client is away.
-  std::this_thread::sleep_for(150ms);
+  const long sent_at_close = mock.stat("tokens_sent");
+  const long want_sent = std::min<long>(sent_at_close + 3, kTokens);
+  CHECK(mock.wait_stat_at_least("tokens_sent", want_sent) >= want_sent);
   std::vector<std::string> ids;
   std::string text = delta_text(part1, ids);
   CHECK(text == full_answer(10));
@@ -975,7 +915,7 @@ TEST_CASE("upstream: a resumable answer streams ids, every event recorded in its
   REQUIRE(upstream_events.size() == events.size());
   std::string want;
   for (size_t i = 0; i < events.size(); ++i)
-    want += sse_frame(ids[i], upstream_events[i].data, upstream_events[i].type);
+    want += sse_frame(ids[i], upstream_events[i].data, upstream_events[i].event);
   CHECK(s.body() == want);
   // The channel holds the same, from the start, for a subscriber without Last-Event-ID.
   SseStream again(gw.port(), ch);
@@ -1016,11 +956,13 @@ TEST_CASE("upstream: a resumable route with on_disconnect cancel stops the upstr
 TEST_CASE("upstream: Prefer respond-async answers 202 and the channel gets the whole answer") {
   MockLlm mock;
   Gateway gw(resumable_yaml(mock, ""));
-  auto t0 = Clock::now();
-  Response r = http(gw.port(), post_request("/v1/chat/completions?tokens=12&interval_ms=20",
-                                            chat_body(3), "Prefer: respond-async\r\n"));
+  // The answer stops for 1.5 s after its third token: the 202 comes at once, not after it.
+  Response r =
+      http(gw.port(), post_request("/v1/chat/completions?tokens=12&interval_ms=20&stall_after=3&"
+                                   "stall_ms=1500",
+                                   chat_body(3), "Prefer: respond-async\r\n"));
   INFO("response: \"", printable(r.raw), "\"");
-  CHECK(Clock::now() - t0 < 200ms);  // at once, not after the answer
+  CHECK(mock.stat("completed") == 0);
   CHECK(r.status == 202);
   CHECK(r.header("content-type") == "application/json");
   const std::string ch = r.header("sse-channel");
@@ -1067,7 +1009,7 @@ TEST_CASE("upstream: SSE-Channel tees a proxied answer into a named channel") {
     for (size_t i = 0; i < upstream_events.size(); ++i) {
       SseEvent e = watcher.expect_event();
       CHECK(e.data == upstream_events[i].data);
-      CHECK(e.event == upstream_events[i].type);
+      CHECK(e.event == upstream_events[i].event);
       REQUIRE(e.id);
       if (!ids.empty()) CHECK(parse_id(ids.back()) < parse_id(*e.id));
       ids.push_back(*e.id);

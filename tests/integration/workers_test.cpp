@@ -77,15 +77,7 @@ TEST_CASE("workers: two workers deliver every event in order across connections"
       ids[ch].push_back(id);
     }
   }
-  bool delivered = pump_all(
-      all,
-      [&] {
-        for (auto* s : all)
-          if (s->pending().size() < kEvents && !s->closed()) return false;
-        return true;
-      },
-      15s);
-  CHECK(delivered);
+  CHECK(pump_until_events(all, kEvents, 15s));
 
   size_t complete = 0;
   bool reported = false;

@@ -7,6 +7,8 @@
 #include <string_view>
 #include <vector>
 
+#include "tests/upstream/feed_splits.hpp"
+
 using namespace ssegw;
 
 using upstream::ndjson_done;
@@ -38,36 +40,21 @@ std::ostream& operator<<(std::ostream& os, const Outcome& o) {
   return os << "}";
 }
 
-// Feeds `pieces` in order, each from its own short-lived heap copy (so ASan sees a parser that
-// keeps a pointer into fed bytes).
-Outcome run(const std::vector<std::string_view>& pieces, const NdjsonLimits& limits = {}) {
+// Feeds `pieces` in order to a fresh parser (each from its own short-lived heap copy).
+Outcome run(const feed_splits::Pieces& pieces, const NdjsonLimits& limits = {}) {
   NdjsonParser parser(limits);
   Recorder recorder;
   Outcome out;
-  for (std::string_view piece : pieces) {
-    std::string copy(piece);
-    out.status = parser.feed(copy, recorder);
-  }
+  feed_splits::feed_copies(
+      pieces, [&](std::string_view bytes) { out.status = parser.feed(bytes, recorder); });
   out.truncated = parser.finish();
   out.lines = std::move(recorder.lines);
   return out;
 }
 
-// Parses `stream` whole, in two feeds split at every point, and one byte at a time; all must
-// agree, and the common outcome is returned.
 Outcome parse_every_split(std::string_view stream, const NdjsonLimits& limits = {}) {
-  Outcome whole = run({stream}, limits);
-  for (size_t k = 0; k <= stream.size(); ++k) {
-    Outcome split = run({stream.substr(0, k), stream.substr(k)}, limits);
-    if (!(split == whole)) {
-      FAIL_CHECK("split at " << k << " gives " << split << " instead of " << whole);
-      break;
-    }
-  }
-  std::vector<std::string_view> bytes;
-  for (size_t i = 0; i < stream.size(); ++i) bytes.push_back(stream.substr(i, 1));
-  CHECK(run(bytes, limits) == whole);
-  return whole;
+  return feed_splits::same_at_every_split(
+      stream, [&](const feed_splits::Pieces& pieces) { return run(pieces, limits); });
 }
 
 constexpr std::string_view kLine1 =

@@ -8,6 +8,8 @@
 #include <string_view>
 #include <vector>
 
+#include "tests/upstream/feed_splits.hpp"
+
 using namespace ssegw;
 
 using upstream::SseEvent;
@@ -50,53 +52,27 @@ std::ostream& operator<<(std::ostream& os, const Outcome& o) {
   return os << "}";
 }
 
-// Feeds `pieces` in order. Each piece is copied into its own heap buffer that dies right after
-// its feed(), so that ASan catches a parser keeping a pointer into bytes it was fed.
-Outcome run(const std::vector<std::string_view>& pieces, const SseLimits& limits = {}) {
+// Feeds `pieces` in order to a fresh parser (each from its own short-lived heap copy).
+Outcome run(const feed_splits::Pieces& pieces, const SseLimits& limits = {}) {
   SseParser parser(limits);
   Recorder recorder;
   Outcome out;
-  for (std::string_view piece : pieces) {
-    std::string copy(piece);
-    out.status = parser.feed(copy, recorder);
-  }
+  feed_splits::feed_copies(
+      pieces, [&](std::string_view bytes) { out.status = parser.feed(bytes, recorder); });
   out.last_event_id = parser.last_event_id();
   out.discarded = parser.finish();
   out.log = std::move(recorder.log);
   return out;
 }
 
-// Parses `stream` whole, in two feeds split at every point, and one byte at a time; every parse
-// must give the same outcome, which is returned.
 Outcome parse_every_split(std::string_view stream, const SseLimits& limits = {}) {
-  Outcome whole = run({stream}, limits);
-  for (size_t k = 0; k <= stream.size(); ++k) {
-    Outcome split = run({stream.substr(0, k), stream.substr(k)}, limits);
-    if (!(split == whole)) {
-      FAIL_CHECK("split at " << k << " gives " << split << " instead of " << whole);
-      break;
-    }
-  }
-  std::vector<std::string_view> bytes;
-  for (size_t i = 0; i < stream.size(); ++i) bytes.push_back(stream.substr(i, 1));
-  CHECK(run(bytes, limits) == whole);
-  return whole;
+  return feed_splits::same_at_every_split(
+      stream, [&](const feed_splits::Pieces& pieces) { return run(pieces, limits); });
 }
 
-// Three feeds, split at every pair of points: catches state carried across two boundaries
-// (a BOM in three pieces, a CR at the end of a one-byte feed).
 Outcome parse_every_two_splits(std::string_view stream, const SseLimits& limits = {}) {
-  Outcome whole = run({stream}, limits);
-  for (size_t i = 0; i <= stream.size(); ++i) {
-    for (size_t j = i; j <= stream.size(); ++j) {
-      Outcome split = run({stream.substr(0, i), stream.substr(i, j - i), stream.substr(j)}, limits);
-      if (!(split == whole)) {
-        FAIL_CHECK("splits at " << i << "," << j << " give " << split << " instead of " << whole);
-        return whole;
-      }
-    }
-  }
-  return whole;
+  return feed_splits::same_at_every_two_splits(
+      stream, [&](const feed_splits::Pieces& pieces) { return run(pieces, limits); });
 }
 
 using Log = std::vector<std::string>;

@@ -1,0 +1,35 @@
+// ASCII case for protocol text: header names, Expect and Connection tokens, auth schemes, hosts.
+// HTTP compares these case-insensitively in ASCII only (RFC 9110 §5.1), whatever the locale, so
+// nothing here calls <cctype> or strcasecmp.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace ssegw::base {
+
+constexpr char to_lower(char c) {
+  return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+}
+
+// Appends s to out, lower-cased.
+inline void append_lower(std::string& out, std::string_view s) {
+  out.reserve(out.size() + s.size());
+  for (char c : s) out += to_lower(c);
+}
+
+inline std::string to_lower(std::string_view s) {
+  std::string out;
+  append_lower(out, s);
+  return out;
+}
+
+// a == b ignoring ASCII case.
+constexpr bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i)
+    if (to_lower(a[i]) != to_lower(b[i])) return false;
+  return true;
+}
+
+}  // namespace ssegw::base
