@@ -1,0 +1,101 @@
+// The Loader's readers for the plain sections: history, slow_consumer, limits, cors, log, demo
+// and backplane.
+
+#include <chrono>
+#include <optional>
+
+#include "config/loader.hpp"
+#include "config/text.hpp"
+
+namespace ssegw::config {
+
+void Loader::history(const Field& f, HistoryConfig& h) {
+  read_map(f.value, f.path,
+           {
+               {"max_events", [&](const Field& g) { h.max_events = count32(g); }},
+               {"max_bytes", [&](const Field& g) { h.max_bytes = size(g); }},
+               {"ttl", [&](const Field& g) { h.ttl = duration(g, /*allow_zero=*/false); }},
+               {"max_total_bytes", [&](const Field& g) { h.max_total_bytes = size(g); }},
+           });
+}
+
+void Loader::slow_consumer(const Field& f, SlowConsumerConfig& s) {
+  read_map(f.value, f.path,
+           {
+               {"max_queued_bytes", [&](const Field& g) { s.max_queued_bytes = size(g); }},
+               {"stall_timeout",
+                [&](const Field& g) { s.stall_timeout = duration(g, /*allow_zero=*/false); }},
+           });
+}
+
+void Loader::limits(const Field& f, LimitsConfig& l) {
+  read_map(
+      f.value, f.path,
+      {
+          {"max_connections", [&](const Field& g) { l.max_connections = count32(g); }},
+          {"max_channels", [&](const Field& g) { l.max_channels = count32(g); }},
+          {"max_sources", [&](const Field& g) { l.max_sources = count32(g); }},
+          {"max_header_bytes", [&](const Field& g) { l.max_header_bytes = size32(g); }},
+          {"max_event_bytes", [&](const Field& g) { l.max_event_bytes = size32(g); }},
+          {"header_timeout",
+           [&](const Field& g) { l.header_timeout = duration(g, /*allow_zero=*/false); }},
+          {"idle_timeout",
+           [&](const Field& g) { l.idle_timeout = duration(g, /*allow_zero=*/false); }},
+          {"max_connections_per_ip",
+           [&](const Field& g) { l.max_connections_per_ip = count32(g); }},
+          {"publish_rate_per_ip", [&](const Field& g) { l.publish_rate_per_ip = count32(g); }},
+          {"publish_burst_per_ip", [&](const Field& g) { l.publish_burst_per_ip = count32(g); }},
+          {"max_streams_per_ip", [&](const Field& g) { l.max_streams_per_ip = count32(g); }},
+          {"owner_timeout",
+           [&](const Field& g) { l.owner_timeout = duration(g, /*allow_zero=*/false); }},
+      });
+}
+
+void Loader::cors(const Field& f, CorsConfig& c) {
+  read_map(f.value, f.path,
+           {{"allow_origins", [&](const Field& g) { c.allow_origins = string_list(g); }}});
+}
+
+void Loader::log(const Field& f, LogConfig& l) {
+  read_map(f.value, f.path, {{"level", [&](const Field& g) { l.level = log_level(g); }}});
+}
+
+void Loader::demo(const Field& f, DemoConfig& d) {
+  read_map(f.value, f.path, {{"enabled", [&](const Field& g) { d.enabled = boolean(g); }}});
+}
+
+void Loader::backplane(const Field& f, BackplaneConfig& b) {
+  std::optional<Field> url;
+  std::string type = "memory";
+  read_map(f.value, f.path,
+           {
+               {"type",
+                [&](const Field& g) {
+                  type = scalar(g, "memory or redis");
+                  if (type != "memory" && type != "redis")
+                    fail(g.mark(), g.path + ": expected memory or redis, got " + quoted(type));
+                }},
+               {"url", [&](const Field& g) { url = g; }},
+               {"key_prefix",
+                [&](const Field& g) {
+                  b.key_prefix = scalar(g, "a string");
+                  if (b.key_prefix.size() > 64) fail(g.mark(), g.path + ": at most 64 characters");
+                }},
+               {"lease_ttl",
+                [&](const Field& g) {
+                  b.lease_ttl = duration(g, /*allow_zero=*/false);
+                  if (b.lease_ttl < std::chrono::milliseconds(300))
+                    fail(g.mark(), g.path + ": must be at least 300ms");
+                }},
+           });
+  if (type == "memory") {
+    if (url) fail(url->mark(), url->path + ": only used with type: redis");
+    return;
+  }
+  b.type = BackplaneConfig::Type::kRedis;
+  if (!url) fail(f.mark(), f.path + ": type redis needs a url (redis://127.0.0.1:6379/0)");
+  std::string text = scalar(*url, "a URL such as redis://127.0.0.1:6379/0");
+  wrap(*url, [&] { parse_redis_url(text, b); });
+}
+
+}  // namespace ssegw::config
