@@ -1,11 +1,7 @@
 #include "mock/connection.hpp"
 
-#include <llhttp.h>
-
+#include <cstdio>
 #include <utility>
-
-#include "gateway/base/frame.hpp"
-#include "gateway/http/response.hpp"
 
 namespace ssegw::mock {
 namespace {
@@ -30,6 +26,16 @@ uint64_t last_event_id(std::string_view value) {
   return n;
 }
 
+// "<hex size>\r\n<bytes>\r\n": one HTTP/1.1 chunk.
+std::string chunk(std::string_view bytes) {
+  char size[20];
+  int n = std::snprintf(size, sizeof size, "%zx\r\n", bytes.size());
+  std::string out;
+  out.reserve(static_cast<size_t>(n) + bytes.size() + 2);
+  out.append(size, static_cast<size_t>(n)).append(bytes).append("\r\n");
+  return out;
+}
+
 // The head of a complete response: what a HEAD request gets, and what a 304 keeps.
 std::string head_only(std::string response) {
   size_t end = response.find("\r\n\r\n");
@@ -46,8 +52,7 @@ std::string interim_head(uint64_t status) {
 
 }  // namespace
 
-Connection::Connection(net::Loop& loop, MockState& state)
-    : TcpStream(loop), state_(state), parser_(http::ParserLimits{}) {
+Connection::Connection(uv_loop_t* loop, MockState& state) : Stream(loop), state_(state) {
   state_.connections.insert(this);
   ++state_.stats.gauges.connections;
   ++state_.stats.counters.connections_total;
@@ -73,7 +78,7 @@ void Connection::on_data(const char* data, size_t length) {
   process_input();
 }
 
-void Connection::on_read_end(int) {
+void Connection::on_read_end() {
   if (streaming_) disconnect_seen_ns_ = uv_hrtime();
   close();
 }
@@ -83,37 +88,37 @@ void Connection::process_input() {
   // on with the next pipelined request, so a nested call has nothing to do.
   if (in_process_) return;
   in_process_ = true;
-  while (!busy_ && !dead_ && is_open() && !pending_.empty()) {
-    auto result = parser_.feed(pending_.data(), pending_.size());
-    pending_.erase(0, result.consumed);
-    if (result.status == http::RequestParser::Status::kError) {
-      const http::ParseError& e = parser_.error();
+  while (!busy_ && !dead_ && is_open() && !pending_.empty() && queued_bytes() <= kHighWater) {
+    size_t used = 0;
+    RequestReader::Status status = reader_.read(pending_.data(), pending_.size(), used);
+    pending_.erase(0, used);
+    if (status == RequestReader::Status::kError) {
       dead_ = true;
-      send_raw(http::ResponseBuilder(e.status, false)
-                   .with_body("application/json", error_json(e.message, "invalid_request"),
-                              /*keep_alive=*/false));
+      send_raw(json_response(reader_.error_status(), /*http10=*/false, {},
+                             error_json(reader_.error_message(), "invalid_request"),
+                             /*keep_alive=*/false));
       shutdown_after_flush();
       break;
     }
-    if (result.status == http::RequestParser::Status::kNeedMore) {
-      if (parser_.headers_complete() && parser_.request().expect_continue && !continue_sent_) {
+    if (status == RequestReader::Status::kNeedMore) {
+      if (reader_.headers_complete() && reader_.request().expect_continue && !continue_sent_) {
         continue_sent_ = true;
         send_raw("HTTP/1.1 100 Continue\r\n\r\n");
       }
       break;
     }
     continue_sent_ = false;
-    handle(parser_.request());
-    parser_.next();
+    handle(reader_.request());
+    reader_.next();
   }
   in_process_ = false;
 }
 
 // ---- routing -----------------------------------------------------------------------------
 
-void Connection::handle(const http::Request& request) {
+void Connection::handle(const Request& request) {
   keep_alive_ = request.keep_alive;
-  http10_ = request.http10();
+  http10_ = request.http10;
   head_ = request.method == HTTP_HEAD;
   std::string_view path = request.path();
   bool first = !served_;
@@ -144,17 +149,15 @@ void Connection::handle(const http::Request& request) {
     feed = true;
     post = false;
   } else {
-    reply(http::ResponseBuilder(404, http10_)
-              .with_body("application/json", error_json("no such mock endpoint", "not_found"),
-                         keep_alive_),
+    reply(json_response(404, http10_, {}, error_json("no such mock endpoint", "not_found"),
+                        keep_alive_),
           0);
     return;
   }
   bool method_ok = head_ || (feed ? request.method == HTTP_GET : post);
   if (!method_ok) {
-    reply(http::ResponseBuilder(405, http10_)
-              .header("Allow", feed ? "GET" : "POST")
-              .with_body("application/json", error_json("method not allowed", "mock"), keep_alive_),
+    reply(json_response(405, http10_, feed ? "Allow: GET\r\n" : "Allow: POST\r\n",
+                        error_json("method not allowed", "mock"), keep_alive_),
           0);
     return;
   }
@@ -162,22 +165,21 @@ void Connection::handle(const http::Request& request) {
   Knobs knobs;
   std::string error;
   if (!parse_knobs(request, feed, knobs, error)) {
-    reply(http::ResponseBuilder(400, http10_)
-              .with_body("application/json", error_json(error, "invalid_request"), keep_alive_),
-          0);
+    reply(json_response(400, http10_, {}, error_json(error, "invalid_request"), keep_alive_), 0);
     return;
   }
   // HTTP/1.0 has no interim answers (RFC 9110 §15.2).
   if (knobs.interim != 0 && !http10_) send_raw(interim_head(knobs.interim));
   if (knobs.status != 0) {
-    http::ResponseBuilder builder(static_cast<int>(knobs.status), http10_);
-    if (knobs.status == 429) builder.header("Retry-After", "1");
-    if (knobs.status == 304) builder.header("ETag", "\"mock\"");
+    int status = static_cast<int>(knobs.status);
+    std::string headers;
+    if (status == 429) headers = "Retry-After: 1\r\n";
+    if (status == 304) headers = "ETag: \"mock\"\r\n";
     std::string response =
-        knobs.status == 204
-            ? builder.without_body(keep_alive_)
-            : builder.with_body("application/json", error_json("mock status", "mock"), keep_alive_);
-    reply(knobs.status == 304 ? head_only(std::move(response)) : std::move(response),
+        status == 204 ? response_head(204, http10_, keep_alive_ ? "" : "Connection: close\r\n")
+                      : json_response(status, http10_, headers, error_json("mock status", "mock"),
+                                      keep_alive_);
+    reply(status == 304 ? head_only(std::move(response)) : std::move(response),
           knobs.head_delay_ms);
     return;
   }
@@ -207,30 +209,25 @@ void Connection::handle(const http::Request& request) {
   usage.completion = tokens.size();
   std::string body =
       api == Api::kChat ? chat_completion_json(text, usage) : ollama_json(api, text, usage);
-  reply(http::ResponseBuilder(200, http10_).with_body("application/json", body, keep_alive_),
-        knobs.head_delay_ms);
+  reply(json_response(200, http10_, {}, body, keep_alive_), knobs.head_delay_ms);
 }
 
-void Connection::handle_mock(const http::Request& request) {
+void Connection::handle_mock(const Request& request) {
   std::string_view path = request.path();
   if (path == "/mock/stats" && request.method == HTTP_GET) {
     uint64_t now = uv_hrtime(), blocked = 0;
     for (const Connection* c : state_.connections) blocked += c->blocked_ns(now);
-    reply(http::ResponseBuilder(200, http10_)
-              .header("Cache-Control", "no-store")
-              .with_body("application/json", state_.stats.to_json(blocked), keep_alive_),
+    reply(json_response(200, http10_, "Cache-Control: no-store\r\n", state_.stats.to_json(blocked),
+                        keep_alive_),
           0);
   } else if (path == "/mock/reset" && request.method == HTTP_POST) {
     state_.stats.reset();
     uint64_t now = uv_hrtime();
     for (Connection* c : state_.connections) c->restart_blocked_clock(now);
-    reply(http::ResponseBuilder(200, http10_)
-              .with_body("application/json", "{\"reset\":true}\n", keep_alive_),
-          0);
+    reply(json_response(200, http10_, {}, "{\"reset\":true}\n", keep_alive_), 0);
   } else {
-    reply(http::ResponseBuilder(404, http10_)
-              .with_body("application/json", error_json("no such mock endpoint", "not_found"),
-                         keep_alive_),
+    reply(json_response(404, http10_, {}, error_json("no such mock endpoint", "not_found"),
+                        keep_alive_),
           0);
   }
 }
@@ -288,18 +285,18 @@ void Connection::start_stream(Api api, Knobs knobs, Usage usage, std::string fee
 }
 
 std::string Connection::stream_head(Api api) const {
-  http::ResponseBuilder builder(200, http10_);
-  builder.header("Content-Type", content_type(api)).header("Cache-Control", "no-cache");
-  if (!http10_) builder.header("Transfer-Encoding", "chunked");
-  if (!keep_alive_ && !http10_) builder.header("Connection", "close");
-  return builder.head();
+  std::string headers = "Content-Type: ";
+  headers.append(content_type(api)).append("\r\nCache-Control: no-cache\r\n");
+  if (!http10_) headers += "Transfer-Encoding: chunked\r\n";
+  if (!keep_alive_ && !http10_) headers += "Connection: close\r\n";
+  return response_head(200, http10_, headers);
 }
 
 void Connection::send_head() {
   send_raw(stream_head(api_));
   for (const std::string& event : preamble(api_, usage_, knobs_.retry_ms)) send_chunk(event);
   phase_ = Phase::kTokens;
-  next_due_ms_ = uv_now(loop().uv());
+  next_due_ms_ = uv_now(loop());
   advance();
 }
 
@@ -326,7 +323,7 @@ void Connection::advance() {
     return;
   }
   uint64_t delay = sent_ == 0 && k.first_token_ms != kNever ? k.first_token_ms : k.interval_ms;
-  uint64_t now = uv_now(loop().uv());
+  uint64_t now = uv_now(loop());
   if (sent_ == k.stall_after && !stalled_) {
     stalled_ = true;
     delay = k.stall_ms;
@@ -402,9 +399,11 @@ void Connection::on_drained() {
     state_.stats.counters.blocked_ns += uv_hrtime() - blocked_since_ns_;
     --state_.stats.gauges.blocked_now;
     phase_ = Phase::kTokens;
-    next_due_ms_ = uv_now(loop().uv());  // the schedule resumes from here, without catching up
-    arm(0);                              // the token is overdue; produce it on the next loop turn
+    next_due_ms_ = uv_now(loop());  // the schedule resumes from here, without catching up
+    arm(0);                         // the token is overdue; produce it on the next loop turn
+    return;
   }
+  process_input();  // pipelined requests that waited for the queue to drain
 }
 
 void Connection::on_close() {
@@ -429,11 +428,11 @@ void Connection::on_close() {
 // ---- output ------------------------------------------------------------------------------
 
 void Connection::send_raw(std::string_view bytes) {
-  write(base::Frame::copy_of(bytes), /*chunked=*/false);
+  write(bytes);
 }
 
 void Connection::send_chunk(std::string_view bytes) {
-  write(base::Frame::copy_of(bytes), chunked_);
+  write(chunked_ ? chunk(bytes) : std::string(bytes));
   last_write_ns_ = uv_hrtime();
 }
 
@@ -443,7 +442,7 @@ void Connection::end_body() {
 
 void Connection::close_when_drained() {
   close_when_drained_ = true;
-  if (idle_output()) close();
+  if (queued_bytes() == 0) close();
 }
 
 // ---- timer -------------------------------------------------------------------------------
@@ -452,7 +451,7 @@ void Connection::arm(uint64_t delay_ms) {
   if (!timer_) {
     timer_ = new TimerBlock{};
     timer_->owner = this;
-    uv_timer_init(loop().uv(), &timer_->timer);
+    uv_timer_init(loop(), &timer_->timer);
     timer_->timer.data = timer_;
   }
   uv_timer_start(&timer_->timer, on_tick, delay_ms, 0);
@@ -482,9 +481,8 @@ void Connection::tick() {
     case Phase::kBlocked:
       break;
   }
-  // The loop flushes dirty streams in its check phase, which runs after the next poll; from a
-  // timer callback that poll would sleep until the next timer, so each token would go out one
-  // interval late. Flush now: every token is its own write, as soon as its timer fires.
+  // Every token is its own write, as soon as its timer fires (mock/net.hpp flushes by itself
+  // only after reads).
   flush();
 }
 

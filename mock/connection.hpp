@@ -2,13 +2,15 @@
 // response, whose tokens are paced by the connection's timer.
 //
 // Rules:
-// - The object is a net::TcpStream: it is deleted in the TCP handle's close callback, right
-//   after on_close(), which releases everything else it owns.
+// - The object is a Stream (mock/net.hpp): it is deleted in the TCP handle's close callback,
+//   right after on_close(), which releases everything else it owns.
 // - Its timer lives in a separate heap block, because the timer's close callback runs after the
 //   connection is gone: on_close() detaches the block (owner = nullptr) and the block frees
 //   itself in that callback. A tick between close() and on_close() sees !is_open() and returns.
 // - While a response plays, request parsing stops; later bytes wait in pending_ (bounded) and
 //   are parsed once it ends. Reading never stops, so a client disconnect is seen at once.
+//   Parsing also waits while more than kHighWater bytes of answers are queued (a client that
+//   pipelines and does not read), so the send queue stays bounded too.
 // - A stream produces a token only while its send queue is at most kHighWater bytes. Above it
 //   the stream waits for on_drained(), like a server blocked in send(), and the wait is counted.
 // - Tokens keep a fixed schedule from the response head (due += interval), not "interval after
@@ -25,10 +27,10 @@
 #include <unordered_set>
 #include <vector>
 
-#include "gateway/http/request_parser.hpp"
-#include "gateway/net/tcp_stream.hpp"
 #include "mock/dialect.hpp"
+#include "mock/http.hpp"
 #include "mock/knobs.hpp"
+#include "mock/net.hpp"
 #include "mock/stats.hpp"
 
 namespace ssegw::mock {
@@ -41,11 +43,11 @@ struct MockState {
   std::unordered_set<Connection*> connections;
 };
 
-class Connection final : public net::TcpStream {
+class Connection final : public Stream {
  public:
   static constexpr size_t kHighWater = 64 * 1024;
 
-  Connection(net::Loop& loop, MockState& state);
+  Connection(uv_loop_t* loop, MockState& state);
 
   // Blocked time of a stream paused right now (0 when not paused).
   uint64_t blocked_ns(uint64_t now_ns) const;
@@ -63,13 +65,13 @@ class Connection final : public net::TcpStream {
   };
 
   void on_data(const char* data, size_t length) override;
-  void on_read_end(int status) override;
+  void on_read_end() override;
   void on_drained() override;
   void on_close() override;
 
   void process_input();
-  void handle(const http::Request& request);
-  void handle_mock(const http::Request& request);
+  void handle(const Request& request);
+  void handle_mock(const Request& request);
   void reply(std::string response, uint64_t delay_ms);
   void after_reply();
 
@@ -92,7 +94,7 @@ class Connection final : public net::TcpStream {
   static void on_tick(uv_timer_t* timer);
 
   MockState& state_;
-  http::RequestParser parser_;
+  RequestReader reader_;
   std::string pending_;  // received bytes not parsed yet
   TimerBlock* timer_ = nullptr;
 

@@ -2,7 +2,7 @@
 
 #include <cstdio>
 
-#include "gateway/base/json.hpp"
+#include "mock/json.hpp"
 
 namespace ssegw::mock {
 namespace {
@@ -69,27 +69,27 @@ std::string token_event(Api api, std::string_view token) {
     case Api::kChat:
       json.append(kChunkPrefix);
       json += R"("choices":[{"index":0,"delta":{"content":)";
-      base::append_json_string(json, token);
+      append_json(json, token);
       json += R"(},"finish_reason":null}]})";
       return sse("", json);
     case Api::kResponses:
       json += R"({"type":"response.output_text.delta","delta":)";
-      base::append_json_string(json, token);
+      append_json(json, token);
       json += '}';
       return sse("response.output_text.delta", json);
     case Api::kMessages:
       json += R"({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":)";
-      base::append_json_string(json, token);
+      append_json(json, token);
       json += "}}";
       return sse("content_block_delta", json);
     case Api::kOllamaChat:
       json += R"({"model":"mock","message":{"role":"assistant","content":)";
-      base::append_json_string(json, token);
+      append_json(json, token);
       json += "},\"done\":false}\n";
       return json;
     case Api::kOllamaGenerate:
       json += R"({"model":"mock","response":)";
-      base::append_json_string(json, token);
+      append_json(json, token);
       json += ",\"done\":false}\n";
       return json;
     case Api::kFeed:
@@ -110,7 +110,7 @@ std::string stamped_token(uint64_t now_ns, std::string_view token) {
 
 std::string feed_event(std::string_view name, uint64_t n) {
   std::string out = "id: " + num(n) + "\nevent: tick\ndata: {\"feed\":";
-  base::append_json_string(out, name);
+  append_json(out, name);
   out += ",\"n\":" + num(n) + "}\n\n";
   return out;
 }
@@ -178,7 +178,7 @@ std::string chat_completion_json(std::string_view text, const Usage& usage) {
   std::string out =
       R"({"id":"chatcmpl-mock","object":"chat.completion","created":0,"model":"mock",)"
       R"("choices":[{"index":0,"message":{"role":"assistant","content":)";
-  base::append_json_string(out, text);
+  append_json(out, text);
   out += R"(},"finish_reason":"stop"}],"usage":{"prompt_tokens":)" + num(usage.prompt) +
          R"(,"completion_tokens":)" + num(usage.completion) + R"(,"total_tokens":)" +
          num(usage.prompt + usage.completion) + "}}";
@@ -189,11 +189,11 @@ std::string ollama_json(Api api, std::string_view text, const Usage& usage) {
   std::string out = R"({"model":"mock",)";
   if (api == Api::kOllamaChat) {
     out += R"("message":{"role":"assistant","content":)";
-    base::append_json_string(out, text);
+    append_json(out, text);
     out += "},";
   } else {
     out += R"("response":)";
-    base::append_json_string(out, text);
+    append_json(out, text);
     out += ",";
   }
   out += R"("done":true,"done_reason":"stop","prompt_eval_count":)" + num(usage.prompt) +
@@ -203,9 +203,9 @@ std::string ollama_json(Api api, std::string_view text, const Usage& usage) {
 
 std::string error_json(std::string_view message, std::string_view type) {
   std::string out = R"({"error":{"message":)";
-  base::append_json_string(out, message);
+  append_json(out, message);
   out += R"(,"type":)";
-  base::append_json_string(out, type);
+  append_json(out, type);
   out += "}}";
   return out;
 }

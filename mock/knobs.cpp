@@ -12,28 +12,26 @@ bool is_space(char c) {
 enum class Found { kAbsent, kMalformed, kPresent };
 
 // The knob's raw value from the query, else from its header.
-Found find(const http::Request& request, std::string_view name, std::string& value) {
-  switch (http::query_param(request.query(), name, value)) {
-    case http::QueryParam::kPresent:
+Found find(const Request& request, std::string_view name, std::string& value) {
+  switch (query_param(request.query(), name, value)) {
+    case Param::kPresent:
       return Found::kPresent;
-    case http::QueryParam::kMalformed:
+    case Param::kMalformed:
       return Found::kMalformed;
-    case http::QueryParam::kAbsent:
+    case Param::kAbsent:
       break;
   }
   std::string header = "x-mock-";
   header.append(name);
-  if (request.has_header(header)) {
-    value = request.header(header);
-    return Found::kPresent;
+  const std::string* found = request.find_header(header);
+  if (!found) {
+    for (char& c : header)
+      if (c == '_') c = '-';
+    found = request.find_header(header);
   }
-  for (char& c : header)
-    if (c == '_') c = '-';
-  if (request.has_header(header)) {
-    value = request.header(header);
-    return Found::kPresent;
-  }
-  return Found::kAbsent;
+  if (!found) return Found::kAbsent;
+  value = *found;
+  return Found::kPresent;
 }
 
 bool parse_uint(std::string_view text, uint64_t max, uint64_t& out) {
@@ -50,7 +48,7 @@ bool parse_uint(std::string_view text, uint64_t max, uint64_t& out) {
 
 }  // namespace
 
-bool parse_knobs(const http::Request& request, bool feed, Knobs& knobs, std::string& error) {
+bool parse_knobs(const Request& request, bool feed, Knobs& knobs, std::string& error) {
   knobs = Knobs{};
   if (feed) {
     knobs.tokens = kNever;

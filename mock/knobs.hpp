@@ -11,7 +11,7 @@
 #include <string_view>
 #include <vector>
 
-#include "gateway/http/request.hpp"
+#include "mock/http.hpp"
 
 namespace ssegw::mock {
 
@@ -50,7 +50,7 @@ struct Knobs {
 };
 
 // Fills `knobs` from `request`; false with `error` naming the bad knob.
-bool parse_knobs(const http::Request& request, bool feed, Knobs& knobs, std::string& error);
+bool parse_knobs(const Request& request, bool feed, Knobs& knobs, std::string& error);
 
 // The tokens to stream: "tok0 ", "tok1 ", ... or the words of `text`, each keeping the
 // whitespace that follows it, so that their concatenation is the text itself. With both text and

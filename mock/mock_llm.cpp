@@ -21,15 +21,14 @@
 
 #include <csignal>
 #include <cstdio>
-#include <exception>
 #include <string>
+#include <string_view>
 #include <vector>
 
-#include "config/config.hpp"
-#include "gateway/base/log.hpp"
-#include "gateway/net/handles.hpp"
-#include "gateway/net/loop.hpp"
 #include "mock/connection.hpp"
+#include "mock/json.hpp"
+#include "mock/log.hpp"
+#include "mock/net.hpp"
 
 using namespace ssegw;
 
@@ -40,14 +39,57 @@ constexpr const char* kUsage =
     "\n"
     "  --listen HOST:PORT   address to serve on (default 127.0.0.1:9000; port 0 picks one)\n";
 
+// HOST:PORT or [IPV6]:PORT, with the gateway's `listen:` rules; false with `error` filled in.
+bool parse_listen(std::string_view text, std::string& host, uint16_t& port, std::string& error) {
+  auto bad = [&](const char* why) {
+    error = "invalid listen address '" + std::string(text) + "': " + why;
+    return false;
+  };
+  std::string_view h, p;
+  if (text.substr(0, 1) == "[") {
+    size_t close = text.find(']');
+    if (close == std::string_view::npos) return bad("missing ']' after the IPv6 address");
+    if (text.substr(close + 1, 1) != ":") return bad("expected \"[ADDRESS]:PORT\"");
+    h = text.substr(1, close - 1);
+    p = text.substr(close + 2);
+  } else {
+    size_t colon = text.rfind(':');
+    if (colon == std::string_view::npos) return bad("expected \"HOST:PORT\" (the port is missing)");
+    h = text.substr(0, colon);
+    p = text.substr(colon + 1);
+    if (h.find(':') != std::string_view::npos)
+      return bad("IPv6 addresses need brackets, such as \"[::1]:8080\"");
+  }
+  if (h.empty()) return bad("the host is empty");
+  if (h.find_first_of(" \t\n\v\f\r[]/") != std::string_view::npos)
+    return bad("the host contains an invalid character");
+  if (p.empty()) return bad("the port is missing");
+  uint32_t n = 0;
+  for (char c : p) {
+    n = n * 10 + static_cast<uint32_t>(c - '0');
+    if (c < '0' || c > '9' || n > 65535) return bad("the port must be a number from 0 to 65535");
+  }
+  host = std::string(h);
+  port = static_cast<uint16_t>(n);
+  return true;
+}
+
+std::string json_field(std::string_view name, std::string_view value) {
+  std::string out = ",";
+  mock::append_json(out, name);
+  out += ':';
+  mock::append_json(out, value);
+  return out;
+}
+
 // Owns the listener, the signal handles and the shared state. It outlives the loop's run, so
-// the handles' close callbacks never see freed memory (net/handles.hpp Rules).
+// the handles' close callbacks never see freed memory.
 class Server {
  public:
-  explicit Server(net::Loop& loop)
+  explicit Server(uv_loop_t* loop)
       : loop_(loop), listener_(loop, [this](uv_stream_t* server) { accept(server); }) {
     for (uv_signal_t* s : {&sigterm_, &sigint_}) {
-      uv_signal_init(loop.uv(), s);
+      uv_signal_init(loop, s);
       s->data = this;
     }
     uv_signal_start(&sigterm_, on_signal, SIGTERM);
@@ -56,18 +98,13 @@ class Server {
 
   bool listen(const std::string& host, uint16_t port) {
     std::string error;
-    int fd = net::open_listen_socket(host, port, /*reuse_port=*/false, error);
-    if (fd < 0) {
-      base::log::error("cannot listen", {{"error", error}});
+    if (!listener_.listen(host, port, error)) {
+      mock::log_line("error", "cannot listen", json_field("error", error));
       return false;
     }
-    int r = listener_.listen_fd(fd, 1024);
-    if (r != 0) {
-      base::log::error("cannot listen", {{"error", uv_strerror(r)}});
-      return false;
-    }
-    base::log::info("listening",
-                    {{"addr", net::local_address(fd)}, {"pid", static_cast<int64_t>(getpid())}});
+    mock::log_line(
+        "info", "listening",
+        json_field("addr", listener_.address()) + ",\"pid\":" + std::to_string(getpid()));
     return true;
   }
 
@@ -80,7 +117,6 @@ class Server {
     // the walk does not depend on it.
     std::vector<mock::Connection*> open(state_.connections.begin(), state_.connections.end());
     for (mock::Connection* c : open) c->close();
-    loop_.close();
   }
 
  private:
@@ -94,12 +130,12 @@ class Server {
   }
 
   static void on_signal(uv_signal_t* handle, int signum) {
-    base::log::info("stopping", {{"signal", signum}});
+    mock::log_line("info", "stopping", ",\"signal\":" + std::to_string(signum));
     static_cast<Server*>(handle->data)->stop();
   }
 
-  net::Loop& loop_;
-  net::Listener listener_;
+  uv_loop_t* loop_;
+  mock::Listener listener_;
   uv_signal_t sigterm_;
   uv_signal_t sigint_;
   mock::MockState state_;
@@ -117,10 +153,9 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (arg == "--listen" && i + 1 < argc) {
-      try {
-        config::parse_listen(argv[++i], host, port);
-      } catch (const std::exception& e) {
-        std::fprintf(stderr, "ssegw-mock-llm: %s\n", e.what());
+      std::string error;
+      if (!parse_listen(argv[++i], host, port, error)) {
+        std::fprintf(stderr, "ssegw-mock-llm: %s\n", error.c_str());
         return 2;
       }
       continue;
@@ -131,15 +166,16 @@ int main(int argc, char** argv) {
   }
   std::signal(SIGPIPE, SIG_IGN);
 
-  net::Loop loop;
-  Server server(loop);
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  Server server(&loop);
   if (!server.listen(host, port)) return 1;
-  loop.run();
-  int left = loop.finish();
+  uv_run(&loop, UV_RUN_DEFAULT);
+  int left = uv_loop_close(&loop);
   if (left != 0) {
-    base::log::error("handles left open at exit", {{"result", left}});
+    mock::log_line("error", "handles left open at exit", ",\"result\":" + std::to_string(left));
     return 1;
   }
-  base::log::info("stopped");
+  mock::log_line("info", "stopped");
   return 0;
 }

@@ -1,6 +1,6 @@
 #include "mock/stats.hpp"
 
-#include "gateway/base/json.hpp"
+#include "mock/json.hpp"
 
 namespace ssegw::mock {
 namespace {
@@ -60,7 +60,7 @@ std::string Stats::to_json(uint64_t blocked_ns_now) const {
   for (const auto& [path, n] : c.by_path) {
     if (!first) out += ',';
     first = false;
-    base::append_json_string(out, path);
+    append_json(out, path);
     out += ':';
     out += std::to_string(n);
   }
