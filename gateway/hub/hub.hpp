@@ -38,7 +38,11 @@
 #include <vector>
 
 #include "gateway/hub/channel.hpp"
-#include "gateway/metrics/metrics.hpp"
+
+// By reference only: the prometheus headers stay with hub.cpp and the metrics layer.
+namespace ssegw::metrics {
+class Metrics;
+}
 
 namespace ssegw::hub {
 

@@ -143,9 +143,11 @@ long max_open_files(pid_t pid) {
   return -1;
 }
 
-// Polls a metric until pred holds. Returns the last value seen (nullopt when absent).
-std::optional<double> wait_metric_until(uint16_t port, const std::string& series,
-                                        const std::function<bool(double)>& pred, Ms timeout) {
+// Polls a metric until pred holds. Returns the last value seen (nullopt when absent). No test
+// calls it at the moment; [[maybe_unused]] keeps -Wunused-function quiet until one does.
+[[maybe_unused]] std::optional<double> wait_metric_until(uint16_t port, const std::string& series,
+                                                         const std::function<bool(double)>& pred,
+                                                         Ms timeout) {
   auto deadline = Clock::now() + timeout;
   for (;;) {
     auto v = read_metric(port, series);
