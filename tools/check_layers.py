@@ -52,15 +52,20 @@ def cell_words(cell):
 def read_layers(doc):
     """The rows of the "## Layers" table, bottom first; raises ValueError on a malformed table."""
     layers = []
-    in_section = False
+    in_section = in_table = False
     with open(doc, encoding="utf-8") as f:
         for number, line in enumerate(f, 1):
             line = line.rstrip("\n")
             if line.startswith("## "):
                 in_section = line.strip() == "## Layers"
                 continue
-            if not in_section or not line.lstrip().startswith("|"):
+            if not in_section:
                 continue
+            if not line.lstrip().startswith("|"):
+                if layers or in_table:
+                    break  # the section's first table only
+                continue
+            in_table = True
             cells = line.strip().strip("|").split("|")
             if len(cells) != 5:
                 raise ValueError(f"{doc}:{number}: a row of the layers table needs 5 cells")
