@@ -4,6 +4,12 @@ BUILD_DIR ?= build
 ASAN_DIR ?= build-asan
 TSAN_DIR ?= build-tsan
 CMAKE_FLAGS ?=
+# Compiler warnings as errors (CMake's SSEGW_WERROR): on for the suites (make test, test-sanitize,
+# test-tsan), so that CI (.ci/run: make test) fails on a warning; `make build` keeps what the
+# build tree has (off in a new one). WERROR=OFF or ON on the command line wins.
+WERROR ?=
+test test-sanitize test-tsan: WERROR = ON
+werror = $(if $(WERROR),-DSSEGW_WERROR=$(WERROR))
 
 .PHONY: all bootstrap build run test test-sanitize test-tsan fuzz node-deps node18 clean format bench
 
@@ -13,7 +19,7 @@ bootstrap:
 	@tools/bootstrap.sh
 
 build: bootstrap
-	cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS)
+	cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=Release $(werror) $(CMAKE_FLAGS)
 	cmake --build $(BUILD_DIR) -j$(JOBS)
 
 # The gateway with the mock LLM behind it (127.0.0.1:9000), so the demo page at
@@ -27,11 +33,12 @@ run: build
 # then the multi-worker tests under ThreadSanitizer.
 test: bootstrap node-deps node18 build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j$(JOBS)
-	$(MAKE) test-sanitize
-	$(MAKE) test-tsan
+	$(MAKE) test-sanitize WERROR=$(WERROR)
+	$(MAKE) test-tsan WERROR=$(WERROR)
 
 test-sanitize: bootstrap
-	cmake -S . -B $(ASAN_DIR) -DCMAKE_BUILD_TYPE=Debug -DSSEGW_SANITIZE=ON $(CMAKE_FLAGS)
+	cmake -S . -B $(ASAN_DIR) -DCMAKE_BUILD_TYPE=Debug -DSSEGW_SANITIZER=address $(werror) \
+	  $(CMAKE_FLAGS)
 	cmake --build $(ASAN_DIR) -j$(JOBS)
 	cd $(ASAN_DIR) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j$(JOBS)
@@ -48,7 +55,8 @@ node18: bootstrap
 
 # The threaded parts (workers: 2 and auto, cross-worker channels, drain) under TSan.
 test-tsan: bootstrap
-	cmake -S . -B $(TSAN_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSSEGW_TSAN=ON $(CMAKE_FLAGS)
+	cmake -S . -B $(TSAN_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSSEGW_SANITIZER=thread $(werror) \
+	  $(CMAKE_FLAGS)
 	cmake --build $(TSAN_DIR) -j$(JOBS) --target ssegw ssegw-mock-llm integration_tests
 	cd $(TSAN_DIR) && TSAN_OPTIONS=halt_on_error=1 ./bin/integration_tests \
 	  -tc='workers*,shutdown*,upstream: a source on workers*,upstream: a resumable answer resumes on workers*,backplane: on workers*'

@@ -16,12 +16,14 @@ constexpr const char* kUsage =
     "usage: ssegw [--config FILE] [--listen HOST:PORT]\n"
     "       ssegw --check-config FILE\n"
     "       ssegw --probe URL\n"
+    "       ssegw --version\n"
     "\n"
     "  --config FILE        YAML configuration (default: config/gateway.yaml)\n"
     "  --listen HOST:PORT   overrides the listen address of the configuration\n"
     "  --check-config FILE  validates FILE and exits: 0 when valid, 2 otherwise\n"
     "  --probe URL          GET http://HOST:PORT/PATH within 2s and exits: 0 on a 2xx answer,\n"
-    "                       1 otherwise (a health check that needs no curl in the image)\n";
+    "                       1 otherwise (a health check that needs no curl in the image)\n"
+    "  --version            prints \"ssegw VERSION\" and exits 0\n";
 
 int usage_error(const char* message) {
   std::fprintf(stderr, "ssegw: %s\n%s", message, kUsage);
@@ -43,6 +45,9 @@ int main(int argc, char** argv) {
     };
     if (arg == "--help" || arg == "-h") {
       std::fputs(kUsage, stdout);
+      return 0;
+    } else if (arg == "--version") {
+      std::fputs("ssegw " SSEGW_VERSION "\n", stdout);  // CMake's project(VERSION)
       return 0;
     } else if (arg == "--config" || arg == "--check-config") {
       const char* v = value(arg.c_str());

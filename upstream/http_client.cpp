@@ -239,7 +239,11 @@ void Exchange::send_request() {
   head += " HTTP/1.1\r\nHost: ";
   bool v6 = config.host.find(':') != std::string::npos;
   head += v6 ? "[" + config.host + "]" : config.host;
-  if (config.port != (config.tls ? 443 : 80)) head += ":" + std::to_string(config.port);
+  if (config.port != (config.tls ? 443 : 80)) {
+    // Not ":" + std::to_string(): GCC 12 warns on that (-Wrestrict, a false positive).
+    head += ':';
+    head += std::to_string(config.port);
+  }
   head += "\r\n";
   for (const http::Header& h : request_.headers) {
     bool overridden = false;

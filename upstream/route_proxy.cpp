@@ -102,7 +102,12 @@ OutgoingRequest forwardable_request(const http::Request& request, std::string_vi
 }
 
 std::optional<uint64_t> find_json_number(std::string_view json, std::string_view key) {
-  std::string quoted = "\"" + std::string(key) + "\"";
+  // Appended piece by piece: GCC 12 warns (-Wrestrict, a false positive) on "\"" + std::string.
+  std::string quoted;
+  quoted.reserve(key.size() + 2);
+  quoted += '"';
+  quoted += key;
+  quoted += '"';
   size_t pos = json.rfind(quoted);  // the last one: usage comes at the end
   if (pos == std::string_view::npos) return std::nullopt;
   pos += quoted.size();

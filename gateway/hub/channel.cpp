@@ -1,11 +1,12 @@
 #include "gateway/hub/channel.hpp"
 
-#include <cassert>
+#include "gateway/base/check.hpp"
 
 namespace ssegw::hub {
 
 void Channel::add(Subscriber* subscriber) {
-  assert(subscriber->channel_ == nullptr);
+  // In two channels at once, it would stay behind in the other's list once it is freed.
+  SSEGW_CHECK(subscriber->channel_ == nullptr);
   subscriber->channel_ = this;
   subscriber->slot_ = static_cast<uint32_t>(subscribers_.size());
   subscribers_.push_back(subscriber);
@@ -13,7 +14,8 @@ void Channel::add(Subscriber* subscriber) {
 }
 
 void Channel::remove(Subscriber* subscriber) {
-  assert(subscriber->channel_ == this);
+  // Its slot indexes its own channel's list: in this one it could be past the end.
+  SSEGW_CHECK(subscriber->channel_ == this);
   uint32_t slot = subscriber->slot_;
   subscriber->channel_ = nullptr;
   --subscriber_count_;

@@ -4,6 +4,7 @@
 #include <chrono>
 
 #include "gateway/hub/sse_frame.hpp"
+#include "gateway/metrics/metrics.hpp"
 
 namespace ssegw::hub {
 namespace {

@@ -40,7 +40,11 @@
 #include "gateway/hub/channel.hpp"
 #include "gateway/hub/channel_service.hpp"
 #include "gateway/hub/replay_planner.hpp"
-#include "gateway/metrics/metrics.hpp"
+
+// By reference only: the prometheus headers stay with hub.cpp and the metrics layer.
+namespace ssegw::metrics {
+class Metrics;
+}
 
 namespace ssegw::hub {
 

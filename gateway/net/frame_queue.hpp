@@ -7,6 +7,7 @@
 #include <new>
 #include <string_view>
 
+#include "gateway/base/check.hpp"
 #include "gateway/base/frame.hpp"
 
 namespace ssegw::net {
@@ -38,6 +39,7 @@ class FrameQueue {
     ++size_;
   }
   void pop() {
+    SSEGW_CHECK(size_ > 0);  // else it would release a frame it no longer holds
     entries_[head_].frame->release();
     head_ = (head_ + 1) & (capacity_ - 1);
     --size_;

@@ -3,7 +3,8 @@
 #include <sys/ioctl.h>
 
 #include <algorithm>
-#include <cassert>
+
+#include "gateway/base/check.hpp"
 
 namespace ssegw::net {
 namespace {
@@ -90,6 +91,9 @@ uint64_t TcpStream::bytes_acked() const {
 }
 
 void TcpStream::consume(size_t bytes) {
+  // libuv never reports more written than it was given; past the queue, pop() would free frames
+  // still referenced elsewhere. Once per write, not per frame.
+  SSEGW_CHECK(bytes <= queued_bytes_);
   queued_bytes_ -= bytes;
   written_bytes_ += bytes;
   while (bytes > 0) {

@@ -60,7 +60,7 @@ log "configuring $build"
 CC=clang CXX=clang++ nice -n "$niceness" cmake -S "$src" -B "$build" \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O1 -g" -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g" \
-  -DSSEGW_SANITIZE=ON -DSSEGW_FUZZ=ON >/dev/null
+  -DSSEGW_SANITIZER=address -DSSEGW_FUZZ=ON >/dev/null
 if [[ ! -d "$build/tests/fuzz" ]]; then
   log "the top-level CMakeLists.txt does not add_subdirectory(tests/fuzz)"
   exit 1

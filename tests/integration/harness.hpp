@@ -267,9 +267,11 @@ std::vector<SseEvent> parse_sse(const std::string& body);
 class SseStream {
  public:
   struct Options {
-    std::optional<std::string> last_event_id;  // sent as the Last-Event-ID header
-    std::string query;                         // appended after "?" when not empty
-    std::string extra_headers;                 // each ending in CRLF
+    // {}: without a default member initializer, GCC 12 warns (-Wmissing-field-initializers) on
+    // every designated initializer that leaves the member out (GCC bug 96868).
+    std::optional<std::string> last_event_id{};  // sent as the Last-Event-ID header
+    std::string query{};                         // appended after "?" when not empty
+    std::string extra_headers{};                 // each ending in CRLF
     std::string version = "HTTP/1.1";
     int rcvbuf = 0;
   };
@@ -371,14 +373,15 @@ std::string normalize_newlines(std::string_view data);
 // The process
 
 struct GatewayOptions {
-  std::string yaml;               // extra YAML, appended after "listen: 127.0.0.1:0"
-  std::vector<std::string> args;  // extra command-line arguments
-  bool listen_any_port = true;    // write "listen: 127.0.0.1:0" first
+  // {}: see SseStream::Options.
+  std::string yaml{};               // extra YAML, appended after "listen: 127.0.0.1:0"
+  std::vector<std::string> args{};  // extra command-line arguments
+  bool listen_any_port = true;      // write "listen: 127.0.0.1:0" first
   Ms start_timeout = 10s;
   // Runs the gateway through this command, which gets SSEGW_BIN and its arguments as its own
   // trailing arguments, e.g. {"/bin/sh", "-c", "ulimit -n 64; exec \"$0\" \"$@\""}. It must
   // exec the gateway (same pid), so that signals and /proc/PID reach ssegw itself.
-  std::vector<std::string> command_prefix;
+  std::vector<std::string> command_prefix{};
 };
 
 // A child process whose first stderr line is the JSON "listening" log line that ssegw and

@@ -249,3 +249,14 @@ TEST_CASE("config: --listen overrides the file") {
         std::string::npos);
   CHECK(http_get(gw.port(), "/healthz").status == 200);
 }
+
+TEST_CASE("ops: --version prints the project version and exits 0; --help lists it") {
+  ProcessResult version = run_ssegw({"--version"});
+  INFO("output: ", version.output);
+  CHECK(version.status == 0);
+  CHECK(version.output == "ssegw " SSEGW_VERSION "\n");  // CMake's project(VERSION)
+  CHECK(std::regex_match(version.output, std::regex("ssegw [0-9]+\\.[0-9]+\\.[0-9]+\n")));
+  ProcessResult help = run_ssegw({"--help"});
+  CHECK(help.status == 0);
+  CHECK(help.output.find("  --version ") != std::string::npos);
+}

@@ -65,10 +65,6 @@ std::string frame(const std::string& id, char c) {
   return "id: " + id + "\ndata: " + data(c) + "\n\n";
 }
 
-hub::EventId id_at(uint64_t ms) {
-  return hub::EventId{ms, 0};
-}
-
 hub::ResumeRequest resume_from(const std::string& id) {
   return hub::ResumeRequest{true, id};
 }
