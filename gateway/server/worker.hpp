@@ -69,8 +69,9 @@ class Worker {
   Worker(Shared& shared, uint32_t index, int listen_fd);
   ~Worker();
 
-  // The thread body: listens and runs the loop until kStop.
-  void run();
+  // The thread body: listens and runs the loop until kStop. False when the loop ended with a
+  // handle still open (logged, with the handles).
+  bool run();
   // Any thread.
   void post(Message* message);
 
