@@ -3,8 +3,9 @@
 //
 // Rules:
 // - Every uv handle has exactly one owner object, and the handle is a member of it: a Handle<>
-//   base (Listener, Timer, Async, Signal, the Loop's own hooks, TcpStream). Nothing else calls
-//   uv_close.
+//   base (Listener, Timer, Async, Signal, the Loop's own hooks, TcpStream). Nothing else in
+//   gateway/ or upstream/ calls uv_close; the one handle outside this rule is the uv_poll_t of
+//   hiredis's libuv adapter, which hiredis owns and frees (backplane/redis_connection.hpp).
 // - The owner keeps an explicit state. kClosed until uv_*_init succeeds, then kOpen; close()
 //   moves it to kClosing and starts uv_close; the static close callback moves it to kClosed and
 //   then, last, calls the owner's closed() hook. close() is safe to call any number of times, in
