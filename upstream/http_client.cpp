@@ -1,6 +1,7 @@
 #include "upstream/http_client.hpp"
 
 #include "gateway/base/ascii.hpp"
+#include "gateway/base/check.hpp"
 #include "gateway/base/frame.hpp"
 
 namespace ssegw::upstream {
@@ -8,7 +9,6 @@ namespace {
 
 constexpr uint64_t kTickMs = 100;
 constexpr uint64_t kPoolIdleMs = 30000;  // an idle pooled connection lives this long
-constexpr size_t kMaxResponseHeaderBytes = 64 * 1024;
 
 }  // namespace
 
@@ -56,10 +56,6 @@ const char* failure_message(Failure failure) {
   return "the upstream failed";
 }
 
-bool response_has_body(bool head_request, int status) {
-  return !head_request && status >= 200 && status != 204 && status != 304;
-}
-
 // ---- Client -------------------------------------------------------------------------------------
 
 Client::Client(net::Loop& loop, const config::UpstreamConfig& config)
@@ -70,7 +66,9 @@ Client::Client(net::Loop& loop, const config::UpstreamConfig& config)
   }
 }
 
-Client::~Client() = default;
+Client::~Client() {
+  SSEGW_CHECK(connections_ == nullptr);  // its connections point back at it
+}
 
 Exchange* Client::start(OutgoingRequest request, ExchangeHandler* handler) {
   Exchange* exchange = nullptr;
@@ -132,44 +130,23 @@ void Client::on_tick() {
 }
 
 void Client::close_all() {
-  for (Exchange* e = connections_; e; e = e->next_) {
-    e->handler_ = nullptr;
-    e->close();
-  }
+  // Each exchange unlinks itself in its close callback, later; its on_close() fails a pending
+  // handler then.
+  for (Exchange* e = connections_; e; e = e->next_) e->close();
   tick_.close();
 }
 
 // ---- Exchange -----------------------------------------------------------------------------------
 
-const llhttp_settings_t& Exchange::settings() {
-  static const llhttp_settings_t settings = [] {
-    llhttp_settings_t s;
-    llhttp_settings_init(&s);
-    s.on_status = on_status;
-    s.on_header_field = on_header_field;
-    s.on_header_value = on_header_value;
-    s.on_headers_complete = on_headers_complete;
-    s.on_body = on_body_data;
-    s.on_message_complete = on_message_complete;
-    return s;
-  }();
-  return settings;
-}
-
-Exchange::Exchange(Client& client) : net::TcpStream(client.loop()), client_(client) {}
+Exchange::Exchange(Client& client)
+    : net::TcpStream(client.loop()), client_(client), parser_(*this) {}
 
 void Exchange::begin(OutgoingRequest request, ExchangeHandler* handler) {
   request_ = std::move(request);
   handler_ = handler;
-  headers_.clear();
-  header_bytes_ = 0;
-  in_value_ = false;
-  message_complete_ = false;
   head_request_ = request_.method == "HEAD";
-  refusal_ = nullptr;
   paused_ = false;
-  llhttp_init(&parser_, HTTP_RESPONSE, &settings());
-  parser_.data = this;
+  parser_.reset(head_request_);
   const config::UpstreamConfig& config = client_.config();
   if (state_ == State::kIdle) {  // a pooled connection: straight to the request
     send_request();
@@ -186,6 +163,7 @@ void Exchange::begin(OutgoingRequest request, ExchangeHandler* handler) {
   resolve_ = net::Resolve::start(client_.loop(), config.host, config.port,
                                  [this](int status, std::vector<net::ResolvedAddress> addresses) {
                                    resolve_ = nullptr;
+                                   if (!is_open()) return;  // closing: on_close() follows
                                    if (status != 0 || addresses.empty()) {
                                      fail(Failure::kResolve,
                                           "cannot resolve " + client_.config().host + ": " +
@@ -307,28 +285,42 @@ void Exchange::parse(const char* data, size_t length) {
   if (state_ == State::kReadingBody)
     deadline_ms_ =
         client_.loop().now_ms() + static_cast<uint64_t>(client_.config().idle_timeout.count());
-  llhttp_errno_t err = llhttp_execute(&parser_, data, length);
+  ResponseParser::Result result = parser_.feed(data, length);
   if (!is_open() || !handler_) return;  // a callback cancelled the exchange
-  if (err == HPE_PAUSED) {
-    size_t used = static_cast<size_t>(llhttp_get_error_pos(&parser_) - data);
-    if (used != length) {
-      fail(Failure::kProtocol, "bytes after the end of the response");
+  switch (result.status) {
+    case ResponseParser::Status::kNeedMore:
+    case ResponseParser::Status::kStopped:  // only a cancelled handler stops it: handled above
       return;
-    }
-    finish_response();
-    return;
+    case ResponseParser::Status::kComplete:
+      if (result.consumed != length) {
+        fail(Failure::kProtocol, "bytes after the end of the response");
+        return;
+      }
+      finish_response();
+      return;
+    case ResponseParser::Status::kError:
+      fail(Failure::kProtocol, "malformed response: " + parser_.error());
+      return;
   }
-  if (err != HPE_OK) {
-    // A callback's own refusal says more than llhttp's "User callback error".
-    fail(Failure::kProtocol, std::string("malformed response: ") +
-                                 (refusal_ ? refusal_ : llhttp_get_error_reason(&parser_)));
-  }
+}
+
+bool Exchange::on_response_head(int status, const std::vector<http::Header>& headers) {
+  state_ = State::kReadingBody;
+  deadline_ms_ =
+      client_.loop().now_ms() + static_cast<uint64_t>(client_.config().idle_timeout.count());
+  if (handler_) handler_->on_head(status, headers);
+  return handler_ != nullptr;
+}
+
+bool Exchange::on_response_body(std::string_view data) {
+  if (handler_) handler_->on_body(data);
+  return handler_ != nullptr;
 }
 
 void Exchange::finish_response() {
   ExchangeHandler* handler = handler_;
   handler_ = nullptr;
-  bool keep_alive = llhttp_should_keep_alive(&parser_) && !(tls_ && tls_->closed());
+  bool keep_alive = parser_.keep_alive() && !(tls_ && tls_->closed());
   if (keep_alive && !paused_)
     client_.release_to_pool(this);
   else
@@ -339,7 +331,7 @@ void Exchange::finish_response() {
 void Exchange::on_read_end(int status) {
   if (handler_ && state_ == State::kReadingBody) {
     // A close-delimited body ends with the connection; llhttp_finish tells which it was.
-    if (llhttp_finish(&parser_) == HPE_PAUSED || message_complete_) {
+    if (parser_.finish() == ResponseParser::Status::kComplete) {
       ExchangeHandler* handler = handler_;
       handler_ = nullptr;
       close();
@@ -423,74 +415,6 @@ void Exchange::resume() {
 void Exchange::cancel() {
   handler_ = nullptr;
   close();
-}
-
-// ---- llhttp callbacks ---------------------------------------------------------------------------
-
-int Exchange::on_status(llhttp_t* p, const char* at, size_t length) {
-  return 0;
-}
-
-int Exchange::on_header_field(llhttp_t* p, const char* at, size_t length) {
-  auto* self = static_cast<Exchange*>(p->data);
-  self->header_bytes_ += length + 4;
-  if (self->header_bytes_ > kMaxResponseHeaderBytes) {
-    self->refusal_ = "response heads larger than 64 KiB";
-    return -1;
-  }
-  if (self->in_value_ || self->headers_.empty()) {
-    self->headers_.emplace_back();
-    self->in_value_ = false;
-  }
-  base::append_lower(self->headers_.back().name, std::string_view(at, length));
-  return 0;
-}
-
-int Exchange::on_header_value(llhttp_t* p, const char* at, size_t length) {
-  auto* self = static_cast<Exchange*>(p->data);
-  self->header_bytes_ += length;
-  if (self->header_bytes_ > kMaxResponseHeaderBytes) {
-    self->refusal_ = "response heads larger than 64 KiB";
-    return -1;
-  }
-  self->in_value_ = true;
-  self->headers_.back().value.append(at, length);
-  return 0;
-}
-
-int Exchange::on_headers_complete(llhttp_t* p) {
-  auto* self = static_cast<Exchange*>(p->data);
-  int status = static_cast<int>(p->status_code);
-  if (status == 101) {
-    self->refusal_ = "101 Switching Protocols, but no upgrade was asked for";
-    return -1;
-  }
-  if (status < 200) {  // interim (103 Early Hints, say): dropped; the final head follows
-    self->headers_.clear();
-    self->in_value_ = false;
-    return 1;  // no body, whatever its headers say
-  }
-  self->state_ = State::kReadingBody;
-  self->deadline_ms_ = self->client_.loop().now_ms() +
-                       static_cast<uint64_t>(self->client_.config().idle_timeout.count());
-  if (self->handler_) self->handler_->on_head(status, self->headers_);
-  if (!self->handler_) return -1;
-  // llhttp cannot know the request's method, and reads a 304's Content-Length as a body length:
-  // 1 tells it that this answer ends with its head.
-  return response_has_body(self->head_request_, status) ? 0 : 1;
-}
-
-int Exchange::on_body_data(llhttp_t* p, const char* at, size_t length) {
-  auto* self = static_cast<Exchange*>(p->data);
-  if (self->handler_) self->handler_->on_body({at, length});
-  return self->handler_ ? 0 : -1;
-}
-
-int Exchange::on_message_complete(llhttp_t* p) {
-  auto* self = static_cast<Exchange*>(p->data);
-  if (p->status_code < 200) return 0;  // an interim answer ended: parsing goes on to the final
-  self->message_complete_ = true;
-  return HPE_PAUSED;
 }
 
 }  // namespace ssegw::upstream

@@ -5,17 +5,22 @@
 //   ones in a bounded pool. A connection deletes itself in its close callback and unlinks first.
 // - start() returns an Exchange (the connection serving it). The handler gets exactly one of
 //   on_end() or on_failure() as its last call, unless it calls cancel() first, after which it
-//   gets nothing. After the last call the Exchange pointer must not be used.
+//   gets nothing. After the last call the Exchange pointer must not be used. Pending exchanges
+//   fail on close: close_all() (shutdown) ends each with on_failure(kDisconnected), from the
+//   connection's close callback.
+// - An Exchange is a TcpStream (handle.hpp): it deletes itself in its close callback, after
+//   unlinking from its Client. Its DNS lookup is cancelled then (and ignored from the moment the
+//   connection starts closing); its connect, writes and shutdown complete as TcpStream says.
 // - Timeouts (connect, first byte, idle between chunks) are deadlines checked by one 100 ms tick
 //   per client instead of a timer per connection.
 // - pause()/resume() stop and restart reading the upstream socket: the backpressure lever. A
 //   paused exchange has no idle deadline (the silence is ours); the handler watches its own
 //   client instead (RouteProxy's stall_timeout).
-// - Interim (1xx) heads are read and dropped; the handler sees only the final head. A 101 is a
-//   protocol failure: no request asks to upgrade.
+// - The response is read by a ResponseParser (response_parser.hpp): interim (1xx) heads are
+//   dropped, a 101 is a protocol failure, HEAD, 204 and 304 answers have no body.
+// - A Client is destroyed only after close_all() and the end of its loop (Loop::finish): its
+//   timer is a Handle, and every Exchange has unlinked itself by then.
 #pragma once
-
-#include <llhttp.h>
 
 #include <cstdint>
 #include <memory>
@@ -28,6 +33,7 @@
 #include "gateway/net/handles.hpp"
 #include "gateway/net/resolver.hpp"
 #include "gateway/net/tcp_stream.hpp"
+#include "upstream/response_parser.hpp"
 #include "upstream/tls.hpp"
 
 namespace ssegw::upstream {
@@ -54,10 +60,6 @@ const char* failure_name(Failure failure);
 // detail that on_failure() gets names host and port; it belongs in the log only.
 const char* failure_message(Failure failure);
 
-// Whether a final response has a body at all (RFC 9112 §6.3): an answer to HEAD, a 204 or a
-// 304 has none, whatever its Content-Length says.
-bool response_has_body(bool head_request, int status);
-
 class ExchangeHandler {
  public:
   virtual void on_head(int status, const std::vector<http::Header>& headers) = 0;
@@ -71,7 +73,7 @@ class ExchangeHandler {
 
 class Client;
 
-class Exchange : public net::TcpStream {
+class Exchange : public net::TcpStream, private ResponseParser::Handler {
  public:
   void pause();
   void resume();
@@ -101,17 +103,11 @@ class Exchange : public net::TcpStream {
   void on_read_end(int status) override;
   void on_close() override;
   void parse(const char* data, size_t length);
+  bool on_response_head(int status, const std::vector<http::Header>& headers) override;
+  bool on_response_body(std::string_view data) override;
   void check_deadlines(uint64_t now_ms);
   void fail(Failure failure, const std::string& detail);
   void finish_response();
-
-  static int on_status(llhttp_t* p, const char* at, size_t length);
-  static int on_header_field(llhttp_t* p, const char* at, size_t length);
-  static int on_header_value(llhttp_t* p, const char* at, size_t length);
-  static int on_headers_complete(llhttp_t* p);
-  static int on_body_data(llhttp_t* p, const char* at, size_t length);
-  static int on_message_complete(llhttp_t* p);
-  static const llhttp_settings_t& settings();
 
   Client& client_;
   ExchangeHandler* handler_ = nullptr;
@@ -120,17 +116,12 @@ class Exchange : public net::TcpStream {
   std::vector<net::ResolvedAddress> addresses_;
   size_t next_address_ = 0;
   std::unique_ptr<TlsSession> tls_;
-  llhttp_t parser_;
-  std::vector<http::Header> headers_;
-  bool in_value_ = false;
-  bool message_complete_ = false;
+  ResponseParser parser_;
   bool head_request_ = false;
   bool reused_ = false;
   bool paused_ = false;
   State state_ = State::kResolving;
-  uint64_t deadline_ms_ = 0;       // 0 = none
-  size_t header_bytes_ = 0;        // of every head of the response, interim ones included
-  const char* refusal_ = nullptr;  // why a callback stopped the parser
+  uint64_t deadline_ms_ = 0;  // 0 = none
   Exchange* prev_ = nullptr;
   Exchange* next_ = nullptr;
 };
@@ -144,7 +135,7 @@ class Client {
 
   // Sends a request; the handler hears the response. Never null.
   Exchange* start(OutgoingRequest request, ExchangeHandler* handler);
-  // Closes every connection (shutdown).
+  // Closes every connection and the timer (shutdown): pending exchanges fail.
   void close_all();
 
   const config::UpstreamConfig& config() const { return config_; }

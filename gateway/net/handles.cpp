@@ -10,74 +10,63 @@
 #include "gateway/net/loop.hpp"
 
 namespace ssegw::net {
-namespace {
-
-void noop_close(uv_handle_t*) {}
-
-}  // namespace
 
 Listener::Listener(Loop& loop, OnConnection on_connection)
     : on_connection_(std::move(on_connection)) {
-  uv_tcp_init(loop.uv(), &handle_);
-  handle_.data = this;
-  open_ = true;
+  opened(uv_tcp_init(loop.uv(), uv()), "uv_tcp_init");
 }
 
 int Listener::listen_fd(int fd, int backlog) {
-  int r = uv_tcp_open(&handle_, fd);
+  if (!is_open()) return UV_EINVAL;
+  int r = uv_tcp_open(uv(), fd);
   if (r != 0) return r;
-  return uv_listen(reinterpret_cast<uv_stream_t*>(&handle_), backlog, on_connection);
+  return uv_listen(reinterpret_cast<uv_stream_t*>(uv()), backlog, on_connection);
 }
 
 void Listener::on_connection(uv_stream_t* server, int status) {
-  auto* self = static_cast<Listener*>(server->data);
   // Errors such as EMFILE are handled inside libuv (it sheds the connection with a reserve fd),
   // so there is nothing to retry here.
-  if (status == 0) self->on_connection_(server);
-}
-
-void Listener::close() {
-  if (!open_) return;
-  open_ = false;
-  uv_close(reinterpret_cast<uv_handle_t*>(&handle_), noop_close);
+  if (status == 0) owner(server)->on_connection_(server);
 }
 
 Timer::Timer(Loop& loop, std::function<void()> callback) : callback_(std::move(callback)) {
-  uv_timer_init(loop.uv(), &handle_);
-  handle_.data = this;
+  opened(uv_timer_init(loop.uv(), uv()), "uv_timer_init");
 }
 
 void Timer::start(uint64_t timeout_ms, uint64_t repeat_ms) {
-  if (!closed_) uv_timer_start(&handle_, on_timer, timeout_ms, repeat_ms);
+  if (is_open()) uv_timer_start(uv(), on_timer, timeout_ms, repeat_ms);
 }
 
 void Timer::stop() {
-  if (!closed_) uv_timer_stop(&handle_);
+  if (is_open()) uv_timer_stop(uv());
 }
 
 void Timer::on_timer(uv_timer_t* handle) {
-  static_cast<Timer*>(handle->data)->callback_();
-}
-
-void Timer::close() {
-  if (closed_) return;
-  closed_ = true;
-  uv_close(reinterpret_cast<uv_handle_t*>(&handle_), noop_close);
+  owner(handle)->callback_();
 }
 
 Async::Async(Loop& loop, std::function<void()> callback) : callback_(std::move(callback)) {
-  uv_async_init(loop.uv(), &handle_, on_async);
-  handle_.data = this;
+  opened(uv_async_init(loop.uv(), uv(), on_async), "uv_async_init");
 }
 
 void Async::on_async(uv_async_t* handle) {
-  static_cast<Async*>(handle->data)->callback_();
+  owner(handle)->callback_();
 }
 
-void Async::close() {
-  if (closed_) return;
-  closed_ = true;
-  uv_close(reinterpret_cast<uv_handle_t*>(&handle_), noop_close);
+Signal::Signal(Loop& loop, std::function<void(int)> callback) : callback_(std::move(callback)) {
+  opened(uv_signal_init(loop.uv(), uv()), "uv_signal_init");
+}
+
+int Signal::start(int signum) {
+  return is_open() ? uv_signal_start(uv(), on_signal, signum) : UV_EINVAL;
+}
+
+void Signal::stop() {
+  if (is_open()) uv_signal_stop(uv());
+}
+
+void Signal::on_signal(uv_signal_t* handle, int signum) {
+  owner(handle)->callback_(signum);
 }
 
 int open_listen_socket(const std::string& host, uint16_t port, bool reuse_port,

@@ -1,10 +1,10 @@
-// Owners of the long-lived libuv handles of a worker: listener, timer, async wake-up.
+// Owners of the long-lived libuv handles of a loop: listener, timer, async wake-up, signal.
 //
 // Rules:
-// - Each object owns one handle and is a member of an object that outlives its loop's run():
-//   close() starts uv_close, and the memory goes when the owner is destroyed after the loop has
-//   run to completion (Loop::finish), so the close callback never touches freed memory.
-// - close() is safe to call twice.
+// - Each is a Handle (handle.hpp): made at start-up, closed with close() (safe twice), and
+//   destroyed only once its close callback has run, which means after Loop::finish(). The
+//   destructor checks that.
+// - After close(), no callback reaches the owner's function any more.
 #pragma once
 
 #include <uv.h>
@@ -12,51 +12,58 @@
 #include <functional>
 #include <string>
 
+#include "gateway/net/handle.hpp"
+
 namespace ssegw::net {
 
 class Loop;
 
-class Listener {
+class Listener : public Handle<Listener, uv_tcp_t> {
  public:
   using OnConnection = std::function<void(uv_stream_t* server)>;
   Listener(Loop& loop, OnConnection on_connection);
   // Takes over a bound socket and starts listening on it.
   int listen_fd(int fd, int backlog);
-  void close();
 
  private:
   static void on_connection(uv_stream_t* server, int status);
-  uv_tcp_t handle_;
   OnConnection on_connection_;
-  bool open_ = false;
 };
 
-class Timer {
+class Timer : public Handle<Timer, uv_timer_t> {
  public:
   Timer(Loop& loop, std::function<void()> callback);
   void start(uint64_t timeout_ms, uint64_t repeat_ms);
   void stop();
-  void close();
 
  private:
   static void on_timer(uv_timer_t* handle);
-  uv_timer_t handle_;
   std::function<void()> callback_;
-  bool closed_ = false;
 };
 
 // Wakes a loop from another thread.
-class Async {
+class Async : public Handle<Async, uv_async_t> {
  public:
   Async(Loop& loop, std::function<void()> callback);
-  void send() { uv_async_send(&handle_); }
-  void close();
+  // Any thread, until the owning loop's thread closes the handle (it reads no state: the caller
+  // makes sure of that, as Worker::reply_to does with drained_reported()).
+  void send() { uv_async_send(uv()); }
 
  private:
   static void on_async(uv_async_t* handle);
-  uv_async_t handle_;
   std::function<void()> callback_;
-  bool closed_ = false;
+};
+
+// A POSIX signal, delivered on the loop's thread.
+class Signal : public Handle<Signal, uv_signal_t> {
+ public:
+  Signal(Loop& loop, std::function<void(int signum)> callback);
+  int start(int signum);
+  void stop();
+
+ private:
+  static void on_signal(uv_signal_t* handle, int signum);
+  std::function<void(int)> callback_;
 };
 
 // Opens a bound, listening TCP socket. With reuse_port (several workers), SO_REUSEPORT lets each

@@ -2,35 +2,63 @@
 
 #include <algorithm>
 #include <stdexcept>
+#include <type_traits>
 
 #include "gateway/net/tcp_stream.hpp"
 
 namespace ssegw::net {
 
-Loop::Loop() {
-  if (uv_loop_init(&loop_) != 0) throw std::runtime_error("uv_loop_init failed");
-  uv_check_init(&loop_, &check_);
-  check_.data = this;
-  uv_check_start(&check_, on_check);
-  uv_unref(reinterpret_cast<uv_handle_t*>(&check_));  // it alone does not keep the loop alive
-  uv_prepare_init(&loop_, &prepare_);
-  prepare_.data = this;
-  uv_prepare_start(&prepare_, on_prepare);
-  uv_unref(reinterpret_cast<uv_handle_t*>(&prepare_));
+Loop::UvLoop::UvLoop() {
+  if (uv_loop_init(&loop) != 0) throw std::runtime_error("uv_loop_init failed");
 }
+
+template <typename UvHook>
+Loop::FlushHook<UvHook>::FlushHook(Loop& loop) : loop_(loop) {
+  if constexpr (std::is_same_v<UvHook, uv_check_t>) {
+    this->opened(uv_check_init(loop.uv(), this->uv()), "uv_check_init");
+    uv_check_start(this->uv(), on_run);
+  } else {
+    this->opened(uv_prepare_init(loop.uv(), this->uv()), "uv_prepare_init");
+    uv_prepare_start(this->uv(), on_run);
+  }
+  uv_unref(this->uv_handle());
+}
+
+template <typename UvHook>
+void Loop::FlushHook<UvHook>::on_run(UvHook* handle) {
+  FlushHook::owner(handle)->loop_.flush_dirty();
+}
+
+Loop::Loop() : check_(*this), prepare_(*this) {}
 
 Loop::~Loop() = default;
 
 void Loop::close() {
-  for (uv_handle_t* handle :
-       {reinterpret_cast<uv_handle_t*>(&check_), reinterpret_cast<uv_handle_t*>(&prepare_)}) {
-    if (!uv_is_closing(handle)) uv_close(handle, on_handle_closed);
-  }
+  check_.close();
+  prepare_.close();
 }
 
 int Loop::finish() {
-  uv_run(&loop_, UV_RUN_DEFAULT);
-  return uv_loop_close(&loop_);
+  uv_run(uv(), UV_RUN_DEFAULT);
+  return uv_loop_close(uv());
+}
+
+std::string Loop::open_handles() {
+  std::string out;
+  uv_walk(
+      uv(),
+      [](uv_handle_t* handle, void* arg) {
+        auto& out = *static_cast<std::string*>(arg);
+        if (!out.empty()) out += ", ";
+        out += uv_handle_type_name(uv_handle_get_type(handle));
+        if (uv_is_closing(handle)) out += " (closing)";
+      },
+      &out);
+  if (unsigned requests = uv()->active_reqs.count) {
+    if (!out.empty()) out += ", ";
+    out += std::to_string(requests) + (requests == 1 ? " request" : " requests") + " in flight";
+  }
+  return out;
 }
 
 void Loop::forget(TcpStream* stream) {
@@ -38,14 +66,6 @@ void Loop::forget(TcpStream* stream) {
   if (it != dirty_.end()) *it = nullptr;
   it = std::find(flushing_.begin(), flushing_.end(), stream);
   if (it != flushing_.end()) *it = nullptr;
-}
-
-void Loop::on_check(uv_check_t* handle) {
-  static_cast<Loop*>(handle->data)->flush_dirty();
-}
-
-void Loop::on_prepare(uv_prepare_t* handle) {
-  static_cast<Loop*>(handle->data)->flush_dirty();
 }
 
 void Loop::flush_dirty() {

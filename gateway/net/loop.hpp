@@ -7,12 +7,18 @@
 //   right before the loop blocks in poll, which catches what timer and close callbacks wrote
 //   (they run outside the I/O phase; without it their bytes would wait for the next wake-up).
 // - A stream that closes removes itself from the dirty list (forget()).
+// - The loop's own two handles follow handle.hpp like every other: close() closes them, and
+//   finish() runs the loop until every handle has closed, then closes the loop. A loop that still
+//   has a handle then is a leak: finish() returns UV_EBUSY and open_handles() names them.
 #pragma once
 
 #include <uv.h>
 
 #include <cstdint>
+#include <string>
 #include <vector>
+
+#include "gateway/net/handle.hpp"
 
 namespace ssegw::net {
 
@@ -25,14 +31,17 @@ class Loop {
   Loop(const Loop&) = delete;
   Loop& operator=(const Loop&) = delete;
 
-  uv_loop_t* uv() { return &loop_; }
-  void run() { uv_run(&loop_, UV_RUN_DEFAULT); }
+  uv_loop_t* uv() { return &loop_.loop; }
+  void run() { uv_run(uv(), UV_RUN_DEFAULT); }
   // Closes the loop's own handles; run() then returns once every other handle has closed.
   void close();
-  // uv_loop_close(): 0 when no handle was left open.
+  // Runs the loop to its end, then uv_loop_close(): 0 when no handle was left open, else
+  // UV_EBUSY (and the loop stays open: open_handles() tells what is left).
   int finish();
+  // The handles still in the loop, by type ("timer, tcp (closing)"), and the requests in flight.
+  std::string open_handles();
 
-  uint64_t now_ms() const { return uv_now(const_cast<uv_loop_t*>(&loop_)); }
+  uint64_t now_ms() const { return uv_now(&loop_.loop); }
 
   void mark_dirty(TcpStream* stream) { dirty_.push_back(stream); }
   void forget(TcpStream* stream);
@@ -42,14 +51,28 @@ class Loop {
   static constexpr size_t kReadBufferSize = 64 * 1024;
 
  private:
-  static void on_check(uv_check_t* handle);
-  static void on_prepare(uv_prepare_t* handle);
-  static void on_handle_closed(uv_handle_t*) {}
+  // uv_loop_init before the hooks are made on it.
+  struct UvLoop {
+    UvLoop();
+    uv_loop_t loop;
+  };
+  // A uv_check_t or uv_prepare_t that flushes the dirty streams; unreferenced, so that it alone
+  // does not keep the loop running.
+  template <typename UvHook>
+  class FlushHook : public Handle<FlushHook<UvHook>, UvHook> {
+   public:
+    explicit FlushHook(Loop& loop);
+
+   private:
+    static void on_run(UvHook* handle);
+    Loop& loop_;
+  };
+
   void flush_dirty();
 
-  uv_loop_t loop_;
-  uv_check_t check_;
-  uv_prepare_t prepare_;
+  UvLoop loop_;
+  FlushHook<uv_check_t> check_;
+  FlushHook<uv_prepare_t> prepare_;
   std::vector<TcpStream*> dirty_;
   std::vector<TcpStream*> flushing_;
   char read_buffer_[kReadBufferSize];

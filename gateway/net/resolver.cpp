@@ -26,6 +26,7 @@ Resolve* Resolve::start(Loop& loop, const std::string& host, uint16_t port, Call
 
 void Resolve::cancel() {
   callback_ = nullptr;
+  uv_cancel(reinterpret_cast<uv_req_t*>(&req_));  // UV_EBUSY once running: it ends on its own
 }
 
 void Resolve::on_resolved(uv_getaddrinfo_t* req, int status, addrinfo* result) {

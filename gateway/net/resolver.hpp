@@ -1,8 +1,13 @@
 // Asynchronous DNS (uv_getaddrinfo) with a cancellable owner.
 //
 // Rules:
-// - The request memory belongs to libuv until its callback runs, so it is heap-allocated and
-//   freed there. cancel() only detaches the callback: the result is then dropped.
+// - A request, not a handle (handle.hpp): the memory belongs to libuv until its callback runs, so
+//   it is heap-allocated and freed there, and nowhere else.
+// - The callback runs exactly once, with the addresses or an error, unless cancel() comes first.
+//   cancel() detaches the callback (the owner hears nothing more, and may go at once) and asks
+//   libuv to cancel the lookup: one still queued for the thread pool ends at once
+//   (UV_EAI_CANCELED), one already running ends when getaddrinfo returns. Either way the loop
+//   does not end before the request has, and the pointer is not to be used after cancel().
 #pragma once
 
 #include <uv.h>
@@ -23,7 +28,8 @@ struct ResolvedAddress {
 class Resolve {
  public:
   using Callback = std::function<void(int status, std::vector<ResolvedAddress> addresses)>;
-  // Starts resolving host:port. The callback runs once, unless cancel() comes first.
+  // Starts resolving host:port. The callback runs once, unless cancel() comes first; never from
+  // inside start(). Null when the lookup cannot start (the callback never runs then).
   static Resolve* start(Loop& loop, const std::string& host, uint16_t port, Callback callback);
   void cancel();
 

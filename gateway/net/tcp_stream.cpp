@@ -15,7 +15,9 @@ constexpr size_t kMaxBuffers = 256;
 }  // namespace
 
 TcpStream::TcpStream(Loop& loop) : loop_(loop) {
-  handle_.data = this;
+  // Initialised here, not in accept() or connect(): the handle is then always open until close(),
+  // and close() always goes through the close callback.
+  opened(uv_tcp_init(loop_.uv(), uv()), "uv_tcp_init");
   write_req_.data = this;
   shutdown_req_.data = this;
   connect_req_.data = this;
@@ -24,39 +26,34 @@ TcpStream::TcpStream(Loop& loop) : loop_(loop) {
 TcpStream::~TcpStream() = default;
 
 int TcpStream::accept(uv_stream_t* server) {
-  int r = uv_tcp_init(loop_.uv(), &handle_);
-  if (r != 0) return r;
-  initialized_ = true;
-  r = uv_accept(server, reinterpret_cast<uv_stream_t*>(&handle_));
-  if (r == 0) uv_tcp_nodelay(&handle_, 1);
+  if (!is_open()) return UV_EINVAL;
+  int r = uv_accept(server, reinterpret_cast<uv_stream_t*>(uv()));
+  if (r == 0) uv_tcp_nodelay(uv(), 1);
   return r;
 }
 
 int TcpStream::connect(const sockaddr* addr) {
-  int r = uv_tcp_init(loop_.uv(), &handle_);
-  if (r != 0) return r;
-  initialized_ = true;
-  uv_tcp_nodelay(&handle_, 1);
-  return uv_tcp_connect(&connect_req_, &handle_, addr, on_connect);
+  if (!is_open()) return UV_EINVAL;
+  uv_tcp_nodelay(uv(), 1);
+  return uv_tcp_connect(&connect_req_, uv(), addr, on_connect);
 }
 
 void TcpStream::on_connect(uv_connect_t* req, int status) {
   auto* self = static_cast<TcpStream*>(req->data);
-  if (self->state_ != State::kOpen) return;  // closed while connecting (UV_ECANCELED)
+  if (!self->is_open()) return;  // closed while connecting (UV_ECANCELED): on_close() follows
   self->on_connected(status);
 }
 
 void TcpStream::start_reading() {
-  if (state_ == State::kOpen)
-    uv_read_start(reinterpret_cast<uv_stream_t*>(&handle_), on_alloc, on_read);
+  if (is_open()) uv_read_start(reinterpret_cast<uv_stream_t*>(uv()), on_alloc, on_read);
 }
 
 void TcpStream::stop_reading() {
-  if (state_ == State::kOpen) uv_read_stop(reinterpret_cast<uv_stream_t*>(&handle_));
+  if (is_open()) uv_read_stop(reinterpret_cast<uv_stream_t*>(uv()));
 }
 
 void TcpStream::write(base::FrameRef frame, bool chunked) {
-  if (state_ != State::kOpen) return;
+  if (!is_open()) return;
   queued_bytes_ += chunked ? frame->chunked().size() : frame->raw().size();
   queue_.push(std::move(frame), chunked);
   if (!dirty_ && !write_in_flight_) {
@@ -79,13 +76,12 @@ uint64_t TcpStream::bytes_acked() const {
   // libuv writes an in-flight batch in pieces as the socket takes them, counting them off
   // write_queue_size; the batch leaves the queue (consume) only once all of it is written.
   uint64_t to_kernel = written_bytes_;
-  if (write_in_flight_ && in_flight_bytes_ > handle_.write_queue_size)
-    to_kernel += in_flight_bytes_ - handle_.write_queue_size;
+  if (write_in_flight_ && in_flight_bytes_ > uv()->write_queue_size)
+    to_kernel += in_flight_bytes_ - uv()->write_queue_size;
   // What the kernel still holds, sent or not, is not acknowledged (TIOCOUTQ is SIOCOUTQ).
   uv_os_fd_t fd;
   int unacked = 0;
-  if (uv_fileno(reinterpret_cast<const uv_handle_t*>(&handle_), &fd) != 0 ||
-      ::ioctl(fd, TIOCOUTQ, &unacked) != 0 || unacked < 0)
+  if (uv_fileno(uv_handle(), &fd) != 0 || ::ioctl(fd, TIOCOUTQ, &unacked) != 0 || unacked < 0)
     return to_kernel;
   return to_kernel - std::min<uint64_t>(to_kernel, static_cast<uint64_t>(unacked));
 }
@@ -109,8 +105,8 @@ void TcpStream::consume(size_t bytes) {
 }
 
 void TcpStream::flush() {
-  if (state_ != State::kOpen || write_in_flight_ || queue_.empty()) return;
-  auto* stream = reinterpret_cast<uv_stream_t*>(&handle_);
+  if (!is_open() || write_in_flight_ || queue_.empty()) return;
+  auto* stream = reinterpret_cast<uv_stream_t*>(uv());
   uv_buf_t bufs[kMaxBuffers];
   for (;;) {
     size_t n = fill_buffers(bufs, kMaxBuffers);
@@ -149,8 +145,9 @@ void TcpStream::on_write(uv_write_t* req, int status) {
     return;
   }
   self->consume(self->in_flight_bytes_);
+  if (!self->is_open()) return;  // written before the close began: nothing to tell
   self->on_write_progress();
-  if (self->state_ != State::kOpen) return;
+  if (!self->is_open()) return;
   if (self->queue_.empty())
     self->after_drain();
   else
@@ -159,7 +156,7 @@ void TcpStream::on_write(uv_write_t* req, int status) {
 
 void TcpStream::after_drain() {
   if (shutdown_wanted_ && !shutdown_started_) start_shutdown();
-  if (state_ == State::kOpen) on_drained();
+  if (is_open()) on_drained();
 }
 
 void TcpStream::shutdown_after_flush() {
@@ -168,10 +165,9 @@ void TcpStream::shutdown_after_flush() {
 }
 
 void TcpStream::start_shutdown() {
-  if (state_ != State::kOpen || shutdown_started_) return;
+  if (!is_open() || shutdown_started_) return;
   shutdown_started_ = true;
-  if (uv_shutdown(&shutdown_req_, reinterpret_cast<uv_stream_t*>(&handle_), on_shutdown) != 0)
-    close();
+  if (uv_shutdown(&shutdown_req_, reinterpret_cast<uv_stream_t*>(uv()), on_shutdown) != 0) close();
 }
 
 void TcpStream::on_shutdown(uv_shutdown_t* req, int status) {
@@ -180,33 +176,24 @@ void TcpStream::on_shutdown(uv_shutdown_t* req, int status) {
 }
 
 void TcpStream::close() {
-  if (state_ != State::kOpen) return;
-  state_ = State::kClosing;
+  if (!is_open()) return;
   if (dirty_) loop_.forget(this);
   dirty_ = false;
-  if (!initialized_) {
-    // uv_tcp_init failed in accept(): libuv never saw the handle, so there is no close callback
-    // to wait for. Only the accept path can get here, and it holds no other reference.
-    on_close();
-    delete this;
-    return;
-  }
-  uv_close(reinterpret_cast<uv_handle_t*>(&handle_), on_closed);
+  Handle::close();
 }
 
-void TcpStream::on_closed(uv_handle_t* handle) {
-  auto* self = static_cast<TcpStream*>(handle->data);
-  self->on_close();
-  delete self;
+void TcpStream::closed() {
+  on_close();
+  delete this;
 }
 
 void TcpStream::on_alloc(uv_handle_t* handle, size_t, uv_buf_t* buf) {
-  auto* self = static_cast<TcpStream*>(handle->data);
+  TcpStream* self = owner(handle);
   *buf = uv_buf_init(self->loop_.read_buffer(), Loop::kReadBufferSize);
 }
 
 void TcpStream::on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
-  auto* self = static_cast<TcpStream*>(stream->data);
+  TcpStream* self = owner(stream);
   if (nread > 0) {
     self->on_data(buf->base, static_cast<size_t>(nread));
   } else if (nread < 0) {
@@ -217,7 +204,7 @@ void TcpStream::on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf)
 std::string TcpStream::peer_address() const {
   sockaddr_storage addr{};
   int len = sizeof(addr);
-  if (uv_tcp_getpeername(&handle_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) return "";
+  if (uv_tcp_getpeername(uv(), reinterpret_cast<sockaddr*>(&addr), &len) != 0) return "";
   char host[64] = {0};
   if (addr.ss_family == AF_INET6)
     uv_ip6_name(reinterpret_cast<sockaddr_in6*>(&addr), host, sizeof(host));

@@ -1,12 +1,18 @@
-// Owner of one accepted TCP connection: reads, the outgoing frame queue, and the close.
+// Owner of one TCP connection, accepted or connected: reads, the outgoing frame queue, and the
+// close.
 //
 // Rules:
-// - The object owns its uv_tcp_t and is deleted only in the handle's close callback, after
-//   on_close(). close() is safe to call any number of times.
+// - A Handle (handle.hpp) that is always heap-allocated and deletes itself: only in the handle's
+//   close callback, right after on_close(). close() is safe to call any number of times, from
+//   anywhere, callbacks of this object included; the object stays valid until the close callback.
+// - After close() the subclass hears nothing but on_close(): not on_data, on_read_end,
+//   on_drained, on_write_progress nor on_connected.
+// - Its requests (uv_write_t, uv_shutdown_t, uv_connect_t) are members, so their callbacks
+//   recover the object from the request. Each completes exactly once; those in flight when the
+//   handle closes complete with UV_ECANCELED before the close callback, and touch only this
+//   object, still alive: the frames a cancelled write pointed into are released with it.
 // - At most one uv_write is in flight. Frames queued meanwhile go out in the next writev, after a
 //   uv_try_write attempt, so most writes never reach libuv's own queue.
-// - A write that completes with an error (UV_ECANCELED after close) touches only this object,
-//   which is still alive: libuv runs write callbacks before the close callback.
 // - queued_bytes() counts what the kernel has not accepted yet, for slow-consumer limits.
 #pragma once
 
@@ -16,11 +22,12 @@
 #include <string>
 
 #include "gateway/net/frame_queue.hpp"
+#include "gateway/net/handle.hpp"
 #include "gateway/net/loop.hpp"
 
 namespace ssegw::net {
 
-class TcpStream {
+class TcpStream : public Handle<TcpStream, uv_tcp_t> {
  public:
   explicit TcpStream(Loop& loop);
   TcpStream(const TcpStream&) = delete;
@@ -48,8 +55,8 @@ class TcpStream {
   // Half-closes after the queue drains (FIN), so the peer reads the last response before the
   // connection goes; reading continues until the peer closes or close() is called.
   void shutdown_after_flush();
+  // Drops what is queued and closes; on_close() follows from the close callback.
   void close();
-  bool is_open() const { return state_ == State::kOpen; }
 
   Loop& loop() { return loop_; }
   std::string peer_address() const;
@@ -72,14 +79,15 @@ class TcpStream {
   virtual void on_close() {}
 
  private:
-  enum class State : uint8_t { kOpen, kClosing };
+  friend class Handle<TcpStream, uv_tcp_t>;
+  // The close callback: on_close(), then delete.
+  void closed();
 
   static void on_alloc(uv_handle_t* handle, size_t suggested, uv_buf_t* buf);
   static void on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);
   static void on_write(uv_write_t* req, int status);
   static void on_shutdown(uv_shutdown_t* req, int status);
   static void on_connect(uv_connect_t* req, int status);
-  static void on_closed(uv_handle_t* handle);
 
   size_t fill_buffers(uv_buf_t* bufs, size_t max) const;
   void consume(size_t bytes);
@@ -87,7 +95,6 @@ class TcpStream {
   void start_shutdown();
 
   Loop& loop_;
-  uv_tcp_t handle_;
   uv_write_t write_req_;
   uv_shutdown_t shutdown_req_;
   uv_connect_t connect_req_;
@@ -96,8 +103,6 @@ class TcpStream {
   uint64_t written_bytes_ = 0;  // taken by the kernel: consumed from the queue
   size_t in_flight_bytes_ = 0;
   uint32_t head_offset_ = 0;  // bytes of the first queued frame already written
-  State state_ = State::kOpen;
-  bool initialized_ = false;
   bool write_in_flight_ = false;
   bool dirty_ = false;
   bool shutdown_wanted_ = false;

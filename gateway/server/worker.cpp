@@ -134,7 +134,7 @@ Worker::Worker(Shared& shared, uint32_t index, int listen_fd)
 
 Worker::~Worker() = default;
 
-void Worker::run() {
+bool Worker::run() {
   int r = listener_.listen_fd(listen_fd_, 1024);
   if (r != 0) {
     base::log::error("listen failed", {{"worker", index_}, {"error", uv_strerror(r)}});
@@ -143,8 +143,10 @@ void Worker::run() {
   tick_timer_.start(kTickMs, kTickMs);
   if (backplane_) backplane_->start();
   loop_.run();
-  int rc = loop_.finish();
-  if (rc != 0) base::log::warn("loop closed with handles open", {{"worker", index_}});
+  if (loop_.finish() == 0) return true;
+  base::log::error("loop closed with handles open",
+                   {{"worker", index_}, {"handles", loop_.open_handles()}});
+  return false;
 }
 
 void Worker::post(std::unique_ptr<Message> message) {

@@ -68,8 +68,9 @@ class Worker {
   Worker(Shared& shared, uint32_t index, int listen_fd);
   ~Worker();
 
-  // The thread body: listens and runs the loop until Stop.
-  void run();
+  // The thread body: listens and runs the loop until Stop. False when the loop ended with a
+  // handle still open (logged, with the handles).
+  bool run();
   // Any thread.
   void post(std::unique_ptr<Message> message);
 

@@ -1,0 +1,83 @@
+// net::Resolve: the callback runs exactly once, unless cancel() comes first; a cancelled lookup
+// still queued for the thread pool ends at once, and the loop ends with no request left.
+#include "gateway/net/resolver.hpp"
+
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <thread>
+#include <vector>
+
+#include "gateway/net/loop.hpp"
+#include "tests/support/uv_peer.hpp"
+
+using namespace ssegw;
+
+using test::run_until;
+
+TEST_CASE("net/resolver: a numeric address resolves once, never on the caller's stack") {
+  net::Loop loop;
+  int calls = 0, status = 1;
+  std::vector<net::ResolvedAddress> found;
+  net::Resolve* resolve =
+      net::Resolve::start(loop, "127.0.0.1", 8080, [&](int s, std::vector<net::ResolvedAddress> a) {
+        ++calls;
+        status = s;
+        found = std::move(a);
+      });
+  REQUIRE(resolve != nullptr);
+  CHECK(calls == 0);
+  CHECK(run_until(loop.uv(), [&] { return calls == 1; }));
+  CHECK(status == 0);
+  REQUIRE(!found.empty());
+  const auto* in = reinterpret_cast<const sockaddr_in*>(&found[0].addr);
+  CHECK(in->sin_family == AF_INET);
+  CHECK(ntohs(in->sin_port) == 8080);
+  loop.close();
+  CHECK(loop.finish() == 0);
+  CHECK(calls == 1);
+}
+
+TEST_CASE("net/resolver: a cancelled lookup never calls back") {
+  net::Loop loop;
+  int calls = 0;
+  net::Resolve* resolve = net::Resolve::start(
+      loop, "localhost", 80, [&](int, std::vector<net::ResolvedAddress>) { ++calls; });
+  REQUIRE(resolve != nullptr);
+  resolve->cancel();
+  loop.close();
+  CHECK(loop.finish() == 0);  // the request ended (cancelled, or finished and dropped)
+  CHECK(calls == 0);
+}
+
+TEST_CASE("net/resolver: cancel() ends a lookup still queued for the thread pool at once") {
+  // Every thread of the pool waits on `release`, so the lookup queued after them cannot start:
+  // only uv_cancel can end it before they are released.
+  net::Loop loop;
+  constexpr int kBlockers = 128;  // more than any UV_THREADPOOL_SIZE a test run sets
+  static std::atomic<bool> release;
+  release = false;
+  std::vector<uv_work_t> blockers(kBlockers);
+  int blockers_done = 0;
+  for (uv_work_t& work : blockers) {
+    work.data = &blockers_done;
+    uv_queue_work(
+        loop.uv(), &work, [](uv_work_t*) { release.wait(false); },
+        [](uv_work_t* w, int) { ++*static_cast<int*>(w->data); });
+  }
+  int calls = 0;
+  net::Resolve* resolve = net::Resolve::start(
+      loop, "localhost", 80, [&](int, std::vector<net::ResolvedAddress>) { ++calls; });
+  REQUIRE(resolve != nullptr);
+  CHECK(loop.uv()->active_reqs.count == kBlockers + 1);
+  resolve->cancel();
+  // The cancelled lookup completes (UV_EAI_CANCELED) while every blocker still runs.
+  CHECK(run_until(loop.uv(), [&] { return loop.uv()->active_reqs.count == kBlockers; }));
+  CHECK(blockers_done == 0);
+  release = true;
+  release.notify_all();
+  CHECK(run_until(loop.uv(), [&] { return blockers_done == kBlockers; }));
+  loop.close();
+  CHECK(loop.finish() == 0);
+  CHECK(calls == 0);
+}
