@@ -1,5 +1,5 @@
 // The llhttp adapter for upstream responses: bytes in, one response's final head and its body out
-// (STYLE §12; the request side is gateway/http/request_parser.hpp).
+// (the request side is gateway/http/request_parser.hpp).
 //
 // Rules:
 // - Static trampolines call member functions. Header names (lower-cased) and values are copied as

@@ -1,6 +1,6 @@
 // SSEGW_CHECK(condition): an invariant whose breach would corrupt memory (a slot past the end, a
 // pointer left in a list), checked in every build type. assert() stays for the invariants that
-// only debugging needs; this one is for the states that must never be reached (STYLE §13).
+// only debugging needs; this one is for the states that must never be reached.
 //
 // A failed check writes "ssegw: check failed at FILE:LINE: CONDITION" on stderr and aborts: no
 // exception, no unwinding through the state it just found broken. The passing case is a single

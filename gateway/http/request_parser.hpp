@@ -1,4 +1,4 @@
-// The llhttp adapter: bytes in, one complete Request out at a time (STYLE §12).
+// The llhttp adapter: bytes in, one complete Request out at a time.
 //
 // Rules:
 // - Static trampolines call member functions; llhttp's slices are copied into the Request as

@@ -1,4 +1,4 @@
-// The lifetime rule of every libuv handle in ssegw (STYLE §5-7; Node's handle_wrap.h, uvw's
+// The lifetime rule of every libuv handle in ssegw (after Node's handle_wrap.h, uvw's
 // handle.hpp).
 //
 // Rules:
@@ -74,7 +74,7 @@ class Handle {
   const uv_handle_t* uv_handle() const { return reinterpret_cast<const uv_handle_t*>(&handle_); }
 
   // Call with what uv_*_init returned. The handles are made at start-up, where an error is an
-  // exception (STYLE §13); uv_tcp_init and uv_timer_init cannot fail at all.
+  // exception; uv_tcp_init and uv_timer_init cannot fail at all.
   void opened(int init_result, const char* what) {
     if (init_result != 0)
       throw std::runtime_error(std::string(what) + ": " + uv_strerror(init_result));
