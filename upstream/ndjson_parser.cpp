@@ -2,6 +2,8 @@
 
 #include <cstring>
 
+#include "gateway/base/ascii.hpp"
+
 namespace ssegw::upstream {
 
 namespace {
@@ -88,13 +90,6 @@ class Scanner {
   const char* end_;
 };
 
-int hex_digit(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 // Whether the raw (still escaped) contents of a JSON string equal the ASCII text `want`, so that
 // "d\u006fne" is the key done too.
 bool json_string_equals(std::string_view raw, std::string_view want) {
@@ -130,7 +125,7 @@ bool json_string_equals(std::string_view raw, std::string_view want) {
           if (raw.size() - i < 4) return false;
           int code = 0;
           for (int k = 0; k < 4; ++k) {
-            int d = hex_digit(raw[i++]);
+            int d = base::hex_digit(raw[i++]);
             if (d < 0) return false;
             code = code * 16 + d;
           }

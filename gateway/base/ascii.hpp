@@ -1,4 +1,5 @@
-// ASCII case for protocol text: header names, Expect and Connection tokens, auth schemes, hosts.
+// ASCII for protocol text: case for header names, Expect and Connection tokens, auth schemes,
+// hosts; hexadecimal digits for chunk sizes, percent escapes and \u escapes.
 // HTTP compares these case-insensitively in ASCII only (RFC 9110 §5.1), whatever the locale, so
 // nothing here calls <cctype> or strcasecmp.
 #pragma once
@@ -30,6 +31,14 @@ constexpr bool iequals(std::string_view a, std::string_view b) {
   for (size_t i = 0; i < a.size(); ++i)
     if (to_lower(a[i]) != to_lower(b[i])) return false;
   return true;
+}
+
+// The value of one hexadecimal digit, either case; -1 for any other character.
+constexpr int hex_digit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
 }
 
 }  // namespace ssegw::base

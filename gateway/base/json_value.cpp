@@ -5,6 +5,7 @@
 #include <cmath>
 #include <system_error>
 
+#include "gateway/base/ascii.hpp"
 #include "gateway/base/json.hpp"
 
 namespace ssegw::base {
@@ -197,13 +198,6 @@ class Parser {
     for (const JsonValue::Member& m : members) keys.push_back(m.first);
     std::sort(keys.begin(), keys.end());
     return std::adjacent_find(keys.begin(), keys.end()) != keys.end();
-  }
-
-  static int hex_digit(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
   }
 
   // Reads the 4 hex digits of a \u escape at pos_ (just after the 'u').

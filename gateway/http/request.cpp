@@ -1,5 +1,7 @@
 #include "gateway/http/request.hpp"
 
+#include "gateway/base/ascii.hpp"
+
 namespace ssegw::http {
 
 std::string_view Request::header(std::string_view name) const {
@@ -35,13 +37,6 @@ void Request::clear() {
   body.clear();
 }
 
-static int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 bool percent_decode(std::string_view in, std::string& out) {
   out.clear();
   out.reserve(in.size());
@@ -51,7 +46,7 @@ bool percent_decode(std::string_view in, std::string& out) {
       out += ' ';
     } else if (c == '%') {
       if (i + 2 >= in.size()) return false;
-      int hi = hex_value(in[i + 1]), lo = hex_value(in[i + 2]);
+      int hi = base::hex_digit(in[i + 1]), lo = base::hex_digit(in[i + 2]);
       if (hi < 0 || lo < 0) return false;
       out += static_cast<char>(hi * 16 + lo);
       i += 2;

@@ -27,13 +27,6 @@ bool is_field_byte(unsigned char c) {
   return c == '\t' || (c >= 0x20 && c != 0x7F);
 }
 
-int hex_digit(unsigned char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 constexpr const char* kBareCr = "CR not followed by LF";
 constexpr const char* kBareLf = "LF without CR before it (lines end in CRLF)";
 constexpr const char* kRequestLineShape =
@@ -188,7 +181,7 @@ size_t StrictScanner::scan(const char* data, size_t length) {
         return i;
       }
       case State::kChunkSizeStart: {
-        int d = hex_digit(c);
+        int d = base::hex_digit(data[i]);
         if (d < 0) return fail(i, kChunkSizeStart);
         chunk_size_ = static_cast<uint64_t>(d);
         chunk_digits_ = 1;
@@ -196,7 +189,7 @@ size_t StrictScanner::scan(const char* data, size_t length) {
         break;
       }
       case State::kChunkSize: {
-        int d = hex_digit(c);
+        int d = base::hex_digit(data[i]);
         if (d >= 0) {
           if (++chunk_digits_ > kMaxChunkSizeDigits) return fail(i, kChunkSizeLong);
           chunk_size_ = chunk_size_ * 16 + static_cast<uint64_t>(d);

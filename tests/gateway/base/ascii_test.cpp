@@ -28,3 +28,13 @@ TEST_CASE("base/ascii: iequals ignores ASCII case only") {
   CHECK_FALSE(base::iequals("\xC3\xA9", "\xC3\x89"));
   static_assert(base::iequals("Host", "hOST"));
 }
+
+TEST_CASE("base/ascii: hex_digit takes both cases and nothing else") {
+  std::string seen;
+  for (int c = 0; c < 256; ++c) {
+    int d = base::hex_digit(static_cast<char>(c));
+    if (d >= 0) seen += static_cast<char>(c);
+    if (d >= 0) CHECK(d == (c <= '9' ? c - '0' : base::to_lower(static_cast<char>(c)) - 'a' + 10));
+  }
+  CHECK(seen == "0123456789ABCDEFabcdef");
+}
