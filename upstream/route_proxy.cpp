@@ -46,6 +46,13 @@ bool named_in_connection(std::string_view connection, std::string_view name) {
   return false;
 }
 
+// The head of an event stream the gateway writes itself (a generated channel's frames, or an
+// answer cancelled before the upstream's head came).
+constexpr const char* kSseHead =
+    "Content-Type: text/event-stream; charset=utf-8\r\n"
+    "Cache-Control: no-cache, no-transform\r\n"
+    "X-Accel-Buffering: no\r\n";
+
 // Bigger incomplete events are passed on anyway: the parsers refuse them beyond this.
 constexpr size_t kMaxHeldBytes = 1 << 20;
 
@@ -159,23 +166,26 @@ class RouteProxy::Watcher : public SseParser::Sink, public NdjsonParser::Sink {
   RouteProxy& proxy_;
 };
 
-RouteProxy::RouteProxy(Client& client, metrics::Metrics& metrics, const config::RouteConfig& route,
-                       Downstream* downstream, uint64_t keepalive_ms, Recording recording)
-    : client_(client),
+RouteProxy::RouteProxy(Upstreams& upstreams, metrics::Metrics& metrics,
+                       const config::RouteConfig& route, ProxyOptions options)
+    : upstreams_(upstreams),
+      client_(upstreams.client(route.upstream)),
       metrics_(metrics),
-      upstream_metrics_(metrics.upstream(client.config().name)),
+      upstream_metrics_(metrics.upstream(route.upstream)),
       route_(route),
-      downstream_(downstream),
-      connection_id_(downstream ? downstream->connection_id() : 0),
-      recording_(std::move(recording)),
-      keepalive_ms_(keepalive_ms),
+      downstream_(options.downstream),
+      connection_id_(options.downstream ? options.downstream->connection_id() : 0),
+      recording_(std::move(options.recording)),
+      requester_(std::move(options.requester)),
+      keepalive_ms_(options.keepalive_ms),
       watcher_(std::make_unique<Watcher>(*this)) {}
 
 RouteProxy::~RouteProxy() {
   if (exchange_) exchange_->cancel();
 }
 
-void RouteProxy::start(OutgoingRequest request) {
+void RouteProxy::start(OutgoingRequest request, base::Lease upstream_slot) {
+  upstream_slot_ = std::move(upstream_slot);
   head_request_ = request.method == "HEAD";
   sent_at_ns_ = uv_hrtime();
   last_output_ms_ = client_.loop().now_ms();
@@ -213,19 +223,13 @@ void RouteProxy::on_head(int status, const std::vector<http::Header>& headers) {
     recording_.mode = Recording::Mode::kNone;
   }
   if (!downstream_) return;
-  std::string channel_header = "SSE-Channel: " + recording_.channel + "\r\n";
   if (recording_.mode == Recording::Mode::kGenerated) {
     // The client reads the channel's own frames: SSE with the gateway's ids, whatever the
     // upstream spoke (NDJSON lines become events).
-    downstream_->start_response(200,
-                                "Content-Type: text/event-stream; charset=utf-8\r\n"
-                                "Cache-Control: no-cache, no-transform\r\n"
-                                "X-Accel-Buffering: no\r\n" +
-                                    channel_header,
-                                true);
+    downstream_->start_response(200, std::string(kSseHead) + channel_header(), true);
     return;
   }
-  if (recording_.mode == Recording::Mode::kTee) lines += channel_header;
+  if (recording_.mode == Recording::Mode::kTee) lines += channel_header();
   downstream_->start_response(status, std::move(lines), has_body_);
 }
 
@@ -250,6 +254,13 @@ void RouteProxy::on_body(std::string_view data) {
     acked_mark_ = downstream_->bytes_acked();
     exchange_->pause();
   }
+}
+
+std::string RouteProxy::channel_header() const {
+  std::string line = "SSE-Channel: ";
+  line += recording_.channel;
+  line += "\r\n";
+  return line;
 }
 
 void RouteProxy::record(std::string_view type, std::string_view data) {
@@ -321,6 +332,43 @@ void RouteProxy::downstream_gone() {
   finish_recording();
   account_tokens();
   done();
+}
+
+bool RouteProxy::cancel() {
+  if (finished_) return false;
+  if (exchange_) {
+    exchange_->cancel();
+    exchange_ = nullptr;
+    upstream_metrics_.cancelled->Increment();
+    if (!head_sent_) metrics_.upstream_request(upstream_metrics_, "cancelled").Increment();
+  }
+  if (downstream_ && !head_sent_) {
+    // Nothing of the answer went out yet: the client gets an event stream that carries the error.
+    head_sent_ = true;
+    kind_ = Kind::kSse;
+    std::string lines = kSseHead;
+    if (recording_.mode != Recording::Mode::kNone) lines += channel_header();
+    downstream_->start_response(200, std::move(lines), true);
+  }
+  std::string error = error_event("cancelled", "the generation was cancelled");
+  record("error", error);  // in generated mode this is also what the client gets
+  if (recording_.mode != Recording::Mode::kGenerated) {
+    held_.clear();
+    if (kind_ == Kind::kSse)
+      forward("event: error\ndata: " + error + "\n\n");
+    else if (kind_ == Kind::kNdjson)
+      forward(error + "\n");
+  }
+  account_tokens();
+  finish_recording();
+  if (downstream_) {
+    if (kind_ == Kind::kOther)
+      downstream_->abort();  // a plain body cut short must not look complete
+    else
+      downstream_->finish();
+  }
+  done();
+  return true;
 }
 
 void RouteProxy::tick(uint64_t now_ms) {
@@ -441,6 +489,7 @@ void RouteProxy::stall(uint64_t now_ms) {
 void RouteProxy::done() {
   finished_ = true;
   leases_.clear();
+  upstream_slot_ = {};
 }
 
 }  // namespace ssegw::upstream

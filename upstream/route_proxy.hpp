@@ -58,14 +58,44 @@ struct Recording {
   std::function<void()> finish;
 };
 
+// Where a proxy finds its upstreams: their clients on this worker and their concurrency slots.
+class Upstreams {
+ public:
+  virtual Client& client(const std::string& name) = 0;
+  // A slot of upstreams.NAME.max_concurrent, or nullopt when that upstream is at it.
+  virtual std::optional<base::Lease> take_slot(const std::string& name) = 0;
+
+ protected:
+  ~Upstreams() = default;
+};
+
+// Who asked: for the usage record, the metrics and the budgets.
+struct Requester {
+  // A key's name, "jwt", "publish_token" or "anonymous": bounded, so it may be a metric label.
+  std::string key = "anonymous";
+  // The JWT subject (empty otherwise): for the usage record only, never a label.
+  std::string subject;
+  // Told each number of tokens as it becomes known (the prompt's when the answer reports it,
+  // the completion's at the end or as estimated), so budgets are charged early. May be empty.
+  std::function<void(uint64_t tokens)> charge;
+};
+
+struct ProxyOptions {
+  // May be null: an answer nobody waits for (Prefer: respond-async).
+  Downstream* downstream = nullptr;
+  uint64_t keepalive_ms = 15000;
+  Recording recording;
+  Requester requester;
+};
+
 class RouteProxy final : public ExchangeHandler {
  public:
-  // downstream may be null: an answer nobody waits for (Prefer: respond-async).
-  RouteProxy(Client& client, metrics::Metrics& metrics, const config::RouteConfig& route,
-             Downstream* downstream, uint64_t keepalive_ms, Recording recording = {});
+  RouteProxy(Upstreams& upstreams, metrics::Metrics& metrics, const config::RouteConfig& route,
+             ProxyOptions options);
   ~RouteProxy();
 
-  void start(OutgoingRequest request);
+  // upstream_slot: the first upstream's slot, taken by the policy stage.
+  void start(OutgoingRequest request, base::Lease upstream_slot);
   // Keeps a lease (a concurrency slot) until the answer ends, whichever way it ends.
   void hold(base::Lease lease) { leases_.push_back(std::move(lease)); }
   void downstream_progress();
@@ -76,6 +106,13 @@ class RouteProxy final : public ExchangeHandler {
   // client stalled for the route's stall_timeout.
   void tick(uint64_t now_ms);
   bool finished() const { return finished_; }
+  // Stops the answer (the cancel API): the upstream request is cancelled, the client and the
+  // recording channel get an error event of type "cancelled", and the answer ends. False when it
+  // had ended already.
+  bool cancel();
+  // The channel a resumable answer records into ("" for a plain proxy).
+  const std::string& channel() const { return recording_.channel; }
+  const Requester& requester() const { return requester_; }
 
  private:
   enum class Kind { kSse, kNdjson, kOther };
@@ -89,12 +126,14 @@ class RouteProxy final : public ExchangeHandler {
   void forward(std::string_view bytes);
   void forward_complete(std::string_view data);
   void record(std::string_view type, std::string_view data);
+  std::string channel_header() const;
   void end_truncated(const std::string& type, const std::string& message);
   void finish_recording();
   void account_tokens();
   void stall(uint64_t now_ms);
   void done();
 
+  Upstreams& upstreams_;
   Client& client_;
   metrics::Metrics& metrics_;
   metrics::UpstreamMetrics& upstream_metrics_;
@@ -102,7 +141,9 @@ class RouteProxy final : public ExchangeHandler {
   Downstream* downstream_;
   uint64_t connection_id_;  // of the client that asked, for log lines; 0 without one
   Recording recording_;
+  Requester requester_;
   uint64_t keepalive_ms_;
+  base::Lease upstream_slot_;
   Exchange* exchange_ = nullptr;
   Kind kind_ = Kind::kOther;
   bool success_ = false;  // 2xx

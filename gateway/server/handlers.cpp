@@ -186,30 +186,34 @@ void route(Connection& c, http::Request& request, api::Permit permit) {
     });
   }
 
-  uint64_t keepalive_ms = static_cast<uint64_t>(worker.config().heartbeat.count());
-  upstream::Client& client = worker.upstream_client(route.upstream);
+  upstream::ProxyOptions options;
+  options.keepalive_ms = static_cast<uint64_t>(worker.config().heartbeat.count());
+  options.recording = std::move(recording);
+  options.requester.key = std::string(permit.principal.label());
+  if (permit.principal.kind == api::Principal::Kind::kJwt)
+    options.requester.subject = permit.principal.claims.subject;
   if (respond_async) {
     // "Open an EventSource, then POST the prompt": answer at once, run the answer detached.
-    auto proxy = std::make_unique<upstream::RouteProxy>(client, worker.metrics(), route, nullptr,
-                                                        keepalive_ms, recording);
+    std::string channel = options.recording.channel;
+    auto proxy =
+        std::make_unique<upstream::RouteProxy>(worker, worker.metrics(), route, std::move(options));
     // The client address's stream slot and the upstream's slot go back when the answer ends.
     proxy->hold(std::move(permit.stream_slot));
-    proxy->hold(std::move(permit.upstream_slot));
-    proxy->start(std::move(outgoing));
+    proxy->start(std::move(outgoing), std::move(permit.upstream_slot));
     worker.adopt(std::move(proxy));
     std::string body = "{\"channel\":";
-    base::append_json_string(body, recording.channel);
+    base::append_json_string(body, channel);
     body += "}\n";
-    c.respond(202, "application/json", body, "SSE-Channel: " + recording.channel + "\r\n");
+    c.respond(202, "application/json", body, "SSE-Channel: " + channel + "\r\n");
     return;
   }
   auto response = std::make_unique<ProxyResponse>(worker, c);
-  auto proxy = std::make_unique<upstream::RouteProxy>(
-      client, worker.metrics(), route, response.get(), keepalive_ms, std::move(recording));
+  options.downstream = response.get();
+  auto proxy =
+      std::make_unique<upstream::RouteProxy>(worker, worker.metrics(), route, std::move(options));
   proxy->hold(std::move(permit.stream_slot));
-  proxy->hold(std::move(permit.upstream_slot));
   ProxyResponse& started = c.proxy(std::move(response));
-  started.start(std::move(proxy), std::move(outgoing));
+  started.start(std::move(proxy), std::move(outgoing), std::move(permit.upstream_slot));
 }
 
 void ops(Connection& c, const api::Permit& permit) {

@@ -10,9 +10,9 @@ ProxyResponse::ProxyResponse(Worker& worker, http::Exchange& exchange)
 ProxyResponse::~ProxyResponse() = default;
 
 void ProxyResponse::start(std::unique_ptr<upstream::RouteProxy> proxy,
-                          upstream::OutgoingRequest request) {
+                          upstream::OutgoingRequest request, base::Lease upstream_slot) {
   proxy_ = std::move(proxy);
-  proxy_->start(std::move(request));
+  proxy_->start(std::move(request), std::move(upstream_slot));
 }
 
 void ProxyResponse::progress() {

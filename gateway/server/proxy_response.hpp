@@ -25,7 +25,8 @@ class ProxyResponse final : public upstream::Downstream {
   ~ProxyResponse();
 
   // Runs proxy (made with this as its downstream) for request.
-  void start(std::unique_ptr<upstream::RouteProxy> proxy, upstream::OutgoingRequest request);
+  void start(std::unique_ptr<upstream::RouteProxy> proxy, upstream::OutgoingRequest request,
+             base::Lease upstream_slot);
   // The client's unsent output shrank: a paused upstream may read again.
   void progress();
   // Keep-alive comments and the stall check; every tick while the answer streams.

@@ -162,6 +162,12 @@ bool Worker::send_to(uint32_t worker, Payload payload) {
   return true;
 }
 
+std::optional<base::Lease> Worker::take_slot(const std::string& name) {
+  auto it = shared_.upstream_limits.find(name);
+  if (it == shared_.upstream_limits.end()) return std::nullopt;
+  return it->second->try_take();
+}
+
 uint32_t Worker::owner_of(std::string_view channel) const {
   if (shared_.workers.size() == 1) return 0;
   return static_cast<uint32_t>(std::hash<std::string_view>{}(channel) % shared_.workers.size());

@@ -63,10 +63,12 @@ struct Shared {
   }
 };
 
-class Worker {
+class Worker final : public upstream::Upstreams {
  public:
   Worker(Shared& shared, uint32_t index, int listen_fd);
   ~Worker();
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
 
   // The thread body: listens and runs the loop until Stop. False when the loop ended with a
   // handle still open (logged, with the handles).
@@ -95,8 +97,10 @@ class Worker {
   // Takes over a proxied answer that goes on without its client.
   void adopt(std::unique_ptr<upstream::RouteProxy> proxy) { detached_.push_back(std::move(proxy)); }
 
-  // The client of a configured upstream on this worker's loop.
-  upstream::Client& upstream_client(const std::string& name) { return *clients_.at(name); }
+  // upstream::Upstreams: the client of a configured upstream on this worker's loop, and a slot
+  // of its max_concurrent.
+  upstream::Client& client(const std::string& name) override { return *clients_.at(name); }
+  std::optional<base::Lease> take_slot(const std::string& name) override;
 
   // Read by the supervisor thread, hence atomic.
   bool drained_reported() const { return drained_reported_.load(std::memory_order_acquire); }
