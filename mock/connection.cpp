@@ -120,6 +120,7 @@ void Connection::handle(const Request& request) {
   keep_alive_ = request.keep_alive;
   http10_ = request.http10;
   head_ = request.method == HTTP_HEAD;
+  trace_echo_.clear();
   std::string_view path = request.path();
   bool first = !served_;
   served_ = true;
@@ -189,6 +190,8 @@ void Connection::handle(const Request& request) {
     return;
   }
 
+  if (const std::string* trace = request.find_header("traceparent"); trace && knobs.echo_trace)
+    trace_echo_ = "X-Mock-Traceparent: " + *trace + "\r\n";
   Usage usage;
   usage.prompt = knobs.prompt_tokens != kNever ? knobs.prompt_tokens : prompt_words(request.body);
   usage.reported = !knobs.no_usage;
@@ -289,6 +292,7 @@ void Connection::start_stream(Api api, Knobs knobs, Usage usage, std::string fee
 std::string Connection::stream_head(Api api) const {
   std::string headers = "Content-Type: ";
   headers.append(content_type(api)).append("\r\nCache-Control: no-cache\r\n");
+  headers += trace_echo_;
   if (!http10_) headers += "Transfer-Encoding: chunked\r\n";
   if (!keep_alive_ && !http10_) headers += "Connection: close\r\n";
   return response_head(200, http10_, headers);

@@ -108,7 +108,10 @@ class Connection final : public Stream {
   bool close_when_drained_ = false;
   bool keep_alive_ = true;
   bool http10_ = false;
-  bool head_ = false;    // a HEAD request: every answer goes without its body
+  bool head_ = false;  // a HEAD request: every answer goes without its body
+  // "X-Mock-Traceparent: <value>\r\n" under the echo_trace knob when the request carried a
+  // traceparent: a stream's head echoes it.
+  std::string trace_echo_;
   bool served_ = false;  // a first request was seen (counted in api_connections or not)
   bool chunked_ = true;
   bool stalled_ = false;

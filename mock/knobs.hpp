@@ -46,6 +46,9 @@ struct Knobs {
   bool stamp = false;
   // no_usage=1: the answer carries no token counts, in any dialect.
   bool no_usage = false;
+  // echo_trace=1: a stream's head carries X-Mock-Traceparent with the request's traceparent, so a
+  // test sees what a proxy sent upstream.
+  bool echo_trace = false;
   bool tokens_given = false;  // tokens came from the request, not the default
   bool has_text = false;
   std::string text;

@@ -162,6 +162,7 @@ void UsageMeter::read_usage_object(std::string_view json, std::string_view promp
     }
     note_prompt(prompt);
   }
+  if (completion_key.empty()) return;
   if (auto n = find_json_number(usage, completion_key)) note_completion(*n);
 }
 
@@ -179,7 +180,13 @@ void UsageMeter::on_event(std::string_view type, std::string_view data) {
     }
     return;
   }
-  if (type == "message_start" || type == "message_delta") {
+  // message_start's output_tokens is a placeholder (0 or 1) before any content: only
+  // message_delta's cumulative count says what the answer cost.
+  if (type == "message_start") {
+    read_usage_object(data, "input_tokens", {});
+    return;
+  }
+  if (type == "message_delta") {
     read_usage_object(data, "input_tokens", "output_tokens");
     return;
   }

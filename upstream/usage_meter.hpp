@@ -8,7 +8,8 @@
 // - OpenAI Responses: `usage` of response.completed / response.incomplete / response.failed
 //   (input_tokens, output_tokens); content from the `delta` of response.*.delta events.
 // - Anthropic messages: `usage` of message_start (input_tokens, with the cache_creation_ and
-//   cache_read_input_tokens added to the prompt) and of message_delta (output_tokens, cumulative);
+//   cache_read_input_tokens added to the prompt; its output_tokens is a placeholder and is not
+//   read) and of message_delta (output_tokens, cumulative);
 //   content from content_block_delta's text, partial_json and thinking.
 // - Ollama: prompt_eval_count and eval_count of the final line; content from `content`,
 //   `response` and `thinking`.

@@ -1,6 +1,8 @@
 #include "upstream/usage_record.hpp"
 
+#include "gateway/base/clock.hpp"
 #include "gateway/base/log.hpp"
+#include "upstream/trace_context.hpp"
 #include "upstream/usage_meter.hpp"
 
 namespace ssegw::upstream {
@@ -19,6 +21,22 @@ const char* outcome_name(Outcome outcome) {
       return "rejected";
   }
   return "completed";
+}
+
+UsageRecord rejected_record(const config::RouteConfig& route, const http::Request& request,
+                            int status, std::string key_label, std::string subject) {
+  UsageRecord r;
+  r.time_ms = static_cast<int64_t>(base::wall_clock_ms());
+  r.route = route.path;
+  r.upstream = route.upstream;
+  r.who = subject.empty() ? key_label : std::move(subject);
+  r.key_label = std::move(key_label);
+  r.model = request_model(request.body);
+  std::string_view trace = request.header("traceparent");
+  if (valid_traceparent(trace)) r.traceparent = std::string(trace);
+  r.status = status;
+  r.outcome = Outcome::kRejected;
+  return r;
 }
 
 std::string request_model(std::string_view body) {

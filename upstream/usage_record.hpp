@@ -6,6 +6,8 @@
 #include <optional>
 #include <string>
 
+#include "config/config.hpp"
+#include "gateway/http/request.hpp"
 #include "gateway/metrics/metrics.hpp"
 
 namespace ssegw::upstream {
@@ -42,6 +44,11 @@ struct UsageRecord {
 // Counts the record into the metrics (ssegw_llm_requests_total, ssegw_llm_tokens_total, the
 // latency histograms) and writes its log line when `log_line`.
 void report_usage(const UsageRecord& record, metrics::Metrics& metrics, bool log_line);
+
+// The record of a route request the policy stage refused before any upstream saw it: outcome
+// "rejected", no tokens, the client's traceparent when it sent a valid one.
+UsageRecord rejected_record(const config::RouteConfig& route, const http::Request& request,
+                            int status, std::string key_label, std::string subject);
 
 // The model a request body names ("model": "..."), cut to 64 bytes; "" when none.
 std::string request_model(std::string_view body);

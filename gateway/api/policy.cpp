@@ -51,7 +51,18 @@ bool same_origin(std::string_view origin, std::string_view host) {
 
 Refusal refusal(int status, const char* code, std::string message, const Permit& permit,
                 std::string headers = {}) {
-  return {status, code, std::move(message), std::move(headers), permit.label};
+  Refusal r;
+  r.status = status;
+  r.code = code;
+  r.message = std::move(message);
+  r.headers = std::move(headers);
+  r.label = permit.label;
+  if (permit.route && permit.kind != RequestKind::kPreflight) {
+    r.route = permit.route;
+    r.key_label = std::string(permit.principal.label());
+    if (permit.principal.kind == Principal::Kind::kJwt) r.subject = permit.principal.claims.subject;
+  }
+  return r;
 }
 
 Refusal unauthorized(std::string message, const Permit& permit) {

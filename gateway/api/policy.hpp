@@ -63,11 +63,16 @@ struct Principal {
 
 // A request refused by the policy stage: the answer to send.
 struct Refusal {
-  int status;
-  const char* code;
+  int status = 0;
+  const char* code = "";
   std::string message;
   std::string headers;  // extra "Name: value\r\n" lines: Allow, WWW-Authenticate, Retry-After
-  const char* label;    // the route template, for ssegw_http_requests_total
+  const char* label = "unmatched";  // the route template, for ssegw_http_requests_total
+  // A refused request for a configured route (not a preflight): it still gets a usage record,
+  // outcome "rejected", under the principal known by then.
+  const config::RouteConfig* route = nullptr;
+  std::string key_label = "anonymous";  // Principal::label()
+  std::string subject;                  // a JWT's subject, for the record only
 };
 
 class Policy;

@@ -10,6 +10,7 @@
 #include "gateway/server/proxy_response.hpp"
 #include "gateway/server/sse_stream.hpp"
 #include "gateway/server/worker.hpp"
+#include "upstream/usage_record.hpp"
 
 namespace ssegw::server {
 namespace {
@@ -63,6 +64,10 @@ void Connection::handle(http::Request& request) {
       policy.admit(request, client_key_, worker_.loop().now_ms(), now_unix());
   if (const auto* refused = std::get_if<api::Refusal>(&admission)) {
     set_label(refused->label);
+    if (refused->route)
+      upstream::report_usage(upstream::rejected_record(*refused->route, request, refused->status,
+                                                       refused->key_label, refused->subject),
+                             worker_.metrics(), worker_.config().log.access);
     respond_error(refused->status, refused->code, refused->message, refused->headers);
     return;
   }
@@ -141,10 +146,10 @@ void Connection::on_stream_progress() {
 
 void Connection::tick(uint64_t now_ms) {
   Session::tick(now_ms);
-  if (!is_open() || !streaming()) return;
-  if (stream_)
+  if (!is_open()) return;
+  if (stream_ && streaming())
     stream_->tick(now_ms);
-  else if (proxy_)
+  else if (proxy_)  // before its head too: a retry of the same upstream waits for a tick
     proxy_->tick(now_ms);
 }
 

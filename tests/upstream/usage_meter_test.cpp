@@ -53,9 +53,10 @@ TEST_CASE("upstream/usage_meter: Anthropic adds cache tokens to the prompt, outp
   m.on_event(
       "content_block_delta",
       R"({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"héllo"}})");
+  CHECK(m.prompt() == 15u);
+  CHECK_FALSE(m.completion().has_value());  // message_start's output_tokens is a placeholder
   m.on_event("message_delta", R"({"type":"message_delta","usage":{"output_tokens":5}})");
   m.on_event("message_delta", R"({"type":"message_delta","usage":{"output_tokens":4}})");
-  CHECK(m.prompt() == 15u);
   CHECK(m.completion() == 5u);    // the largest seen: counts only grow
   CHECK(m.content_chars() == 5);  // a UTF-8 sequence is one character
 }
