@@ -117,6 +117,7 @@ void RouteProxy::start(OutgoingRequest request, base::Lease upstream_slot) {
   }
   strip_usage_ = route_.include_usage && inject_include_usage(route_.path, request.body);
   head_request_ = request.method == "HEAD";
+  prompt_estimate_ = estimate_prompt_tokens(request.body);
   request_ = std::move(request);
   upstream_slot_ = std::move(upstream_slot);
   begin_attempt();
@@ -189,6 +190,7 @@ void RouteProxy::on_head(int status, const std::vector<http::Header>& headers) {
   }
   success_ = status >= 200 && status < 300;
   has_body_ = response_has_body(head_request_, status);
+  request_ = {};  // committed: no attempt follows, so the body kept for one goes now
   // A body is re-framed, so its length goes; but the Content-Length of an answer to HEAD or of
   // a 304 describes the representation and stays. A 204 has none to describe.
   bool keep_length = !has_body_ && status != 204;
@@ -530,7 +532,7 @@ void RouteProxy::finish(Outcome outcome) {
   // or none at all generated nothing.
   if (success_) {
     usage_.prompt_estimated = !meter_.prompt();
-    usage_.prompt_tokens = meter_.prompt().value_or(estimate_prompt_tokens(request_.body));
+    usage_.prompt_tokens = meter_.prompt().value_or(prompt_estimate_);
     usage_.completion_estimated = !meter_.completion();
     usage_.completion_tokens = meter_.completion().value_or(meter_.estimated_completion());
   }

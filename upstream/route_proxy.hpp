@@ -189,6 +189,7 @@ class RouteProxy final : public ExchangeHandler {
   UsageRecord usage_;
   UsageMeter meter_;
   uint64_t charged_prompt_ = 0;
+  uint64_t prompt_estimate_ = 0;  // from the request body, for an answer that reports none
   SseParser sse_;
   NdjsonParser ndjson_;
   std::unique_ptr<Watcher> watcher_;
