@@ -188,6 +188,9 @@ struct RouteConfig {
   uint32_t retry_on = kRetryConnectError | kRetryFirstByteTimeout | kRetry5xx | kRetry429;
   // Ask OpenAI chat upstreams for the usage of streamed answers (docs/protocol.md "Usage").
   bool include_usage = true;
+  // Keep the books (docs/protocol.md "Usage"): read each answer's token counts, write its usage
+  // record and the ssegw_llm_* series. false for a route that is no LLM API: nothing is read.
+  bool usage = true;
   bool resumable = false;
   DisconnectPolicy on_disconnect = DisconnectPolicy::kCancel;
   RouteAuth auth = RouteAuth::kRequired;

@@ -164,6 +164,7 @@ void Loader::routes(const Field& f, std::vector<RouteConfig>& out) {
                     }
                   }},
                  {"include_usage", [&](const Field& g) { r.include_usage = boolean(g); }},
+                 {"usage", [&](const Field& g) { r.usage = boolean(g); }},
                  {"resumable", [&](const Field& g) { r.resumable = boolean(g); }},
                  {"on_disconnect",
                   [&](const Field& g) {

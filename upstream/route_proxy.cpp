@@ -48,8 +48,10 @@ class RouteProxy::Watcher : public SseParser::Sink, public NdjsonParser::Sink {
     std::string_view type = event.effective_type();
     if (event.data == "[DONE]" || type == "message_stop" || type == "response.completed")
       proxy_.terminated_ = true;
-    proxy_.meter_.on_event(type, event.data);
-    proxy_.noticed_content();
+    if (proxy_.route_.usage) {
+      proxy_.meter_.on_event(type, event.data);
+      proxy_.noticed_content();
+    }
     if (proxy_.recording_.mode == Recording::Mode::kNone) return;
     if (!proxy_.strip_usage_) {
       proxy_.record(event.type, event.data);
@@ -62,8 +64,10 @@ class RouteProxy::Watcher : public SseParser::Sink, public NdjsonParser::Sink {
   }
   void on_line(std::string_view line) override {
     if (ndjson_done(line)) proxy_.terminated_ = true;
-    proxy_.meter_.on_line(line);
-    proxy_.noticed_content();
+    if (proxy_.route_.usage) {
+      proxy_.meter_.on_line(line);
+      proxy_.noticed_content();
+    }
     proxy_.record("", line);
   }
 
@@ -115,7 +119,8 @@ void RouteProxy::start(OutgoingRequest request, base::Lease upstream_slot) {
     usage_.traceparent = new_traceparent();
     if (!usage_.traceparent.empty()) request.headers.push_back({"traceparent", usage_.traceparent});
   }
-  strip_usage_ = route_.include_usage && inject_include_usage(route_.path, request.body);
+  strip_usage_ =
+      route_.usage && route_.include_usage && inject_include_usage(route_.path, request.body);
   head_request_ = request.method == "HEAD";
   prompt_estimate_ = estimate_prompt_tokens(request.body);
   request_ = std::move(request);
@@ -239,7 +244,7 @@ void RouteProxy::on_body(std::string_view data) {
   bool streaming = success_ && (kind_ == Kind::kSse || kind_ == Kind::kNdjson);
   if (success_ && kind_ == Kind::kSse) sse_.feed(data, *watcher_);
   if (success_ && kind_ == Kind::kNdjson) ndjson_.feed(data, *watcher_);
-  if (success_ && kind_ == Kind::kJson) {
+  if (success_ && kind_ == Kind::kJson && route_.usage) {
     json_tail_.append(data);
     if (json_tail_.size() > 2 * kJsonTailBytes)
       json_tail_.erase(0, json_tail_.size() - kJsonTailBytes);
@@ -269,7 +274,7 @@ void RouteProxy::on_end() {
   }
   forward(held_);  // a complete answer's trailing bytes, if any, pass through unchanged
   held_.clear();
-  if (kind_ == Kind::kJson) meter_.on_json_answer(json_tail_);
+  if (kind_ == Kind::kJson && route_.usage) meter_.on_json_answer(json_tail_);
   finish_recording();
   if (downstream_) downstream_->finish();
   finish(success_ ? Outcome::kCompleted : Outcome::kUpstreamError);
@@ -539,7 +544,7 @@ void RouteProxy::finish(Outcome outcome) {
   if (usage_.prompt_tokens > charged_prompt_) charge(usage_.prompt_tokens - charged_prompt_);
   charged_prompt_ = usage_.prompt_tokens;
   charge(usage_.completion_tokens);
-  report_usage(usage_, metrics_, log_usage_);
+  if (route_.usage) report_usage(usage_, metrics_, log_usage_);
   leases_.clear();
   upstream_slot_ = {};
   request_ = {};

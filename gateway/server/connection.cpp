@@ -64,7 +64,7 @@ void Connection::handle(http::Request& request) {
       policy.admit(request, client_key_, worker_.loop().now_ms(), now_unix());
   if (const auto* refused = std::get_if<api::Refusal>(&admission)) {
     set_label(refused->label);
-    if (refused->route)
+    if (refused->route && refused->route->usage)
       upstream::report_usage(upstream::rejected_record(*refused->route, request, refused->status,
                                                        refused->key_label, refused->subject),
                              worker_.metrics(), worker_.config().log.access);

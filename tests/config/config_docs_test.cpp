@@ -258,6 +258,7 @@ TEST_CASE("config docs: all_keys.yaml loads and sets every key to a value other 
   CHECK(f.max_attempts == 3);
   CHECK(f.retry_on == (config::kRetryConnectError | config::kRetry5xx));
   CHECK(f.include_usage != dr.include_usage);
+  CHECK(f.usage != dr.usage);
 
   config::Config e = config::load_file(kAllKeysEs256);
   REQUIRE(e.auth.jwt.has_value());

@@ -236,3 +236,19 @@ TEST_CASE("usage: time to the first content token and per output token") {
   // Four gaps of at least 20 ms over four further tokens.
   CHECK(read_metric(gw.port(), "ssegw_llm_time_per_output_token_seconds_sum" + labels) >= 0.019);
 }
+
+TEST_CASE("usage: a route with usage: false is not read, and writes no record") {
+  MockLlm mock;
+  Gateway gw(upstream_yaml(mock) +
+             "routes:\n  - {path: /v1/chat/completions, upstream: llm, usage: false}\n");
+  const std::string target = "/v1/chat/completions?tokens=3&interval_ms=1";
+  Response direct = http(mock.port(), post_request(target, kChatBody));
+  Response via = http(gw.port(), post_request(target, kChatBody));
+  CHECK(via.status == 200);
+  CHECK(via.body == direct.body);  // not asked for usage either
+  CHECK(wait_metric(gw.port(), "ssegw_upstream_requests_total{code=\"200\",upstream=\"llm\"}", 1) ==
+        1);
+  CHECK(gw.stop_and_wait() == 0);
+  CHECK(gw.log().find("\"msg\":\"usage\"") == std::string::npos);
+  CHECK(mock.stat("/v1/chat/completions") == 2);
+}
