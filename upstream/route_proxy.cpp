@@ -463,6 +463,9 @@ void RouteProxy::end_truncated(const std::string& type, const std::string& messa
 }
 
 void RouteProxy::account_tokens() {
+  // The budget's charge (until usage accounting charges the prompt as soon as it is reported).
+  if (requester_.charge && prompt_tokens_ + completion_tokens_ > 0)
+    requester_.charge(prompt_tokens_ + completion_tokens_);
   if (prompt_tokens_)
     upstream_metrics_.prompt_tokens->Increment(static_cast<double>(prompt_tokens_));
   if (completion_tokens_)
