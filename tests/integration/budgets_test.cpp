@@ -87,12 +87,9 @@ TEST_CASE("budgets: a key with tokens_per_minute 500 is refused once its answers
   MockLlm mock;
   Gateway gw(key_yaml(", tokens_per_minute: 500") + mock_yaml(mock));
   wait_minute_room(10);
-  // Two answers of 200 completion and 50 prompt tokens each, as the mock's usage chunk says.
-  for (int i = 0; i < 2; ++i) {
-    Response r = http(gw.port(), chat(200, 50));
-    REQUIRE(r.status == 200);
-    CHECK(r.body.find("\"prompt_tokens\":50,\"completion_tokens\":200") != std::string::npos);
-  }
+  // Two answers of 200 completion and 50 prompt tokens each, as the mock's usage chunk says
+  // (the gateway asks for it upstream, and strips it from what this client, who did not, gets).
+  for (int i = 0; i < 2; ++i) REQUIRE(http(gw.port(), chat(200, 50)).status == 200);
   CHECK(wait_metric(gw.port(), charged(), 500) == 500);
   const uint64_t before = unix_ms();
   Response refused = http(gw.port(), chat(200, 50));
