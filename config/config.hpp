@@ -67,6 +67,15 @@ struct CorsConfig {
 enum class JwtAlg { kHS256, kRS256, kES256 };
 const char* jwt_alg_name(JwtAlg alg);  // "HS256", "RS256", "ES256"
 
+// A spend budget (docs/protocol.md#budgets): per fixed wall-clock minute (unix seconds / 60, so
+// that instances agree without talking) and at once. 0 = unlimited (the key was absent).
+struct BudgetLimits {
+  uint64_t tokens_per_minute = 0;    // refused once the minute's charged tokens reach it
+  uint32_t requests_per_minute = 0;  // each admitted request counts 1
+  uint32_t max_concurrent = 0;       // answers running at once
+  bool any() const { return tokens_per_minute || requests_per_minute || max_concurrent; }
+};
+
 // auth.jwt (docs/security.md). Plain data: the loader already checked that the key can be used,
 // and the verifier (gateway/api/jwt.hpp) builds its OpenSSL objects from these fields.
 struct JwtConfig {
@@ -76,6 +85,10 @@ struct JwtConfig {
   // RS256/ES256: the key from public_key_file, re-encoded as a PEM SubjectPublicKeyInfo
   // ("-----BEGIN PUBLIC KEY-----"): RSA of at least 2048 bits, or EC on P-256.
   std::string public_key_pem;
+  // The budget of each subject ("sub") separately; a token without sub is refused while it is set.
+  BudgetLimits subject_limits;
+  // Subjects the in-memory budgets track at once (with the Redis backplane they live in Redis).
+  uint32_t max_subjects = 100000;
 };
 
 // auth.keys[]: a named static bearer token with the same three grant lists as a JWT's claims.
@@ -85,6 +98,7 @@ struct KeyConfig {
   std::vector<std::string> routes;     // route path globs
   std::vector<std::string> publish;    // channel globs
   std::vector<std::string> subscribe;  // channel globs
+  BudgetLimits limits;                 // the key's budget, on routes
 };
 
 struct AuthConfig {

@@ -110,6 +110,8 @@ class Loader {
   // auth.keys: named static tokens with grants. A key's name becomes a metrics label, so it is
   // short and plain; its token must be long enough not to be guessed.
   void keys(const Field& f, std::vector<KeyConfig>& out);
+  // tokens_per_minute, requests_per_minute and max_concurrent, into b (which must outlive them).
+  Handlers budget_limits(BudgetLimits& b);
   // Every combination is checked once all keys are read, since YAML keeps no order among them.
   JwtConfig jwt(const Field& f);
 

@@ -7,7 +7,10 @@
 //   3. authorization: the principal's grants cover the channel or the route, or 403; a token from
 //      the cookie needs an allowed or same Origin (CSRF), or 403 forbidden_origin;
 //   4. per-client limits: publishes per second and running streams per client address, or 429;
-//   5. global limits: concurrent requests per upstream, or 503.
+//   5. global limits: concurrent requests per upstream, or 503;
+//   6. budgets: a route request of a key or JWT subject with a budget (budgets.hpp) names its
+//      account in the permit; check_budget() then asks the worker's budget store, which answers
+//      at once (in memory) or later (Redis): 429, 503, or the permit with its slot and charge hook.
 // Only then does it hand out a Permit, and every handler takes one: a handler cannot be reached
 // around this stage, and a new kind of request gets its checks here or nowhere.
 //
@@ -15,18 +18,21 @@
 // - One Policy is shared by all workers; admit() is const and thread-safe (the limits it takes
 //   from lock or use atomics).
 // - A Permit for a route holds the route's leases (a stream slot of its client address, a slot of
-//   its upstream); whoever runs the request keeps them until the request ends, and every ending
-//   gives them back (base::Lease).
+//   its upstream, its budget's slot); whoever runs the request keeps them until the request ends,
+//   and every ending gives them back (base::Lease).
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <variant>
 
 #include "config/config.hpp"
+#include "gateway/api/budgets.hpp"
 #include "gateway/api/client_limits.hpp"
 #include "gateway/api/cors.hpp"
 #include "gateway/api/credentials.hpp"
@@ -96,6 +102,11 @@ class Permit {
   // kRoute: held while the proxied request runs.
   base::Lease stream_slot;
   base::Lease upstream_slot;
+  // kRoute of a principal with a budget: the account (stage 6); after check_budget() its slot,
+  // and the hook that charges it the answer's tokens.
+  std::optional<BudgetAccount> budget;
+  base::Lease budget_slot;
+  std::function<void(uint64_t tokens)> charge;
 
  private:
   friend class Policy;
@@ -106,13 +117,22 @@ using Admission = std::variant<Permit, Refusal>;
 
 class Policy {
  public:
-  // limits and upstream_limits are shared by every worker and outlive the policy.
+  // limits, upstream_limits and budget_metrics are shared by every worker and outlive the
+  // policy.
   Policy(const config::Config& config, ClientLimits& limits,
-         const base::NamedLimits& upstream_limits, metrics::Metrics& metrics);
+         const base::NamedLimits& upstream_limits, metrics::Metrics& metrics,
+         metrics::BudgetMetrics& budget_metrics);
   ~Policy();
 
+  // Stages 1 to 6. A permit with a budget still needs check_budget().
   Admission admit(const http::Request& request, std::string_view client_ip, uint64_t now_ms,
                   int64_t now_unix) const;
+
+  // The end of stage 6 for a permit with a budget: store (the worker's, which must outlive the
+  // permit's charge hook) admits the account, and done gets the permit or the refusal, exactly
+  // once, at once or later (then on the same thread). Counts the refusal.
+  using Done = std::function<void(Admission admission)>;
+  void check_budget(Permit permit, BudgetStore& store, Done done) const;
 
   const CorsPolicy& cors() const { return cors_; }
 
@@ -131,6 +151,8 @@ class Policy {
                                              uint64_t, int64_t) const;
   std::optional<Refusal> global_limits_stage(const http::Request&, Permit&, std::string_view,
                                              uint64_t, int64_t) const;
+  std::optional<Refusal> budgets_stage(const http::Request&, Permit&, std::string_view, uint64_t,
+                                       int64_t) const;
 
   const config::Config& config_;
   ClientLimits& limits_;
@@ -138,6 +160,8 @@ class Policy {
   metrics::Metrics& metrics_;
   CorsPolicy cors_;
   std::unique_ptr<JwtVerifier> jwt_;
+  std::unordered_map<const config::KeyConfig*, BudgetAccount> key_budgets_;  // keys with limits
+  metrics::BudgetSeries* subject_series_ = nullptr;  // "jwt", with auth.jwt.subject_limits
 };
 
 }  // namespace ssegw::api

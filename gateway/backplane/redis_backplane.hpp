@@ -83,6 +83,8 @@ class RedisBackplane {
   void start();
   void close();
   bool up() const { return up_; }
+  // The command link, for the budgets' counters (redis_budgets.hpp): they come and go with it.
+  RedisConnection& commands() { return commands_; }
 
   // What became of a publish: stored under id, or refused because Redis failed or because the
   // channel would be one more than limits.max_channels across the instances.

@@ -56,12 +56,32 @@ int64_t Connection::now_unix() const {
 
 // ---- requests ---------------------------------------------------------------------------------
 
-// The policy stage first; only what it lets through reaches a handler, with its Permit.
+// The policy stage first; only what it lets through reaches a handler, with its Permit. A permit
+// with a budget waits for the worker's budget store (at once in memory, later with Redis); a
+// pipelined request waits behind it like behind any answer that comes later.
 void Connection::handle(http::Request& request) {
   const api::Policy& policy = worker_.shared().policy;
   answer_headers(policy.cors().response_headers(request.header("origin")));
   api::Admission admission =
       policy.admit(request, client_key_, worker_.loop().now_ms(), now_unix());
+  auto* permit = std::get_if<api::Permit>(&admission);
+  if (!permit || !permit->budget) {
+    admitted(request, std::move(admission));
+    return;
+  }
+  uint64_t wait = ++budget_checks_;
+  budget_wait_ = wait;
+  policy.check_budget(std::move(*permit), worker_.budgets(),
+                      [this, life = lifetime(), wait, &request](api::Admission admission) {
+                        // Gone, or timed out meanwhile (answer_timeout()): the request was
+                        // answered, and the permit's leases go back as admission goes.
+                        if (!http::Exchange::alive(life) || budget_wait_ != wait) return;
+                        budget_wait_ = 0;
+                        admitted(request, std::move(admission));
+                      });
+}
+
+void Connection::admitted(http::Request& request, api::Admission admission) {
   if (const auto* refused = std::get_if<api::Refusal>(&admission)) {
     set_label(refused->label);
     if (refused->route && refused->route->usage)
@@ -89,6 +109,12 @@ void Connection::count(const char* label, int status) {
 // A subscription or an info still waiting for its owner is forgotten: what the owner answers
 // now is undone when its callback finds nothing waiting (joined()).
 http::Session::Timeout Connection::answer_timeout() {
+  if (budget_wait_) {  // Redis has not answered the budget check, nor been declared lost
+    budget_wait_ = 0;
+    return {"backplane_unavailable",
+            "the budget counters in the Redis backplane did not answer within "
+            "limits.owner_timeout"};
+  }
   worker_.metrics().owner_timeouts.Increment();
   stream_awaited_ = false;
   stream_.reset();

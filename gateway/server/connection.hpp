@@ -13,6 +13,7 @@
 #include <memory>
 #include <string>
 
+#include "gateway/api/policy.hpp"
 #include "gateway/http/session.hpp"
 #include "gateway/hub/channel_service.hpp"
 
@@ -54,6 +55,8 @@ class Connection final : public http::Session {
 
  private:
   void handle(http::Request& request) override;
+  // The policy's answer for request, now or after the budget check.
+  void admitted(http::Request& request, api::Admission admission);
   bool may_overlap(const http::Request& request) const override;
   void count(const char* label, int status) override;
   Timeout answer_timeout() override;
@@ -66,6 +69,8 @@ class Connection final : public http::Session {
   std::unique_ptr<SseStream> stream_;
   std::unique_ptr<ProxyResponse> proxy_;  // the last route's, until the next request
   bool stream_awaited_ = false;           // stream_ waits for its channel's answer
+  uint64_t budget_checks_ = 0;            // budget checks started, to number them
+  uint64_t budget_wait_ = 0;              // the check the current request waits for; 0: none
   std::string client_ip_;                 // the peer's address, for X-Forwarded-For
   std::string client_key_;  // its key in the per-address limits (api::client_key), counted there
                             // while not empty

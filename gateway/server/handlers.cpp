@@ -194,13 +194,16 @@ void route(Connection& c, http::Request& request, api::Permit permit) {
   options.requester.key = std::string(permit.principal.label());
   if (permit.principal.kind == api::Principal::Kind::kJwt)
     options.requester.subject = permit.principal.claims.subject;
+  options.requester.charge = std::move(permit.charge);  // the budget's, if any
   if (respond_async) {
     // "Open an EventSource, then POST the prompt": answer at once, run the answer detached.
     std::string channel = options.recording.channel;
     auto proxy =
         std::make_unique<upstream::RouteProxy>(worker, worker.metrics(), route, std::move(options));
-    // The client address's stream slot and the upstream's slot go back when the answer ends.
+    // The client address's stream slot, the budget's and the upstream's slot go back when the
+    // answer ends.
     proxy->hold(std::move(permit.stream_slot));
+    proxy->hold(std::move(permit.budget_slot));
     proxy->start(std::move(outgoing), std::move(permit.upstream_slot));
     worker.adopt(std::move(proxy));
     std::string body = "{\"channel\":";
@@ -214,6 +217,7 @@ void route(Connection& c, http::Request& request, api::Permit permit) {
   auto proxy =
       std::make_unique<upstream::RouteProxy>(worker, worker.metrics(), route, std::move(options));
   proxy->hold(std::move(permit.stream_slot));
+  proxy->hold(std::move(permit.budget_slot));
   ProxyResponse& started = c.proxy(std::move(response));
   started.start(std::move(proxy), std::move(outgoing), std::move(permit.upstream_slot));
 }

@@ -34,6 +34,35 @@ std::string random_instance_id() {
   return text;
 }
 
+// The key labels of the budgets' series: keys with a budget, and "jwt" for subjects with one.
+std::vector<std::string> budget_labels(const config::Config& config) {
+  std::vector<std::string> labels;
+  for (const config::KeyConfig& key : config.auth.keys)
+    if (key.limits.any()) labels.push_back(key.name);
+  if (config.auth.jwt && config.auth.jwt->subject_limits.any()) labels.push_back("jwt");
+  return labels;
+}
+
+// The budgets' counters in Redis, behind the policy's store interface: the api layer knows
+// nothing of the backplane.
+class RedisBudgetStore final : public api::BudgetStore {
+ public:
+  explicit RedisBudgetStore(backplane::RedisBudgets& redis) : redis_(redis) {}
+
+  void admit(const api::BudgetAccount& account, Done done) override {
+    redis_.admit(account.id, account.limits, account.series,
+                 [done = std::move(done)](backplane::RedisBudgets::Verdict verdict) {
+                   done({verdict.refused, verdict.retry_after_s, std::move(verdict.slot)});
+                 });
+  }
+  void charge(const api::BudgetAccount& account, uint64_t tokens) override {
+    redis_.charge(account.id, account.limits, account.series, tokens);
+  }
+
+ private:
+  backplane::RedisBudgets& redis_;
+};
+
 base::NamedLimits make_upstream_limits(const config::Config& config, metrics::Metrics& metrics) {
   base::NamedLimits limits;
   for (const config::UpstreamConfig& upstream : config.upstreams) {
@@ -53,7 +82,9 @@ Shared::Shared(const config::Config& config)
       client_limits(config.limits.max_connections_per_ip, config.limits.publish_rate_per_ip,
                     config.limits.publish_burst_per_ip, config.limits.max_streams_per_ip),
       upstream_limits(make_upstream_limits(config, metrics)),
-      policy(config, client_limits, upstream_limits, metrics),
+      budget_metrics(metrics.registry(), budget_labels(config)),
+      budget_ledger(config.auth.jwt ? config.auth.jwt->max_subjects : 0, budget_metrics),
+      policy(config, client_limits, upstream_limits, metrics, budget_metrics),
       retry_frame(hub::make_retry_frame(static_cast<uint64_t>(config.retry.count()))),
       heartbeat_frame(hub::make_heartbeat_frame()),
       instance_id(random_instance_id()) {}
@@ -95,12 +126,18 @@ Worker::Worker(Shared& shared, uint32_t index, int listen_fd)
     backplane_ = std::make_unique<backplane::RedisBackplane>(
         loop_, shared.config, hub_, shared.metrics, shared.backplane_links_up,
         shared.instance_id + "/" + std::to_string(index), std::move(hooks));
+    redis_budgets_ = std::make_unique<backplane::RedisBudgets>(
+        loop_, shared.config.backplane, backplane_->commands(), shared.metrics,
+        shared.instance_id + "/" + std::to_string(index));
+    redis_budget_store_ = std::make_unique<RedisBudgetStore>(*redis_budgets_);
+    budgets_ = redis_budget_store_.get();
     // With Redis, a source runs where its lease is held, not wherever it is watched.
     hub_.set_watch([this](const std::string& channel, bool watched) {
       backplane_->watched(channel, watched);
       return true;  // the lease holder runs the source, uncapped (see SourceManager)
     });
   }
+  if (!budgets_) budgets_ = &shared.budget_ledger;
   if (!shared.config.sources.empty()) {
     sources_ = std::make_unique<upstream::SourceManager>(
         loop_, shared.config, shared.metrics, shared.sources,
@@ -142,6 +179,7 @@ bool Worker::run() {
   }
   tick_timer_.start(kTickMs, kTickMs);
   if (backplane_) backplane_->start();
+  if (redis_budgets_) redis_budgets_->start();
   loop_.run();
   if (loop_.finish() == 0) return true;
   base::log::error("loop closed with handles open",
@@ -250,6 +288,7 @@ void Worker::check_drained() {
 
 void Worker::stop() {
   detached_.clear();  // cancels what still runs
+  if (redis_budgets_) redis_budgets_->close();
   if (backplane_) backplane_->close();
   if (sources_) sources_->close();
   for (auto& [name, client] : clients_) client->close_all();

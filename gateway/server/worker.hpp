@@ -19,10 +19,13 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "gateway/api/budgets.hpp"
 #include "gateway/api/client_limits.hpp"
 #include "gateway/api/policy.hpp"
 #include "gateway/backplane/redis_backplane.hpp"
+#include "gateway/backplane/redis_budgets.hpp"
 #include "gateway/hub/hub.hpp"
+#include "gateway/metrics/budget_metrics.hpp"
 #include "gateway/metrics/metrics.hpp"
 #include "gateway/net/handles.hpp"
 #include "gateway/net/loop.hpp"
@@ -45,7 +48,10 @@ struct Shared {
   metrics::Metrics metrics;
   api::ClientLimits client_limits;
   base::NamedLimits upstream_limits;  // upstreams.NAME.max_concurrent, by upstream name
-  api::Policy policy;                 // after the limits it takes from
+  metrics::BudgetMetrics budget_metrics;
+  // The budgets' counters without Redis (with it, each worker has a store of its own in Redis).
+  api::BudgetLedger budget_ledger;
+  api::Policy policy;  // after the limits and metrics it takes from
   std::atomic<uint32_t> connections{0};
   std::atomic<uint32_t> channels{0};
   std::atomic<uint64_t> history_bytes{0};  // retained by every hub: history.max_total_bytes
@@ -91,6 +97,8 @@ class Worker final : public upstream::Upstreams {
   bool send_to(uint32_t worker, Payload payload);
   // Every channel operation of this worker's connections, routes and sources goes through here.
   hub::ChannelService& channels() { return *channels_; }
+  // Where the budgets' counters live: the shared ledger, or Redis through this worker's link.
+  api::BudgetStore& budgets() { return *budgets_; }
 
   void connection_closed(Connection* connection);
 
@@ -126,6 +134,9 @@ class Worker final : public upstream::Upstreams {
   std::map<std::string, std::unique_ptr<upstream::Client>> clients_;
   std::unique_ptr<upstream::SourceManager> sources_;  // declared after clients_: destroyed first
   std::unique_ptr<backplane::RedisBackplane> backplane_;
+  std::unique_ptr<backplane::RedisBudgets> redis_budgets_;  // with the Redis backplane
+  std::unique_ptr<api::BudgetStore> redis_budget_store_;    // in front of redis_budgets_
+  api::BudgetStore* budgets_ = nullptr;                     // that, or the shared ledger
   // The owner side of this worker's channels (in memory, or in Redis), and the router that sends
   // other workers' channels across the mailbox.
   std::unique_ptr<hub::ChannelService> owner_side_;

@@ -198,9 +198,16 @@ TEST_CASE("config docs: all_keys.yaml loads and sets every key to a value other 
   CHECK(c.auth.keys[0].routes == std::vector<std::string>{"/v1/*"});
   CHECK(c.auth.keys[0].publish == std::vector<std::string>{"chat.*"});
   CHECK(c.auth.keys[0].subscribe == std::vector<std::string>{"chat.*"});
+  CHECK(c.auth.keys[0].limits.tokens_per_minute == 90000);
+  CHECK(c.auth.keys[0].limits.requests_per_minute == 600);
+  CHECK(c.auth.keys[0].limits.max_concurrent == 20);
   REQUIRE(c.auth.jwt.has_value());
   CHECK(c.auth.jwt->alg == config::JwtAlg::kHS256);
   CHECK(c.auth.jwt->secret == "0123456789abcdef0123456789abcdef-docs");
+  CHECK(c.auth.jwt->subject_limits.tokens_per_minute == 20000);
+  CHECK(c.auth.jwt->subject_limits.requests_per_minute == 60);
+  CHECK(c.auth.jwt->subject_limits.max_concurrent == 2);
+  CHECK(c.auth.jwt->max_subjects != config::JwtConfig{}.max_subjects);
   CHECK(c.auth.anonymous_subscribe);  // the default with jwt set is false
   CHECK(c.log.level != d.log.level);
   CHECK(c.demo.enabled != d.demo.enabled);

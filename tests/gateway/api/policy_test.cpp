@@ -7,6 +7,7 @@
 #include <llhttp.h>
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <variant>
 
@@ -21,10 +22,11 @@ namespace {
 struct Stage {
   explicit Stage(const std::string& yaml)
       : config(config::load_string(yaml, "t.yaml")),
-        limits(1000, 1000, 1000, config.limits.max_streams_per_ip) {
+        limits(1000, 1000, 1000, config.limits.max_streams_per_ip),
+        budget_metrics(metrics.registry(), {}) {
     for (const config::UpstreamConfig& u : config.upstreams)
       upstreams.emplace(u.name, std::make_unique<base::CountingLimit>(u.max_concurrent));
-    policy = std::make_unique<api::Policy>(config, limits, upstreams, metrics);
+    policy = std::make_unique<api::Policy>(config, limits, upstreams, metrics, budget_metrics);
   }
 
   api::Admission admit(const http::Request& request) {
@@ -34,6 +36,7 @@ struct Stage {
   config::Config config;
   metrics::Metrics metrics;
   api::ClientLimits limits;
+  metrics::BudgetMetrics budget_metrics;
   base::NamedLimits upstreams;
   std::unique_ptr<api::Policy> policy;
 };
@@ -159,4 +162,44 @@ TEST_CASE("api/policy: route slots per client address and per upstream come back
   CHECK(s.limits.streams("198.51.100.7") == 0);
   CHECK(s.upstreams.at("llm")->used() == 0);
   CHECK(std::holds_alternative<api::Permit>(open()));
+}
+
+TEST_CASE("api/policy: stage 6 names a budgeted key's account; check_budget admits or refuses") {
+  Stage s(kRoutes +
+          "auth:\n  keys:\n"
+          "    - {name: web, token: \"web-key-0123456789\", routes: [\"/v1/*\"],"
+          " publish: [\"chat.*\"], requests_per_minute: 1}\n"
+          "    - {name: free, token: \"free-key-0123456789\", routes: [\"/v1/*\"]}\n");
+  api::BudgetLedger ledger(10, s.budget_metrics);
+  const http::Header web{"authorization", "Bearer web-key-0123456789"};
+  // Only route requests of a key with limits carry an account.
+  CHECK_FALSE(permit(s.admit(request(HTTP_POST, "/v1/channels/chat.1/events", {web}))).budget);
+  CHECK_FALSE(permit(s.admit(request(HTTP_POST, "/v1/open", {web}))).budget);
+  CHECK_FALSE(permit(s.admit(request(HTTP_POST, "/v1/chat/completions",
+                                     {{"authorization", "Bearer free-key-0123456789"}})))
+                  .budget);
+  auto check = [&] {
+    api::Admission admitted = s.admit(request(HTTP_POST, "/v1/chat/completions", {web}));
+    REQUIRE(permit(admitted).budget);
+    CHECK(permit(admitted).budget->id == "key:web");
+    std::optional<api::Admission> out;
+    s.policy->check_budget(std::move(std::get<api::Permit>(admitted)), ledger,
+                           [&](api::Admission a) { out = std::move(a); });
+    REQUIRE(out);  // the ledger answers at once
+    return std::move(*out);
+  };
+  {
+    api::Admission first = check();
+    const api::Permit& p = permit(first);
+    CHECK(p.budget_slot);
+    CHECK(p.charge);
+    CHECK(p.upstream_slot);  // the earlier stages' leases go along
+  }
+  api::Admission second = check();
+  const api::Refusal& r = refusal(second);
+  CHECK(r.status == 429);
+  CHECK(std::string(r.code) == "rate_limited");
+  CHECK(r.message == "this key has made its requests_per_minute for this minute");
+  CHECK(r.headers.rfind("Retry-After: ", 0) == 0);
+  CHECK(std::string(r.label) == "/v1/chat/completions");
 }
