@@ -108,6 +108,15 @@ TEST_CASE("budgets: a key with tokens_per_minute 500 is refused once its answers
   CHECK(read_metric(gw.port(), running()) == 0);
   CHECK(read_metric(gw.port(), "ssegw_http_requests_total{code=\"429\",route=\"" + kChat + "\"}") ==
         1);
+  // The refusal is a usage record too: rejected, under the key.
+  CHECK(read_metric(gw.port(),
+                    "ssegw_llm_requests_total{key=\"team\",outcome=\"rejected\","
+                    "route=\"" +
+                        kChat + "\",upstream=\"llm\"}") == 1);
+  CHECK(read_metric(gw.port(),
+                    "ssegw_llm_requests_total{key=\"team\",outcome=\"completed\","
+                    "route=\"" +
+                        kChat + "\",upstream=\"llm\"}") == 2);
 }
 
 TEST_CASE("budgets: requests_per_minute and max_concurrent refuse rate_limited, too_many_streams") {
