@@ -190,8 +190,14 @@ void Connection::handle(const Request& request) {
     return;
   }
 
-  if (const std::string* trace = request.find_header("traceparent"); trace && knobs.echo_trace)
-    trace_echo_ = "X-Mock-Traceparent: " + *trace + "\r\n";
+  if (knobs.echo_trace) {  // every traceparent header, in order: a proxy should send one
+    for (const Header& h : request.headers) {
+      if (h.name != "traceparent") continue;
+      trace_echo_ += trace_echo_.empty() ? "X-Mock-Traceparent: " : ", ";
+      trace_echo_ += h.value;
+    }
+    if (!trace_echo_.empty()) trace_echo_ += "\r\n";
+  }
   Usage usage;
   usage.prompt = knobs.prompt_tokens != kNever ? knobs.prompt_tokens : prompt_words(request.body);
   usage.reported = !knobs.no_usage;
@@ -460,6 +466,9 @@ void Connection::arm(uint64_t delay_ms) {
     uv_timer_init(loop(), &timer_->timer);
     timer_->timer.data = timer_;
   }
+  // From now, not from the loop's cached time, which is older by whatever this turn has done: a
+  // delay is never cut short (a test may count on first_token_ms as a lower bound).
+  uv_update_time(loop());
   uv_timer_start(&timer_->timer, on_tick, delay_ms, 0);
 }
 

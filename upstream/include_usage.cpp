@@ -6,26 +6,6 @@
 namespace ssegw::upstream {
 namespace {
 
-bool is_space(char c) {
-  return c == ' ' || c == '\t' || c == '\n' || c == '\r';
-}
-
-// "key" set to true at any depth, whitespace allowed around the colon.
-bool has_true_flag(std::string_view json, std::string_view quoted_key) {
-  size_t from = 0;
-  while (true) {
-    size_t pos = json.find(quoted_key, from);
-    if (pos == std::string_view::npos) return false;
-    size_t i = pos + quoted_key.size();
-    from = i;
-    while (i < json.size() && is_space(json[i])) ++i;
-    if (i >= json.size() || json[i] != ':') continue;
-    ++i;
-    while (i < json.size() && is_space(json[i])) ++i;
-    if (json.substr(i).starts_with("true")) return true;
-  }
-}
-
 constexpr std::string_view kNullUsage[] = {",\"usage\":null", "\"usage\":null,",
                                            ", \"usage\": null", "\"usage\": null, "};
 
@@ -33,45 +13,83 @@ constexpr std::string_view kNullUsage[] = {",\"usage\":null", "\"usage\":null,",
 
 bool inject_include_usage(std::string_view route_path, std::string& body) {
   if (!route_path.ends_with("/chat/completions")) return false;
-  size_t open = 0;
-  while (open < body.size() && is_space(body[open])) ++open;
-  if (open >= body.size() || body[open] != '{') return false;
-  if (!has_true_flag(body, "\"stream\"")) return false;
-  if (body.find("\"stream_options\"") != std::string::npos) return false;
-  size_t next = open + 1;
-  while (next < body.size() && is_space(body[next])) ++next;
-  bool empty_object = next < body.size() && body[next] == '}';
-  body.insert(open + 1, empty_object ? R"("stream_options":{"include_usage":true})"
-                                     : R"("stream_options":{"include_usage":true},)");
+  if (json_member(body, "stream") != "true") return false;  // the request's own, not a nested one
+  std::string_view options = json_member(body, "stream_options");
+  if (options.empty()) {
+    size_t open = body.find('{');  // json_member found the object: its first byte is this brace
+    size_t next = body.find_first_not_of(" \t\r\n", open + 1);
+    bool empty_object = next != std::string::npos && body[next] == '}';
+    body.insert(open + 1, empty_object ? R"("stream_options":{"include_usage":true})"
+                                       : R"("stream_options":{"include_usage":true},)");
+    return true;
+  }
+  size_t at = static_cast<size_t>(options.data() - body.data());
+  if (options == "null") {
+    body.replace(at, options.size(), R"({"include_usage":true})");
+    return true;
+  }
+  if (options.front() != '{') return false;
+  std::string_view include = json_member(options, "include_usage");
+  if (include == "true") return false;  // the client asked: it gets exactly what it asked for
+  if (include.empty()) {
+    size_t next = body.find_first_not_of(" \t\r\n", at + 1);
+    bool empty_object = next != std::string::npos && body[next] == '}';
+    body.insert(at + 1, empty_object ? R"("include_usage":true)" : R"("include_usage":true,)");
+    return true;
+  }
+  body.replace(static_cast<size_t>(include.data() - body.data()), include.size(), "true");
   return true;
 }
+
+namespace {
+
+// The usage-only chunk the upstream adds at the end.
+bool usage_only(std::string_view data) {
+  return data.find("\"choices\":[]") != std::string_view::npos &&
+         find_json_number(data, "prompt_tokens").has_value();
+}
+
+// Where the added null usage sits in `data`, and its length; npos when it has none.
+size_t null_usage(std::string_view data, size_t& length) {
+  if (data.find("\"usage\"") == std::string_view::npos) return std::string_view::npos;
+  for (std::string_view null_usage : kNullUsage) {
+    size_t pos = data.find(null_usage);
+    if (pos == std::string_view::npos) continue;
+    length = null_usage.size();
+    return pos;
+  }
+  return std::string_view::npos;
+}
+
+}  // namespace
 
 bool strip_injected_usage(std::string_view data, std::string& out) {
   out.clear();
   if (data.find("\"usage\"") == std::string_view::npos) return true;
-  if (data.find("\"choices\":[]") != std::string_view::npos &&
-      find_json_number(data, "prompt_tokens").has_value())
-    return false;
-  for (std::string_view null_usage : kNullUsage) {
-    size_t pos = data.find(null_usage);
-    if (pos == std::string_view::npos) continue;
-    out.reserve(data.size());
-    out.append(data.substr(0, pos));
-    out.append(data.substr(pos + null_usage.size()));
-    return true;
-  }
+  if (usage_only(data)) return false;
+  size_t length = 0;
+  size_t pos = null_usage(data, length);
+  if (pos == std::string_view::npos) return true;
+  out.append(data.substr(0, pos));
+  out.append(data.substr(pos + length));
   return true;
 }
 
 void strip_injected_usage_events(std::string_view events, std::string& out) {
-  std::string stripped;
   while (size_t end = sse_event_end(events)) {
     std::string_view event = events.substr(0, end);
     events.remove_prefix(end);
-    // The usage sits in a data line; strip_injected_usage() works on the event's text as a
-    // whole, which is the same thing for one-line data (all OpenAI sends).
-    if (!strip_injected_usage(event, stripped)) continue;
-    out.append(stripped.empty() ? event : std::string_view(stripped));
+    // The usage sits in a data line; the event's text as a whole is searched, which is the same
+    // thing for one-line data (all OpenAI sends). Appended straight to `out`: no copy per event.
+    if (event.find("\"usage\"") != std::string_view::npos && usage_only(event)) continue;
+    size_t length = 0;
+    size_t pos = null_usage(event, length);
+    if (pos == std::string_view::npos) {
+      out.append(event);
+      continue;
+    }
+    out.append(event.substr(0, pos));
+    out.append(event.substr(pos + length));
   }
   out.append(events);
 }

@@ -9,11 +9,16 @@
 //
 // Rules:
 // - Only a chat completions route (its path ends in /chat/completions), only a JSON object body
-//   with "stream":true and without stream_options: a client that chose its stream_options gets
-//   exactly what it chose.
+//   whose own "stream" is true (json_member: a nested "stream" never counts).
+// - stream_options absent or null: it is set to {"include_usage":true}. Present without
+//   include_usage, or with include_usage other than true (false: a client that would rather not
+//   see the counts): include_usage is set to true. Either way the client sees no difference, and
+//   the counts cannot be switched off from outside the gateway. A client that set it to true
+//   gets exactly what it asked for, and nothing is stripped.
 // - The removal is textual, on whole events: `,"usage":null` (and `"usage":null,`) in an event's
 //   data, and an event whose data has `"choices":[]` with a usage object. Anything else passes
-//   unchanged.
+//   unchanged. (OpenAI adds the null usages only when asked; an OpenAI-compatible upstream that
+//   sends them unasked loses them too.)
 #pragma once
 
 #include <string>
@@ -21,8 +26,8 @@
 
 namespace ssegw::upstream {
 
-// Adds "stream_options":{"include_usage":true} to a chat completions request body that streams
-// and has no stream_options. True when it did.
+// Makes a streaming chat completions request body ask for its usage, as the rules above say.
+// True when it changed the body (and the answer must then be stripped).
 bool inject_include_usage(std::string_view route_path, std::string& body);
 
 // The data of an event as the client would have had it: false when the whole event is the

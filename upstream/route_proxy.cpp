@@ -18,8 +18,19 @@ namespace {
 // Bigger incomplete events are passed on anyway: the parsers refuse them beyond this.
 constexpr size_t kMaxHeldBytes = 1 << 20;
 
-// The usage of a non-streamed JSON answer comes at its end: this much of the end is kept.
-constexpr size_t kJsonTailBytes = 64 << 10;
+// A non-streamed JSON answer is kept whole up to this size, to read its usage where the provider
+// puts it; a larger one is estimated from its size.
+constexpr size_t kMaxJsonAnswerBytes = 1 << 20;
+
+// Retry-After in delta-seconds (an HTTP date counts as unknown: 0), capped far above any wait.
+uint64_t retry_after_seconds(std::string_view value) {
+  uint64_t seconds = 0;
+  for (char c : value) {
+    if (c < '0' || c > '9') return 0;
+    seconds = std::min<uint64_t>(seconds * 10 + static_cast<uint64_t>(c - '0'), 86400);
+  }
+  return seconds;
+}
 
 bool connect_failure(Failure failure) {
   return failure == Failure::kResolve || failure == Failure::kConnect ||
@@ -75,6 +86,7 @@ RouteProxy::RouteProxy(Upstreams& upstreams, metrics::Metrics& metrics,
       requester_(std::move(options.requester)),
       keepalive_ms_(options.keepalive_ms),
       log_usage_(options.log_usage),
+      first_upstream_(options.first_upstream),
       watcher_(std::make_unique<Watcher>(*this)) {}
 
 RouteProxy::~RouteProxy() {
@@ -98,20 +110,19 @@ void RouteProxy::start(OutgoingRequest request, base::Lease upstream_slot) {
   usage_.key_label = requester_.key;
   usage_.who = requester_.subject.empty() ? requester_.key : requester_.subject;
   usage_.model = request_model(request.body);
-  // The trace goes on from the client's traceparent, or starts here.
+  // The trace goes on from the client's (first) traceparent, or starts here; exactly one goes up.
   auto trace = std::find_if(request.headers.begin(), request.headers.end(),
                             [](const http::Header& h) { return h.name == "traceparent"; });
-  if (trace != request.headers.end() && valid_traceparent(trace->value)) {
-    usage_.traceparent = trace->value;
-  } else {
-    if (trace != request.headers.end()) request.headers.erase(trace);
-    usage_.traceparent = new_traceparent();
-    if (!usage_.traceparent.empty()) request.headers.push_back({"traceparent", usage_.traceparent});
-  }
+  std::optional<std::string> continued;
+  if (trace != request.headers.end()) continued = continued_traceparent(trace->value);
+  usage_.traceparent = continued ? std::move(*continued) : new_traceparent();
+  std::erase_if(request.headers, [](const http::Header& h) { return h.name == "traceparent"; });
+  if (!usage_.traceparent.empty()) request.headers.push_back({"traceparent", usage_.traceparent});
+  prompt_estimate_ =
+      route_.usage ? estimate_prompt_tokens(request.body) : 0;  // as the client sent it
   strip_usage_ =
       route_.usage && route_.include_usage && inject_include_usage(route_.path, request.body);
   head_request_ = request.method == "HEAD";
-  prompt_estimate_ = estimate_prompt_tokens(request.body);
   request_ = std::move(request);
   upstream_slot_ = std::move(upstream_slot);
   begin_attempt();
@@ -119,7 +130,7 @@ void RouteProxy::start(OutgoingRequest request, base::Lease upstream_slot) {
 
 void RouteProxy::begin_attempt() {
   retry_at_ms_ = 0;
-  const std::string& name = route_.upstreams[attempt_ % route_.upstreams.size()];
+  const std::string& name = upstream_of(attempt_);
   client_ = &upstreams_.client(name);
   upstream_metrics_ = &metrics_.upstream(name);
   usage_.upstream = name;
@@ -147,11 +158,20 @@ void RouteProxy::begin_attempt() {
   }
   sent_at_ns_ = uv_hrtime();
   last_chunk_ns_ = 0;
-  exchange_ = client_->start(request_, this);
+  // A failure that start() reports at once (a TLS write refused) has already moved on, to the
+  // next attempt or to the end: only a still-current attempt keeps the exchange it returns.
+  uint64_t serial = ++attempt_serial_;
+  attempt_failed_ = false;
+  Exchange* exchange = client_->start(request_, this);
+  if (serial == attempt_serial_ && !attempt_failed_ && !finished_) exchange_ = exchange;
+}
+
+const std::string& RouteProxy::upstream_of(uint32_t attempt) const {
+  return route_.upstreams[(first_upstream_ + attempt) % route_.upstreams.size()];
 }
 
 // Moves on to the next attempt, if there is one; reason names what failed, for the metric.
-bool RouteProxy::retry(const char* reason) {
+bool RouteProxy::retry(const char* reason, uint64_t min_delay_ms) {
   if (attempt_ + 1 >= route_.max_attempts) return false;
   const std::string& failed = usage_.upstream;
   metrics_.llm.retries(route_.path, failed, reason).Increment();
@@ -162,11 +182,15 @@ bool RouteProxy::retry(const char* reason) {
                                             {"attempt", attempt_ + 2}});
   ++attempt_;
   upstream_slot_ = {};
-  const std::string& next = route_.upstreams[attempt_ % route_.upstreams.size()];
-  if (next == failed)
-    retry_at_ms_ = client_->loop().now_ms() + kRetryDelayMs;  // tick() starts it
-  else
-    begin_attempt();
+  if (upstream_of(attempt_) != failed) {
+    begin_attempt();  // another upstream: at once
+    return true;
+  }
+  // The same upstream again: after a wait that doubles with each retry of it, and no shorter
+  // than what a 429 asked for. tick() starts it.
+  ++same_upstream_retries_;
+  uint64_t backoff = kRetryDelayMs << std::min<uint32_t>(same_upstream_retries_ - 1, 5);
+  retry_at_ms_ = client_->loop().now_ms() + std::max(backoff, min_delay_ms);
   return true;
 }
 
@@ -176,12 +200,21 @@ void RouteProxy::on_head(int status, const std::vector<http::Header>& headers) {
   metrics_.upstream_request(*upstream_metrics_, std::to_string(status)).Increment();
   bool retryable = (status == 429 && (route_.retry_on & config::kRetry429)) ||
                    (status >= 500 && (route_.retry_on & config::kRetry5xx));
+  // A 429 that asks for a longer wait than a retry may take goes to the client as it is.
+  uint64_t retry_after_ms = 0;
+  if (status == 429) {
+    for (const http::Header& h : headers)
+      if (h.name == "retry-after") retry_after_ms = retry_after_seconds(h.value) * 1000;
+    if (retry_after_ms > kMaxRetryAfterMs && upstream_of(attempt_ + 1) == usage_.upstream)
+      retryable = false;
+  }
   if (retryable && attempt_ + 1 < route_.max_attempts) {
     exchange_->cancel();
     exchange_ = nullptr;
-    retry(status == 429 ? "429" : "5xx");
+    retry(status == 429 ? "429" : "5xx", retry_after_ms);
     return;
   }
+  head_received_ = true;
   success_ = status >= 200 && status < 300;
   has_body_ = response_has_body(head_request_, status);
   request_ = {};  // committed: no attempt follows, so the body kept for one goes now
@@ -234,9 +267,11 @@ void RouteProxy::on_body(std::string_view data) {
   if (success_ && kind_ == Kind::kSse) sse_.feed(data, *watcher_);
   if (success_ && kind_ == Kind::kNdjson) ndjson_.feed(data, *watcher_);
   if (success_ && kind_ == Kind::kJson && route_.usage) {
-    json_tail_.append(data);
-    if (json_tail_.size() > 2 * kJsonTailBytes)
-      json_tail_.erase(0, json_tail_.size() - kJsonTailBytes);
+    json_bytes_ += data.size();
+    if (json_bytes_ <= kMaxJsonAnswerBytes)
+      json_answer_.append(data);
+    else
+      std::string().swap(json_answer_);
   }
   if (recording_.mode != Recording::Mode::kGenerated) {
     if (streaming)
@@ -263,7 +298,12 @@ void RouteProxy::on_end() {
   }
   forward(held_);  // a complete answer's trailing bytes, if any, pass through unchanged
   held_.clear();
-  if (kind_ == Kind::kJson && route_.usage) meter_.on_json_answer(json_tail_);
+  if (kind_ == Kind::kJson && route_.usage) {
+    if (json_bytes_ <= kMaxJsonAnswerBytes)
+      meter_.on_json_answer(json_answer_);
+    else
+      meter_.on_unread_bytes(json_bytes_);
+  }
   finish_recording();
   if (downstream_) downstream_->finish();
   finish(success_ ? Outcome::kCompleted : Outcome::kUpstreamError);
@@ -271,6 +311,10 @@ void RouteProxy::on_end() {
 
 void RouteProxy::on_failure(Failure failure, const std::string& detail) {
   exchange_ = nullptr;
+  attempt_failed_ = true;
+  // The request may have reached the upstream, which may bill its prompt (docs/protocol.md
+  // "Usage"): anything but a failure to connect.
+  if (!head_received_ && !connect_failure(failure)) maybe_billed_ = true;
   // The detail names the upstream's host and port: for the operator, never for the client.
   base::log::warn("upstream request failed", {{"conn", connection_id_},
                                               {"route", route_.path},

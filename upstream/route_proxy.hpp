@@ -90,12 +90,18 @@ struct ProxyOptions {
   Recording recording;
   Requester requester;
   bool log_usage = true;  // log.access
+  // The index in route.upstreams of the first attempt's upstream: the policy stage's choice, the
+  // first one with a free slot.
+  uint32_t first_upstream = 0;
 };
 
 class RouteProxy final : public ExchangeHandler {
  public:
   // How long a retry on the same upstream waits (a different upstream is tried at once).
+  // It doubles with each retry of the same upstream (250, 500, 1000 ms, ... up to 8 s).
   static constexpr uint64_t kRetryDelayMs = 250;
+  // A 429 whose Retry-After asks for longer than this is not retried on the same upstream.
+  static constexpr uint64_t kMaxRetryAfterMs = 10'000;
 
   RouteProxy(Upstreams& upstreams, metrics::Metrics& metrics, const config::RouteConfig& route,
              ProxyOptions options);
@@ -136,7 +142,10 @@ class RouteProxy final : public ExchangeHandler {
   class Watcher;
 
   void begin_attempt();
-  bool retry(const char* reason);
+  // min_delay_ms: a 429's Retry-After, for a retry of the same upstream.
+  bool retry(const char* reason, uint64_t min_delay_ms = 0);
+  const std::string& upstream_of(uint32_t attempt) const;
+  void stop_exchange();
   void on_head(int status, const std::vector<http::Header>& headers) override;
   void on_body(std::string_view data) override;
   void on_end() override;
@@ -166,14 +175,21 @@ class RouteProxy final : public ExchangeHandler {
   OutgoingRequest request_;  // kept for the next attempt
   // The attempt in progress: which, to which upstream, with its slot.
   uint32_t attempt_ = 0;
+  uint32_t first_upstream_ = 0;
+  uint32_t same_upstream_retries_ = 0;
+  uint64_t attempt_serial_ = 0;  // begin_attempt()'s, to tell a failure reported inside start()
+  bool attempt_failed_ = false;
   Client* client_ = nullptr;
   metrics::UpstreamMetrics* upstream_metrics_ = nullptr;
   base::Lease upstream_slot_;
   uint64_t retry_at_ms_ = 0;  // a retry waits for this time (0: none waits)
   Exchange* exchange_ = nullptr;
   Kind kind_ = Kind::kOther;
-  int status_ = 0;        // what the client got
-  bool success_ = false;  // 2xx
+  int status_ = 0;              // what the client got
+  bool success_ = false;        // 2xx
+  bool head_received_ = false;  // a head that commits the answer (not one that was retried)
+  // The request may have reached an upstream that bills for it, though no 2xx head came.
+  bool maybe_billed_ = false;
   bool head_sent_ = false;
   bool terminated_ = false;  // the protocol's end marker was seen
   bool finished_ = false;
@@ -186,7 +202,8 @@ class RouteProxy final : public ExchangeHandler {
   // half an event anyway, so holding it adds no delay that matters.
   std::string held_;
   std::string scratch_;      // reused for what include_usage takes out
-  std::string json_tail_;    // the last bytes of a non-streamed JSON answer, for its usage
+  std::string json_answer_;  // a non-streamed JSON answer, for its usage (up to 1 MiB)
+  uint64_t json_bytes_ = 0;
   uint64_t started_ns_ = 0;  // when the request arrived, for TTFT and duration
   uint64_t sent_at_ns_ = 0;  // when this attempt was sent, for TTFB
   uint64_t first_token_ns_ = 0;

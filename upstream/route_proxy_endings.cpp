@@ -21,25 +21,27 @@ void RouteProxy::downstream_gone() {
     return;
   }
   if (finished_) return;
-  if (exchange_) {
-    exchange_->cancel();
-    exchange_ = nullptr;
-    upstream_metrics_->cancelled->Increment();
-    if (!head_sent_) metrics_.upstream_request(*upstream_metrics_, "cancelled").Increment();
-  }
+  stop_exchange();
   record("error", error_event_json("cancelled", "the client disconnected"));
   finish_recording();
   finish(Outcome::kCancelled);
 }
 
+// Cancels the running attempt, counted as cancelled; a request that was out before its head may
+// be billed all the same.
+void RouteProxy::stop_exchange() {
+  if (!exchange_) return;
+  exchange_->cancel();
+  exchange_ = nullptr;
+  upstream_metrics_->cancelled->Increment();
+  if (head_sent_) return;
+  metrics_.upstream_request(*upstream_metrics_, "cancelled").Increment();
+  if (!head_received_) maybe_billed_ = true;
+}
+
 bool RouteProxy::cancel() {
   if (finished_) return false;
-  if (exchange_) {
-    exchange_->cancel();
-    exchange_ = nullptr;
-    upstream_metrics_->cancelled->Increment();
-    if (!head_sent_) metrics_.upstream_request(*upstream_metrics_, "cancelled").Increment();
-  }
+  stop_exchange();
   if (!head_sent_) {
     // Nothing of the answer went out yet: the client gets an event stream that carries the error.
     kind_ = Kind::kSse;
@@ -132,13 +134,17 @@ void RouteProxy::finish(Outcome outcome) {
   usage_.outcome = outcome;
   usage_.duration_s = seconds_between(started_ns_, now);
   if (first_token_ns_) usage_.time_to_first_token_s = seconds_between(started_ns_, first_token_ns_);
-  // Tokens for an answer the upstream gave (2xx): as reported, else estimated. An error answer
-  // or none at all generated nothing.
+  // Tokens for an answer the upstream gave (2xx): as reported, else estimated. A request that
+  // went out but got no head (the client left, first_byte_timeout) may have been billed for its
+  // prompt: that estimate. An error answer, or no connection at all, generated nothing.
   if (success_) {
     usage_.prompt_estimated = !meter_.prompt();
     usage_.prompt_tokens = meter_.prompt().value_or(prompt_estimate_);
     usage_.completion_estimated = !meter_.completion();
     usage_.completion_tokens = meter_.completion().value_or(meter_.estimated_completion());
+  } else if (maybe_billed_ && !head_received_) {
+    usage_.prompt_estimated = true;
+    usage_.prompt_tokens = prompt_estimate_;
   }
   if (usage_.prompt_tokens > charged_prompt_) charge(usage_.prompt_tokens - charged_prompt_);
   charged_prompt_ = usage_.prompt_tokens;
@@ -148,7 +154,7 @@ void RouteProxy::finish(Outcome outcome) {
   upstream_slot_ = {};
   request_ = {};
   std::string().swap(held_);
-  std::string().swap(json_tail_);
+  std::string().swap(json_answer_);
 }
 
 }  // namespace ssegw::upstream

@@ -32,6 +32,15 @@ bool valid_traceparent(std::string_view value) {
          !all_zeros(parent_id);
 }
 
+std::optional<std::string> continued_traceparent(std::string_view value) {
+  if (!valid_traceparent(value)) return std::nullopt;
+  // This gateway speaks version 00: a later version's ids go on in that form (the spec asks a
+  // participant to send the version it knows), and its extra fields stay behind.
+  std::string out = "00";
+  out.append(value.substr(2, 53));
+  return out;
+}
+
 std::string new_traceparent() {
   std::string value = "00-";
   if (!base::append_random_hex(value, 16)) return {};

@@ -1,11 +1,13 @@
 // W3C Trace Context (https://www.w3.org/TR/trace-context/): the traceparent header that lets an
 // answer be followed from the browser to the model server.
 //
-// A valid traceparent from the client passes to the upstream unchanged; an invalid one is
-// replaced and a missing one created (version 00, a random trace id and parent id, sampled), so
+// A valid version-00 traceparent from the client passes to the upstream unchanged (a later
+// version's is sent on as version 00, with the same ids); an invalid one is replaced and a
+// missing one created (version 00, a random trace id and parent id, sampled), so
 // that every proxied request carries one and its usage record names it.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -14,6 +16,10 @@ namespace ssegw::upstream {
 // "00-<32 hex>-<16 hex>-<2 hex>" with neither id all zeros (version 00's exact form; a later
 // version's longer form is accepted by its first 55 characters, as the spec asks).
 bool valid_traceparent(std::string_view value);
+
+// The traceparent to send on for a client's `value`: version 00 with its trace id, parent id and
+// flags (55 characters), or nullopt when `value` is not valid.
+std::optional<std::string> continued_traceparent(std::string_view value);
 
 // A new traceparent, or "" when the kernel's random source fails.
 std::string new_traceparent();

@@ -55,31 +55,80 @@ uint64_t decoded_chars(std::string_view raw) {
   return chars;
 }
 
-// The object that follows "key": (the first one that is an object, not null), or empty.
-std::string_view object_under(std::string_view json, std::string_view key) {
-  size_t from = 0;
-  while (true) {
-    size_t value = value_after_key(json, key, from);
-    if (value == std::string_view::npos) return {};
-    from = value;
-    if (json[value] != '{') continue;
-    int depth = 0;
-    for (size_t i = value; i < json.size(); ++i) {
+size_t skip_space(std::string_view json, size_t i) {
+  while (i < json.size() && is_space(json[i])) ++i;
+  return i;
+}
+
+// The end (one past) of the JSON value that starts at `i`, or npos when it does not end: a
+// string, an object or array (brackets matched, strings skipped), or a scalar.
+size_t value_end(std::string_view json, size_t i) {
+  if (i >= json.size()) return std::string_view::npos;
+  if (json[i] == '"') {
+    size_t end = string_end(json, i);
+    return end == std::string_view::npos ? end : end + 1;
+  }
+  if (json[i] == '{' || json[i] == '[') {
+    size_t depth = 0;
+    for (; i < json.size(); ++i) {
       char c = json[i];
       if (c == '"') {
         i = string_end(json, i);
-        if (i == std::string_view::npos) return {};
-      } else if (c == '{') {
+        if (i == std::string_view::npos) return i;
+      } else if (c == '{' || c == '[') {
         ++depth;
-      } else if (c == '}' && --depth == 0) {
-        return json.substr(value, i + 1 - value);
+      } else if ((c == '}' || c == ']') && --depth == 0) {
+        return i + 1;
       }
     }
-    return {};
+    return std::string_view::npos;
   }
+  while (i < json.size() && json[i] != ',' && json[i] != '}' && json[i] != ']' &&
+         !is_space(json[i]))
+    ++i;
+  return i;
+}
+
+// A count: 1 to 18 digits and nothing else.
+std::optional<uint64_t> parse_count(std::string_view raw) {
+  if (raw.empty() || raw.size() > 18) return std::nullopt;
+  uint64_t value = 0;
+  for (char c : raw) {
+    if (c < '0' || c > '9') return std::nullopt;
+    value = value * 10 + static_cast<uint64_t>(c - '0');
+  }
+  return value;
 }
 
 }  // namespace
+
+std::string_view json_member(std::string_view object, std::string_view key) {
+  size_t i = skip_space(object, 0);
+  if (i >= object.size() || object[i] != '{') return {};
+  i = skip_space(object, i + 1);
+  if (i < object.size() && object[i] == '}') return {};
+  while (i < object.size() && object[i] == '"') {
+    size_t key_end = string_end(object, i);
+    if (key_end == std::string_view::npos) return {};
+    std::string_view name = object.substr(i + 1, key_end - i - 1);
+    i = skip_space(object, key_end + 1);
+    if (i >= object.size() || object[i] != ':') return {};
+    i = skip_space(object, i + 1);
+    size_t end = value_end(object, i);
+    if (end == std::string_view::npos) return {};
+    if (name == key) return object.substr(i, end - i);
+    i = skip_space(object, end);
+    if (i >= object.size() || object[i] != ',') return {};
+    i = skip_space(object, i + 1);
+  }
+  return {};
+}
+
+std::optional<uint64_t> json_count(std::string_view object, std::string_view key) {
+  return parse_count(json_member(object, key));
+}
+
+namespace {}  // namespace
 
 std::optional<uint64_t> find_json_number(std::string_view json, std::string_view key) {
   size_t from = 0;
@@ -136,9 +185,7 @@ uint64_t string_chars_under(std::string_view json, std::initializer_list<std::st
 }
 
 uint64_t estimate_prompt_tokens(std::string_view request_body) {
-  uint64_t chars = string_chars_under(
-      request_body, {"content", "text", "input", "prompt", "system", "instructions"});
-  return (chars + 3) / 4;
+  return (request_body.size() + 3) / 4;
 }
 
 void UsageMeter::note_prompt(uint64_t n) {
@@ -149,21 +196,20 @@ void UsageMeter::note_completion(uint64_t n) {
   completion_ = std::max(completion_.value_or(0), n);
 }
 
-void UsageMeter::read_usage_object(std::string_view json, std::string_view prompt_key,
-                                   std::string_view completion_key) {
-  std::string_view usage = object_under(json, "usage");
-  if (usage.empty()) return;
-  if (auto n = find_json_number(usage, prompt_key)) {
+void UsageMeter::read_usage(std::string_view usage, std::string_view prompt_key,
+                            std::string_view completion_key) {
+  if (usage.empty() || usage.front() != '{') return;
+  if (auto n = json_count(usage, prompt_key)) {
     uint64_t prompt = *n;
     // Anthropic counts cached prompt tokens apart from input_tokens; they are prompt all the same.
     if (prompt_key == "input_tokens") {
-      prompt += find_json_number(usage, "cache_creation_input_tokens").value_or(0);
-      prompt += find_json_number(usage, "cache_read_input_tokens").value_or(0);
+      prompt += json_count(usage, "cache_creation_input_tokens").value_or(0);
+      prompt += json_count(usage, "cache_read_input_tokens").value_or(0);
     }
     note_prompt(prompt);
   }
   if (completion_key.empty()) return;
-  if (auto n = find_json_number(usage, completion_key)) note_completion(*n);
+  if (auto n = json_count(usage, completion_key)) note_completion(*n);
 }
 
 void UsageMeter::on_event(std::string_view type, std::string_view data) {
@@ -176,40 +222,46 @@ void UsageMeter::on_event(std::string_view type, std::string_view data) {
       content_chars_ += string_chars_under(data, {"delta"});
     } else if (type == "response.completed" || type == "response.incomplete" ||
                type == "response.failed") {
-      read_usage_object(data, "input_tokens", "output_tokens");
+      read_usage(json_member(json_member(data, "response"), "usage"), "input_tokens",
+                 "output_tokens");
     }
     return;
   }
   // message_start's output_tokens is a placeholder (0 or 1) before any content: only
   // message_delta's cumulative count says what the answer cost.
   if (type == "message_start") {
-    read_usage_object(data, "input_tokens", {});
+    read_usage(json_member(json_member(data, "message"), "usage"), "input_tokens", {});
     return;
   }
   if (type == "message_delta") {
-    read_usage_object(data, "input_tokens", "output_tokens");
+    read_usage(json_member(data, "usage"), "input_tokens", "output_tokens");
     return;
   }
   // OpenAI chat completions (and what imitates it): unnamed events.
   content_chars_ += string_chars_under(data, {"content", "reasoning_content", "arguments"});
   if (data.find("\"usage\"") != std::string_view::npos)
-    read_usage_object(data, "prompt_tokens", "completion_tokens");
+    read_usage(json_member(data, "usage"), "prompt_tokens", "completion_tokens");
 }
 
 void UsageMeter::on_line(std::string_view line) {
   content_chars_ += string_chars_under(line, {"content", "response", "thinking"});
-  if (auto n = find_json_number(line, "prompt_eval_count")) note_prompt(*n);
-  if (auto n = find_json_number(line, "eval_count")) note_completion(*n);
+  if (auto n = json_count(line, "prompt_eval_count")) note_prompt(*n);
+  if (auto n = json_count(line, "eval_count")) note_completion(*n);
 }
 
 void UsageMeter::on_json_answer(std::string_view body) {
-  if (object_under(body, "usage").empty()) {
+  std::string_view usage = json_member(body, "usage");
+  if (usage.empty()) {
     on_line(body);  // Ollama's counts are top-level
     return;
   }
-  read_usage_object(body, "prompt_tokens", "completion_tokens");
-  read_usage_object(body, "input_tokens", "output_tokens");
+  read_usage(usage, "prompt_tokens", "completion_tokens");
+  read_usage(usage, "input_tokens", "output_tokens");
   content_chars_ += string_chars_under(body, {"content", "text", "output_text"});
+}
+
+void UsageMeter::on_unread_bytes(uint64_t bytes) {
+  content_chars_ += bytes;
 }
 
 }  // namespace ssegw::upstream

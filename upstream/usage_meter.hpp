@@ -3,21 +3,25 @@
 // without counts.
 //
 // What is read:
-// - OpenAI chat completions: the `usage` object of a chunk (prompt_tokens, completion_tokens);
+// - OpenAI chat completions: the chunk's own `usage` object (prompt_tokens, completion_tokens);
 //   content from `content`, `reasoning_content` and tool call `arguments` strings.
-// - OpenAI Responses: `usage` of response.completed / response.incomplete / response.failed
-//   (input_tokens, output_tokens); content from the `delta` of response.*.delta events.
-// - Anthropic messages: `usage` of message_start (input_tokens, with the cache_creation_ and
-//   cache_read_input_tokens added to the prompt; its output_tokens is a placeholder and is not
-//   read) and of message_delta (output_tokens, cumulative);
-//   content from content_block_delta's text, partial_json and thinking.
-// - Ollama: prompt_eval_count and eval_count of the final line; content from `content`,
-//   `response` and `thinking`.
-// - A non-streamed JSON answer: its `usage` object (either naming), or Ollama's counts.
+// - OpenAI Responses: `response.usage` of response.completed / response.incomplete /
+//   response.failed (input_tokens, output_tokens); content from the `delta` of response.*.delta
+//   events.
+// - Anthropic messages: `message.usage` of message_start (input_tokens, with the cache_creation_
+//   and cache_read_input_tokens added to the prompt; its output_tokens is a placeholder and is not
+//   read) and `usage` of message_delta (output_tokens, cumulative); content from
+//   content_block_delta's text, partial_json and thinking.
+// - Ollama: the line's own prompt_eval_count and eval_count; content from `content`, `response`
+//   and `thinking`.
+// - A non-streamed JSON answer: its own `usage` object (either naming), or Ollama's counts.
 //
 // Rules:
-// - A scan of the event's own text, not a JSON parse: each event is looked at once, for the few
-//   keys above, so accounting costs one pass over bytes that already passed the SSE parser.
+// - Counts are read only where the provider puts them, at their exact place in the document
+//   (json_member): a `usage` object or an `eval_count` nested anywhere else (a tool call's
+//   arguments, an echoed schema, text the model wrote) is never taken for the answer's.
+// - A scan of the event's own text, not a JSON parse into values: a few linear passes over bytes
+//   that already passed the SSE parser.
 // - Counts only grow: a provider that repeats a cumulative count (Anthropic) is read as the
 //   largest value seen.
 // - The estimate is ceil(characters / 4) of the content strings (decoded: an escape is one
@@ -36,8 +40,10 @@ class UsageMeter {
   void on_event(std::string_view type, std::string_view data);
   // An NDJSON line of a 2xx answer.
   void on_line(std::string_view line);
-  // A whole non-streamed JSON answer, or its tail (the counts come last).
+  // A whole non-streamed JSON answer.
   void on_json_answer(std::string_view body);
+  // Bytes of an answer too large to be read: their count stands in for its content.
+  void on_unread_bytes(uint64_t bytes);
 
   // The counts the provider reported, if it did.
   std::optional<uint64_t> prompt() const { return prompt_; }
@@ -47,8 +53,9 @@ class UsageMeter {
   uint64_t estimated_completion() const { return (content_chars_ + 3) / 4; }
 
  private:
-  void read_usage_object(std::string_view json, std::string_view prompt_key,
-                         std::string_view completion_key);
+  // A usage object's counts; an empty completion_key reads only the prompt.
+  void read_usage(std::string_view usage, std::string_view prompt_key,
+                  std::string_view completion_key);
   void note_prompt(uint64_t n);
   void note_completion(uint64_t n);
 
@@ -61,11 +68,19 @@ class UsageMeter {
 // of an event, and for estimating a prompt from a request body.
 uint64_t string_chars_under(std::string_view json, std::initializer_list<std::string_view> keys);
 
-// A prompt's estimate from a request body: the characters of its message texts, inputs and
-// instructions, divided by 4 and rounded up.
+// A prompt's estimate from a request body: its bytes divided by 4, rounded up. The whole body,
+// JSON included, so that no field (a tool's description, a system text) hides prompt from it:
+// when it errs, it errs high.
 uint64_t estimate_prompt_tokens(std::string_view request_body);
 
-// The number after "key": in a JSON text (the first one), without parsing the document.
+// The raw text of the value of `key` among the members of the JSON object `object` itself (not
+// of the objects nested in it), or empty when absent or malformed. Linear in the object's size.
+std::string_view json_member(std::string_view object, std::string_view key);
+// That value as a count: 1 to 18 digits and nothing else.
+std::optional<uint64_t> json_count(std::string_view object, std::string_view key);
+
+// The number after "key": in a JSON text (the first one, at any depth), without parsing the
+// document.
 std::optional<uint64_t> find_json_number(std::string_view json, std::string_view key);
 
 // The string value of "key" in a JSON text (the first one, as raw bytes, escapes undecoded),

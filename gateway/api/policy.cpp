@@ -424,18 +424,28 @@ std::optional<Refusal> Policy::client_limits_stage(const http::Request&, Permit&
 std::optional<Refusal> Policy::global_limits_stage(const http::Request&, Permit& permit,
                                                    std::string_view, uint64_t, int64_t) const {
   if (permit.kind != Kind::kRoute) return std::nullopt;
-  auto it = upstream_limits_.find(permit.route->upstream);
-  if (it == upstream_limits_.end()) return std::nullopt;  // the loader checked every reference
-  std::optional<base::Lease> slot = it->second->try_take();
-  if (!slot) {
-    metrics_.upstream(permit.route->upstream).busy->Increment();
-    return refusal(
-        503, "upstream_busy",
-        "the upstream has upstreams." + permit.route->upstream + ".max_concurrent requests open",
-        permit, "Retry-After: 1\r\n");
+  // The first upstream of the route with a free slot, among those its attempts may reach: a busy
+  // primary is skipped for its backup, as a failing one would be.
+  const config::RouteConfig& route = *permit.route;
+  size_t reachable =
+      std::min<size_t>(route.upstreams.size(), std::max<uint32_t>(route.max_attempts, 1));
+  for (size_t i = 0; i < reachable; ++i) {
+    auto it = upstream_limits_.find(route.upstreams[i]);
+    if (it == upstream_limits_.end()) continue;  // the loader checked every reference
+    if (std::optional<base::Lease> slot = it->second->try_take()) {
+      permit.upstream_slot = std::move(*slot);
+      permit.upstream_index = static_cast<uint32_t>(i);
+      return std::nullopt;
+    }
+    metrics_.upstream(route.upstreams[i]).busy->Increment();
+    if (i + 1 < reachable) metrics_.llm.retries(route.path, route.upstreams[i], "busy").Increment();
   }
-  permit.upstream_slot = std::move(*slot);
-  return std::nullopt;
+  return refusal(503, "upstream_busy",
+                 reachable == 1 ? "the upstream has upstreams." + route.upstream +
+                                      ".max_concurrent requests open"
+                                : std::string("every upstream of the route has its "
+                                              "max_concurrent requests open"),
+                 permit, "Retry-After: 1\r\n");
 }
 
 // ---- 6. budgets -------------------------------------------------------------------------------

@@ -102,6 +102,7 @@ class Permit {
   // kRoute: held while the proxied request runs.
   base::Lease stream_slot;
   base::Lease upstream_slot;
+  uint32_t upstream_index = 0;  // which of the route's upstreams that slot is of
   // kRoute of a principal with a budget: the account (stage 6); after check_budget() its slot,
   // and the hook that charges it the answer's tokens.
   std::optional<BudgetAccount> budget;

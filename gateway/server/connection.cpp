@@ -71,12 +71,20 @@ void Connection::handle(http::Request& request) {
   }
   uint64_t wait = ++budget_checks_;
   budget_wait_ = wait;
+  // The record to write if the check times out (answer_timeout()): a rejected request like any.
+  budget_timeout_record_.reset();
+  if (permit->route->usage)
+    budget_timeout_record_ = upstream::rejected_record(
+        *permit->route, request, 503, std::string(permit->principal.label()),
+        permit->principal.kind == api::Principal::Kind::kJwt ? permit->principal.claims.subject
+                                                             : std::string());
   policy.check_budget(std::move(*permit), worker_.budgets(),
                       [this, life = lifetime(), wait, &request](api::Admission admission) {
                         // Gone, or timed out meanwhile (answer_timeout()): the request was
                         // answered, and the permit's leases go back as admission goes.
                         if (!http::Exchange::alive(life) || budget_wait_ != wait) return;
                         budget_wait_ = 0;
+                        budget_timeout_record_.reset();
                         admitted(request, std::move(admission));
                       });
 }
@@ -85,9 +93,8 @@ void Connection::admitted(http::Request& request, api::Admission admission) {
   if (const auto* refused = std::get_if<api::Refusal>(&admission)) {
     set_label(refused->label);
     if (refused->route && refused->route->usage)
-      upstream::report_usage(upstream::rejected_record(*refused->route, request, refused->status,
-                                                       refused->key_label, refused->subject),
-                             worker_.metrics(), worker_.config().log.access);
+      report_rejected(upstream::rejected_record(*refused->route, request, refused->status,
+                                                refused->key_label, refused->subject));
     respond_error(refused->status, refused->code, refused->message, refused->headers);
     return;
   }
@@ -108,9 +115,18 @@ void Connection::count(const char* label, int status) {
 
 // A subscription or an info still waiting for its owner is forgotten: what the owner answers
 // now is undone when its callback finds nothing waiting (joined()).
+// A refused route request's usage record. Counted always; logged only when the principal is known:
+// a client without a token could otherwise write the log as fast as it sends requests.
+void Connection::report_rejected(const upstream::UsageRecord& record) {
+  bool log_line = worker_.config().log.access && record.key_label != "anonymous";
+  upstream::report_usage(record, worker_.metrics(), log_line);
+}
+
 http::Session::Timeout Connection::answer_timeout() {
   if (budget_wait_) {  // Redis has not answered the budget check, nor been declared lost
     budget_wait_ = 0;
+    if (budget_timeout_record_) report_rejected(std::move(*budget_timeout_record_));
+    budget_timeout_record_.reset();
     return {"backplane_unavailable",
             "the budget counters in the Redis backplane did not answer within "
             "limits.owner_timeout"};

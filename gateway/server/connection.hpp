@@ -11,11 +11,13 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "gateway/api/policy.hpp"
 #include "gateway/http/session.hpp"
 #include "gateway/hub/channel_service.hpp"
+#include "upstream/usage_record.hpp"
 
 namespace ssegw::server {
 
@@ -60,6 +62,7 @@ class Connection final : public http::Session {
   bool may_overlap(const http::Request& request) const override;
   void count(const char* label, int status) override;
   Timeout answer_timeout() override;
+  void report_rejected(const upstream::UsageRecord& record);
   void on_stream_drained() override;
   void on_stream_progress() override;
   void on_session_closed() override;
@@ -71,7 +74,8 @@ class Connection final : public http::Session {
   bool stream_awaited_ = false;           // stream_ waits for its channel's answer
   uint64_t budget_checks_ = 0;            // budget checks started, to number them
   uint64_t budget_wait_ = 0;              // the check the current request waits for; 0: none
-  std::string client_ip_;                 // the peer's address, for X-Forwarded-For
+  std::optional<upstream::UsageRecord> budget_timeout_record_;  // written if that check times out
+  std::string client_ip_;   // the peer's address, for X-Forwarded-For
   std::string client_key_;  // its key in the per-address limits (api::client_key), counted there
                             // while not empty
 };

@@ -191,6 +191,7 @@ void route(Connection& c, http::Request& request, api::Permit permit) {
   options.keepalive_ms = static_cast<uint64_t>(worker.config().heartbeat.count());
   options.recording = std::move(recording);
   options.log_usage = worker.config().log.access;
+  options.first_upstream = permit.upstream_index;  // the first with a free slot
   options.requester.key = std::string(permit.principal.label());
   if (permit.principal.kind == api::Principal::Kind::kJwt)
     options.requester.subject = permit.principal.claims.subject;

@@ -147,3 +147,34 @@ TEST_CASE("fallback: retry_on and max_attempts bound what is retried") {
     CHECK(mock.stat(kRoute) == 1);
   }
 }
+
+TEST_CASE("fallback: a primary at its max_concurrent is skipped for the backup at once") {
+  MockLlm mock;
+  Gateway gw(fallback_yaml(mock.url(), ", max_concurrent: 1", mock));
+  // The first answer holds the primary's only slot (its upstream stalls after one token).
+  SseStream held = SseStream::raw(
+      gw.port(),
+      post_request(kRoute + "?tokens=5&interval_ms=1&stall_after=1&stall_ms=60000", kBody));
+  CHECK(held.wait_head().status == 200);
+  CHECK(wait_metric(gw.port(), "ssegw_upstream_requests_active{upstream=\"primary\"}", 1) == 1);
+  check_backup_answer(http(gw.port(), post_request(kRoute + "?tokens=3&interval_ms=1", kBody)));
+  CHECK(read_metric(gw.port(), retries_series("primary", "busy")) == 1);
+  CHECK(wait_metric(gw.port(), requests_series("backup", "completed"), 1) == 1);
+  held.close();
+}
+
+TEST_CASE("fallback: a 429 is retried on the same upstream no sooner than its Retry-After") {
+  MockLlm mock;
+  Gateway gw("upstreams:\n  only: {url: \"" + mock.url() +
+             "\", headers: {X-Mock-Status: \"429\"}}\n"
+             "routes:\n  - {path: " +
+             kRoute + ", upstream: only, max_attempts: 2}\n");
+  auto start = std::chrono::steady_clock::now();
+  Response r = http(gw.port(), post_request(kRoute, kBody));
+  auto elapsed = std::chrono::steady_clock::now() - start;
+  CHECK(r.status == 429);  // both attempts refused: the client gets the last one's answer
+  CHECK(r.header("retry-after") == "1");
+  CHECK(mock.stat(kRoute) == 2);
+  // The mock's Retry-After: 1 is longer than the 250 ms of a first retry: it wins.
+  CHECK(elapsed >= std::chrono::milliseconds(1000));
+}

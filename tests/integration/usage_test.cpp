@@ -27,9 +27,14 @@ std::string upstream_yaml(const MockLlm& mock) {
   return "upstreams:\n  llm: {url: \"" + mock.url() + "\"}\n";
 }
 
-// A chat body of 5 words whose message text has 23 characters (an estimate of 6 tokens).
+// A chat body of 5 words (the mock's prompt count); the gateway's estimate of a prompt is the
+// body's bytes / 4, rounded up.
 const std::string kChatBody =
     R"({"model":"gpt-test","stream":true,"messages":[{"role":"user","content":"one two three four five"}]})";
+
+long estimate(const std::string& body) {
+  return static_cast<long>((body.size() + 3) / 4);
+}
 
 // ssegw_llm_tokens_total of one route, kind and source (key anonymous, upstream llm).
 std::string tokens_series(const std::string& route, const std::string& kind,
@@ -53,14 +58,13 @@ TEST_CASE("usage: estimated from the content, per format, when the upstream repo
   Gateway gw(upstream_yaml(mock) + kRoutes);
   struct Case {
     std::string route, body;
-    long prompt_estimate;
   };
   // 7 tokens of 5 characters: ceil(35 / 4) = 9 completion tokens each.
   const std::vector<Case> cases = {
-      {"/v1/chat/completions", kChatBody, 6},
-      {"/v1/responses", R"({"model":"m","input":"abcdefghi"})", 3},
-      {"/v1/messages", R"({"stream":true,"messages":[{"role":"user","content":"abcd"}]})", 1},
-      {"/api/chat", R"({"model":"m","messages":[{"role":"user","content":"abcde"}]})", 2},
+      {"/v1/chat/completions", kChatBody},
+      {"/v1/responses", R"({"model":"m","input":"abcdefghi"})"},
+      {"/v1/messages", R"({"stream":true,"messages":[{"role":"user","content":"abcd"}]})"},
+      {"/api/chat", R"({"model":"m","messages":[{"role":"user","content":"abcde"}]})"},
   };
   for (const Case& c : cases) {
     INFO("route ", c.route);
@@ -70,7 +74,7 @@ TEST_CASE("usage: estimated from the content, per format, when the upstream repo
     CHECK(wait_metric(gw.port(), requests_series(c.route, "completed"), 1) == 1);
     CHECK(read_metric(gw.port(), tokens_series(c.route, "completion", "estimated")) == 9);
     CHECK(read_metric(gw.port(), tokens_series(c.route, "prompt", "estimated")) ==
-          c.prompt_estimate);
+          estimate(c.body));
     CHECK_FALSE(read_metric(gw.port(), tokens_series(c.route, "completion", "reported")));
   }
 }
@@ -90,7 +94,7 @@ TEST_CASE("usage: a client that leaves is charged what it was sent, as an estima
   CHECK(wait_metric(gw.port(), requests_series(route, "cancelled"), 1) == 1);
   CHECK(read_metric(gw.port(), tokens_series(route, "completion", "estimated")) == 4);  // 15 / 4
   // OpenAI reports the prompt only in the last chunk, which never came.
-  CHECK(read_metric(gw.port(), tokens_series(route, "prompt", "estimated")) == 6);
+  CHECK(read_metric(gw.port(), tokens_series(route, "prompt", "estimated")) == estimate(kChatBody));
   CHECK(mock.wait_stat("cancelled", 1) == 1);
 }
 
@@ -154,14 +158,15 @@ TEST_CASE("usage: include_usage: false leaves the request alone, and the counts 
   CHECK(via.body.find("usage") == std::string::npos);
   CHECK(wait_metric(gw.port(), requests_series(route, "completed"), 1) == 1);
   CHECK(read_metric(gw.port(), tokens_series(route, "completion", "estimated")) == 7);  // 25 / 4
-  CHECK(read_metric(gw.port(), tokens_series(route, "prompt", "estimated")) == 6);
+  CHECK(read_metric(gw.port(), tokens_series(route, "prompt", "estimated")) == estimate(kChatBody));
 }
 
 TEST_CASE("usage: one record per request, as a log line and under the key's name") {
   MockLlm mock;
   Gateway gw(upstream_yaml(mock) + kRoutes +
              "auth:\n  keys:\n    - {name: team-a, token: \"team-a-key-0123456789\", "
-             "routes: [\"/v1/*\"]}\n");
+             "routes: [\"/v1/*\"]}\n"
+             "    - {name: other, token: \"other-key-0123456789\", routes: [\"/api/*\"]}\n");
   const std::string key = "Authorization: Bearer team-a-key-0123456789\r\n";
   const std::string trace = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 
@@ -199,14 +204,30 @@ TEST_CASE("usage: one record per request, as a log line and under the key's name
           wait_log_line(gw, {"\"msg\":\"usage\"", "\"traceparent\":\"" + made + "\""}).empty());
     }
   }
-  SUBCASE("a refused request is a rejected record, with no tokens") {
-    Response refused = http(gw.port(), post_request("/v1/chat/completions", kChatBody));
-    CHECK(refused.status == 401);
+  SUBCASE("one traceparent goes up: the first, a later version's ids as version 00") {
+    const std::string later = "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra";
+    Response a =
+        http(gw.port(), post_request("/v1/chat/completions?tokens=1&echo_trace=1", kChatBody,
+                                     key + "traceparent: " + later + "\r\ntraceparent: junk\r\n"));
+    CHECK(a.status == 200);
+    CHECK(a.header("x-mock-traceparent") == "00" + trace.substr(2));
+  }
+  SUBCASE("a refused request is a rejected record with no tokens, logged once it has a key") {
+    Response anonymous = http(gw.port(), post_request("/v1/chat/completions", kChatBody));
+    CHECK(anonymous.status == 401);
+    Response other =
+        http(gw.port(), post_request("/v1/chat/completions", kChatBody,
+                                     "Authorization: Bearer other-key-0123456789\r\n"));
+    CHECK(other.status == 403);
     CHECK(wait_metric(gw.port(), requests_series("/v1/chat/completions", "rejected"), 1) == 1);
-    CHECK_FALSE(wait_log_line(gw, {"\"msg\":\"usage\"", "\"key\":\"anonymous\"", "\"status\":401",
+    CHECK(wait_metric(gw.port(), requests_series("/v1/chat/completions", "rejected", "other"), 1) ==
+          1);
+    CHECK_FALSE(wait_log_line(gw, {"\"msg\":\"usage\"", "\"key\":\"other\"", "\"status\":403",
                                    "\"outcome\":\"rejected\"", "\"prompt_tokens\":0",
                                    "\"completion_tokens\":0"})
                     .empty());
+    // Without a token, a client could write the log as fast as it sends: counted, not logged.
+    CHECK(gw.log().find("\"status\":401") == std::string::npos);
     CHECK(mock.stat("/v1/chat/completions") == 1);  // only the first request reached it
   }
 }
@@ -251,4 +272,25 @@ TEST_CASE("usage: a route with usage: false is not read, and writes no record") 
   CHECK(gw.stop_and_wait() == 0);
   CHECK(gw.log().find("\"msg\":\"usage\"") == std::string::npos);
   CHECK(mock.stat("/v1/chat/completions") == 2);
+}
+
+TEST_CASE("usage: a request that went out but got no head is charged its prompt estimate") {
+  MockLlm mock;
+  Gateway gw(upstream_yaml(mock) + kRoutes);
+  // The upstream holds its head back; the client leaves meanwhile.
+  SseStream s = SseStream::raw(gw.port(),
+                               post_request("/v1/chat/completions?head_delay_ms=60000", kChatBody));
+  CHECK(mock.wait_stat("requests", 1) == 1);  // the request is out
+  s.close();
+  const std::string route = "/v1/chat/completions";
+  CHECK(wait_metric(gw.port(), requests_series(route, "cancelled"), 1) == 1);
+  CHECK(read_metric(gw.port(), tokens_series(route, "prompt", "estimated")) == estimate(kChatBody));
+  CHECK_FALSE(read_metric(gw.port(), tokens_series(route, "completion", "estimated")));
+  // An upstream that could not be reached billed nothing.
+  const ReservedPort refusing;  // bound, never listening
+  Gateway unreachable("upstreams:\n  llm: {url: \"http://127.0.0.1:" +
+                      std::to_string(refusing.port()) + "\"}\n" + kRoutes);
+  CHECK(http(unreachable.port(), post_request(route, kChatBody)).status == 502);
+  CHECK(wait_metric(unreachable.port(), requests_series(route, "upstream_error"), 1) == 1);
+  CHECK_FALSE(read_metric(unreachable.port(), tokens_series(route, "prompt", "estimated")));
 }

@@ -20,12 +20,31 @@ TEST_CASE("upstream/include_usage: injected into a streaming chat request withou
   CHECK(spaced == R"(  {"stream_options":{"include_usage":true}, "stream" : true })");
 }
 
-TEST_CASE("upstream/include_usage: left alone when it would change what the client chose") {
-  std::string chosen = R"({"stream":true,"stream_options":{"include_usage":false}})";
-  CHECK_FALSE(inject_include_usage("/v1/chat/completions", chosen));
-  CHECK(chosen == R"({"stream":true,"stream_options":{"include_usage":false}})");
+TEST_CASE("upstream/include_usage: a client's stream_options without include_usage: true get it") {
+  std::string off = R"({"stream":true,"stream_options":{"include_usage":false}})";
+  CHECK(inject_include_usage("/v1/chat/completions", off));
+  CHECK(off == R"({"stream":true,"stream_options":{"include_usage":true}})");
+  std::string other = R"({"stream":true,"stream_options":{"x":1}})";
+  CHECK(inject_include_usage("/v1/chat/completions", other));
+  CHECK(other == R"({"stream":true,"stream_options":{"include_usage":true,"x":1}})");
+  std::string empty = R"({"stream":true,"stream_options":{ }})";
+  CHECK(inject_include_usage("/v1/chat/completions", empty));
+  CHECK(empty == R"({"stream":true,"stream_options":{"include_usage":true }})");
+  std::string null = R"({"stream":true,"stream_options":null})";
+  CHECK(inject_include_usage("/v1/chat/completions", null));
+  CHECK(null == R"({"stream":true,"stream_options":{"include_usage":true}})");
+}
+
+TEST_CASE("upstream/include_usage: left alone when there is nothing to ask, or it was asked") {
+  std::string asked = R"({"stream":true,"stream_options":{"include_usage":true}})";
+  CHECK_FALSE(inject_include_usage("/v1/chat/completions", asked));
+  CHECK(asked == R"({"stream":true,"stream_options":{"include_usage":true}})");
   std::string not_streaming = R"({"stream":false})";
   CHECK_FALSE(inject_include_usage("/v1/chat/completions", not_streaming));
+  // A "stream":true nested in a tool's schema is not the request's.
+  std::string nested =
+      R"({"stream":false,"tools":[{"function":{"parameters":{"default":{"stream":true}}}}]})";
+  CHECK_FALSE(inject_include_usage("/v1/chat/completions", nested));
   std::string other_route = R"({"stream":true})";
   CHECK_FALSE(inject_include_usage("/v1/responses", other_route));
   std::string not_object = R"([{"stream":true}])";

@@ -107,11 +107,64 @@ TEST_CASE("upstream/usage_meter: the estimate is ceil(characters / 4)") {
   CHECK(m.estimated_completion() == 2);
 }
 
-TEST_CASE("upstream/usage_meter: the prompt estimate reads messages, input and instructions") {
-  CHECK(upstream::estimate_prompt_tokens(
-            R"({"model":"gpt","messages":[{"role":"user","content":"abcdefgh"}]})") == 2);
-  CHECK(upstream::estimate_prompt_tokens(R"({"input":"abcde","instructions":"xyz"})") == 2);
-  CHECK(upstream::estimate_prompt_tokens(R"({"model":"gpt"})") == 0);
+TEST_CASE("upstream/usage_meter: the prompt estimate is the whole body's bytes / 4, rounded up") {
+  CHECK(upstream::estimate_prompt_tokens("") == 0);
+  CHECK(upstream::estimate_prompt_tokens("abcd") == 1);
+  CHECK(upstream::estimate_prompt_tokens("abcde") == 2);
+  // Nothing hides from it: a tool's description counts as much as a message.
+  CHECK(upstream::estimate_prompt_tokens(R"({"tools":[{"description":"0123456789abcdef"}]})") ==
+        12);
+}
+
+TEST_CASE("upstream/usage_meter: counts are read only where the provider puts them") {
+  // A tool call's input, written by the model, holds a usage object of its own.
+  UsageMeter anthropic;
+  anthropic.on_json_answer(
+      R"({"type":"message","content":[{"type":"tool_use","name":"f","input":{"usage":)"
+      R"({"input_tokens":0,"output_tokens":0}}}],"usage":{"input_tokens":90000,"output_tokens":1200}})");
+  CHECK(anthropic.prompt() == 90000u);
+  CHECK(anthropic.completion() == 1200u);
+  // Ollama: arguments with the count's names, then the real counts.
+  UsageMeter ollama;
+  ollama.on_json_answer(R"({"message":{"tool_calls":[{"function":{"arguments":)"
+                        R"({"prompt_eval_count":0,"eval_count":999999999999999999}}}]},)"
+                        R"("done":true,"prompt_eval_count":5000,"eval_count":800})");
+  CHECK(ollama.prompt() == 5000u);
+  CHECK(ollama.completion() == 800u);
+  // A streamed Ollama line whose only counts are nested: none.
+  UsageMeter line;
+  line.on_line(
+      R"({"message":{"tool_calls":[{"function":{"arguments":{"eval_count":7}}}]},"done":false})");
+  CHECK_FALSE(line.completion().has_value());
+  // The Responses API echoes the client's tools before its usage.
+  UsageMeter responses;
+  responses.on_event("response.completed",
+                     R"({"type":"response.completed","response":{"tools":[{"parameters":)"
+                     R"({"usage":{"input_tokens":0,"output_tokens":0}}}],"usage":)"
+                     R"({"input_tokens":40,"output_tokens":9}}})");
+  CHECK(responses.prompt() == 40u);
+  CHECK(responses.completion() == 9u);
+  // OpenAI chat: a usage object inside a delta's content is text, not a count.
+  UsageMeter chat;
+  chat.on_event("message", R"({"choices":[{"delta":{"tool_calls":[{"function":{"arguments":)"
+                           R"({"usage":{"prompt_tokens":1}}}}]}}]})");
+  CHECK_FALSE(chat.prompt().has_value());
+}
+
+TEST_CASE("upstream/usage_meter: json_member reads one level of one object") {
+  using upstream::json_member;
+  CHECK(json_member(R"({"a":1,"b":{"c":2},"d":"x,}"})", "b") == R"({"c":2})");
+  CHECK(json_member(R"({"a":1,"b":{"c":2},"d":"x,}"})", "d") == R"("x,}")");
+  CHECK(json_member(R"( { "a" : [1, {"z":2}] , "z" : true } )", "z") == "true");
+  CHECK(json_member(R"({"b":{"c":2}})", "c").empty());  // not at this level
+  CHECK(json_member(R"({"a":"\"b\":1","b":2})", "b") == "2");
+  CHECK(json_member(R"({"a":{"b":1})", "b").empty());  // malformed: unterminated
+  CHECK(json_member("[1]", "a").empty());
+  CHECK(json_member("{}", "a").empty());
+  CHECK(upstream::json_count(R"({"n":12})", "n") == 12u);
+  CHECK(upstream::json_count(R"({"n":-1})", "n") == std::nullopt);
+  CHECK(upstream::json_count(R"({"n":1.5})", "n") == std::nullopt);
+  CHECK(upstream::json_count(R"({"n":"12"})", "n") == std::nullopt);
 }
 
 TEST_CASE("upstream/usage_meter: find_json_number and find_json_string") {
