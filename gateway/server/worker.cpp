@@ -54,6 +54,7 @@ Shared::Shared(const config::Config& config)
                     config.limits.publish_burst_per_ip, config.limits.max_streams_per_ip),
       upstream_limits(make_upstream_limits(config, metrics)),
       policy(config, client_limits, upstream_limits, metrics),
+      generation_metrics(metrics),
       retry_frame(hub::make_retry_frame(static_cast<uint64_t>(config.retry.count()))),
       heartbeat_frame(hub::make_heartbeat_frame()),
       instance_id(random_instance_id()) {}
@@ -130,6 +131,9 @@ Worker::Worker(Shared& shared, uint32_t index, int listen_fd)
     owner_side_ = std::make_unique<hub::LocalChannels>(
         hub_, [this] { return loop_.now_ms(); }, owns);
   channels_ = std::make_unique<Channels>(*this, *owner_side_, hub_);
+  generations_ = std::make_unique<Generations>(*this, shared.generation_metrics, backplane_.get(),
+                                               shared.instance_id,
+                                               shared.instance_id + "/" + std::to_string(index));
 }
 
 Worker::~Worker() = default;
@@ -207,6 +211,7 @@ void Worker::on_tick() {
   uint64_t now = loop_.now_ms();
   for (auto& proxy : detached_) proxy->tick(now);
   std::erase_if(detached_, [](const auto& proxy) { return proxy->finished(); });
+  generations_->tick(now);
   for (Connection* c = connections_; c;) {
     Connection* next = c->next;  // tick() may close c; it stays linked until its close callback
     c->tick(now);
@@ -222,6 +227,7 @@ void Worker::on_tick() {
 void Worker::on_mail() {
   while (std::unique_ptr<Message> message = mailbox_.pop()) {
     if (channels_->on_message(message->from, message->payload)) continue;
+    if (generations_->on_message(message->from, message->payload)) continue;
     if (std::holds_alternative<Shutdown>(message->payload))
       begin_drain();
     else if (std::holds_alternative<Stop>(message->payload))

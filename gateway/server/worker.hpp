@@ -27,6 +27,7 @@
 #include "gateway/net/handles.hpp"
 #include "gateway/net/loop.hpp"
 #include "gateway/server/channels.hpp"
+#include "gateway/server/generations.hpp"
 #include "gateway/server/mailbox.hpp"
 #include "upstream/http_client.hpp"
 #include "upstream/route_proxy.hpp"
@@ -46,6 +47,7 @@ struct Shared {
   api::ClientLimits client_limits;
   base::NamedLimits upstream_limits;  // upstreams.NAME.max_concurrent, by upstream name
   api::Policy policy;                 // after the limits it takes from
+  metrics::GenerationMetrics generation_metrics;
   std::atomic<uint32_t> connections{0};
   std::atomic<uint32_t> channels{0};
   std::atomic<uint64_t> history_bytes{0};  // retained by every hub: history.max_total_bytes
@@ -91,6 +93,8 @@ class Worker final : public upstream::Upstreams {
   bool send_to(uint32_t worker, Payload payload);
   // Every channel operation of this worker's connections, routes and sources goes through here.
   hub::ChannelService& channels() { return *channels_; }
+  // The generations running on this worker, and the cancel API's way to any generation.
+  Generations& generations() { return *generations_; }
 
   void connection_closed(Connection* connection);
 
@@ -130,6 +134,8 @@ class Worker final : public upstream::Upstreams {
   // other workers' channels across the mailbox.
   std::unique_ptr<hub::ChannelService> owner_side_;
   std::unique_ptr<Channels> channels_;
+  // Before detached_: a proxy's registration goes when the proxy goes.
+  std::unique_ptr<Generations> generations_;
   std::vector<std::unique_ptr<upstream::RouteProxy>> detached_;
   Connection* connections_ = nullptr;
   size_t connection_count_ = 0;
