@@ -286,3 +286,31 @@ TEST_CASE("cancel: Redis frozen: a cancel for another instance's generation gets
   check_accepted(cancel(b.port(), gen), gen);
   CHECK(mock.wait_stat("cancelled", 1) == 1);
 }
+
+// With workers: 2 on both instances, each worker listens on its own cancel channel: a cancel from
+// any worker of B reaches the worker of A that runs the generation. Several generations, started
+// on fresh connections, fall on both of A's workers.
+TEST_CASE("workers: on two instances sharing Redis, a cancel reaches the worker that runs it") {
+  MockLlm mock;
+  RedisServer redis;
+  const std::string yaml = "workers: 2\n" + redis_yaml(redis) + route_yaml(mock);
+  Gateway a(yaml), b(yaml);
+  INFO("gateway A log:\n", a.log());
+  INFO("gateway B log:\n", b.log());
+  REQUIRE(wait_metric(a.port(), "ssegw_backplane_links_up", 2, 10s) == 2);
+  REQUIRE(wait_metric(b.port(), "ssegw_backplane_links_up", 2, 10s) == 2);
+  constexpr int kGenerations = 4;
+  for (int i = 1; i <= kGenerations; ++i) {
+    CAPTURE(i);
+    const std::string gen = start_detached(a.port());
+    auto on_b = follow(b.port(), gen);
+    check_accepted(cancel(b.port(), gen), gen);
+    check_cancelled(*on_b);
+    CHECK(mock.wait_stat("cancelled", i) == i);
+  }
+  CHECK(read_metric(b.port(), "ssegw_generation_cancels_relayed_total{via=\"backplane\"}") ==
+        kGenerations);
+  CHECK(read_metric(a.port(), "ssegw_generations_cancelled_total") == kGenerations);
+  CHECK(wait_metric(a.port(), "ssegw_generations_running", 0) == 0);
+  CHECK(mock.wait_stat("active", 0) == 0);
+}
