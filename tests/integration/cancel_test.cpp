@@ -141,7 +141,7 @@ TEST_CASE("cancel: a resumable answer's own client gets the error event and its 
   check_error(cancel(port, gen), 404, "not_found");
 }
 
-TEST_CASE("cancel: the starter's key and publish rights may cancel; others get 404 or 403") {
+TEST_CASE("cancel: the starter's key and publish rights may cancel, others get 404 or 403") {
   MockLlm mock;
   Gateway gw(route_yaml(mock) +
              "cors: {allow_origins: [\"https://app.example\"]}\n"

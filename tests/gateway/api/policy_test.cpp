@@ -174,7 +174,7 @@ using Verdict = api::CancelRights::Verdict;
 }  // namespace
 
 TEST_CASE(
-    "api/policy: DELETE /v1/generations/{gen} is a cancel; other methods 405, bad names 404") {
+    "api/policy: DELETE /v1/generations/{gen} is a cancel, other methods 405, bad names 404") {
   Stage s(kRoutes);
   api::Admission admitted = s.admit(request(HTTP_DELETE, kCancelPath));
   const api::Permit& cancel = permit(admitted);
