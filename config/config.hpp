@@ -103,6 +103,8 @@ struct AuthConfig {
 
 struct LogConfig {
   std::string level = "info";  // debug | info | warn | error
+  // A usage record per proxied route request, as a JSON line, whatever the level.
+  bool access = true;
 };
 
 struct DemoConfig {
@@ -166,10 +168,26 @@ enum class DisconnectPolicy { kCancel, kContinue };
 // Whether a route needs a gateway token when auth.jwt or auth.keys is configured.
 enum class RouteAuth { kRequired, kNone };
 
+// What moves a route request on to its next attempt, before anything reached the client.
+enum RetryOn : uint32_t {
+  kRetryConnectError = 1,      // resolve, connect, connect timeout, TLS: the request never arrived
+  kRetryFirstByteTimeout = 2,  // the upstream's first_byte_timeout passed without a head
+  kRetry5xx = 4,               // a 5xx head
+  kRetry429 = 8,               // a 429 head
+};
+
 // A streaming reverse-proxy route for LLM APIs.
 struct RouteConfig {
-  std::string path;      // exact request path, e.g. /v1/chat/completions
-  std::string upstream;  // an upstreams key
+  std::string path;  // exact request path, e.g. /v1/chat/completions
+  // The upstreams keys to try, in order: `upstream: a` is [a]. The first is the primary.
+  std::vector<std::string> upstreams;
+  std::string upstream;  // upstreams[0]
+  // Attempts in all, each on the next upstream of the list (round again when it is shorter);
+  // defaults to the number of upstreams.
+  uint32_t max_attempts = 1;
+  uint32_t retry_on = kRetryConnectError | kRetryFirstByteTimeout | kRetry5xx | kRetry429;
+  // Ask OpenAI chat upstreams for the usage of streamed answers (docs/protocol.md "Usage").
+  bool include_usage = true;
   bool resumable = false;
   DisconnectPolicy on_disconnect = DisconnectPolicy::kCancel;
   RouteAuth auth = RouteAuth::kRequired;

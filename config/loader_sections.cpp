@@ -57,7 +57,9 @@ void Loader::cors(const Field& f, CorsConfig& c) {
 }
 
 void Loader::log(const Field& f, LogConfig& l) {
-  read_map(f.value, f.path, {{"level", [&](const Field& g) { l.level = log_level(g); }}});
+  read_map(f.value, f.path,
+           {{"level", [&](const Field& g) { l.level = log_level(g); }},
+            {"access", [&](const Field& g) { l.access = boolean(g); }}});
 }
 
 void Loader::demo(const Field& f, DemoConfig& d) {

@@ -101,10 +101,14 @@ void Loader::sources(const Field& f, std::vector<SourceConfig>& out) {
   });
 }
 
+// A route's fallback list and attempts stay small: each attempt may wait a first_byte_timeout.
+constexpr size_t kMaxRouteUpstreams = 8;
+constexpr uint64_t kMaxRouteAttempts = 10;
+
 void Loader::routes(const Field& f, std::vector<RouteConfig>& out) {
   each_item(f, [&](const Field& item) {
     RouteConfig r;
-    bool has_path = false, has_upstream = false;
+    bool has_path = false, has_upstream = false, has_attempts = false;
     read_map(item.value, item.path,
              {
                  {"path",
@@ -121,10 +125,45 @@ void Loader::routes(const Field& f, std::vector<RouteConfig>& out) {
                   }},
                  {"upstream",
                   [&](const Field& g) {
-                    r.upstream = nonempty(g, "an upstream name");
-                    references_.push_back({r.upstream, g.mark(), g.path});
+                    if (has_upstream) fail(g.mark(), g.path + ": give upstream or upstreams");
+                    r.upstreams = {nonempty(g, "an upstream name")};
+                    references_.push_back({r.upstreams[0], g.mark(), g.path});
                     has_upstream = true;
                   }},
+                 {"upstreams",
+                  [&](const Field& g) {
+                    if (has_upstream) fail(g.mark(), g.path + ": give upstream or upstreams");
+                    r.upstreams = string_list(g);
+                    if (r.upstreams.empty() || r.upstreams.size() > kMaxRouteUpstreams)
+                      fail(g.mark(), g.path + ": expected 1 to " +
+                                         std::to_string(kMaxRouteUpstreams) + " upstream names");
+                    for (const std::string& name : r.upstreams)
+                      references_.push_back({name, g.mark(), g.path});
+                    has_upstream = true;
+                  }},
+                 {"max_attempts",
+                  [&](const Field& g) {
+                    r.max_attempts = static_cast<uint32_t>(count(g, kMaxRouteAttempts));
+                    has_attempts = true;
+                  }},
+                 {"retry_on",
+                  [&](const Field& g) {
+                    r.retry_on = 0;
+                    for (const std::string& reason : string_list(g)) {
+                      if (reason == "connect_error")
+                        r.retry_on |= kRetryConnectError;
+                      else if (reason == "first_byte_timeout")
+                        r.retry_on |= kRetryFirstByteTimeout;
+                      else if (reason == "5xx")
+                        r.retry_on |= kRetry5xx;
+                      else if (reason == "429")
+                        r.retry_on |= kRetry429;
+                      else
+                        fail(g.mark(), g.path + ": expected connect_error, first_byte_timeout, " +
+                                           "5xx or 429, got " + quoted(reason));
+                    }
+                  }},
+                 {"include_usage", [&](const Field& g) { r.include_usage = boolean(g); }},
                  {"resumable", [&](const Field& g) { r.resumable = boolean(g); }},
                  {"on_disconnect",
                   [&](const Field& g) {
@@ -150,7 +189,10 @@ void Loader::routes(const Field& f, std::vector<RouteConfig>& out) {
                  {"low_water_bytes", [&](const Field& g) { r.low_water_bytes = size(g); }},
                  {"stall_timeout", [&](const Field& g) { r.stall_timeout = duration(g, false); }},
              });
-    if (!has_path || !has_upstream) fail(item.mark(), item.path + ": needs path and upstream");
+    if (!has_path || !has_upstream)
+      fail(item.mark(), item.path + ": needs path and upstream (or upstreams)");
+    r.upstream = r.upstreams[0];
+    if (!has_attempts) r.max_attempts = static_cast<uint32_t>(r.upstreams.size());
     if (r.low_water_bytes > r.high_water_bytes)
       fail(item.mark(), item.path + ": low_water_bytes is above high_water_bytes");
     if (r.on_disconnect == DisconnectPolicy::kContinue && !r.resumable)

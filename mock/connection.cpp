@@ -191,6 +191,8 @@ void Connection::handle(const Request& request) {
 
   Usage usage;
   usage.prompt = knobs.prompt_tokens != kNever ? knobs.prompt_tokens : prompt_words(request.body);
+  usage.reported = !knobs.no_usage;
+  usage.include_usage = json_flag(request.body, "include_usage", true);
   if (feed) {
     std::string name(path.substr(kFeedPrefix.size()));
     uint64_t first = last_event_id(request.header("last-event-id")) + 1;
@@ -345,9 +347,9 @@ void Connection::produce() {
   if (api_ == Api::kFeed)
     send_chunk(feed_event(feed_name_, feed_next_++));
   else if (knobs_.stamp)
-    send_chunk(token_event(api_, stamped_token(uv_hrtime(), script_[sent_])));
+    send_chunk(token_event(api_, stamped_token(uv_hrtime(), script_[sent_]), usage_));
   else
-    send_chunk(token_event(api_, script_[sent_]));
+    send_chunk(token_event(api_, script_[sent_], usage_));
   ++sent_;
   ++state_.stats.counters.tokens_sent;
   advance();

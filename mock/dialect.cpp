@@ -28,6 +28,22 @@ std::string sse(std::string_view event, std::string_view data) {
 constexpr std::string_view kChunkPrefix =
     R"({"id":"chatcmpl-mock","object":"chat.completion.chunk","created":0,"model":"mock",)";
 
+// A chat chunk's end: OpenAI adds "usage":null to every chunk of a stream that asked for usage.
+void close_chunk(std::string& json, const Usage& usage) {
+  if (usage.include_usage) json += R"(,"usage":null)";
+  json += '}';
+}
+
+std::string counts(std::string_view prompt_key, uint64_t prompt, std::string_view completion_key,
+                   uint64_t completion) {
+  std::string out = "{\"";
+  out.append(prompt_key);
+  out += "\":" + num(prompt) + ",\"";
+  out.append(completion_key);
+  out += "\":" + num(completion);
+  return out;
+}
+
 }  // namespace
 
 std::string_view content_type(Api api) {
@@ -50,8 +66,11 @@ std::vector<std::string> preamble(Api api, const Usage& usage, uint64_t retry_ms
       return {sse("message_start",
                   R"({"type":"message_start","message":{"id":"msg_mock","type":"message",)"
                   R"("role":"assistant","model":"mock","content":[],"stop_reason":null,)"
-                  R"("stop_sequence":null,"usage":{"input_tokens":)" +
-                      num(usage.prompt) + R"(,"output_tokens":0}}})"),
+                  R"("stop_sequence":null)" +
+                      (usage.reported ? R"(,"usage":{"input_tokens":)" + num(usage.prompt) +
+                                            R"(,"output_tokens":0})"
+                                      : std::string()) +
+                      "}}"),
               sse("ping", R"({"type":"ping"})"),
               sse("content_block_start", R"({"type":"content_block_start","index":0,)"
                                          R"("content_block":{"type":"text","text":""}})")};
@@ -62,7 +81,7 @@ std::vector<std::string> preamble(Api api, const Usage& usage, uint64_t retry_ms
   }
 }
 
-std::string token_event(Api api, std::string_view token) {
+std::string token_event(Api api, std::string_view token, const Usage& usage) {
   std::string json;
   json.reserve(token.size() + 200);
   switch (api) {
@@ -70,7 +89,8 @@ std::string token_event(Api api, std::string_view token) {
       json.append(kChunkPrefix);
       json += R"("choices":[{"index":0,"delta":{"content":)";
       append_json(json, token);
-      json += R"(},"finish_reason":null}]})";
+      json += R"(},"finish_reason":null}])";
+      close_chunk(json, usage);
       return sse("", json);
     case Api::kResponses:
       json += R"({"type":"response.output_text.delta","delta":)";
@@ -116,35 +136,53 @@ std::string feed_event(std::string_view name, uint64_t n) {
 }
 
 std::vector<std::string> finish_events(Api api, const Usage& usage) {
-  std::string p = num(usage.prompt), c = num(usage.completion);
   switch (api) {
-    case Api::kChat:
-      return {sse("", std::string(kChunkPrefix) +
-                          R"("choices":[{"index":0,"delta":{},"finish_reason":"stop"}],)"
-                          R"("usage":{"prompt_tokens":)" +
-                          p + R"(,"completion_tokens":)" + c + R"(,"total_tokens":)" +
-                          num(usage.prompt + usage.completion) + "}}"),
-              sse("", "[DONE]")};
+    case Api::kChat: {
+      std::string last(kChunkPrefix);
+      last += R"("choices":[{"index":0,"delta":{},"finish_reason":"stop"}])";
+      close_chunk(last, usage);
+      std::vector<std::string> events{sse("", last)};
+      if (usage.include_usage && usage.reported) {
+        std::string totals(kChunkPrefix);
+        totals += R"("choices":[],"usage":)" +
+                  counts("prompt_tokens", usage.prompt, "completion_tokens", usage.completion) +
+                  R"(,"total_tokens":)" + num(usage.prompt + usage.completion) + "}}";
+        events.push_back(sse("", totals));
+      }
+      events.push_back(sse("", "[DONE]"));
+      return events;
+    }
     case Api::kResponses:
-      return {
-          sse("response.completed",
-              R"({"type":"response.completed","response":{"id":"resp_mock","object":"response",)"
-              R"("status":"completed","model":"mock","usage":{"input_tokens":)" +
-                  p + R"(,"output_tokens":)" + c + "}}}")};
+      return {sse("response.completed",
+                  R"({"type":"response.completed","response":{"id":"resp_mock",)"
+                  R"("object":"response","status":"completed","model":"mock")" +
+                      (usage.reported ? R"(,"usage":)" +
+                                            counts("input_tokens", usage.prompt, "output_tokens",
+                                                   usage.completion) +
+                                            "}"
+                                      : std::string()) +
+                      "}}")};
     case Api::kMessages:
       return {sse("content_block_stop", R"({"type":"content_block_stop","index":0})"),
               sse("message_delta", R"({"type":"message_delta","delta":{"stop_reason":"end_turn",)"
-                                   R"("stop_sequence":null},"usage":{"output_tokens":)" +
-                                       c + "}}"),
+                                   R"("stop_sequence":null})" +
+                                       (usage.reported ? R"(,"usage":{"output_tokens":)" +
+                                                             num(usage.completion) + "}"
+                                                       : std::string()) +
+                                       "}"),
               sse("message_stop", R"({"type":"message_stop"})")};
     case Api::kOllamaChat:
-      return {R"({"model":"mock","message":{"role":"assistant","content":""},"done":true,)"
-              R"("done_reason":"stop","prompt_eval_count":)" +
-              p + R"(,"eval_count":)" + c + "}\n"};
-    case Api::kOllamaGenerate:
-      return {R"({"model":"mock","response":"","done":true,"done_reason":"stop",)"
-              R"("prompt_eval_count":)" +
-              p + R"(,"eval_count":)" + c + "}\n"};
+    case Api::kOllamaGenerate: {
+      std::string line = api == Api::kOllamaChat
+                             ? R"({"model":"mock","message":{"role":"assistant","content":""},)"
+                             : R"({"model":"mock","response":"",)";
+      line += R"("done":true,"done_reason":"stop")";
+      if (usage.reported)
+        line += R"(,"prompt_eval_count":)" + num(usage.prompt) + R"(,"eval_count":)" +
+                num(usage.completion);
+      line += "}\n";
+      return {line};
+    }
     case Api::kFeed:
       return {};
   }
@@ -179,9 +217,12 @@ std::string chat_completion_json(std::string_view text, const Usage& usage) {
       R"({"id":"chatcmpl-mock","object":"chat.completion","created":0,"model":"mock",)"
       R"("choices":[{"index":0,"message":{"role":"assistant","content":)";
   append_json(out, text);
-  out += R"(},"finish_reason":"stop"}],"usage":{"prompt_tokens":)" + num(usage.prompt) +
-         R"(,"completion_tokens":)" + num(usage.completion) + R"(,"total_tokens":)" +
-         num(usage.prompt + usage.completion) + "}}";
+  out += R"(},"finish_reason":"stop"}])";
+  if (usage.reported)
+    out += R"(,"usage":)" +
+           counts("prompt_tokens", usage.prompt, "completion_tokens", usage.completion) +
+           R"(,"total_tokens":)" + num(usage.prompt + usage.completion) + "}";
+  out += "}";
   return out;
 }
 
@@ -196,8 +237,11 @@ std::string ollama_json(Api api, std::string_view text, const Usage& usage) {
     append_json(out, text);
     out += ",";
   }
-  out += R"("done":true,"done_reason":"stop","prompt_eval_count":)" + num(usage.prompt) +
-         R"(,"eval_count":)" + num(usage.completion) + "}";
+  out += R"("done":true,"done_reason":"stop")";
+  if (usage.reported)
+    out += R"(,"prompt_eval_count":)" + num(usage.prompt) + R"(,"eval_count":)" +
+           num(usage.completion);
+  out += "}";
   return out;
 }
 

@@ -22,13 +22,20 @@ enum class Api : uint8_t {
 struct Usage {
   uint64_t prompt = 0;
   uint64_t completion = 0;
+  // The no_usage knob: the answer carries no token counts in any dialect (a provider or a proxy
+  // that drops them), so a gateway has to estimate.
+  bool reported = true;
+  // Chat streams as OpenAI sends them: counts only when the request set
+  // stream_options.include_usage, and then "usage":null on every chunk and a last chunk with
+  // "choices":[] and the counts.
+  bool include_usage = false;
 };
 
 std::string_view content_type(Api api);
 
 // Events sent with the response head, before the first token.
 std::vector<std::string> preamble(Api api, const Usage& usage, uint64_t retry_ms);
-std::string token_event(Api api, std::string_view token);
+std::string token_event(Api api, std::string_view token, const Usage& usage);
 // A token's text under the stamp knob: "T<now_ns>;" then the token ("T123456789;tok0 "). The
 // caller takes now_ns (uv_hrtime, CLOCK_MONOTONIC) right before the token is written.
 std::string stamped_token(uint64_t now_ns, std::string_view token);

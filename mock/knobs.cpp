@@ -59,7 +59,7 @@ bool parse_knobs(const Request& request, bool feed, Knobs& knobs, std::string& e
     uint64_t* field;
     uint64_t max;
   };
-  uint64_t stamp = 0;
+  uint64_t stamp = 0, no_usage = 0;
   const Number numbers[] = {
       {"tokens", &knobs.tokens, kMaxTokens},
       {"interval_ms", &knobs.interval_ms, kMaxDelayMs},
@@ -76,6 +76,7 @@ bool parse_knobs(const Request& request, bool feed, Knobs& knobs, std::string& e
       {"token_bytes", &knobs.token_bytes, kMaxTokenBytes},
       {"prompt_tokens", &knobs.prompt_tokens, 1'000'000'000},
       {"stamp", &stamp, 1},
+      {"no_usage", &no_usage, 1},
   };
   std::string value;
   auto lookup = [&](const char* name) {
@@ -103,6 +104,7 @@ bool parse_knobs(const Request& request, bool feed, Knobs& knobs, std::string& e
     return false;
   }
   knobs.stamp = stamp == 1;
+  knobs.no_usage = no_usage == 1;
   // A stall with no position stalls after the first token.
   if (knobs.stall_ms > 0 && knobs.stall_after == kNever) knobs.stall_after = 1;
   Found text = lookup("text");

@@ -44,6 +44,8 @@ struct Knobs {
   // stamp=1: each token's text starts with "T<uv_hrtime() ns>;", taken as the token is written,
   // so a client on the same machine (CLOCK_MONOTONIC) measures each chunk's latency.
   bool stamp = false;
+  // no_usage=1: the answer carries no token counts, in any dialect.
+  bool no_usage = false;
   bool tokens_given = false;  // tokens came from the request, not the default
   bool has_text = false;
   std::string text;

@@ -12,8 +12,9 @@
 //
 // Knobs (query parameter or X-Mock-<Name> header, see mock/knobs.hpp): tokens, interval_ms,
 // first_token_ms, head_delay_ms, drop_after, error_after, garbage, stall_after, stall_ms,
-// status, interim, retry_ms, token_bytes, prompt_tokens, text, stamp. The bytes are in
-// mock/dialect.cpp.
+// status, interim, retry_ms, token_bytes, prompt_tokens, no_usage, text, stamp. The bytes are in
+// mock/dialect.cpp. A chat stream reports usage only when its body sets
+// stream_options.include_usage, as OpenAI does.
 //
 // The first line on stderr is {"level":"info","msg":"listening","addr":"HOST:PORT",...}, so a
 // test can start the mock on port 0 and read the port back. SIGTERM or SIGINT: exit 0.

@@ -2,6 +2,11 @@
 // upstream and streams the answer back chunk by chunk, without buffering.
 //
 // Rules:
+// - Attempts (docs/protocol.md "Retry and fallback"): the request goes to the route's upstreams
+//   in order, up to max_attempts. A failure that retry_on names moves on to the next attempt as
+//   long as nothing reached the client: the answer is committed only when a head is passed on
+//   (a 2xx, or any head on the last attempt). After the commit nothing is retried; an answer cut
+//   short ends with an error event. A retry on the same upstream waits kRetryDelayMs.
 // - The client connection owns the proxy and tells it when the client leaves
 //   (downstream_gone()), which cancels the upstream at once, and when its unsent output shrinks
 //   (downstream_progress()), which resumes reading below the low-water mark.
@@ -15,33 +20,31 @@
 //   on_disconnect: continue it outlives its client: the worker adopts it and it runs on, detached,
 //   until the upstream ends. A generated channel is finished when the answer ends.
 // - The proxy never deletes itself; finished() says that it has nothing left to do.
-// - Bytes pass through unchanged. For 2xx SSE and NDJSON answers the proxy also parses them,
-//   only to see the protocol's terminator and the token usage: an answer that ends without its
-//   terminator gets an error event instead of looking like a clean end.
+// - Usage (usage_meter.hpp): 2xx SSE and NDJSON answers pass the parser once, which finds the
+//   protocol's terminator (an answer that ends without it gets an error event instead of looking
+//   like a clean end), the token counts and the content. Every ending, whichever it is, writes
+//   one usage record (usage_record.hpp), charges the requester's budget and gives back every
+//   lease, exactly once.
+// - Bytes pass through unchanged, except what include_usage.hpp takes out again.
 #pragma once
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 
 #include "config/config.hpp"
 #include "gateway/base/lease.hpp"
-#include "gateway/http/request.hpp"
 #include "gateway/metrics/metrics.hpp"
 #include "upstream/downstream.hpp"
 #include "upstream/http_client.hpp"
 #include "upstream/ndjson_parser.hpp"
 #include "upstream/sse_parser.hpp"
+#include "upstream/usage_meter.hpp"
+#include "upstream/usage_record.hpp"
 
 namespace ssegw::upstream {
-
-// The request to send upstream for a client request: method, target, body and end-to-end
-// headers (hop-by-hop ones, Host, Content-Length and Accept-Encoding removed).
-OutgoingRequest forwardable_request(const http::Request& request, std::string_view client_ip);
-
-// A number after "key": in a JSON text, without parsing the document (for usage metrics).
-std::optional<uint64_t> find_json_number(std::string_view json, std::string_view key);
 
 // Where a resumable answer is recorded.
 struct Recording {
@@ -86,10 +89,14 @@ struct ProxyOptions {
   uint64_t keepalive_ms = 15000;
   Recording recording;
   Requester requester;
+  bool log_usage = true;  // log.access
 };
 
 class RouteProxy final : public ExchangeHandler {
  public:
+  // How long a retry on the same upstream waits (a different upstream is tried at once).
+  static constexpr uint64_t kRetryDelayMs = 250;
+
   RouteProxy(Upstreams& upstreams, metrics::Metrics& metrics, const config::RouteConfig& route,
              ProxyOptions options);
   ~RouteProxy();
@@ -102,8 +109,8 @@ class RouteProxy final : public ExchangeHandler {
   void downstream_gone();
   // With on_disconnect: continue, a recording proxy goes on without its client.
   bool continues_without_client() const;
-  // Sends a keep-alive comment when an SSE answer has been silent for keepalive_ms, and cuts a
-  // client stalled for the route's stall_timeout.
+  // Starts a delayed retry when its time has come, sends a keep-alive comment when an SSE answer
+  // has been silent for keepalive_ms, and cuts a client stalled for the route's stall_timeout.
   void tick(uint64_t now_ms);
   bool finished() const { return finished_; }
   // Stops the answer (the cancel API): the upstream request is cancelled, the client and the
@@ -115,57 +122,73 @@ class RouteProxy final : public ExchangeHandler {
   const Requester& requester() const { return requester_; }
 
  private:
-  enum class Kind { kSse, kNdjson, kOther };
+  enum class Kind { kSse, kNdjson, kJson, kOther };
   class Watcher;
 
+  void begin_attempt();
+  bool retry(const char* reason);
   void on_head(int status, const std::vector<http::Header>& headers) override;
   void on_body(std::string_view data) override;
   void on_end() override;
   void on_failure(Failure failure, const std::string& detail) override;
 
+  void start_response(int status, std::string lines, bool has_body);
   void forward(std::string_view bytes);
   void forward_complete(std::string_view data);
   void record(std::string_view type, std::string_view data);
   std::string channel_header() const;
-  void end_truncated(const std::string& type, const std::string& message);
+  void noticed_content();
+  void end_with_error_event(const std::string& type, const std::string& message, Outcome outcome);
   void finish_recording();
-  void account_tokens();
   void stall(uint64_t now_ms);
-  void done();
+  void charge(uint64_t tokens);
+  void finish(Outcome outcome);
 
   Upstreams& upstreams_;
-  Client& client_;
   metrics::Metrics& metrics_;
-  metrics::UpstreamMetrics& upstream_metrics_;
   const config::RouteConfig& route_;
   Downstream* downstream_;
   uint64_t connection_id_;  // of the client that asked, for log lines; 0 without one
   Recording recording_;
   Requester requester_;
   uint64_t keepalive_ms_;
+  bool log_usage_;
+  OutgoingRequest request_;  // kept for the next attempt
+  // The attempt in progress: which, to which upstream, with its slot.
+  uint32_t attempt_ = 0;
+  Client* client_ = nullptr;
+  metrics::UpstreamMetrics* upstream_metrics_ = nullptr;
   base::Lease upstream_slot_;
+  uint64_t retry_at_ms_ = 0;  // a retry waits for this time (0: none waits)
   Exchange* exchange_ = nullptr;
   Kind kind_ = Kind::kOther;
+  int status_ = 0;        // what the client got
   bool success_ = false;  // 2xx
   bool head_sent_ = false;
   bool terminated_ = false;  // the protocol's end marker was seen
   bool finished_ = false;
   bool paused_ = false;
   bool head_request_ = false;
-  bool has_body_ = true;  // false for an answer to HEAD, a 204 or a 304
+  bool has_body_ = true;      // false for an answer to HEAD, a 204 or a 304
+  bool strip_usage_ = false;  // include_usage was added: take its traces out again
   // The bytes after the last complete SSE event (or NDJSON line) of a streaming answer: held
   // back, so that a stream cut short never hands the client half an event. A client cannot use
   // half an event anyway, so holding it adds no delay that matters.
   std::string held_;
-  uint64_t sent_at_ns_ = 0;
+  std::string scratch_;      // reused for what include_usage takes out
+  std::string json_tail_;    // the last bytes of a non-streamed JSON answer, for its usage
+  uint64_t started_ns_ = 0;  // when the request arrived, for TTFT and duration
+  uint64_t sent_at_ns_ = 0;  // when this attempt was sent, for TTFB
+  uint64_t first_token_ns_ = 0;
   uint64_t last_chunk_ns_ = 0;
   uint64_t last_output_ms_ = 0;
   // While paused: when the client last acknowledged bytes (or the pause began), and how many it
   // had acknowledged then.
   uint64_t last_progress_ms_ = 0;
   uint64_t acked_mark_ = 0;
-  uint64_t prompt_tokens_ = 0;
-  uint64_t completion_tokens_ = 0;
+  UsageRecord usage_;
+  UsageMeter meter_;
+  uint64_t charged_prompt_ = 0;
   SseParser sse_;
   NdjsonParser ndjson_;
   std::unique_ptr<Watcher> watcher_;

@@ -46,8 +46,9 @@ bool enabled(Level level) {
   return static_cast<int>(level) >= g_level.load();
 }
 
-void write(Level level, std::string_view msg, std::initializer_list<Field> fields) {
-  if (!enabled(level)) return;
+namespace {
+
+void write_line(Level level, std::string_view msg, std::initializer_list<Field> fields) {
   std::string line = "{\"level\":\"";
   line += level_name(level);
   line += "\",\"msg\":";
@@ -73,6 +74,16 @@ void write(Level level, std::string_view msg, std::initializer_list<Field> field
     if (n <= 0) break;
     off += static_cast<size_t>(n);
   }
+}
+
+}  // namespace
+
+void write(Level level, std::string_view msg, std::initializer_list<Field> fields) {
+  if (enabled(level)) write_line(level, msg, fields);
+}
+
+void record(std::string_view msg, std::initializer_list<Field> fields) {
+  write_line(Level::kInfo, msg, fields);
 }
 
 }  // namespace ssegw::base::log

@@ -20,6 +20,9 @@ struct Field {
   Field(std::string_view k, int v) : key(k), number(std::to_string(v)), quoted(false) {}
   Field(std::string_view k, uint64_t v) : key(k), number(std::to_string(v)), quoted(false) {}
   Field(std::string_view k, uint32_t v) : key(k), number(std::to_string(v)), quoted(false) {}
+  Field(std::string_view k, bool v) : key(k), number(v ? "true" : "false"), quoted(false) {}
+  // null when absent (a time to first token that never came).
+  Field(std::string_view k, std::nullptr_t) : key(k), number("null"), quoted(false) {}
   std::string_view key;
   std::string_view text;
   std::string number;
@@ -30,6 +33,9 @@ void set_level(Level level);
 bool parse_level(std::string_view name, Level& level);
 bool enabled(Level level);
 void write(Level level, std::string_view msg, std::initializer_list<Field> fields = {});
+// An info line whatever the level: records an operator asked for by name (log.access), which a
+// quieter log.level must not silence.
+void record(std::string_view msg, std::initializer_list<Field> fields);
 
 inline void info(std::string_view msg, std::initializer_list<Field> fields = {}) {
   write(Level::kInfo, msg, fields);

@@ -55,9 +55,17 @@ class ReplayPlanner {
   static ReplayPlan plan(const ResumeRequest& resume, const ReplayContext& channel, size_t size,
                          IdAt id_at) {
     ReplayPlan plan;
-    std::optional<EventId> last =
-        resume.present ? EventId::parse(resume.last_event_id) : std::nullopt;
-    if (channel.finished && last && last == channel.final_id) {
+    // A plain value and a flag rather than an optional: GCC 12 under -fsanitize=thread sees the
+    // optional's payload as maybe uninitialized once the binary search below is inlined.
+    EventId last{};
+    bool parsed = false;
+    if (resume.present) {
+      if (auto id = EventId::parse(resume.last_event_id)) {
+        last = *id;
+        parsed = true;
+      }
+    }
+    if (channel.finished && parsed && channel.final_id && last == *channel.final_id) {
       plan.kind = ReplayPlan::Kind::kNoContent;
       return plan;
     }
@@ -67,7 +75,7 @@ class ReplayPlanner {
     }
     plan.kind = ReplayPlan::Kind::kReplay;
     plan.requested = resume.last_event_id.substr(0, kMaxEchoedId);
-    if (!last) {
+    if (!parsed) {
       plan.gap = true;  // unparseable: a gap, then everything retained
       return plan;
     }
@@ -75,14 +83,14 @@ class ReplayPlanner {
     size_t lo = 0, hi = size;
     while (lo < hi) {
       size_t mid = lo + (hi - lo) / 2;
-      if (!(*last < id_at(mid)))
+      if (!(last < id_at(mid)))
         lo = mid + 1;
       else
         hi = mid;
     }
     plan.start = lo;
-    bool known = (lo > 0 && id_at(lo - 1) == *last) ||
-                 (lo == 0 && channel.known_before && *channel.known_before == *last);
+    bool known = (lo > 0 && id_at(lo - 1) == last) ||
+                 (lo == 0 && channel.known_before && *channel.known_before == last);
     plan.gap = !known;
     return plan;
   }

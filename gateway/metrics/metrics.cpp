@@ -70,10 +70,6 @@ Metrics::Metrics()
                                .Name("ssegw_upstream_reconnects_total")
                                .Help("Source reconnects after an upstream stream ended or failed")
                                .Register(*registry_)),
-      llm_tokens_(prometheus::BuildCounter()
-                      .Name("ssegw_llm_tokens_total")
-                      .Help("LLM tokens reported in the usage of proxied responses")
-                      .Register(*registry_)),
       upstream_busy_(prometheus::BuildCounter()
                          .Name("ssegw_upstream_busy_total")
                          .Help("Requests held back at upstreams.NAME.max_concurrent: routes "
@@ -83,6 +79,7 @@ Metrics::Metrics()
                            .Name("ssegw_upstream_requests_active")
                            .Help("Requests open to each upstream, routes and sources together")
                            .Register(*registry_)),
+      llm(*registry_),
       connections_active(gauge(*registry_, "ssegw_connections_active", "Open client connections")),
       subscribers_active(gauge(*registry_, "ssegw_subscribers_active", "Live SSE subscribers")),
       channels_active(gauge(*registry_, "ssegw_channels_active", "Channels held in memory")),
@@ -154,8 +151,6 @@ UpstreamMetrics& Metrics::upstream(const std::string& name) {
   slot->cancelled = &upstream_cancelled_.Add({{"upstream", name}});
   slot->stalls = &upstream_stalls_.Add({{"upstream", name}});
   slot->reconnects = &upstream_reconnects_.Add({{"upstream", name}});
-  slot->prompt_tokens = &llm_tokens_.Add({{"upstream", name}, {"kind", "prompt"}});
-  slot->completion_tokens = &llm_tokens_.Add({{"upstream", name}, {"kind", "completion"}});
   slot->busy = &upstream_busy_.Add({{"upstream", name}});
   slot->active = &upstream_active_.Add({{"upstream", name}});
   return *slot;

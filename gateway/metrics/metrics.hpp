@@ -18,6 +18,8 @@
 #include <utility>
 #include <vector>
 
+#include "gateway/metrics/llm_metrics.hpp"
+
 namespace ssegw::metrics {
 
 // The series of one upstream (docs/operations.md#metrics), labelled by its configured name.
@@ -28,8 +30,6 @@ struct UpstreamMetrics {
   prometheus::Counter* cancelled;
   prometheus::Counter* stalls;  // route clients cut by stall_timeout
   prometheus::Counter* reconnects;
-  prometheus::Counter* prompt_tokens;
-  prometheus::Counter* completion_tokens;
   prometheus::Counter* busy;  // route requests refused at upstreams.NAME.max_concurrent
   prometheus::Gauge* active;  // requests open, set at each scrape (see on_collect)
   std::string name;
@@ -69,7 +69,6 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& upstream_cancelled_;
   prometheus::Family<prometheus::Counter>& upstream_stalls_;
   prometheus::Family<prometheus::Counter>& upstream_reconnects_;
-  prometheus::Family<prometheus::Counter>& llm_tokens_;
   std::mutex upstream_mutex_;
   std::map<std::string, std::unique_ptr<UpstreamMetrics>> upstreams_;
   std::map<std::pair<std::string, std::string>, prometheus::Counter*> upstream_request_cache_;
@@ -78,6 +77,7 @@ class Metrics {
   std::vector<std::function<void()>> collect_hooks_;
 
  public:
+  LlmMetrics llm;
   prometheus::Gauge& connections_active;
   prometheus::Gauge& subscribers_active;
   prometheus::Gauge& channels_active;

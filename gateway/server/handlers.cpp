@@ -9,6 +9,7 @@
 #include "gateway/server/proxy_response.hpp"
 #include "gateway/server/sse_stream.hpp"
 #include "gateway/server/worker.hpp"
+#include "upstream/forwarding.hpp"
 
 namespace ssegw::server {
 namespace {
@@ -198,6 +199,7 @@ void route(Connection& c, http::Request& request, api::Permit permit) {
   upstream::ProxyOptions options;
   options.keepalive_ms = static_cast<uint64_t>(worker.config().heartbeat.count());
   options.recording = std::move(recording);
+  options.log_usage = worker.config().log.access;
   options.requester.key = std::string(permit.principal.label());
   if (permit.principal.kind == api::Principal::Kind::kJwt)
     options.requester.subject = permit.principal.claims.subject;

@@ -213,7 +213,8 @@ TEST_CASE("config docs: all_keys.yaml loads and sets every key to a value other 
   CHECK(c.backplane.key_prefix != d.backplane.key_prefix);
   CHECK(c.backplane.lease_ttl != d.backplane.lease_ttl);
 
-  REQUIRE(c.upstreams.size() == 1);
+  CHECK(c.log.access != d.log.access);
+  REQUIRE(c.upstreams.size() == 2);
   const config::UpstreamConfig& u = c.upstreams[0];
   const config::UpstreamConfig du;
   CHECK(u.name == "llm");
@@ -241,7 +242,7 @@ TEST_CASE("config docs: all_keys.yaml loads and sets every key to a value other 
   CHECK(s.reconnect_min != ds.reconnect_min);
   CHECK(s.reconnect_max != ds.reconnect_max);
 
-  REQUIRE(c.routes.size() == 1);
+  REQUIRE(c.routes.size() == 2);
   const config::RouteConfig& r = c.routes[0];
   const config::RouteConfig dr;
   CHECK(r.path == "/v1/messages");
@@ -252,6 +253,11 @@ TEST_CASE("config docs: all_keys.yaml loads and sets every key to a value other 
   CHECK(r.high_water_bytes != dr.high_water_bytes);
   CHECK(r.low_water_bytes != dr.low_water_bytes);
   CHECK(r.stall_timeout != dr.stall_timeout);
+  const config::RouteConfig& f = c.routes[1];
+  CHECK(f.upstreams == std::vector<std::string>{"llm", "backup"});
+  CHECK(f.max_attempts == 3);
+  CHECK(f.retry_on == (config::kRetryConnectError | config::kRetry5xx));
+  CHECK(f.include_usage != dr.include_usage);
 
   config::Config e = config::load_file(kAllKeysEs256);
   REQUIRE(e.auth.jwt.has_value());

@@ -814,3 +814,33 @@ TEST_CASE("config: backplane errors name the key and the problem") {
   CHECK(load_error("backplane: { type: redis, url: \"redis://h:1\", lease_ttl: 100ms }\n") ==
         "t.yaml:1:58: backplane.lease_ttl: must be at least 300ms");
 }
+
+TEST_CASE("config: routes[].upstreams, retry_on, max_attempts and include_usage") {
+  const std::string head =
+      "upstreams: { a: { url: \"http://h:1\" }, b: { url: \"http://h:2\" } }\nroutes:\n";
+  config::Config one = config::load_string(head + "  - { path: /a, upstream: a }\n", "t.yaml");
+  CHECK(one.routes[0].upstreams == std::vector<std::string>{"a"});
+  CHECK(one.routes[0].upstream == "a");
+  CHECK(one.routes[0].max_attempts == 1);
+  CHECK(one.routes[0].retry_on == (config::kRetryConnectError | config::kRetryFirstByteTimeout |
+                                   config::kRetry5xx | config::kRetry429));
+  CHECK(one.routes[0].include_usage);
+  config::Config two =
+      config::load_string(head + "  - { path: /a, upstreams: [a, b], retry_on: [] }\n", "t.yaml");
+  CHECK(two.routes[0].upstreams == std::vector<std::string>{"a", "b"});
+  CHECK(two.routes[0].max_attempts == 2);  // one per upstream
+  CHECK(two.routes[0].retry_on == 0);
+  CHECK(load_error(head + "  - { path: /a, upstream: a, upstreams: [b] }\n") ==
+        "t.yaml:3:41: routes[0].upstreams: give upstream or upstreams");
+  CHECK(load_error(head + "  - { path: /a, upstreams: [a, c] }\n") ==
+        "t.yaml:3:28: routes[0].upstreams: unknown upstream 'c'");
+  CHECK(load_error(head + "  - { path: /a, upstreams: [] }\n") ==
+        "t.yaml:3:28: routes[0].upstreams: expected 1 to 8 upstream names");
+  CHECK(load_error(head + "  - { path: /a, upstream: a, retry_on: [timeout] }\n") ==
+        "t.yaml:3:40: routes[0].retry_on: expected connect_error, first_byte_timeout, 5xx or "
+        "429, got 'timeout'");
+  CHECK(load_error(head + "  - { path: /a, upstream: a, max_attempts: 11 }\n")
+            .find("routes[0].max_attempts") != std::string::npos);
+  CHECK(load_error(head + "  - { path: /a, upstream: a, max_attempts: 0 }\n")
+            .find("routes[0].max_attempts") != std::string::npos);
+}

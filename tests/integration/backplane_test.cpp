@@ -701,7 +701,7 @@ TEST_CASE("backplane: a resumable answer started on one instance resumes on anot
   resumed.expect_ok();
   std::vector<SseEvent> rest = read_until_finished(resumed, 10s);
   INFO("resumed on B: \"", printable(resumed.body()), "\"");
-  CHECK(rest.size() == kTokens - 10 + 2);  // the other tokens, the usage chunk, [DONE]
+  CHECK(rest.size() == kTokens - 10 + 2);  // the other tokens, the finishing chunk, [DONE]
   REQUIRE(!rest.empty());
   CHECK(rest.back().data == "[DONE]");
   CHECK(resumed.body().ends_with("data: [DONE]\n\n"));

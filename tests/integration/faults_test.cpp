@@ -94,7 +94,7 @@ void check_ends_with_disconnect(const SseStream& s, const std::vector<SseEvent>&
   CHECK(errors == 1);
 }
 
-// A complete chat answer of the mock: n tokens, then the usage chunk and [DONE].
+// A complete chat answer of the mock: n tokens, then the finishing chunk and [DONE].
 void check_complete_answer(const Response& r, int n) {
   INFO("answer: \"", printable(r.raw), "\"");
   CHECK(r.status == 200);

@@ -87,7 +87,7 @@ TEST_CASE("generations: a late subscriber gets the whole answer though the first
     events.insert(events.end(), rest.begin(), rest.end());
     const std::string who = s == &early ? "early" : "late";
     INFO(who, " subscriber: \"", printable(s->body()), "\"");
-    REQUIRE(events.size() == kTokens + 2);  // the tokens, the usage chunk, [DONE]
+    REQUIRE(events.size() == kTokens + 2);  // the tokens, the finishing chunk, [DONE]
     CHECK(json_string(events.front().data, "content") == "tok0 ");
     CHECK(events.back().data == "[DONE]");
     CHECK(answer_text(events) == full_answer(kTokens));

@@ -58,7 +58,7 @@ long upstream_connections(const MockLlm& mock) {
   return mock.stat("api_connections");
 }
 
-// Checks a whole answer of the mock: n padded tokens, the usage chunk, [DONE].
+// Checks a whole answer of the mock: n padded tokens, the finishing chunk, [DONE].
 void check_tokens(const std::vector<SseEvent>& events, int n) {
   REQUIRE(events.size() == static_cast<size_t>(n) + 2);
   int bad = -1;

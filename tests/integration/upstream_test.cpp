@@ -202,11 +202,17 @@ TEST_CASE("upstream: route forwards the body, the query and end-to-end headers, 
     INFO("response: \"", printable(r.raw), "\"");
     CHECK(r.status == 200);
     auto events = parse_sse(r.body);
-    REQUIRE(events.size() == 6);  // 4 tokens, the usage chunk, [DONE]
+    REQUIRE(events.size() == 6);  // 4 tokens, the finishing chunk, [DONE]
     CHECK(events[3].data.find("\"content\":\"tok3 \"") != std::string::npos);
-    CHECK(events[4].data.find("\"usage\":{\"prompt_tokens\":13,\"completion_tokens\":4,") !=
-          std::string::npos);
+    // The client did not ask for usage, so the usage the gateway asked for stays behind.
+    CHECK(events[4].data.find("\"finish_reason\":\"stop\"") != std::string::npos);
+    CHECK(r.body.find("usage") == std::string::npos);
     CHECK(events[5].data == "[DONE]");
+    CHECK(mock.stat(path) == 1);
+    CHECK(read_metric(gw.port(),
+                      "ssegw_llm_tokens_total{key=\"anonymous\",kind=\"prompt\","
+                      "route=\"/v1/chat/completions\",source=\"reported\","
+                      "upstream=\"llm\"}") == 13);
   }
   SUBCASE("query string") {
     Response r = http(gw.port(), post_request(path + "?tokens=2&interval_ms=1", chat_body(3)));
@@ -231,7 +237,7 @@ TEST_CASE("upstream: upstream headers from the config replace the client's") {
                                             "X-Mock-Tokens: 9\r\n"));
   INFO("response: \"", printable(r.raw), "\"");
   CHECK(r.status == 200);
-  CHECK(parse_sse(r.body).size() == 5);  // 3 tokens, usage, [DONE]
+  CHECK(parse_sse(r.body).size() == 5);  // 3 tokens, the finishing chunk, [DONE]
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -364,7 +370,7 @@ TEST_CASE("upstream: a client disconnect cancels the upstream while it is silent
 namespace {
 
 // Checks a complete chat answer of n padded tokens (token_bytes=8192): tok0xxx..., tok1xxx...,
-// the usage chunk, [DONE].
+// the finishing chunk, [DONE].
 void check_padded_answer(const std::vector<SseEvent>& events, int n) {
   REQUIRE(events.size() == static_cast<size_t>(n) + 2);
   int bad = -1;
@@ -607,17 +613,39 @@ TEST_CASE("upstream: metrics count requests, first bytes, cancels and tokens") {
         4);
   CHECK(metric_value(m.body, "ssegw_upstream_inter_chunk_seconds_count{upstream=\"llm\"}") > 0);
   CHECK(metric_value(m.body, "ssegw_upstream_cancelled_total{upstream=\"llm\"}") == 0);
-  CHECK(metric_value(m.body, "ssegw_llm_tokens_total{kind=\"completion\",upstream=\"llm\"}") ==
-        completion);
-  CHECK(metric_value(m.body, "ssegw_llm_tokens_total{kind=\"prompt\",upstream=\"llm\"}") == prompt);
-  // An error answer counts under its code, and adds no tokens.
+  // Each dialect's own counts, under its route, reported by the upstream.
+  for (const Req& r : reqs) {
+    std::string route = r.target.substr(0, r.target.find('?'));
+    std::string labels = "key=\"anonymous\",kind=\"%\",route=\"" + route +
+                         "\",source=\"reported\",upstream=\"llm\"}";
+    auto series = [&](const char* kind) {
+      std::string l = labels;
+      l.replace(l.find('%'), 1, kind);
+      return "ssegw_llm_tokens_total{" + l;
+    };
+    INFO("route ", route);
+    CHECK(metric_value(m.body, series("prompt")) == r.prompt);
+    CHECK(metric_value(m.body, series("completion")) == r.completion);
+    CHECK(metric_value(m.body,
+                       "ssegw_llm_requests_total{key=\"anonymous\",outcome=\"completed\","
+                       "route=\"" +
+                           route + "\",upstream=\"llm\"}") == 1);
+  }
+  CHECK(prompt == 11);
+  CHECK(completion == 22);
+  // An error answer counts under its code and as an upstream_error, and adds no tokens.
   Response e = http(port, post_request("/v1/chat/completions?status=500", chat_body(3)));
   CHECK(e.status == 500);
   Response m2 = http_get(port, "/metrics");
   CHECK(metric_value(m2.body, "ssegw_upstream_requests_total{code=\"500\",upstream=\"llm\"}") == 1);
   CHECK(metric_value(m2.body, "ssegw_upstream_requests_total{code=\"200\",upstream=\"llm\"}") == 4);
-  CHECK(metric_value(m2.body, "ssegw_llm_tokens_total{kind=\"completion\",upstream=\"llm\"}") ==
-        completion);
+  CHECK(metric_value(m2.body,
+                     "ssegw_llm_requests_total{key=\"anonymous\",outcome=\"upstream_error\","
+                     "route=\"/v1/chat/completions\",upstream=\"llm\"}") == 1);
+  CHECK(metric_value(m2.body,
+                     "ssegw_llm_tokens_total{key=\"anonymous\",kind=\"completion\","
+                     "route=\"/v1/chat/completions\",source=\"reported\","
+                     "upstream=\"llm\"}") == 7);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -876,7 +904,7 @@ void check_resume(int workers) {
   CHECK(part2.back().data == "[DONE]");
   CHECK(second.body().size() >= 14);
   CHECK(second.body().substr(second.body().size() - 14) == "data: [DONE]\n\n");
-  CHECK(part2.size() == kTokens - 10 + 2);  // the rest, the usage chunk, [DONE]
+  CHECK(part2.size() == kTokens - 10 + 2);  // the rest, the finishing chunk, [DONE]
 
   // The generation is over: resuming at its final id gets 204.
   Response done = http(gw.port(), get_request("/v1/channels/" + ch + "/events",

@@ -74,7 +74,7 @@ test("browser: after a network drop the answer resumes where it stopped, each to
       assert.ok(eventsAtCut < 60, "the cut came before the end of the answer");
       assert.equal(state.answers[0], expected);
       assert.equal(state.duplicates, 0);
-      assert.equal(state.events, 62);  // 60 tokens, the usage chunk and [DONE], each once
+      assert.equal(state.events, 62);  // 60 tokens, the finishing chunk and [DONE], each once
       mkdirSync(shots, { recursive: true });
       await page.screenshot({ path: join(shots, "demo-resumed.png") });
     } finally {

@@ -1,0 +1,59 @@
+#include "upstream/include_usage.hpp"
+
+#include <doctest/doctest.h>
+
+#include <string>
+
+using namespace ssegw;
+using upstream::inject_include_usage;
+using upstream::strip_injected_usage;
+using upstream::strip_injected_usage_events;
+
+TEST_CASE("upstream/include_usage: injected into a streaming chat request without stream_options") {
+  std::string body = R"({"model":"m","stream":true,"messages":[]})";
+  CHECK(inject_include_usage("/v1/chat/completions", body));
+  CHECK(body ==
+        R"({"stream_options":{"include_usage":true},"model":"m","stream":true,"messages":[]})");
+
+  std::string spaced = "  { \"stream\" : true }";
+  CHECK(inject_include_usage("/openai/v1/chat/completions", spaced));
+  CHECK(spaced == R"(  {"stream_options":{"include_usage":true}, "stream" : true })");
+}
+
+TEST_CASE("upstream/include_usage: left alone when it would change what the client chose") {
+  std::string chosen = R"({"stream":true,"stream_options":{"include_usage":false}})";
+  CHECK_FALSE(inject_include_usage("/v1/chat/completions", chosen));
+  CHECK(chosen == R"({"stream":true,"stream_options":{"include_usage":false}})");
+  std::string not_streaming = R"({"stream":false})";
+  CHECK_FALSE(inject_include_usage("/v1/chat/completions", not_streaming));
+  std::string other_route = R"({"stream":true})";
+  CHECK_FALSE(inject_include_usage("/v1/responses", other_route));
+  std::string not_object = R"([{"stream":true}])";
+  CHECK_FALSE(inject_include_usage("/v1/chat/completions", not_object));
+  CHECK(not_object == R"([{"stream":true}])");
+}
+
+TEST_CASE("upstream/include_usage: the null usage goes, the usage-only chunk is dropped") {
+  std::string out;
+  CHECK(strip_injected_usage(R"({"id":"c","choices":[{"delta":{"content":"x"}}],"usage":null})",
+                             out));
+  CHECK(out == R"({"id":"c","choices":[{"delta":{"content":"x"}}]})");
+  CHECK_FALSE(strip_injected_usage(
+      R"({"id":"c","choices":[],"usage":{"prompt_tokens":1,"completion_tokens":2}})", out));
+  // Nothing to take out: out stays empty, the data is used as it is.
+  CHECK(strip_injected_usage(R"({"choices":[{"delta":{}}]})", out));
+  CHECK(out.empty());
+  CHECK(strip_injected_usage("[DONE]", out));
+  CHECK(out.empty());
+}
+
+TEST_CASE("upstream/include_usage: whole events keep their line ends, a partial tail passes") {
+  std::string out;
+  strip_injected_usage_events(
+      "data: {\"a\":1,\"usage\":null}\r\n\r\n"
+      "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":4}}\n\n"
+      "data: [DONE]\n\n"
+      "data: {\"b\"",
+      out);
+  CHECK(out == "data: {\"a\":1}\r\n\r\ndata: [DONE]\n\ndata: {\"b\"");
+}
