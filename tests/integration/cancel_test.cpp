@@ -104,6 +104,11 @@ TEST_CASE("cancel: DELETE stops a detached generation, every subscriber's stream
   CHECK(mock.stat("completed") == 0);
   CHECK(wait_metric(port, "ssegw_generations_running", 0) == 0);
   CHECK(read_metric(port, "ssegw_generations_cancelled_total") == 1);
+  // The usage record says so (its completion tokens are estimated from what streamed).
+  CHECK(wait_metric(port,
+                    "ssegw_llm_requests_total{key=\"anonymous\",outcome=\"cancelled\","
+                    "route=\"/v1/chat/completions\",upstream=\"llm\"}",
+                    1) == 1);
   CHECK(read_metric(
             port, "ssegw_http_requests_total{code=\"202\",route=\"/v1/generations/{gen}\"}") == 1);
 
