@@ -111,6 +111,10 @@ bool grants_route(const Principal& p, std::string_view path) {
 
 constexpr const char* kChannelNameRule =
     "channel names are 1 to 200 characters of [A-Za-z0-9_.:@~-]";
+// A malformed generation name is a 404 like an unknown one: it names no generation, and the
+// answer tells nothing that the documented shape of the names does not.
+constexpr const char* kNoGeneration =
+    "no running generation of this name (gen- and 32 lower-case hex digits)";
 
 }  // namespace
 
@@ -126,6 +130,23 @@ std::string_view Principal::label() const {
       return "jwt";
   }
   return "anonymous";
+}
+
+std::string Principal::starter() const {
+  std::string id;
+  if (kind == Kind::kKey) {
+    id = "key:";
+    id += key->name;
+  } else if (kind == Kind::kJwt && !claims.subject.empty()) {
+    id = "sub:";
+    id += claims.subject;
+  }
+  return id;
+}
+
+CancelRights::Verdict CancelRights::judge(std::string_view generation_starter) const {
+  if (any || (!starter.empty() && starter == generation_starter)) return Verdict::kAllowed;
+  return may_see ? Verdict::kForbidden : Verdict::kHidden;
 }
 
 Policy::Policy(const config::Config& config, ClientLimits& limits,
@@ -216,7 +237,9 @@ std::optional<Refusal> Policy::classify_stage(const http::Request& request, Perm
     return std::nullopt;
   }
   bool allowed =
-      method == HTTP_GET || (method == HTTP_POST && match.route == Route::kChannelEvents);
+      match.route == Route::kGeneration
+          ? method == HTTP_DELETE
+          : method == HTTP_GET || (method == HTTP_POST && match.route == Route::kChannelEvents);
   if (!allowed)
     return refusal(405, "method_not_allowed", "method not allowed on this route", permit,
                    std::string("Allow: ") + allowed_methods(match.route) + "\r\n");
@@ -247,6 +270,11 @@ std::optional<Refusal> Policy::classify_stage(const http::Request& request, Perm
     case Route::kChannelInfo:
       permit.kind = Kind::kInfo;
       break;
+    case Route::kGeneration:
+      if (match.invalid_name) return refusal(404, "not_found", kNoGeneration, permit);
+      permit.kind = Kind::kCancel;
+      permit.channel = std::move(match.channel);
+      break;
     case Route::kDemo:
       permit.kind = Kind::kDemo;
       break;
@@ -268,6 +296,7 @@ std::optional<Refusal> Policy::authenticate_stage(const http::Request& request, 
     case Kind::kPublish:
     case Kind::kSubscribe:
     case Kind::kInfo:
+    case Kind::kCancel:
       reads_token = auth.reads_tokens();
       break;
     case Kind::kRoute:
@@ -385,6 +414,20 @@ std::optional<Refusal> Policy::authorize_stage(const http::Request& request, Per
       permit.strip_credentials = principal.kind != Principal::Kind::kAnonymous;
       return std::nullopt;
     }
+    case Kind::kCancel: {
+      // Stopping a generation is writing its channel's last event: publish rights on the channel
+      // allow it, whoever started the answer, and so does open publishing. Otherwise only the
+      // generation's starter may, which the registry checks after its lookup (judge()): here,
+      // a principal that cannot be anyone's starter is refused without any lookup.
+      CancelRights& rights = permit.cancel;
+      rights.any = !auth.publish_restricted() || grants_publish(principal, permit.channel);
+      rights.may_see = auth.anonymous_subscribe || grants_subscribe(principal, permit.channel);
+      rights.starter = principal.starter();
+      if (rights.any || !rights.starter.empty()) return std::nullopt;
+      if (principal.kind == Principal::Kind::kAnonymous)
+        return needs_token("cancelling a generation needs a token");
+      return forbidden("the token may not cancel this generation");
+    }
     case Kind::kOps:
     case Kind::kDemo:
     case Kind::kPreflight:
@@ -398,7 +441,9 @@ std::optional<Refusal> Policy::authorize_stage(const http::Request& request, Per
 std::optional<Refusal> Policy::client_limits_stage(const http::Request&, Permit& permit,
                                                    std::string_view client_ip, uint64_t now_ms,
                                                    int64_t) const {
-  if (permit.kind == Kind::kPublish) {
+  // A cancel costs a lookup on another worker or in Redis: cancels share the publishes' bucket, so
+  // that a flood of them is bounded like a flood of publishes.
+  if (permit.kind == Kind::kPublish || permit.kind == Kind::kCancel) {
     uint32_t retry_after = 0;
     if (!limits_.take_publish(std::string(client_ip), now_ms, retry_after)) {
       metrics_.rejected_publish_rate.Increment();

@@ -1,18 +1,24 @@
 // The policy stage: the one place every request passes before a handler runs (docs/security.md).
 //
-// admit() classifies a request (publish, subscribe, info, route, ops, demo, preflight), then
-// applies, in this order:
+// admit() classifies a request (publish, subscribe, info, route, cancel, ops, demo, preflight),
+// then applies, in this order:
 //   1. syntax: one Host, a known path and method, valid channel names, event types and UTF-8;
 //   2. authentication: the request's token (credentials.hpp) becomes a Principal, or 401;
 //   3. authorization: the principal's grants cover the channel or the route, or 403; a token from
 //      the cookie needs an allowed or same Origin (CSRF), or 403 forbidden_origin;
-//   4. per-client limits: publishes per second and running streams per client address, or 429;
+//   4. per-client limits: publishes (and cancels) per second and running streams per client
+//      address, or 429;
 //   5. global limits: concurrent requests per upstream, or 503;
 //   6. budgets: a route request of a key or JWT subject with a budget (budgets.hpp) names its
 //      account in the permit; check_budget() then asks the worker's budget store, which answers
 //      at once (in memory) or later (Redis): 429, 503, or the permit with its slot and charge hook.
 // Only then does it hand out a Permit, and every handler takes one: a handler cannot be reached
 // around this stage, and a new kind of request gets its checks here or nowhere.
+//
+// One check cannot be made here: whether a cancel's principal started the generation it names,
+// which only the worker running that generation knows. The stage decides everything else and
+// puts the rest in the Permit (CancelRights), whose judge() the registry applies after its lookup
+// (server/generations.hpp); nothing else decides who may cancel.
 //
 // Rules:
 // - One Policy is shared by all workers; admit() is const and thread-safe (the limits it takes
@@ -49,6 +55,7 @@ enum class RequestKind {
   kSubscribe,  // GET /v1/channels/{channel}/events
   kInfo,       // GET /v1/channels/{channel}
   kRoute,      // a configured route: proxied to its upstream
+  kCancel,     // DELETE /v1/generations/{gen}: stops a running generation
   kOps,        // GET /healthz, /readyz, /metrics
   kDemo,       // GET / (demo.enabled)
   kPreflight,  // OPTIONS on any of the above
@@ -65,6 +72,32 @@ struct Principal {
   // For logs and metric labels: a key's name, "jwt", "publish_token" or "anonymous". Never a JWT
   // subject, which is unbounded.
   std::string_view label() const;
+  // Who starts a generation, as the cancel API compares it: "key:<name>", "sub:<JWT subject>",
+  // or "" for nobody in particular (anonymous, a publish token, a JWT without a subject).
+  std::string starter() const;
+};
+
+// What a cancel's principal may stop, as far as the policy stage can tell without the generation.
+// The registry that finds the generation finishes the decision with judge().
+struct CancelRights {
+  enum class Verdict {
+    kAllowed,
+    kForbidden,  // 403: the principal may not cancel it
+    kHidden,     // 404: as kForbidden, but the principal could not even know that it exists
+  };
+
+  // Publish rights on the generation's channel (or publishing is open): any generation of the
+  // name may be stopped.
+  bool any = false;
+  // The principal could learn that the generation exists by subscribing to it
+  // (auth.anonymous_subscribe, or subscribe rights on the channel): a refusal may then say 403.
+  // Otherwise it says 404, as for a generation that does not exist.
+  bool may_see = false;
+  // The principal's starter(): a generation it started may be stopped.
+  std::string starter;
+
+  // For a running generation that `generation_starter` started.
+  Verdict judge(std::string_view generation_starter) const;
 };
 
 // A request refused by the policy stage: the answer to send.
@@ -92,11 +125,13 @@ class Permit {
   RequestKind kind = RequestKind::kOps;
   const char* label = "unmatched";  // the route template, for metrics
   Route api_route = Route::kNotFound;
-  std::string channel;     // kPublish, kSubscribe, kInfo; kRoute: the SSE-Channel tee target
-  std::string event_type;  // kPublish: "" for the default type
+  // kPublish, kSubscribe, kInfo; kRoute: the SSE-Channel tee target; kCancel: the generation
+  std::string channel;
+  std::string event_type;                      // kPublish: "" for the default type
   const config::RouteConfig* route = nullptr;  // kRoute
   std::string allow;                           // kPreflight: the path's methods
   Principal principal;
+  CancelRights cancel;  // kCancel
   // kRoute: the gateway checked a token for this route, so it must not reach the upstream.
   bool strip_credentials = false;
   // kRoute: held while the proxied request runs.

@@ -1,6 +1,7 @@
 #include "gateway/api/router.hpp"
 
 #include "gateway/http/request.hpp"
+#include "gateway/hub/generation.hpp"
 
 namespace ssegw::api {
 namespace {
@@ -56,6 +57,15 @@ RouteMatch match_route(std::string_view path) {
       match.invalid_name = true;
       match.channel.clear();
     }
+  } else if (path.starts_with("/v1/generations/")) {
+    std::string_view name = path.substr(16);
+    if (name.find('/') != std::string_view::npos) return match;  // no sub-resources
+    match.route = Route::kGeneration;
+    // Only the names the gateway makes ("gen-" and 32 lower-case hex digits) name a generation.
+    if (!http::percent_decode(name, match.channel) || !hub::is_generation_name(match.channel)) {
+      match.invalid_name = true;
+      match.channel.clear();
+    }
   }
   return match;
 }
@@ -74,6 +84,8 @@ const char* route_label(Route route) {
       return "/metrics";
     case Route::kDemo:
       return "/";
+    case Route::kGeneration:
+      return "/v1/generations/{gen}";
     case Route::kNotFound:
       break;
   }
@@ -84,6 +96,8 @@ const char* allowed_methods(Route route) {
   switch (route) {
     case Route::kChannelEvents:
       return "GET, POST, OPTIONS";
+    case Route::kGeneration:
+      return "DELETE, OPTIONS";
     case Route::kNotFound:
       return "";
     default:

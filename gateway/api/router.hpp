@@ -13,13 +13,14 @@ enum class Route {
   kHealthz,
   kReadyz,
   kMetrics,
-  kDemo,  // GET /: the chat page, when demo.enabled
+  kDemo,        // GET /: the chat page, when demo.enabled
+  kGeneration,  // /v1/generations/{gen}: DELETE cancels a running generation
 };
 
 struct RouteMatch {
   Route route = Route::kNotFound;
-  std::string channel;        // decoded channel name, for channel routes
-  bool invalid_name = false;  // the path has a channel segment that is not a valid name
+  std::string channel;        // decoded channel name, for channel and generation routes
+  bool invalid_name = false;  // the path's name segment is not a valid channel (or generation)
 };
 
 RouteMatch match_route(std::string_view path);

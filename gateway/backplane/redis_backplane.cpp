@@ -140,6 +140,13 @@ void RedisBackplane::on_up() {
     state.dirty = true;
     notifications_.subscribe(notify_key(channel));
   }
+  for (const Listener& listener : listeners_) notifications_.subscribe(listener.channel);
+}
+
+void RedisBackplane::listen(std::string channel,
+                            std::function<void(std::string_view message)> on_message) {
+  if (up_) notifications_.subscribe(channel);
+  listeners_.push_back({std::move(channel), std::move(on_message)});
 }
 
 void RedisBackplane::on_lost(const std::string& why) {
@@ -193,6 +200,12 @@ void RedisBackplane::on_pubsub(const redisReply* message) {
   if (message->type != REDIS_REPLY_ARRAY || message->elements < 2) return;
   std::string_view kind = text(message->element[0]);
   std::string_view name = text(message->element[1]);
+  if (kind == "message" && message->elements >= 3)
+    for (const Listener& listener : listeners_)
+      if (name == listener.channel) {
+        listener.on_message(text(message->element[2]));
+        return;
+      }
   const std::string prefix = notify_key("");
   if (name.substr(0, prefix.size()) != prefix) return;
   std::string channel(name.substr(prefix.size()));

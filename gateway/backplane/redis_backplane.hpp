@@ -122,6 +122,14 @@ class RedisBackplane {
   using InfoDone = std::function<void(std::optional<hub::ChannelInfo> info)>;
   void info(const std::string& channel, InfoDone done);
 
+  // For the backplane's other users (RedisGenerations): a command on the command connection
+  // (false, and no callback, while Redis is away), and one more pub/sub channel, subscribed to
+  // now and after every reconnect, whose messages go to on_message.
+  bool command(std::initializer_list<std::string_view> args, RedisConnection::Callback callback) {
+    return up_ && commands_.command(args, std::move(callback));
+  }
+  void listen(std::string channel, std::function<void(std::string_view message)> on_message);
+
  private:
   struct Waiter {
     hub::ResumeRequest resume;
@@ -225,6 +233,11 @@ class RedisBackplane {
   std::unordered_map<std::string, ChannelState> channels_;
   std::map<std::string, Lease> leases_;
   std::unordered_map<std::string, hub::EventId> generations_;  // last id written
+  struct Listener {
+    std::string channel;
+    std::function<void(std::string_view message)> on_message;
+  };
+  std::vector<Listener> listeners_;  // listen(): a fixed few, set up at start
   std::mt19937_64 random_{std::random_device{}()};
   uint32_t attempt_ = 0;
   bool up_ = false;

@@ -4,6 +4,7 @@
 #include "gateway/api/demo_page.hpp"
 #include "gateway/base/json.hpp"
 #include "gateway/http/response.hpp"
+#include "gateway/hub/generation.hpp"
 #include "gateway/server/connection.hpp"
 #include "gateway/server/proxy_response.hpp"
 #include "gateway/server/sse_stream.hpp"
@@ -155,6 +156,14 @@ void info(Connection& c, const api::Permit& permit) {
       });
 }
 
+// A generated answer can be stopped by the cancel API while it runs (generations.hpp). A tee is
+// not a generation: its channel is the client's, never a gen-* one.
+void register_generation(Worker& worker, upstream::RouteProxy& proxy,
+                         const api::Principal& principal) {
+  if (!hub::is_generation_name(proxy.channel())) return;
+  proxy.hold(worker.generations().add(proxy.channel(), principal.starter(), proxy));
+}
+
 void route(Connection& c, http::Request& request, api::Permit permit) {
   Worker& worker = c.worker();
   hub::ChannelService& channels = worker.channels();
@@ -205,6 +214,7 @@ void route(Connection& c, http::Request& request, api::Permit permit) {
     // answer ends.
     proxy->hold(std::move(permit.stream_slot));
     proxy->hold(std::move(permit.budget_slot));
+    register_generation(worker, *proxy, permit.principal);
     proxy->start(std::move(outgoing), std::move(permit.upstream_slot));
     worker.adopt(std::move(proxy));
     std::string body = "{\"channel\":";
@@ -219,8 +229,37 @@ void route(Connection& c, http::Request& request, api::Permit permit) {
       std::make_unique<upstream::RouteProxy>(worker, worker.metrics(), route, std::move(options));
   proxy->hold(std::move(permit.stream_slot));
   proxy->hold(std::move(permit.budget_slot));
+  register_generation(worker, *proxy, permit.principal);
   ProxyResponse& started = c.proxy(std::move(response));
   started.start(std::move(proxy), std::move(outgoing), std::move(permit.upstream_slot));
+}
+
+// DELETE /v1/generations/{gen}: answered once the worker that runs it (or Redis) has.
+void cancel(Connection& c, const api::Permit& permit) {
+  c.worker().generations().cancel(
+      permit.channel, permit.cancel,
+      [c = &c, life = c.lifetime(), name = permit.channel](CancelOutcome outcome) {
+        if (!http::Exchange::alive(life)) return;
+        switch (outcome) {
+          case CancelOutcome::kCancelled: {
+            std::string body = "{\"channel\":";
+            base::append_json_string(body, name);
+            body += "}\n";
+            c->respond(202, "application/json", body);
+            return;
+          }
+          case CancelOutcome::kNotFound:
+            c->respond_error(404, "not_found", "no running generation of this name");
+            return;
+          case CancelOutcome::kForbidden:
+            c->respond_error(403, "forbidden", "the token may not cancel this generation");
+            return;
+          case CancelOutcome::kUnavailable:
+            c->respond_error(503, "backplane_unavailable", "the Redis backplane is unreachable",
+                             "Retry-After: 1\r\n");
+            return;
+        }
+      });
 }
 
 void ops(Connection& c, const api::Permit& permit) {
@@ -275,6 +314,9 @@ void handle_request(Connection& c, http::Request& request, api::Permit permit) {
       return;
     case Kind::kRoute:
       route(c, request, std::move(permit));
+      return;
+    case Kind::kCancel:
+      cancel(c, permit);
       return;
     case Kind::kOps:
       ops(c, permit);

@@ -16,6 +16,7 @@
 #include <string>
 #include <variant>
 
+#include "gateway/api/policy.hpp"
 #include "gateway/base/frame.hpp"
 #include "gateway/hub/channel_service.hpp"
 
@@ -60,12 +61,30 @@ struct InfoReply {
   uint64_t id = 0;
   hub::InfoOutcome outcome;
 };
+// To the worker that runs a generation (the owner of its name): stop it, if `rights` allow
+// (generations.hpp).
+enum class CancelOutcome {
+  kCancelled,    // 202
+  kNotFound,     // 404: not running (or not to be told: CancelRights::Verdict::kHidden)
+  kForbidden,    // 403
+  kUnavailable,  // 503: with Redis, the lookup there failed
+};
+struct CancelRequest {
+  uint64_t id = 0;
+  std::string name;
+  api::CancelRights rights;
+};
+struct CancelReply {
+  uint64_t id = 0;
+  CancelOutcome outcome = CancelOutcome::kNotFound;
+};
 // From main: drain; then, once every worker has drained, close the loop.
 struct Shutdown {};
 struct Stop {};
 
-using Payload = std::variant<PublishRequest, PublishReply, SubscribeRequest, SubscribeReply, Leave,
-                             Forward, InfoRequest, InfoReply, Shutdown, Stop>;
+using Payload =
+    std::variant<PublishRequest, PublishReply, SubscribeRequest, SubscribeReply, Leave, Forward,
+                 InfoRequest, InfoReply, CancelRequest, CancelReply, Shutdown, Stop>;
 
 struct Message {
   Message(uint32_t sender, Payload body) : from(sender), payload(std::move(body)) {}

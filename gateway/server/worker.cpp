@@ -85,6 +85,7 @@ Shared::Shared(const config::Config& config)
       budget_metrics(metrics.registry(), budget_labels(config)),
       budget_ledger(config.auth.jwt ? config.auth.jwt->max_subjects : 0, budget_metrics),
       policy(config, client_limits, upstream_limits, metrics, budget_metrics),
+      generation_metrics(metrics),
       retry_frame(hub::make_retry_frame(static_cast<uint64_t>(config.retry.count()))),
       heartbeat_frame(hub::make_heartbeat_frame()),
       instance_id(random_instance_id()) {}
@@ -167,6 +168,9 @@ Worker::Worker(Shared& shared, uint32_t index, int listen_fd)
     owner_side_ = std::make_unique<hub::LocalChannels>(
         hub_, [this] { return loop_.now_ms(); }, owns);
   channels_ = std::make_unique<Channels>(*this, *owner_side_, hub_);
+  generations_ = std::make_unique<Generations>(*this, shared.generation_metrics, backplane_.get(),
+                                               shared.instance_id,
+                                               shared.instance_id + "/" + std::to_string(index));
 }
 
 Worker::~Worker() = default;
@@ -245,6 +249,7 @@ void Worker::on_tick() {
   uint64_t now = loop_.now_ms();
   for (auto& proxy : detached_) proxy->tick(now);
   std::erase_if(detached_, [](const auto& proxy) { return proxy->finished(); });
+  generations_->tick(now);
   for (Connection* c = connections_; c;) {
     Connection* next = c->next;  // tick() may close c; it stays linked until its close callback
     c->tick(now);
@@ -260,6 +265,7 @@ void Worker::on_tick() {
 void Worker::on_mail() {
   while (std::unique_ptr<Message> message = mailbox_.pop()) {
     if (channels_->on_message(message->from, message->payload)) continue;
+    if (generations_->on_message(message->from, message->payload)) continue;
     if (std::holds_alternative<Shutdown>(message->payload))
       begin_drain();
     else if (std::holds_alternative<Stop>(message->payload))

@@ -30,6 +30,7 @@
 #include "gateway/net/handles.hpp"
 #include "gateway/net/loop.hpp"
 #include "gateway/server/channels.hpp"
+#include "gateway/server/generations.hpp"
 #include "gateway/server/mailbox.hpp"
 #include "upstream/http_client.hpp"
 #include "upstream/route_proxy.hpp"
@@ -52,6 +53,7 @@ struct Shared {
   // The budgets' counters without Redis (with it, each worker has a store of its own in Redis).
   api::BudgetLedger budget_ledger;
   api::Policy policy;  // after the limits and metrics it takes from
+  metrics::GenerationMetrics generation_metrics;
   std::atomic<uint32_t> connections{0};
   std::atomic<uint32_t> channels{0};
   std::atomic<uint64_t> history_bytes{0};  // retained by every hub: history.max_total_bytes
@@ -99,6 +101,8 @@ class Worker final : public upstream::Upstreams {
   hub::ChannelService& channels() { return *channels_; }
   // Where the budgets' counters live: the shared ledger, or Redis through this worker's link.
   api::BudgetStore& budgets() { return *budgets_; }
+  // The generations running on this worker, and the cancel API's way to any generation.
+  Generations& generations() { return *generations_; }
 
   void connection_closed(Connection* connection);
 
@@ -141,6 +145,8 @@ class Worker final : public upstream::Upstreams {
   // other workers' channels across the mailbox.
   std::unique_ptr<hub::ChannelService> owner_side_;
   std::unique_ptr<Channels> channels_;
+  // Before detached_: a proxy's registration goes when the proxy goes.
+  std::unique_ptr<Generations> generations_;
   std::vector<std::unique_ptr<upstream::RouteProxy>> detached_;
   Connection* connections_ = nullptr;
   size_t connection_count_ = 0;

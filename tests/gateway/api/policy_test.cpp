@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 #include <variant>
+#include <vector>
 
 #include "config/config.hpp"
 #include "gateway/metrics/metrics.hpp"
@@ -20,9 +21,10 @@ namespace {
 
 // A policy over a configuration, with its own limits and metrics.
 struct Stage {
-  explicit Stage(const std::string& yaml)
+  explicit Stage(const std::string& yaml, uint32_t publish_rate = 1000,
+                 uint32_t publish_burst = 1000)
       : config(config::load_string(yaml, "t.yaml")),
-        limits(1000, 1000, 1000, config.limits.max_streams_per_ip),
+        limits(1000, publish_rate, publish_burst, config.limits.max_streams_per_ip),
         budget_metrics(metrics.registry(), {}) {
     for (const config::UpstreamConfig& u : config.upstreams)
       upstreams.emplace(u.name, std::make_unique<base::CountingLimit>(u.max_concurrent));
@@ -202,4 +204,137 @@ TEST_CASE("api/policy: stage 6 names a budgeted key's account; check_budget admi
   CHECK(r.message == "this key has made its requests_per_minute for this minute");
   CHECK(r.headers.rfind("Retry-After: ", 0) == 0);
   CHECK(std::string(r.label) == "/v1/chat/completions");
+// ---- the cancel API: DELETE /v1/generations/{gen} -------------------------------------------
+
+namespace {
+
+const std::string kGen = "gen-0123456789abcdef0123456789abcdef";
+const std::string kCancelPath = "/v1/generations/" + kGen;
+using Verdict = api::CancelRights::Verdict;
+
+}  // namespace
+
+TEST_CASE(
+    "api/policy: DELETE /v1/generations/{gen} is a cancel, other methods 405, bad names 404") {
+  Stage s(kRoutes);
+  api::Admission admitted = s.admit(request(HTTP_DELETE, kCancelPath));
+  const api::Permit& cancel = permit(admitted);
+  CHECK(cancel.kind == api::RequestKind::kCancel);
+  CHECK(cancel.channel == kGen);
+  CHECK(std::string(cancel.label) == "/v1/generations/{gen}");
+  for (llhttp_method_t m : {HTTP_GET, HTTP_HEAD, HTTP_POST, HTTP_PUT, HTTP_PATCH}) {
+    CAPTURE(llhttp_method_name(m));
+    api::Admission refused = s.admit(request(m, kCancelPath));
+    CHECK(refusal(refused).status == 405);
+    CHECK(refusal(refused).headers == "Allow: DELETE, OPTIONS\r\n");
+  }
+  api::Admission preflight = s.admit(request(HTTP_OPTIONS, kCancelPath));
+  CHECK(permit(preflight).kind == api::RequestKind::kPreflight);
+  CHECK(permit(preflight).allow == "DELETE, OPTIONS");
+  for (std::string name : std::vector<std::string>{"gen-x", "chat.1", kGen + "0",
+                                                   "GEN-0123456789abcdef0123456789abcdef"}) {
+    CAPTURE(name);
+    api::Admission bad = s.admit(request(HTTP_DELETE, "/v1/generations/" + name));
+    CHECK(refusal(bad).status == 404);
+    CHECK(std::string(refusal(bad).code) == "not_found");
+  }
+  // DELETE stays refused where it was.
+  CHECK(refusal(s.admit(request(HTTP_DELETE, "/v1/channels/" + kGen))).status == 405);
+}
+
+TEST_CASE("api/policy: without auth, cancelling is open like publishing") {
+  Stage s(kRoutes);
+  api::Admission admitted = s.admit(request(HTTP_DELETE, kCancelPath));
+  const api::CancelRights& rights = permit(admitted).cancel;
+  CHECK(rights.any);
+  CHECK(rights.may_see);
+  CHECK(rights.starter.empty());
+  CHECK(rights.judge("") == Verdict::kAllowed);
+  CHECK(rights.judge("key:web") == Verdict::kAllowed);
+}
+
+TEST_CASE("api/policy: with auth, the starter, publish rights, and nobody else cancel") {
+  Stage s(kRoutes + kKeys +
+          "    - {name: ops, token: \"ops-key-0123456789\", publish: [\"gen-*\"]}\n"
+          "    - {name: watcher, token: \"watch-key-0123456789\", subscribe: [\"gen-*\"]}\n"
+          "  publish_tokens: [\"publish-token-0123456789\"]\n");
+  auto cancel = [&](const std::string& token) {
+    std::vector<http::Header> headers;
+    if (!token.empty()) headers.push_back({"authorization", "Bearer " + token});
+    return s.admit(request(HTTP_DELETE, kCancelPath, headers));
+  };
+  // No token: 401, before any lookup; an unknown token: 401.
+  CHECK(refusal(cancel("")).status == 401);
+  CHECK(refusal(cancel("nope-nope-nope-nope")).status == 401);
+
+  // A key without publish rights on gen-*: only its own generations, and it cannot tell that
+  // another one exists (no subscribe rights either): 404.
+  api::Admission web_admitted = cancel("web-key-0123456789");
+  const api::CancelRights& web = permit(web_admitted).cancel;
+  CHECK_FALSE(web.any);
+  CHECK_FALSE(web.may_see);
+  CHECK(web.starter == "key:web");
+  CHECK(web.judge("key:web") == Verdict::kAllowed);
+  CHECK(web.judge("key:ops") == Verdict::kHidden);
+  CHECK(web.judge("") == Verdict::kHidden);
+  CHECK(web.judge("sub:key:web") == Verdict::kHidden);
+
+  // A key that may subscribe to gen-* could see the generation: a refusal says so (403).
+  api::Admission watcher_admitted = cancel("watch-key-0123456789");
+  const api::CancelRights& watcher = permit(watcher_admitted).cancel;
+  CHECK(watcher.may_see);
+  CHECK(watcher.judge("key:web") == Verdict::kForbidden);
+  CHECK(watcher.judge("key:watcher") == Verdict::kAllowed);
+
+  // Publish rights on the channel stop any generation.
+  api::Admission ops_admitted = cancel("ops-key-0123456789");
+  CHECK(permit(ops_admitted).cancel.any);
+  CHECK(permit(ops_admitted).cancel.judge("key:web") == Verdict::kAllowed);
+  api::Admission token_admitted = cancel("publish-token-0123456789");
+  CHECK(permit(token_admitted).cancel.any);
+  CHECK(permit(token_admitted).cancel.starter.empty());
+  CHECK(permit(token_admitted).cancel.judge("") == Verdict::kAllowed);
+
+  // A cookie token from a foreign origin is refused before anything else (CSRF).
+  api::Admission csrf = s.admit(
+      request(HTTP_DELETE, kCancelPath,
+              {{"cookie", "ssegw_token=ops-key-0123456789"}, {"origin", "https://evil.example"}}));
+  CHECK(std::string(refusal(csrf).code) == "forbidden_origin");
+}
+
+TEST_CASE("api/policy: who started a generation, as the cancel API compares it") {
+  api::Principal anonymous;
+  CHECK(anonymous.starter().empty());
+  api::Principal token;
+  token.kind = api::Principal::Kind::kPublishToken;
+  CHECK(token.starter().empty());
+  config::KeyConfig key;
+  key.name = "web";
+  api::Principal keyed;
+  keyed.kind = api::Principal::Kind::kKey;
+  keyed.key = &key;
+  CHECK(keyed.starter() == "key:web");
+  api::Principal jwt;
+  jwt.kind = api::Principal::Kind::kJwt;
+  CHECK(jwt.starter().empty());  // no subject: nobody in particular
+  jwt.claims.subject = "user-7";
+  CHECK(jwt.starter() == "sub:user-7");
+  // A JWT subject never passes for a key of the same name, nor the other way round.
+  api::CancelRights rights;
+  rights.starter = jwt.starter();
+  CHECK(rights.judge("sub:user-7") == Verdict::kAllowed);
+  CHECK(rights.judge("key:user-7") == Verdict::kHidden);
+}
+
+TEST_CASE("api/policy: cancels share the publishes' per-address rate limit") {
+  Stage s(kRoutes, /*publish_rate=*/1, /*publish_burst=*/2);
+  CHECK(std::holds_alternative<api::Permit>(s.admit(request(HTTP_DELETE, kCancelPath))));
+  CHECK(std::holds_alternative<api::Permit>(s.admit(request(HTTP_POST, "/v1/channels/a/events"))));
+  api::Admission limited = s.admit(request(HTTP_DELETE, kCancelPath));
+  CHECK(refusal(limited).status == 429);
+  CHECK(std::string(refusal(limited).code) == "rate_limited");
+  CHECK(refusal(limited).headers.starts_with("Retry-After: "));
+  CHECK(refusal(s.admit(request(HTTP_POST, "/v1/channels/a/events"))).status == 429);
+  // A bad name is refused before it costs anything.
+  CHECK(refusal(s.admit(request(HTTP_DELETE, "/v1/generations/x"))).status == 404);
 }

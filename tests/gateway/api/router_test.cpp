@@ -141,3 +141,34 @@ TEST_CASE("api/router: labels and allowed methods") {
   CHECK(std::string(api::allowed_methods(Route::kMetrics)) == "GET, OPTIONS");
   CHECK(std::string(api::allowed_methods(Route::kNotFound)) == "");
 }
+
+TEST_CASE("api/router: the generation route takes generation names only") {
+  const std::string gen = "gen-0123456789abcdef0123456789abcdef";
+  RouteMatch m = match_route("/v1/generations/" + gen);
+  CHECK(m.route == Route::kGeneration);
+  CHECK(m.channel == gen);
+  CHECK_FALSE(m.invalid_name);
+  // Percent-decoded like channel names: "%67" is "g".
+  m = match_route("/v1/generations/%67en-0123456789abcdef0123456789abcdef");
+  CHECK(m.route == Route::kGeneration);
+  CHECK(m.channel == gen);
+  // Anything else in the name segment names no generation (the policy answers 404).
+  for (std::string_view name :
+       {"", "gen-", "gen-0123456789abcdef0123456789abcde", "gen-0123456789abcdef0123456789abcdef0",
+        "gen-0123456789ABCDEF0123456789abcdef", "GEN-0123456789abcdef0123456789abcdef", "chat.1",
+        "gen-0123456789abcdef0123456789abcdeg", "gen-0123456789abcdef0123456789abcde%", "%zz"}) {
+    CAPTURE(name);
+    RouteMatch bad = match_route("/v1/generations/" + std::string(name));
+    CHECK(bad.route == Route::kGeneration);
+    CHECK(bad.invalid_name);
+    CHECK(bad.channel.empty());
+  }
+  // No sub-resources, and the collection itself is no route.
+  for (std::string path : {"/v1/generations/" + gen + "/", "/v1/generations/" + gen + "/events",
+                           std::string("/v1/generations"), std::string("/v1/generations/a/b")}) {
+    CAPTURE(path);
+    CHECK(match_route(path).route == Route::kNotFound);
+  }
+  CHECK(std::string(api::route_label(Route::kGeneration)) == "/v1/generations/{gen}");
+  CHECK(std::string(api::allowed_methods(Route::kGeneration)) == "DELETE, OPTIONS");
+}
