@@ -781,7 +781,7 @@ std::string channel_info(uint16_t port, const std::string& ch) {
 
 }  // namespace
 
-TEST_CASE("backplane: limits.max_channels holds across instances; an expired channel frees room") {
+TEST_CASE("backplane: limits.max_channels holds across instances, an expired channel frees room") {
   RedisServer redis;
   const std::string yaml =
       backplane_yaml(redis, "t8:") + "limits: {max_channels: 3}\nhistory: {ttl: 1500ms}\n";

@@ -319,7 +319,7 @@ TEST_CASE("budgets: two instances on one Redis share a key's budget") {
   CHECK(mock.stat(kChat) == 2);
 }
 
-TEST_CASE("budgets: two instances on one Redis share max_concurrent; Redis down refuses 503") {
+TEST_CASE("budgets: two instances on one Redis share max_concurrent, Redis down refuses 503") {
   RedisServer redis;
   MockLlm mock;
   const std::string yaml = redis_yaml(redis) + key_yaml(", max_concurrent: 1") + mock_yaml(mock);

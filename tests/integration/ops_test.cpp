@@ -250,7 +250,7 @@ TEST_CASE("config: --listen overrides the file") {
   CHECK(http_get(gw.port(), "/healthz").status == 200);
 }
 
-TEST_CASE("ops: --version prints the project version and exits 0; --help lists it") {
+TEST_CASE("ops: --version prints the project version and exits 0, --help lists it") {
   ProcessResult version = run_ssegw({"--version"});
   INFO("output: ", version.output);
   CHECK(version.status == 0);

@@ -200,7 +200,7 @@ TEST_CASE("upstream framing: HEAD gets the head at once, with its Content-Length
 // ---------------------------------------------------------------------------------------------
 // What a client learns of a failed upstream
 
-TEST_CASE("upstream framing: a 502 names no upstream address; the log line does") {
+TEST_CASE("upstream framing: a 502 names no upstream address, the log line does") {
   const ReservedPort down;  // bound, never listening: connections to it are refused
   const std::string port_text = std::to_string(down.port());
   Gateway gw("upstreams:\n  llm: {url: \"http://127.0.0.1:" + port_text +

@@ -185,7 +185,7 @@ TEST_CASE("api/budgets: each subject has its own counts, and so has each key") {
   CHECK(t.ledger.subjects() == 2);
 }
 
-TEST_CASE("api/budgets: the subject table is bounded; idle subjects of past windows make room") {
+TEST_CASE("api/budgets: the subject table is bounded, idle subjects of past windows make room") {
   Ledger t(/*max_subjects=*/2);
   config::BudgetLimits l = tokens(100);
   api::BudgetVerdict a = t.admit(t.subject("a", l));

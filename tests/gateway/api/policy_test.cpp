@@ -166,7 +166,7 @@ TEST_CASE("api/policy: route slots per client address and per upstream come back
   CHECK(std::holds_alternative<api::Permit>(open()));
 }
 
-TEST_CASE("api/policy: stage 6 names a budgeted key's account; check_budget admits or refuses") {
+TEST_CASE("api/policy: stage 6 names a budgeted key's account, check_budget admits or refuses") {
   Stage s(kRoutes +
           "auth:\n  keys:\n"
           "    - {name: web, token: \"web-key-0123456789\", routes: [\"/v1/*\"],"
@@ -204,6 +204,8 @@ TEST_CASE("api/policy: stage 6 names a budgeted key's account; check_budget admi
   CHECK(r.message == "this key has made its requests_per_minute for this minute");
   CHECK(r.headers.rfind("Retry-After: ", 0) == 0);
   CHECK(std::string(r.label) == "/v1/chat/completions");
+}
+
 // ---- the cancel API: DELETE /v1/generations/{gen} -------------------------------------------
 
 namespace {

@@ -262,7 +262,8 @@ TEST_CASE("http/session: HTTP/1.0 streams end with the connection, not with a ch
   CHECK(f.run_until([&] { return f.client().eof; }));
 }
 
-TEST_CASE("http/session: a malformed request gets 400 and the close; later bytes are ignored") {
+TEST_CASE(
+    "http/session: a malformed request gets 400 and the close, then later bytes are ignored") {
   Fixture f([](TestSession& s, http::Request&) { s.respond(200, "text/plain", "x"); });
   f.client().write("GET /a HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n" +
                    get("/b"));

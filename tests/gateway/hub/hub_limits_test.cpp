@@ -232,7 +232,7 @@ TEST_CASE("hub/limits: the shared byte count returns to 0 when channels and hubs
   CHECK(shared.channel_count == 0);
 }
 
-TEST_CASE("hub/limits: hubs share the total; the publisher evicts its own, the others at sweep") {
+TEST_CASE("hub/limits: hubs share the total, the publisher evicts its own, the others at sweep") {
   Shared shared;
   hub::Hub a(options(4 * kFrame), shared.metrics, shared.channel_count, shared.history_bytes);
   hub::Hub b(options(4 * kFrame), shared.metrics, shared.channel_count, shared.history_bytes);
