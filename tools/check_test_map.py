@@ -68,7 +68,7 @@ def unrunnable_names(root):
     errors = []
     for path in sorted((root / "tests").rglob("*.cpp")):
         for number, line in enumerate(path.read_text().splitlines(), 1):
-            match = re.search(r'(?:TEST_CASE|SUBCASE)\("([^"]*;[^"]*)"', line)
+            match = re.search(r'TEST_CASE\("([^"]*;[^"]*)"', line)
             if match:
                 errors.append(f"{path.relative_to(root)}:{number}: the test name '{match.group(1)}' "
                               "has a ';', which ctest's discovery splits: the test would never run")
