@@ -940,10 +940,15 @@ console.log(`${schema.title} (${Object.keys(schema.definitions).length} definiti
                 names.add(n)
         R.check(uids <= set(ds_uids), f"grafana: {os.path.basename(f)} queries the provisioned "
                 "data source", f"uids {uids}, provisioned {ds_uids}")
-        unknown = sorted(names - families)
+        # Series that exist only once something happened (a retry, a budgeted key) are not in
+        # one scrape of a fresh gateway: those must at least be documented metrics.
+        documented = set(re.findall(r"`((?:ssegw|process)_[a-z0-9_]+)[{`]",
+                                    open(os.path.join(src, "docs", "operations.md"),
+                                         encoding="utf-8").read()))
+        unknown = sorted(names - families - documented)
         R.check(exprs and not unknown, f"grafana: {os.path.basename(f)}'s {len(exprs)} queries use "
-                f"{len(names)} metrics, all exported by the gateway's /metrics",
-                f"not exported: {unknown}; exported: {sorted(families)}")
+                f"{len(names)} metrics, each exported by the gateway's /metrics or documented in "
+                "docs/operations.md", f"unknown: {unknown}; exported: {sorted(families)}")
 
 
 if __name__ == "__main__":
