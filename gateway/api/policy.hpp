@@ -114,6 +114,13 @@ struct Refusal {
   std::string subject;                  // a JWT's subject, for the record only
 };
 
+class Permit;
+
+// A refusal of the request `permit` describes: the answer, and for a route request the record
+// of who was refused (its usage record).
+Refusal make_refusal(int status, const char* code, std::string message, const Permit& permit,
+                     std::string headers = {});
+
 class Policy;
 
 // What the policy stage let through. Only Policy makes one.
