@@ -3,10 +3,11 @@
 // honest Retry-After; a running answer's slot comes back however the answer ends; with Redis the
 // counts are shared by every instance.
 //
-// The windows are wall-clock minutes. No test sleeps one out: the window's turn is proven in the
-// unit tests (tests/gateway/api/budgets_test.cpp, with a fake clock), and here Retry-After is
-// checked against the seconds left in the minute. A test whose counts must all fall in one minute
-// first waits out the minute's last few seconds (wait_minute_room).
+// The windows are wall-clock minutes. The window's turn is proven in the unit tests
+// (tests/gateway/api/budgets_test.cpp, with a fake clock) and once end to end here ("served again
+// after the window", which waits for the minute to turn: 30 s on average). Elsewhere Retry-After
+// is checked against the seconds left in the minute. A test whose counts must all fall in one
+// minute first waits out the minute's last few seconds (wait_minute_room).
 #include <chrono>
 #include <string>
 #include <thread>
@@ -117,6 +118,26 @@ TEST_CASE("budgets: a key with tokens_per_minute 500 is refused once its answers
                     "ssegw_llm_requests_total{key=\"team\",outcome=\"completed\","
                     "route=\"" +
                         kChat + "\",upstream=\"llm\"}") == 2);
+}
+
+TEST_CASE("budgets: an exhausted key is served again once the window turns, as Retry-After said") {
+  MockLlm mock;
+  Gateway gw(key_yaml(", tokens_per_minute: 500") + mock_yaml(mock));
+  wait_minute_room(5);
+  REQUIRE(http(gw.port(), chat(450, 50)).status == 200);
+  CHECK(wait_metric(gw.port(), charged(), 500) == 500);
+  Response refused = http(gw.port(), chat(10, 5));
+  check_refusal(refused, "token_budget_exhausted",
+                "this key has used its tokens_per_minute for this minute");
+  const long retry_after = std::stol(refused.header("retry-after"));
+  REQUIRE(retry_after >= 1);
+  REQUIRE(retry_after <= 60);
+  // Waiting on the clock is the point: the window is the wall clock's minute.
+  std::this_thread::sleep_for(std::chrono::seconds(retry_after));
+  Response again = http(gw.port(), chat(10, 5));
+  CHECK(again.status == 200);
+  CHECK(mock.stat(kChat) == 2);
+  CHECK(wait_metric(gw.port(), charged(), 515) == 515);
 }
 
 TEST_CASE("budgets: requests_per_minute and max_concurrent refuse rate_limited, too_many_streams") {
