@@ -15,7 +15,8 @@ namespace {
 constexpr size_t kMinKeyTokenBytes = 16;
 constexpr size_t kMinHmacSecretBytes = 32;  // RFC 7518 section 3.2: no shorter than the hash
 // Lua (the Redis budgets' scripts) counts in doubles: keep every sum exact.
-constexpr uint64_t kMaxTokensPerMinute = 1'000'000'000'000'000;
+constexpr uint64_t kMaxTokensPerMinute =
+    1'000'000'000'000'000 / 1000;  // 10^15, docs/configuration.md
 
 }  // namespace
 

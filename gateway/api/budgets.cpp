@@ -49,7 +49,7 @@ BudgetVerdict BudgetLedger::decide(const BudgetAccount& account, uint64_t now_ms
     verdict.retry_after_s = seconds_to_window_end(now_ms);  // idle subjects go then at the latest
     return verdict;
   }
-  if (counts->window != window) *counts = Counts{window, 0, 0, counts->running};
+  if (window > counts->window) *counts = Counts{window, 0, 0, counts->running};
   if (limits.tokens_per_minute && counts->tokens >= limits.tokens_per_minute) {
     verdict.refused = Refusal::kTokens;
     verdict.retry_after_s = seconds_to_window_end(now_ms);
@@ -123,7 +123,7 @@ void BudgetLedger::charge(const BudgetAccount& account, uint64_t tokens) {
   // again (or, with the table full, its tokens go uncounted).
   Counts* counts = find_or_make(account, window);
   if (!counts) return;
-  if (counts->window != window) *counts = Counts{window, 0, 0, counts->running};
+  if (window > counts->window) *counts = Counts{window, 0, 0, counts->running};
   uint64_t room = std::numeric_limits<uint64_t>::max() - counts->tokens;
   counts->tokens += tokens < room ? tokens : room;
 }

@@ -41,7 +41,7 @@ struct BudgetAccount {
   bool subject = false;                     // counts against auth.jwt.max_subjects
 };
 
-// The account of one JWT subject (already cut to jwt.hpp's kMaxSubjectBytes by the verifier, which
+// The account of one JWT subject (at most jwt.hpp's kMaxSubjectBytes, as the verifier checks, which
 // bounds what each remembered subject costs).
 BudgetAccount subject_account(std::string_view subject, const config::BudgetLimits& limits,
                               metrics::BudgetSeries* series);

@@ -241,7 +241,11 @@ VerifyResult JwtVerifier::verify(std::string_view token, int64_t now_unix) const
   if (const base::JsonValue* sub = claims.find("sub")) {
     const std::string* subject = sub->as_string();
     if (!subject) return refuse(JwtError::kMalformed, "sub is not a string");
-    result.claims.subject = subject->substr(0, kMaxSubjectBytes);
+    // Refused, not cut: two subjects cut to the same bytes would share a budget and each other's
+    // generations.
+    if (subject->size() > kMaxSubjectBytes)
+      return refuse(JwtError::kMalformed, "sub is longer than 256 bytes");
+    result.claims.subject = *subject;
   }
   return result;
 }

@@ -35,7 +35,8 @@ namespace ssegw::api {
 // the JSON parsed for each request small.
 constexpr size_t kMaxTokenBytes = 8 << 10;
 
-// A longer "sub" is cut to this many bytes: it is an identifier for logs and per-subject limits.
+// A token whose "sub" is longer is refused: the subject names a budget account and the starter of
+// generations, and two subjects cut to the same bytes would share them.
 constexpr size_t kMaxSubjectBytes = 256;
 
 struct Claims {

@@ -11,9 +11,10 @@ namespace ssegw::backplane {
 namespace {
 
 // Redis's Lua 5.1 turns numbers into text with %.14g (1e+15): every number a script writes goes
-// through string.format('%d'), which stays exact up to 2^53. Hence this bound on one charge, which
-// an upstream's usage report could otherwise push past it.
-constexpr uint64_t kMaxCharge = 1'000'000'000'000'000;
+// through string.format('%d'), which stays exact up to 2^53 (about 9.007e15). Hence this bound on
+// one charge, and the scripts' clamp of every sum to 2^53: an upstream's usage reports can never
+// push a count past what Lua holds exactly, let alone wrap it negative.
+constexpr uint64_t kMaxCharge = 1'000'000'000'000'000 / 1000;
 
 // KEYS: counts, running. ARGV: tokens_per_minute, requests_per_minute, max_concurrent (0: no
 // limit), member, slot ttl ms. Returns {0, 0} when admitted (the request counted, the member
@@ -59,7 +60,7 @@ if tonumber(counts[1]) == window then
 else
   redis.call('HSET', KEYS[1], 'w', string.format('%d', window), 'r', '0')
 end
-redis.call('HSET', KEYS[1], 't', string.format('%d', tokens + tonumber(ARGV[1])))
+redis.call('HSET', KEYS[1], 't', string.format('%d', math.min(tokens + tonumber(ARGV[1]), 9007199254740992)))
 redis.call('PEXPIREAT', KEYS[1], string.format('%d', (window + 1) * 60000))
 return 1
 )lua";

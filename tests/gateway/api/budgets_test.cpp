@@ -234,3 +234,17 @@ TEST_CASE("api/budgets: a charge without tokens_per_minute only counts the metri
   CHECK(t.budget_metrics.series("k")->tokens->Value() == 1000);
   CHECK_FALSE(t.admit(k).refused);
 }
+
+TEST_CASE("api/budgets: a clock that steps back keeps the counts of the later window") {
+  Ledger l;
+  api::BudgetAccount k = l.key(tokens(100));
+  l.now_ms = kMinute0 + 60'000;  // the second minute
+  CHECK_FALSE(l.admit(k).refused);
+  l.ledger.charge(k, 100);
+  l.now_ms = kMinute0 + 59'000;  // NTP steps the clock back into the first minute
+  api::BudgetVerdict v = l.admit(k);
+  REQUIRE(v.refused);
+  CHECK(*v.refused == BudgetRefusal::kTokens);
+  l.now_ms = kMinute0 + 120'000;  // the third minute: a new window
+  CHECK_FALSE(l.admit(k).refused);
+}

@@ -804,3 +804,17 @@ TEST_CASE("api/jwt: json reader bounds depth and size") {
   wide += "}";
   CHECK(base::parse_json(wide).ok());
 }
+
+TEST_CASE("api/jwt: a sub of 256 bytes is kept whole, a longer one refuses the token") {
+  JwtVerifier v(rs256_config());
+  const std::string sub256(256, 's');
+  VerifyResult kept =
+      v.verify(token(Signer::kRS256, R"({"sub":")" + sub256 + R"(","exp":1700000060})"), kNow);
+  REQUIRE(kept.ok());
+  CHECK(kept.claims.subject == sub256);
+  // Cut, two subjects could share a budget and each other's generations: refused instead.
+  VerifyResult refused =
+      v.verify(token(Signer::kRS256, R"({"sub":")" + sub256 + R"(x","exp":1700000060})"), kNow);
+  CHECK_FALSE(refused.ok());
+  CHECK(refused.message == "sub is longer than 256 bytes");
+}
