@@ -68,12 +68,7 @@ size_t complete_sse_prefix(std::string_view data) {
 }
 
 std::string error_event_json(std::string_view type, std::string_view message) {
-  std::string data = "{\"error\":{\"type\":";
-  base::append_json_string(data, type);
-  data += ",\"message\":";
-  base::append_json_string(data, message);
-  data += "}}";
-  return data;
+  return base::json_error_object("type", type, message);
 }
 
 OutgoingRequest forwardable_request(const http::Request& request, std::string_view client_ip) {

@@ -86,4 +86,16 @@ void append_json_string(std::string& out, std::string_view text) {
   out += '"';
 }
 
+std::string json_error_object(std::string_view kind_key, std::string_view kind,
+                              std::string_view message) {
+  std::string out = "{\"error\":{";
+  append_json_string(out, kind_key);
+  out += ':';
+  append_json_string(out, kind);
+  out += ",\"message\":";
+  append_json_string(out, message);
+  out += "}}";
+  return out;
+}
+
 }  // namespace ssegw::base

@@ -122,12 +122,7 @@ std::string ResponseBuilder::head() {
 }
 
 std::string json_error(std::string_view code, std::string_view message) {
-  std::string body = "{\"error\":{\"code\":";
-  base::append_json_string(body, code);
-  body += ",\"message\":";
-  base::append_json_string(body, message);
-  body += "}}\n";
-  return body;
+  return base::json_error_object("code", code, message) + "\n";
 }
 
 }  // namespace ssegw::http
