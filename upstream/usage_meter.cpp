@@ -239,8 +239,14 @@ void UsageMeter::on_event(std::string_view type, std::string_view data) {
   }
   // OpenAI chat completions (and what imitates it): unnamed events.
   content_chars_ += string_chars_under(data, {"content", "reasoning_content", "arguments"});
-  if (data.find("\"usage\"") != std::string_view::npos)
-    read_usage(json_member(data, "usage"), "prompt_tokens", "completion_tokens");
+  // Every chunk of a stream that asked for usage says "usage":null; only a chunk with counts is
+  // worth walking the document for.
+  size_t usage = data.find("\"usage\"");
+  if (usage == std::string_view::npos) return;
+  if (data.substr(usage + 7, 5) == ":null" &&
+      data.find("\"usage\"", usage + 7) == std::string_view::npos)
+    return;
+  read_usage(json_member(data, "usage"), "prompt_tokens", "completion_tokens");
 }
 
 void UsageMeter::on_line(std::string_view line) {
