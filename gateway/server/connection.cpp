@@ -74,10 +74,10 @@ void Connection::handle(http::Request& request) {
   // The record to write if the check times out (answer_timeout()): a rejected request like any.
   budget_timeout_record_.reset();
   if (permit->route->usage)
-    budget_timeout_record_ = upstream::rejected_record(
+    budget_timeout_record_ = std::make_unique<upstream::UsageRecord>(upstream::rejected_record(
         *permit->route, request, 503, std::string(permit->principal.label()),
         permit->principal.kind == api::Principal::Kind::kJwt ? permit->principal.claims.subject
-                                                             : std::string());
+                                                             : std::string()));
   policy.check_budget(std::move(*permit), worker_.budgets(),
                       [this, life = lifetime(), wait, &request](api::Admission admission) {
                         // Gone, or timed out meanwhile (answer_timeout()): the request was
