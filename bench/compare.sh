@@ -9,6 +9,8 @@
 #         Also ssegw with 1 worker against 2, pinned to one core and unpinned.
 #   W4    LLM proxy: 500 streams x 200 chunks at 50 chunks/s from ssegw-mock-llm, directly,
 #         through an ssegw route and through nginx (proxy_buffering off); latency added per chunk
+#   floor after each round of W1 and W3: ssegw-floor, the kernel's price of the same deliveries
+#         written by a program that does nothing else (one write per delivery, 2 and 4 per write)
 #   H2    W1 over HTTP/1.1 and over HTTP/2 (h2c, 100 subscribers per connection, as a browser's
 #         EventSources to one origin), for ssegw and for Nchan behind nginx's HTTP/2: CPU per
 #         delivery, p99 and RSS per subscriber of each protocol (not in WORKLOADS by default)
@@ -191,7 +193,7 @@ if [[ $INSTALL == 1 ]]; then
     fi
   fi
 fi
-for f in "$BIN/ssegw" "$BIN/ssegw-bench" "$BIN/ssegw-mock-llm"; do
+for f in "$BIN/ssegw" "$BIN/ssegw-bench" "$BIN/ssegw-mock-llm" "$BIN/ssegw-floor"; do
   [[ -x $f ]] || die "$f missing: build first (make build, or BIN=...)"
 done
 command -v taskset >/dev/null || die "taskset missing (util-linux)"
@@ -357,6 +359,24 @@ run_fanout() {  # run_fanout WL SUBS CHANNELS RATE DURATION SERVERS
       stop_server
       summary_line "$wl-$peer-$run"
     done
+    [[ $wl == w2 ]] || floor_runs "$wl" "$run" "$subs" "$channels" "$rate" "$duration"
+  done
+}
+# floor_runs WL RUN SUBS CHANNELS RATE DURATION: ssegw-floor with the workload's shape (each
+# subscriber gets RATE / CHANNELS events/s of the size an SSE event of SIZE B has on the wire),
+# one write per delivery and 2 and 4 events per write, into $OUT/floor-WL-B-RUN.json. The writer
+# runs where the servers run, the reader where the bench does.
+floor_runs() {
+  local wl=$1 run=$2 subs=$3 channels=$4 rate=$5 duration=$6 b cpus=()
+  [[ $PIN == 1 ]] && cpus=(--writer-cpu "$SERVER_CPU" --reader-cpu "$CLIENT_CPU")
+  for b in 1 2 4; do
+    echo "$wl floor$b ssegw-floor --connections $subs --rate $(jq -n "$rate / $channels")" \
+      "--size $((SIZE + 44)) --batch $b --duration $duration ${cpus[*]}" >>"$OUT/commands.txt"
+    timeout -k 5 $((duration + 60)) "$BIN/ssegw-floor" --connections "$subs" \
+      --rate "$(jq -n "$rate / $channels")" --size $((SIZE + 44)) --batch "$b" \
+      --duration "$duration" "${cpus[@]}" >"$OUT/floor-$wl-$b-$run.json" 2>"$OUT/floor-$wl-$b-$run.err" ||
+      echo '{"error":"ssegw-floor failed"}' >"$OUT/floor-$wl-$b-$run.json"
+    log "  floor-$wl-$b-$run: $(jq -r '.us_per_delivery // .error' "$OUT/floor-$wl-$b-$run.json") µs per delivery"
   done
 }
 
@@ -617,6 +637,14 @@ fanout_table() {  # fanout_table WL
       "$(f "$(med .bench.cpu_cores_window "${files[@]}")" 2)" \
       "$(f "$(med .other_cores "${files[@]}")" 2)"
   done
+  local b
+  for b in 1 2 4; do
+    files=("$OUT/floor-$wl-$b-"*.json)
+    [[ -e ${files[0]} ]] || continue
+    printf '| the floor: %s | | | | | | | %s | | | | |\n' \
+      "$([[ $b == 1 ]] && echo "one write per delivery" || echo "$b events per write")" \
+      "$(f "$(med .us_per_delivery "${files[@]}")" 2)"
+  done
 }
 w2_table() {
   local peer files
@@ -766,6 +794,10 @@ targets_table() {
       p=$(better_peer "$wl" .latency_ms.p99 min)
       echo "| $WL$who: p99 latency ≤ ½ better peer's | $(f "$s" 2) ms | $(f "$p" 2) ms | ≤ $(f "$(jq -n "$p / 2" 2>/dev/null || echo null)" 2) ms | $(verdict "$s <= $p / 2") ($(f "$(jq -n "$s / $p" 2>/dev/null || echo null)" 2)× the peer's) |"
       s=$(med .server.cpu_s_per_million_deliveries "$OUT/$wl-$sv-"*.json)
+      if [[ -e $OUT/floor-$wl-1-1.json ]]; then
+        p=$(med .us_per_delivery "$OUT/floor-$wl-1-"*.json)
+        echo "| $WL$who: server CPU per delivery ≤ 1.1× the floor (one write per delivery) | $(f "$s" 2) µs | $(f "$p" 2) µs (the floor) | ≤ $(f "$(jq -n "$p * 1.1" 2>/dev/null || echo null)" 2) µs | $(verdict "$s <= $p * 1.1") ($(f "$(jq -n "$s / $p" 2>/dev/null || echo null)" 2)× the floor) |"
+      fi
       p=$(better_peer "$wl" .server.cpu_s_per_million_deliveries min)
       echo "| $WL$who: server CPU per delivery ≤ ½ better peer's | $(f "$s" 2) µs | $(f "$p" 2) µs | ≤ $(f "$(jq -n "$p / 2" 2>/dev/null || echo null)" 2) µs | $(verdict "$s <= $p / 2") ($(f "$(jq -n "$s / $p" 2>/dev/null || echo null)" 2)× the peer's) |"
     done
