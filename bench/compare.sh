@@ -9,6 +9,8 @@
 #         Also ssegw with 1 worker against 2, pinned to one core and unpinned.
 #   W4    LLM proxy: 500 streams x 200 chunks at 50 chunks/s from ssegw-mock-llm, directly,
 #         through an ssegw route and through nginx (proxy_buffering off); latency added per chunk
+#   W1-load W1 under load: 1,000 subscribers on 1 channel, 400 events/s asked from ONE publisher
+#         that waits for each answer (--publishers 1 --pipeline 1): the rate it is accepted at
 #   floor after each round of W1 and W3: ssegw-floor, the kernel's price of the same deliveries
 #         written by a program that does nothing else (one write per delivery, 2 and 4 per write)
 #   H2    W1 over HTTP/1.1 and over HTTP/2 (h2c, 100 subscribers per connection, as a browser's
@@ -49,6 +51,7 @@
 #   took more cores than this runs once more), WMAX_SERIES "ssegw-2w nchan pushpin ssegw-1w
 #   ssegw-2w-unpinned ssegw-1w-unpinned" [without the unpinned ones]
 #   W4_STREAMS 500 [50], W4_TOKENS 200 [50], W4_INTERVAL_MS 20, W4_MODES "pinned pinned-rt"
+#   W1L_SUBS 1000 [200], W1L_RATE 400, W1L_DURATION 10 [3]
 #   H2_SUBS 2000 [200], H2_RATE 200 [100], H2_DURATION 15 [3], H2_STREAMS 100 (subscribers per
 #   HTTP/2 connection; nginx allows 128 streams per connection by default)
 #   (pinned-rt: the three processes also under SCHED_FIFO, as if the machine were idle)
@@ -87,6 +90,7 @@ WMAX_SERIES=${WMAX_SERIES:-$(q "ssegw-2w nchan pushpin ssegw-1w ssegw-2w-unpinne
   "ssegw-2w nchan pushpin ssegw-1w")}
 W4_STREAMS=${W4_STREAMS:-$(q 500 50)} W4_TOKENS=${W4_TOKENS:-$(q 200 50)}
 W4_INTERVAL_MS=${W4_INTERVAL_MS:-20} W4_MODES=${W4_MODES:-"pinned pinned-rt"}
+W1L_SUBS=${W1L_SUBS:-$(q 1000 200)} W1L_RATE=${W1L_RATE:-400} W1L_DURATION=${W1L_DURATION:-$(q 10 3)}
 H2_SUBS=${H2_SUBS:-$(q 2000 200)} H2_RATE=${H2_RATE:-$(q 200 100)}
 H2_DURATION=${H2_DURATION:-$(q 15 3)} H2_STREAMS=${H2_STREAMS:-100}
 
@@ -342,8 +346,10 @@ summary_line() {  # one line per run on stderr
 }
 
 # ---- W1, W2, W3 ---------------------------------------------------------------------------------
-run_fanout() {  # run_fanout WL SUBS CHANNELS RATE DURATION SERVERS
+run_fanout() {  # run_fanout WL SUBS CHANNELS RATE DURATION SERVERS [BENCH ARGS...]
   local wl=$1 subs=$2 channels=$3 rate=$4 duration=$5 servers=$6 run peer
+  shift 6
+  local more=("$@")
   log "$wl: $subs subscribers, $channels channels, $rate events/s of $SIZE B, $duration s, $RUNS runs"
   for run in $(seq "$RUNS"); do
     for peer in $(peers_in_order "$run" "$servers"); do
@@ -355,11 +361,11 @@ run_fanout() {  # run_fanout WL SUBS CHANNELS RATE DURATION SERVERS
       CMD_KEY="$wl $peer"
       bench "$wl-$peer-$run" "$(fanout_limit "$subs" "$duration")" "${PEER_ARGS[@]}" \
         --subscribers "$subs" --channels "$channels" --rate "$rate" --size "$SIZE" \
-        --duration "$duration" --connect-rate "$CONNECT_RATE" --connect-timeout 20
+        --duration "$duration" --connect-rate "$CONNECT_RATE" --connect-timeout 20 "${more[@]}"
       stop_server
       summary_line "$wl-$peer-$run"
     done
-    [[ $wl == w2 ]] || floor_runs "$wl" "$run" "$subs" "$channels" "$rate" "$duration"
+    [[ $wl == w2 || $wl == w1load ]] || floor_runs "$wl" "$run" "$subs" "$channels" "$rate" "$duration"
   done
 }
 # floor_runs WL RUN SUBS CHANNELS RATE DURATION: ssegw-floor with the workload's shape (each
@@ -562,6 +568,8 @@ log "output in $OUT; ports: ssegw $SSEGW_PORT, nchan $NCHAN_PORT, pushpin $PP_HT
 for wl in $WORKLOADS; do
   case $wl in
     w1) run_fanout w1 "$W1_SUBS" 1 "$W1_RATE" "$W1_DURATION" "$PEERS $EXTRA" ;;
+    w1load) run_fanout w1load "$W1L_SUBS" 1 "$W1L_RATE" "$W1L_DURATION" "$PEERS" \
+      --publishers 1 --pipeline 1 ;;
     w2) run_fanout w2 "$W2_SUBS" 1 "$W2_RATE" "$W2_DURATION" "$PEERS" ;;
     w3) run_fanout w3 "$W3_SUBS" "$W3_CHANNELS" "$W3_RATE" "$W3_DURATION" "$PEERS $EXTRA" ;;
     wmax) run_wmax ;;
@@ -720,6 +728,34 @@ w4_table() {  # w4_table MODE
   done
 }
 
+w1load_table() {
+  local peer files
+  echo "| server | accepted events/s (of $W1L_RATE asked) | delivered (of accepted) | p99 ms | server cores | server CPU µs / delivery | other cores |"
+  echo "|---|---|---|---|---|---|---|"
+  for peer in $PEERS; do
+    files=("$OUT/w1load-$peer-"*.json)
+    [[ -e ${files[0]} ]] || continue
+    printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$(peer_label "$peer")" \
+      "$(f "$(med '.events.published / .config.duration_s' "${files[@]}")" 1)" \
+      "$(f "$(med '.deliveries.received / (.deliveries.expected + 0.000001) * 100' "${files[@]}")" 2) %" \
+      "$(f "$(med .latency_ms.p99 "${files[@]}")" 2)" \
+      "$(f "$(med .server.cpu_cores "${files[@]}")" 2)" \
+      "$(f "$(med .server.cpu_s_per_million_deliveries "${files[@]}")" 2)" \
+      "$(f "$(med .other_cores "${files[@]}")" 2)"
+  done
+}
+w1load_section() {
+  compgen -G "$OUT/w1load-*.json" >/dev/null || return 0
+  cat <<EOF
+
+### W1 under load: $W1L_SUBS subscribers on 1 channel, $W1L_RATE events/s asked of one unpipelined publisher, $W1L_DURATION s
+
+The publisher sends the next event only once the answer to the last one has come
+(\`--publishers 1 --pipeline 1\`): a server that answers after its fan-out throttles it.
+
+$(w1load_table)
+EOF
+}
 h2_table() {
   local series files
   echo "| server, protocol | connected | delivered (of offered) | p50 ms | p99 ms | server CPU µs / delivery | RSS per subscriber | server cores | other cores |"
@@ -895,6 +931,7 @@ $(for mode in $W4_MODES; do
   w4_table "$mode"
 done)
 
+$(w1load_section)
 $(h2_section)
 
 ### Targets (issue 4)
