@@ -28,6 +28,7 @@ set(SSEGW_LIBRARY_libuv PkgConfig::UV)
 set(SSEGW_LIBRARY_llhttp llhttp)
 set(SSEGW_LIBRARY_hiredis PkgConfig::HIREDIS)
 set(SSEGW_LIBRARY_nghttp2 PkgConfig::NGHTTP2)
+set(SSEGW_LIBRARY_liburing PkgConfig::URING)
 
 # A cell's words, without markdown (backticks, emphasis) and commas.
 function(_ssegw_cell_words cell out)

@@ -125,6 +125,11 @@ struct DemoConfig {
   bool enabled = false;
 };
 
+struct FanoutConfig {
+  // Each loop turn's writes as one io_uring submission (gateway/net/send_batch.hpp).
+  bool io_uring = false;
+};
+
 struct TlsConfig {
   std::string ca_file;                // PEM bundle; empty = the system CA store
   bool insecure_skip_verify = false;  // development only
@@ -230,6 +235,7 @@ struct Config {
   AuthConfig auth;
   LogConfig log;
   DemoConfig demo;
+  FanoutConfig fanout;
   BackplaneConfig backplane;
   std::vector<UpstreamConfig> upstreams;
   std::vector<SourceConfig> sources;

@@ -75,6 +75,7 @@ Config Loader::load(const YAML::Node& root) {
           {"auth", [&](const Field& f) { auth(f, cfg.auth); }},
           {"log", [&](const Field& f) { log(f, cfg.log); }},
           {"demo", [&](const Field& f) { demo(f, cfg.demo); }},
+          {"fanout", [&](const Field& f) { fanout(f, cfg.fanout); }},
           {"backplane", [&](const Field& f) { backplane(f, cfg.backplane); }},
           {"upstreams", [&](const Field& f) { upstreams(f, cfg.upstreams); }},
           {"sources", [&](const Field& f) { sources(f, cfg.sources); }},

@@ -103,6 +103,7 @@ class Loader {
   void cors(const Field& f, CorsConfig& c);
   void log(const Field& f, LogConfig& l);
   void demo(const Field& f, DemoConfig& d);
+  void fanout(const Field& f, FanoutConfig& o);
   void backplane(const Field& f, BackplaneConfig& b);
 
   // auth (loader_auth.cpp).

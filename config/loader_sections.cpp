@@ -1,4 +1,5 @@
-// The Loader's readers for the plain sections: history, slow_consumer, limits, cors, log, demo
+// The Loader's readers for the plain sections: history, slow_consumer, limits, cors, log, demo,
+// fanout
 // and backplane.
 
 #include <chrono>
@@ -64,6 +65,10 @@ void Loader::log(const Field& f, LogConfig& l) {
 
 void Loader::demo(const Field& f, DemoConfig& d) {
   read_map(f.value, f.path, {{"enabled", [&](const Field& g) { d.enabled = boolean(g); }}});
+}
+
+void Loader::fanout(const Field& f, FanoutConfig& o) {
+  read_map(f.value, f.path, {{"io_uring", [&](const Field& g) { o.io_uring = boolean(g); }}});
 }
 
 void Loader::backplane(const Field& f, BackplaneConfig& b) {

@@ -24,6 +24,7 @@
 #include "gateway/net/frame_queue.hpp"
 #include "gateway/net/handle.hpp"
 #include "gateway/net/loop.hpp"
+#include "gateway/net/send_batch.hpp"
 
 namespace ssegw::net {
 
@@ -74,6 +75,10 @@ class TcpStream : public Handle<TcpStream, uv_tcp_t> {
 
   // For the Loop's flush pass.
   void flush();
+  // A batched pass (send_batch.hpp): adds this stream's queued bytes as one send, when it has
+  // some and no write in flight; then sent() gets what the send took (bytes, or -errno).
+  bool add_to(SendBatch& batch);
+  void sent(int result);
 
  protected:
   virtual ~TcpStream();

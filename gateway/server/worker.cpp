@@ -176,6 +176,8 @@ Worker::Worker(Shared& shared, uint32_t index, int listen_fd)
 Worker::~Worker() = default;
 
 bool Worker::run() {
+  if (config().fanout.io_uring && !loop_.use_send_batch() && index_ == 0)
+    base::log::warn("fanout.io_uring: this kernel refuses io_uring; writing without it", {});
   int r = listener_.listen_fd(listen_fd_, 1024);
   if (r != 0) {
     base::log::error("listen failed", {{"worker", index_}, {"error", uv_strerror(r)}});
