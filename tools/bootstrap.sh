@@ -6,15 +6,16 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config
   libuv1-dev node-llhttp libyaml-cpp-dev prometheus-cpp-dev doctest-dev libssl-dev libhiredis-dev
+  libnghttp2-dev
   curl python3 openssl
 )
-# Test tools: promtool, a real browser for the demo page, Redis, and Node.js for the real-client
+# Test tools: promtool, a real browser for the demo page, Redis, nghttp (an HTTP/2 client), and Node.js for the real-client
 # tests (the openai SDK; the machine image may ship its own node). Machines that only build and
 # run skip them (SSEGW_BOOTSTRAP_MINIMAL=1, as the Docker image does).
 tests=0
 if [[ "${SSEGW_BOOTSTRAP_MINIMAL:-0}" != 1 ]]; then
   tests=1
-  packages+=(prometheus chromium redis-server)
+  packages+=(prometheus chromium redis-server nghttp2-client)
   command -v node >/dev/null 2>&1 || packages+=(nodejs)
   command -v npm >/dev/null 2>&1 || packages+=(npm)
 fi

@@ -27,8 +27,9 @@ Session::Session(net::Loop& loop, const Limits& limits, uint64_t id)
 
 Session::~Session() = default;
 
-void Session::start() {
+void Session::start(H2Session::Handler* h2) {
   phase_started_ms_ = loop().now_ms();
+  h2_handler_ = h2;
   start_reading();
 }
 
@@ -48,6 +49,14 @@ void Session::refuse(int status, const char* code, std::string_view message,
 // ---- input ------------------------------------------------------------------------------------
 
 void Session::on_data(const char* data, size_t length) {
+  if (h2_) {
+    h2_->on_data(data, length);
+    return;
+  }
+  if (h2_handler_) {
+    sniff(data, length);
+    return;
+  }
   if (phase_ == Phase::kClosing) return;
   // A stream that ends only by closing (SSE) takes no more requests: reading only notices the
   // client leaving.
@@ -62,6 +71,46 @@ void Session::on_data(const char* data, size_t length) {
     stop_reading();
     reading_paused_ = true;
   }
+}
+
+// RFC 9113 3.3: a client that knows the server speaks HTTP/2 starts with the preface. Its first
+// 24 bytes can never begin an HTTP/1.1 request the gateway would serve ("PRI" is no method of
+// its routes), so the first byte that differs from the preface decides for HTTP/1.1. The bytes
+// held meanwhile wait in pending_input_ (24 at most).
+void Session::sniff(const char* data, size_t length) {
+  static constexpr std::string_view kPreface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+  size_t have = pending_input_.size();
+  size_t compare = std::min(length, kPreface.size() - have);
+  if (std::string_view(data, compare) != kPreface.substr(have, compare)) {
+    h2_handler_ = nullptr;
+    if (have == 0) {
+      on_data(data, length);
+      return;
+    }
+    pending_input_.append(data, length);
+    process_pending();
+    return;
+  }
+  if (have + length < kPreface.size()) {
+    pending_input_.append(data, length);
+    return;
+  }
+  std::string first = std::move(pending_input_);
+  pending_input_.clear();
+  first.append(data, length);
+  start_http2(first);
+}
+
+void Session::start_http2(std::string_view first_bytes) {
+  H2Session::Handler* handler = h2_handler_;
+  h2_handler_ = nullptr;
+  served_any_ = true;  // HTTP/1.1's timeouts no longer apply
+  h2_ = std::make_unique<H2Session>(*this, limits_.http2, *handler, id_);
+  if (!h2_->start()) {
+    close();
+    return;
+  }
+  if (!first_bytes.empty()) h2_->on_data(first_bytes.data(), first_bytes.size());
 }
 
 // Parses and answers requests until input runs out or a request has to wait.
@@ -123,6 +172,10 @@ void Session::on_read_end(int) {
 }
 
 void Session::on_drained() {
+  if (h2_) {
+    h2_->on_output_progress();
+    return;
+  }
   if (phase_ == Phase::kStreaming) {
     on_stream_drained();
     return;
@@ -136,12 +189,22 @@ void Session::on_drained() {
 }
 
 void Session::on_write_progress() {
+  if (h2_) {
+    h2_->on_output_progress();
+    return;
+  }
   if (phase_ == Phase::kStreaming) on_stream_progress();
 }
 
 void Session::on_close() {
-  lifetime_.reset();  // callbacks that come back from now on find the exchange gone
+  lifetime_.reset();       // callbacks that come back from now on find the exchange gone
+  if (h2_) h2_->closed();  // every stream's handler gives back what it holds
   on_session_closed();
+  h2_.reset();
+}
+
+void Session::before_flush() {
+  if (h2_) h2_->send();
 }
 
 // ---- requests ---------------------------------------------------------------------------------
@@ -364,6 +427,10 @@ void Session::end_stream() {
 
 void Session::tick(uint64_t now_ms) {
   if (!is_open()) return;
+  if (h2_) {
+    h2_->tick(now_ms);
+    return;
+  }
   switch (phase_) {
     case Phase::kRequest: {
       uint64_t waited = now_ms - phase_started_ms_;
@@ -416,6 +483,10 @@ void Session::timed_out() {
 
 void Session::begin_shutdown() {
   shutting_down_ = true;
+  if (h2_) {
+    h2_->begin_shutdown();
+    return;
+  }
   switch (phase_) {
     case Phase::kRequest:
       if (!parser_.in_progress() && pending_input_.empty() && idle_output() && pending_.empty())
