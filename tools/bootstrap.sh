@@ -9,7 +9,7 @@ packages=(
   libnghttp2-dev
   curl python3 openssl
 )
-# Test tools: promtool, a real browser for the demo page, Redis, nghttp (an HTTP/2 client), and Node.js for the real-client
+# Test tools: promtool, a real browser for the demo page, Redis, and Node.js for the real-client
 # tests (the openai SDK; the machine image may ship its own node). Machines that only build and
 # run skip them (SSEGW_BOOTSTRAP_MINIMAL=1, as the Docker image does).
 tests=0

@@ -26,7 +26,7 @@ struct H2Session::Callbacks {
   static ssize_t send(nghttp2_session*, const uint8_t* data, size_t length, int, void* user) {
     H2Session* self = self_of(user);
     if (self->tcp_.queued_bytes() > kOutputHighWater) return NGHTTP2_ERR_WOULDBLOCK;
-    self->tcp_.write(base::Frame::copy_of({reinterpret_cast<const char*>(data), length}), false);
+    self->tcp_.write_copy({reinterpret_cast<const char*>(data), length});
     return static_cast<ssize_t>(length);
   }
 

@@ -211,9 +211,10 @@ void H2Stream::respond(int status, std::string_view content_type, std::string_vi
   submit(status, no_body ? std::string_view() : content_type, {}, extra_headers,
          no_body ? std::string::npos : body.size(), with_body);
   if (with_body) {
-    queue(base::Frame::copy_of(body));
-    end_queued_ = true;
+    queue_.push(base::Frame::copy_of(body), false);
+    queued(body.size());
   }
+  end_queued_ = true;
   state_ = State::kAnswered;
 }
 
@@ -241,14 +242,25 @@ void H2Stream::start_stream(int status, std::string_view header_lines, bool has_
   state_ = has_body && !head ? State::kStreaming : State::kAnswered;
 }
 
+// A proxied answer's chunk: one stream per request, so the copy is not per subscriber.
 void H2Stream::write_body(std::string_view bytes) {
   if (bytes.empty() || state_ != State::kStreaming) return;
-  queue(base::Frame::copy_of(bytes));
+  queue_.push(base::Frame::copy_of(bytes), false);
+  queued(bytes.size());
 }
 
 void H2Stream::write_frame(const base::FrameRef& frame) {
   if (state_ != State::kStreaming || frame->size() == 0) return;
-  queue(frame);
+  queue_.push(frame, false);
+  queued(frame->size());
+}
+
+void H2Stream::write_prefixed(std::string_view prefix, const base::FrameRef& frame, size_t offset) {
+  if (state_ != State::kStreaming) return;
+  std::string_view rest = frame->raw().substr(offset);
+  if (!prefix.empty()) queue_.push_copy(prefix);
+  if (!rest.empty()) queue_.push_view(frame, rest);
+  queued(prefix.size() + rest.size());
 }
 
 void H2Stream::end_stream() {
@@ -273,9 +285,9 @@ void H2Stream::abort() {
 
 // ---- the DATA source --------------------------------------------------------------------------
 
-void H2Stream::queue(base::FrameRef frame) {
-  queued_bytes_ += frame->size();
-  queue_.push(std::move(frame), false);
+void H2Stream::queued(size_t bytes) {
+  if (bytes == 0) return;
+  queued_bytes_ += bytes;
   if (data_deferred_) {
     data_deferred_ = false;
     session_.resume(this);
@@ -298,19 +310,25 @@ ssize_t H2Stream::read_length(size_t max, uint32_t* flags) {
   return static_cast<ssize_t>(length);
 }
 
-// The frame's header, then `length` bytes off the front of the queue, each a slice of a shared
-// frame.
+// The frame's header (copied into the connection's arena), then `length` bytes off the front of
+// the queue: views of the shared frames, and copies of the small copied pieces.
 void H2Stream::send(const uint8_t* frame_header, size_t length) {
   net::TcpStream& tcp = session_.tcp();
-  tcp.write(base::Frame::copy_of({reinterpret_cast<const char*>(frame_header), 9}), false);
+  tcp.write_copy({reinterpret_cast<const char*>(frame_header), 9});
   queued_bytes_ -= length;
   sent_bytes_ += length;
   notify_ = true;
   while (length > 0) {
-    const base::Frame* frame = queue_.front().frame;
-    size_t left = frame->size() - head_offset_;
+    const net::FrameQueue::Entry& entry = queue_.front();
+    size_t left = entry.length - head_offset_;
     size_t take = std::min(left, length);
-    tcp.write(base::Frame::copy_of(frame->raw().substr(head_offset_, take)), false);
+    std::string_view bytes = entry.bytes().substr(head_offset_, take);
+    if (const base::Frame* frame = entry.frame()) {
+      frame->retain();  // the connection's queue holds its own reference
+      tcp.write_view(base::FrameRef::adopt(const_cast<base::Frame*>(frame)), bytes);
+    } else {
+      tcp.write_copy(bytes);
+    }
     length -= take;
     if (take < left) {
       head_offset_ += static_cast<uint32_t>(take);

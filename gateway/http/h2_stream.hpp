@@ -5,10 +5,11 @@
 // - The session (h2_session.hpp) owns its streams: it makes one at the first HEADERS and deletes
 //   it when nghttp2 closes the stream, after its handler's closed(). An answer that comes from a
 //   callback checks lifetime() first, like every Exchange.
-// - Body bytes are never copied per stream: write_frame() queues a reference to the shared frame,
-//   and the session writes DATA frames as a 9-byte header plus slices of the queued frames
-//   (NGHTTP2_DATA_FLAG_NO_COPY). What waits here is unsent_bytes(), the stream's own: the
-//   slow-consumer limit cuts a stream whose client window stays shut without touching the others.
+// - Body bytes are never copied per stream: write_frame() queues a reference to the shared frame
+//   (write_prefixed() a copied prefix, then a view of the frame), and the session writes DATA
+//   frames as a 9-byte header plus views of the queued frames (NGHTTP2_DATA_FLAG_NO_COPY). What
+//   waits here is unsent_bytes(), the stream's own: the slow-consumer limit cuts a stream whose
+//   client window stays shut without touching the others.
 // - abort() resets the stream (RST_STREAM CANCEL) and drops what it queued.
 #pragma once
 
@@ -48,6 +49,7 @@ class H2Stream final : public Exchange {
   void start_stream(int status, std::string_view header_lines, bool has_body) override;
   void write_body(std::string_view bytes) override;
   void write_frame(const base::FrameRef& frame) override;
+  void write_prefixed(std::string_view prefix, const base::FrameRef& frame, size_t offset) override;
   void end_stream() override;
   void abort() override;
   bool streaming() const override { return state_ == State::kStreaming; }
@@ -86,7 +88,7 @@ class H2Stream final : public Exchange {
   // Submits the HEADERS of an answer; with_body: a DATA provider follows from the queue.
   void submit(int status, std::string_view content_type, std::string_view header_lines,
               std::string_view extra_lines, size_t content_length, bool with_body);
-  void queue(base::FrameRef frame);
+  void queued(size_t bytes);
   void send(const uint8_t* frame_header, size_t length);
 
   H2Session& session_;
@@ -105,7 +107,7 @@ class H2Stream final : public Exchange {
   uint64_t started_ms_;
   uint64_t awaited_since_ms_ = 0;
   net::FrameQueue queue_;
-  uint32_t head_offset_ = 0;  // bytes of the first queued frame already sent
+  uint32_t head_offset_ = 0;  // bytes of the first queued piece already sent
   size_t queued_bytes_ = 0;
   uint64_t sent_bytes_ = 0;
   std::unique_ptr<StreamHandler> handler_;
