@@ -246,8 +246,11 @@ void H2Session::send() {
 
 // Handlers hear of what their streams sent once per pass, outside nghttp2's callbacks: what they
 // write then (a proxied answer's next chunk) goes in the next pass of the same turn.
+// Nothing here asks for another pass for what nghttp2 still holds: a stream it holds back waits
+// for the client's WINDOW_UPDATE (input asks for the pass), and frames held back by the
+// connection's high-water mark wait for the socket (on_output_progress()). Asking regardless
+// would spin the loop's flush pass.
 void H2Session::after_send() {
-  bool more = false;
   for (H2Stream* s = streams_; s; s = s->next_) {
     if (!s->notify_ || !s->handler_) continue;
     s->notify_ = false;
@@ -255,7 +258,6 @@ void H2Session::after_send() {
       s->handler_->drained();
     else
       s->handler_->progress();
-    more = more || s->queued_bytes_ > 0;
   }
   if (!tcp_.is_open()) return;
   if (shutting_down_ && !goaway_submitted_) {
@@ -267,11 +269,8 @@ void H2Session::after_send() {
       nghttp2_submit_goaway(session_, NGHTTP2_FLAG_NONE,
                             nghttp2_session_get_last_proc_stream_id(session_), NGHTTP2_NO_ERROR,
                             nullptr, 0);
-      more = true;
+      tcp_.want_flush();
     }
-  }
-  if (more || nghttp2_session_want_write(session_)) {
-    if (tcp_.queued_bytes() <= kOutputHighWater) tcp_.want_flush();
   }
   bool done = !nghttp2_session_want_read(session_) && !nghttp2_session_want_write(session_);
   if (done || (goaway_submitted_ && stream_count_ == 0 && !nghttp2_session_want_write(session_)) ||

@@ -290,8 +290,9 @@ void H2Stream::queued(size_t bytes) {
   queued_bytes_ += bytes;
   if (data_deferred_) {
     data_deferred_ = false;
-    session_.resume(this);
+    nghttp2_session_resume_data(session_.nghttp2(), id_);
   }
+  session_.tcp().want_flush();  // this turn's pass serialises it, with everything else
 }
 
 ssize_t H2Stream::read_length(size_t max, uint32_t* flags) {

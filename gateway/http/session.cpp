@@ -42,9 +42,13 @@ Session::Session(net::Loop& loop, const Limits& limits, uint64_t id)
 
 Session::~Session() = default;
 
-void Session::start(H2Session::Handler* h2) {
+void Session::start(H2Session::Handler* h2, bool h2_only) {
   phase_started_ms_ = loop().now_ms();
   h2_handler_ = h2;
+  if (h2 && h2_only) {
+    start_http2({});
+    if (!is_open()) return;
+  }
   start_reading();
 }
 

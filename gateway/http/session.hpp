@@ -54,9 +54,9 @@ class Session : public net::TcpStream, public Exchange {
 
   Session(net::Loop& loop, const Limits& limits, uint64_t id);
 
-  // h2: HTTP/2 is spoken when the client starts with its preface (or ALPN chose it), answered
-  // by h2; nullptr: HTTP/1.1 only.
-  void start(H2Session::Handler* h2 = nullptr);
+  // h2: HTTP/2 is spoken when the client starts with its preface, answered by h2; nullptr:
+  // HTTP/1.1 only. h2_only: TLS chose "h2" by ALPN, so HTTP/2 from the first byte.
+  void start(H2Session::Handler* h2 = nullptr, bool h2_only = false);
   bool http2() const { return h2_ != nullptr; }
   // Answers a connection that is not served (over a limit) and closes it after the answer.
   void refuse(int status, const char* code, std::string_view message,

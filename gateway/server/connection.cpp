@@ -54,6 +54,8 @@ void Connection::reject_overloaded() {
   refuse(503, "too_many_connections", "the gateway is at limits.max_connections");
 }
 
+// Over TLS, ALPN decides (TcpStream::alpn() == "h2" once the TLS listener lands); on the plain
+// listener, the first bytes do.
 void Connection::start() {
   Session::start(worker_.config().http2.enabled ? this : nullptr);
 }
