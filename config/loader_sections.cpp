@@ -56,17 +56,13 @@ void Loader::http2(const Field& f, Http2Config& h) {
            {
                {"enabled", [&](const Field& g) { h.enabled = boolean(g); }},
                {"max_concurrent_streams",
-                [&](const Field& g) {
-                  h.max_concurrent_streams = count32(g);
-                  if (h.max_concurrent_streams == 0)
-                    fail(g.value.Mark(), g.path + ": must be at least 1");
-                }},
+                [&](const Field& g) { h.max_concurrent_streams = count32(g); }},
                // RFC 9113 6.5.2: at most 2^31-1. Below 16 KiB a publish would crawl.
                {"initial_window_size",
                 [&](const Field& g) {
                   uint64_t v = size(g);
                   if (v < 16384 || v > 0x7fffffff)
-                    fail(g.value.Mark(), g.path + ": must be between 16KiB and 2147483647 bytes");
+                    fail(g.mark(), g.path + ": must be between 16KiB and 2147483647 bytes");
                   h.initial_window_size = static_cast<uint32_t>(v);
                 }},
            });

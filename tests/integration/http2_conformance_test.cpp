@@ -182,3 +182,22 @@ TEST_CASE("http2 conformance: header bytes past limits.max_header_bytes get 431"
   CHECK(c.body(1) ==
         "{\"error\":{\"code\":\"headers_too_large\",\"message\":\"headers exceed 200 bytes\"}}\n");
 }
+
+TEST_CASE("http2 conformance: a connection with no request in header_timeout gets GOAWAY") {
+  Gateway gw("limits: {header_timeout: 300ms, idle_timeout: 600ms}\n");
+  {
+    RawH2 c(gw.port());  // the preface and SETTINGS, then nothing
+    CHECK(c.goaway_and_close() == 0);
+    // GOAWAY's last stream id: none was processed.
+    CHECK(find_frame(c.frames, kGoaway)->payload.substr(0, 4) == std::string(4, '\0'));
+  }
+  {
+    // After a request, the idle timeout applies once no stream is open.
+    RawH2 c(gw.port());
+    c.send(h2_get(1, "/healthz"));
+    REQUIRE(c.until([&](const auto&) { return c.ended(1); }));
+    CHECK(c.goaway_and_close() == 0);
+    CHECK(find_frame(c.frames, kGoaway)->payload.substr(0, 4) == std::string("\0\0\0\x01", 4));
+  }
+  CHECK(read_metric(gw.port(), "ssegw_http2_goaway_sent_total{error=\"no_error\"}") == 2);
+}

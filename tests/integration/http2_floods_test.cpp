@@ -14,6 +14,15 @@ namespace {
 
 constexpr uint32_t kEnhanceYourCalm = 0xb;
 
+// How much the gateway's RSS may grow over a flood: a flood that each frame or stream left a
+// trace of would pass it many times over (5000 streams, 10000 CONTINUATION frames). Under ASan
+// (the test-sanitize tree builds this file with it too) freed memory waits in a quarantine first.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr long kMaxGrowthKiB = 32 * 1024;
+#else
+constexpr long kMaxGrowthKiB = 8 * 1024;
+#endif
+
 // VmRSS of the process, in KiB.
 long rss_kib(pid_t pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/status");
@@ -71,14 +80,13 @@ TEST_CASE("http2 floods: rapid reset (CVE-2023-44487) ends the connection, memor
     burst += h2_frame(kRstStream, 0, stream, std::string("\0\0\0\x08", 4));
   }
   f.send(burst);
-  uint32_t error = f.goaway_and_close();
-  INFO("GOAWAY error code ", error);
-  CHECK(error != 0);
+  // nghttp2's reset rate limit answers INTERNAL_ERROR.
+  CHECK(f.goaway_and_close() == 2);
   CHECK(wait_metric(gw.port(), "ssegw_http2_streams_active", 0) == 0);
   CHECK(wait_subscribers(gw.port(), "reset", 0) == 0);
   const long after = rss_kib(gw.pid());
   INFO("RSS before ", before, " KiB, after ", after, " KiB");
-  CHECK(after - before < 8 * 1024);
+  CHECK(after - before < kMaxGrowthKiB);
   // The gateway still serves.
   H2Client c(gw.port());
   CHECK(c.finish(c.get("/healthz")).status == 200);
@@ -97,7 +105,7 @@ TEST_CASE("http2 floods: CONTINUATION flood (CVE-2024-28182) ends the connection
   CHECK(f.goaway_and_close() != 0);
   const long after = rss_kib(gw.pid());
   INFO("RSS before ", before, " KiB, after ", after, " KiB");
-  CHECK(after - before < 8 * 1024);
+  CHECK(after - before < kMaxGrowthKiB);
 }
 
 TEST_CASE("http2 floods: PING and SETTINGS floods get GOAWAY ENHANCE_YOUR_CALM") {

@@ -232,3 +232,38 @@ TEST_CASE("http2: publish, info, ops and errors answer as over HTTP/1.1") {
   H2Client::Stream& again = c.finish(c.get("/healthz"));
   CHECK(again.status == 200);
 }
+
+TEST_CASE("http2: with workers: 2, streams of one connection follow channels of both workers") {
+  Gateway gw("workers: 2\n");
+  H2Client c(gw.port());
+  // Channel names hash to either worker; eight of them cover both with near certainty (1/128).
+  std::vector<int32_t> streams;
+  for (int i = 0; i < 8; ++i)
+    streams.push_back(c.get("/v1/channels/w" + std::to_string(i) + "/events"));
+  for (int i = 0; i < 8; ++i) REQUIRE(wait_subscribers(gw.port(), "w" + std::to_string(i), 1) == 1);
+  std::vector<std::string> expected;
+  for (int i = 0; i < 8; ++i) {
+    std::string ch = "w" + std::to_string(i);
+    expected.push_back(kRetry + sse_frame(publish(gw.port(), ch, "to " + ch), "to " + ch));
+  }
+  REQUIRE(c.pump_until([&] {
+    for (int i = 0; i < 8; ++i)
+      if (c.stream(streams[i]).body.size() < expected[i].size()) return false;
+    return true;
+  }));
+  for (int i = 0; i < 8; ++i) CHECK(c.stream(streams[i]).body == expected[i]);
+}
+
+TEST_CASE("http2: heartbeats go to each quiet stream") {
+  Gateway gw("heartbeat: 200ms\n");
+  H2Client c(gw.port());
+  int32_t a = c.get("/v1/channels/hb1/events");
+  int32_t b = c.get("/v1/channels/hb2/events");
+  const std::string two_beats = kRetry + ":\n\n:\n\n";
+  REQUIRE(c.pump_until([&] {
+    return c.stream(a).body.size() >= two_beats.size() &&
+           c.stream(b).body.size() >= two_beats.size();
+  }));
+  CHECK(c.stream(a).body.substr(0, two_beats.size()) == two_beats);
+  CHECK(c.stream(b).body.substr(0, two_beats.size()) == two_beats);
+}
