@@ -70,9 +70,13 @@ struct H2Session::Callbacks {
   }
 
   static int data_chunk(nghttp2_session* session, uint8_t, int32_t stream_id, const uint8_t* data,
-                        size_t length, void*) {
+                        size_t length, void* user) {
     H2Stream* stream = stream_of(session, stream_id);
     if (stream) stream->add_body({reinterpret_cast<const char*>(data), length});
+    if (stream && stream->state_ == H2Stream::State::kRequest)
+      self_of(user)->body_received(stream, length);
+    else  // not kept: the window opens again at once
+      nghttp2_session_consume(session, stream_id, length);
     return 0;
   }
 
@@ -136,6 +140,7 @@ H2Session::H2Session(net::TcpStream& tcp, const Limits& limits, Handler& handler
       limits_(limits),
       handler_(handler),
       id_(id),
+      max_buffered_body_(kBufferedBodies * limits.max_body_bytes),
       started_ms_(tcp.loop().now_ms()),
       idle_since_ms_(started_ms_),
       empty_refill_ms_(started_ms_) {}
@@ -171,6 +176,8 @@ bool H2Session::start() {
   nghttp2_option_set_max_outbound_ack(option, kMaxOutboundAcks);
   // Closed streams are not kept for a priority tree the gateway does not use.
   nghttp2_option_set_no_closed_streams(option, 1);
+  // The windows open again as request bodies leave memory, not as they arrive (body_received()).
+  nghttp2_option_set_no_auto_window_update(option, 1);
   int r = nghttp2_session_server_new2(&session_, callbacks, this, option);
   nghttp2_option_del(option);
   nghttp2_session_callbacks_del(callbacks);
@@ -228,6 +235,37 @@ bool H2Session::spend_empty_frame_token() {
   if (empty_tokens_ == 0) return false;
   --empty_tokens_;
   return true;
+}
+
+// A request body stays in memory until its request is complete. Past kBufferedBodies bodies'
+// worth on the connection, the client's windows stay shut (no WINDOW_UPDATE) until one leaves:
+// 128 streams could otherwise each hold limits.max_event_bytes.
+void H2Session::body_received(H2Stream* stream, size_t length) {
+  stream->buffered_ += length;
+  stream->unconsumed_ += length;
+  body_bytes_ += length;
+  if (body_bytes_ <= max_buffered_body_) {
+    nghttp2_session_consume(session_, stream->id_, stream->unconsumed_);
+    stream->unconsumed_ = 0;
+  }
+}
+
+void H2Session::body_done(H2Stream* stream, bool open) {
+  body_bytes_ -= stream->buffered_;
+  stream->buffered_ = 0;
+  if (stream->unconsumed_) {
+    if (open)
+      nghttp2_session_consume(session_, stream->id_, stream->unconsumed_);
+    else
+      nghttp2_session_consume_connection(session_, stream->unconsumed_);
+    stream->unconsumed_ = 0;
+  }
+  for (H2Stream* s = streams_; s && body_bytes_ <= max_buffered_body_; s = s->next_) {
+    if (!s->unconsumed_) continue;
+    nghttp2_session_consume(session_, s->id_, s->unconsumed_);
+    s->unconsumed_ = 0;
+  }
+  tcp_.want_flush();
 }
 
 // ---- output -----------------------------------------------------------------------------------
@@ -299,6 +337,7 @@ void H2Session::resume(H2Stream* stream) {
 // ---- streams ----------------------------------------------------------------------------------
 
 void H2Session::unlink(H2Stream* stream) {
+  if (session_) body_done(stream, /*open=*/false);
   if (stream->prev_) stream->prev_->next_ = stream->next_;
   if (stream->next_) stream->next_->prev_ = stream->prev_;
   if (streams_ == stream) streams_ = stream->next_;

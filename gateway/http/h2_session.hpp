@@ -55,6 +55,9 @@ class H2Session {
   // streams write waits in their own queues, counted against their own slow-consumer limits.
   static constexpr size_t kOutputHighWater = 256 * 1024;
   static constexpr uint64_t kLingerMs = 2000;
+  // Request bodies (of limits.max_body_bytes at most) held in memory per connection before the
+  // client's windows stay shut.
+  static constexpr size_t kBufferedBodies = 4;
 
   class Handler {
    public:
@@ -107,6 +110,9 @@ class H2Session {
   void close_when_done();
   bool spend_empty_frame_token();
   void unlink(H2Stream* stream);
+  // Request body accounting and the windows (see body_received()).
+  void body_received(H2Stream* stream, size_t length);
+  void body_done(H2Stream* stream, bool open = true);
   // For the streams.
   nghttp2_session* nghttp2() { return session_; }
   net::TcpStream& tcp() { return tcp_; }
@@ -122,6 +128,8 @@ class H2Session {
   nghttp2_session* session_ = nullptr;
   H2Stream* streams_ = nullptr;  // open streams, linked through their prev_/next_
   size_t stream_count_ = 0;
+  size_t body_bytes_ = 0;  // request body bytes held by streams still reading their request
+  size_t max_buffered_body_;
   bool served_any_ = false;
   bool shutting_down_ = false;
   bool goaway_submitted_ = false;

@@ -168,6 +168,7 @@ void H2Stream::dispatch(std::unique_ptr<StreamHandler> handler) {
   }
   handler_ = std::move(handler);
   state_ = State::kAwaiting;
+  session_.body_done(this);
   awaited_since_ms_ = session_.now_ms();
   handler_->handle(request_);
 }
@@ -178,6 +179,7 @@ void H2Stream::refuse(int status, const char* code, std::string message) {
   respond_error(status, code, message);
   state_ = State::kRefused;
   request_ = Request();
+  session_.body_done(this);
 }
 
 // ---- answers ----------------------------------------------------------------------------------

@@ -104,6 +104,8 @@ class H2Stream final : public Exchange {
   std::string authority_;
   std::string answer_headers_;
   size_t header_bytes_ = 0;
+  size_t buffered_ = 0;    // body bytes counted in the session's body_bytes_
+  size_t unconsumed_ = 0;  // body bytes whose window has not opened again yet
   uint64_t started_ms_;
   uint64_t awaited_since_ms_ = 0;
   net::FrameQueue queue_;

@@ -267,3 +267,20 @@ TEST_CASE("http2: heartbeats go to each quiet stream") {
   CHECK(c.stream(a).body.substr(0, two_beats.size()) == two_beats);
   CHECK(c.stream(b).body.substr(0, two_beats.size()) == two_beats);
 }
+
+TEST_CASE("http2: bodies larger than the window arrive whole, several at once") {
+  // 200 KB each, over windows of 64 KiB: the gateway opens them again as it reads, and holds at
+  // most four bodies' worth before it waits for one to complete.
+  Gateway gw("limits: {max_event_bytes: 256KiB}\n");
+  H2Client c(gw.port());
+  std::vector<int32_t> ids;
+  for (int i = 0; i < 6; ++i)
+    ids.push_back(c.submit("POST", "/v1/channels/big" + std::to_string(i) + "/events", {},
+                           std::string(200000, static_cast<char>('a' + i))));
+  for (int i = 0; i < 6; ++i) {
+    H2Client::Stream& s = c.finish(ids[i]);
+    CHECK(s.status == 200);
+    H2Client::Stream& info = c.finish(c.get("/v1/channels/big" + std::to_string(i)));
+    CHECK(json_number(info.body, "retained") == 1);
+  }
+}
