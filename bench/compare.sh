@@ -9,6 +9,10 @@
 #         Also ssegw with 1 worker against 2, pinned to one core and unpinned.
 #   W4    LLM proxy: 500 streams x 200 chunks at 50 chunks/s from ssegw-mock-llm, directly,
 #         through an ssegw route and through nginx (proxy_buffering off); latency added per chunk
+#   W1-load W1 under load: 1,000 subscribers on 1 channel, 400 events/s asked from ONE publisher
+#         that waits for each answer (--publishers 1 --pipeline 1): the rate it is accepted at
+#   floor after each round of W1 and W3: ssegw-floor, the kernel's price of the same deliveries
+#         written by a program that does nothing else (one write per delivery, 2 and 4 per write)
 #   H2    W1 over HTTP/1.1 and over HTTP/2 (h2c, 100 subscribers per connection, as a browser's
 #         EventSources to one origin), for ssegw and for Nchan behind nginx's HTTP/2: CPU per
 #         delivery, p99 and RSS per subscriber of each protocol (not in WORKLOADS by default)
@@ -47,6 +51,7 @@
 #   took more cores than this runs once more), WMAX_SERIES "ssegw-2w nchan pushpin ssegw-1w
 #   ssegw-2w-unpinned ssegw-1w-unpinned" [without the unpinned ones]
 #   W4_STREAMS 500 [50], W4_TOKENS 200 [50], W4_INTERVAL_MS 20, W4_MODES "pinned pinned-rt"
+#   W1L_SUBS 1000 [200], W1L_RATE 400, W1L_DURATION 10 [3]
 #   H2_SUBS 2000 [200], H2_RATE 200 [100], H2_DURATION 15 [3], H2_STREAMS 100 (subscribers per
 #   HTTP/2 connection; nginx allows 128 streams per connection by default)
 #   (pinned-rt: the three processes also under SCHED_FIFO, as if the machine were idle)
@@ -85,6 +90,7 @@ WMAX_SERIES=${WMAX_SERIES:-$(q "ssegw-2w nchan pushpin ssegw-1w ssegw-2w-unpinne
   "ssegw-2w nchan pushpin ssegw-1w")}
 W4_STREAMS=${W4_STREAMS:-$(q 500 50)} W4_TOKENS=${W4_TOKENS:-$(q 200 50)}
 W4_INTERVAL_MS=${W4_INTERVAL_MS:-20} W4_MODES=${W4_MODES:-"pinned pinned-rt"}
+W1L_SUBS=${W1L_SUBS:-$(q 1000 200)} W1L_RATE=${W1L_RATE:-400} W1L_DURATION=${W1L_DURATION:-$(q 10 3)}
 H2_SUBS=${H2_SUBS:-$(q 2000 200)} H2_RATE=${H2_RATE:-$(q 200 100)}
 H2_DURATION=${H2_DURATION:-$(q 15 3)} H2_STREAMS=${H2_STREAMS:-100}
 
@@ -191,7 +197,7 @@ if [[ $INSTALL == 1 ]]; then
     fi
   fi
 fi
-for f in "$BIN/ssegw" "$BIN/ssegw-bench" "$BIN/ssegw-mock-llm"; do
+for f in "$BIN/ssegw" "$BIN/ssegw-bench" "$BIN/ssegw-mock-llm" "$BIN/ssegw-floor"; do
   [[ -x $f ]] || die "$f missing: build first (make build, or BIN=...)"
 done
 command -v taskset >/dev/null || die "taskset missing (util-linux)"
@@ -340,8 +346,10 @@ summary_line() {  # one line per run on stderr
 }
 
 # ---- W1, W2, W3 ---------------------------------------------------------------------------------
-run_fanout() {  # run_fanout WL SUBS CHANNELS RATE DURATION SERVERS
+run_fanout() {  # run_fanout WL SUBS CHANNELS RATE DURATION SERVERS [BENCH ARGS...]
   local wl=$1 subs=$2 channels=$3 rate=$4 duration=$5 servers=$6 run peer
+  shift 6
+  local more=("$@")
   log "$wl: $subs subscribers, $channels channels, $rate events/s of $SIZE B, $duration s, $RUNS runs"
   for run in $(seq "$RUNS"); do
     for peer in $(peers_in_order "$run" "$servers"); do
@@ -353,10 +361,28 @@ run_fanout() {  # run_fanout WL SUBS CHANNELS RATE DURATION SERVERS
       CMD_KEY="$wl $peer"
       bench "$wl-$peer-$run" "$(fanout_limit "$subs" "$duration")" "${PEER_ARGS[@]}" \
         --subscribers "$subs" --channels "$channels" --rate "$rate" --size "$SIZE" \
-        --duration "$duration" --connect-rate "$CONNECT_RATE" --connect-timeout 20
+        --duration "$duration" --connect-rate "$CONNECT_RATE" --connect-timeout 20 "${more[@]}"
       stop_server
       summary_line "$wl-$peer-$run"
     done
+    [[ $wl == w2 || $wl == w1load ]] || floor_runs "$wl" "$run" "$subs" "$channels" "$rate" "$duration"
+  done
+}
+# floor_runs WL RUN SUBS CHANNELS RATE DURATION: ssegw-floor with the workload's shape (each
+# subscriber gets RATE / CHANNELS events/s of the size an SSE event of SIZE B has on the wire),
+# one write per delivery and 2 and 4 events per write, into $OUT/floor-WL-B-RUN.json. The writer
+# runs where the servers run, the reader where the bench does.
+floor_runs() {
+  local wl=$1 run=$2 subs=$3 channels=$4 rate=$5 duration=$6 b cpus=()
+  [[ $PIN == 1 ]] && cpus=(--writer-cpu "$SERVER_CPU" --reader-cpu "$CLIENT_CPU")
+  for b in 1 2 4; do
+    echo "$wl floor$b ssegw-floor --connections $subs --rate $(jq -n "$rate / $channels")" \
+      "--size $((SIZE + 44)) --batch $b --duration $duration ${cpus[*]}" >>"$OUT/commands.txt"
+    timeout -k 5 $((duration + 60)) "$BIN/ssegw-floor" --connections "$subs" \
+      --rate "$(jq -n "$rate / $channels")" --size $((SIZE + 44)) --batch "$b" \
+      --duration "$duration" "${cpus[@]}" >"$OUT/floor-$wl-$b-$run.json" 2>"$OUT/floor-$wl-$b-$run.err" ||
+      echo '{"error":"ssegw-floor failed"}' >"$OUT/floor-$wl-$b-$run.json"
+    log "  floor-$wl-$b-$run: $(jq -r '.us_per_delivery // .error' "$OUT/floor-$wl-$b-$run.json") µs per delivery"
   done
 }
 
@@ -542,6 +568,8 @@ log "output in $OUT; ports: ssegw $SSEGW_PORT, nchan $NCHAN_PORT, pushpin $PP_HT
 for wl in $WORKLOADS; do
   case $wl in
     w1) run_fanout w1 "$W1_SUBS" 1 "$W1_RATE" "$W1_DURATION" "$PEERS $EXTRA" ;;
+    w1load) run_fanout w1load "$W1L_SUBS" 1 "$W1L_RATE" "$W1L_DURATION" "$PEERS" \
+      --publishers 1 --pipeline 1 ;;
     w2) run_fanout w2 "$W2_SUBS" 1 "$W2_RATE" "$W2_DURATION" "$PEERS" ;;
     w3) run_fanout w3 "$W3_SUBS" "$W3_CHANNELS" "$W3_RATE" "$W3_DURATION" "$PEERS $EXTRA" ;;
     wmax) run_wmax ;;
@@ -616,6 +644,14 @@ fanout_table() {  # fanout_table WL
       "$(f "$(med '.server.rss_peak_kib / 1024' "${files[@]}")" 1)" \
       "$(f "$(med .bench.cpu_cores_window "${files[@]}")" 2)" \
       "$(f "$(med .other_cores "${files[@]}")" 2)"
+  done
+  local b
+  for b in 1 2 4; do
+    files=("$OUT/floor-$wl-$b-"*.json)
+    [[ -e ${files[0]} ]] || continue
+    printf '| the floor: %s | | | | | | | %s | | | | |\n' \
+      "$([[ $b == 1 ]] && echo "one write per delivery" || echo "$b events per write")" \
+      "$(f "$(med .us_per_delivery "${files[@]}")" 2)"
   done
 }
 w2_table() {
@@ -692,6 +728,34 @@ w4_table() {  # w4_table MODE
   done
 }
 
+w1load_table() {
+  local peer files
+  echo "| server | accepted events/s (of $W1L_RATE asked) | delivered (of accepted) | p99 ms | server cores | server CPU µs / delivery | other cores |"
+  echo "|---|---|---|---|---|---|---|"
+  for peer in $PEERS; do
+    files=("$OUT/w1load-$peer-"*.json)
+    [[ -e ${files[0]} ]] || continue
+    printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$(peer_label "$peer")" \
+      "$(f "$(med '.events.published / .config.duration_s' "${files[@]}")" 1)" \
+      "$(f "$(med '.deliveries.received / (.deliveries.expected + 0.000001) * 100' "${files[@]}")" 2) %" \
+      "$(f "$(med .latency_ms.p99 "${files[@]}")" 2)" \
+      "$(f "$(med .server.cpu_cores "${files[@]}")" 2)" \
+      "$(f "$(med .server.cpu_s_per_million_deliveries "${files[@]}")" 2)" \
+      "$(f "$(med .other_cores "${files[@]}")" 2)"
+  done
+}
+w1load_section() {
+  compgen -G "$OUT/w1load-*.json" >/dev/null || return 0
+  cat <<EOF
+
+### W1 under load: $W1L_SUBS subscribers on 1 channel, $W1L_RATE events/s asked of one unpipelined publisher, $W1L_DURATION s
+
+The publisher sends the next event only once the answer to the last one has come
+(\`--publishers 1 --pipeline 1\`): a server that answers after its fan-out throttles it.
+
+$(w1load_table)
+EOF
+}
 h2_table() {
   local series files
   echo "| server, protocol | connected | delivered (of offered) | p50 ms | p99 ms | server CPU µs / delivery | RSS per subscriber | server cores | other cores |"
@@ -766,6 +830,10 @@ targets_table() {
       p=$(better_peer "$wl" .latency_ms.p99 min)
       echo "| $WL$who: p99 latency ≤ ½ better peer's | $(f "$s" 2) ms | $(f "$p" 2) ms | ≤ $(f "$(jq -n "$p / 2" 2>/dev/null || echo null)" 2) ms | $(verdict "$s <= $p / 2") ($(f "$(jq -n "$s / $p" 2>/dev/null || echo null)" 2)× the peer's) |"
       s=$(med .server.cpu_s_per_million_deliveries "$OUT/$wl-$sv-"*.json)
+      if [[ -e $OUT/floor-$wl-1-1.json ]]; then
+        p=$(med .us_per_delivery "$OUT/floor-$wl-1-"*.json)
+        echo "| $WL$who: server CPU per delivery ≤ 1.1× the floor (one write per delivery) | $(f "$s" 2) µs | $(f "$p" 2) µs (the floor) | ≤ $(f "$(jq -n "$p * 1.1" 2>/dev/null || echo null)" 2) µs | $(verdict "$s <= $p * 1.1") ($(f "$(jq -n "$s / $p" 2>/dev/null || echo null)" 2)× the floor) |"
+      fi
       p=$(better_peer "$wl" .server.cpu_s_per_million_deliveries min)
       echo "| $WL$who: server CPU per delivery ≤ ½ better peer's | $(f "$s" 2) µs | $(f "$p" 2) µs | ≤ $(f "$(jq -n "$p / 2" 2>/dev/null || echo null)" 2) µs | $(verdict "$s <= $p / 2") ($(f "$(jq -n "$s / $p" 2>/dev/null || echo null)" 2)× the peer's) |"
     done
@@ -863,6 +931,7 @@ $(for mode in $W4_MODES; do
   w4_table "$mode"
 done)
 
+$(w1load_section)
 $(h2_section)
 
 ### Targets (issue 4)
