@@ -201,7 +201,7 @@ void H2Stream::submit(int status, std::string_view content_type, std::string_vie
   nghttp2_submit_response(session_.nghttp2(), id_, nv.data(), nv.size(),
                           with_body ? &provider : nullptr);
   session_.handler().count(label_, status);
-  session_.tcp().want_flush();
+  session_.tcp().want_flush(/*first=*/true);  // answers leave before deliveries
 }
 
 void H2Stream::respond(int status, std::string_view content_type, std::string_view body,

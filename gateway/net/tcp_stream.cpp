@@ -123,10 +123,10 @@ void TcpStream::consume(size_t bytes) {
   }
 }
 
-void TcpStream::want_flush() {
+void TcpStream::want_flush(bool first) {
   if (!is_open() || dirty_) return;
   dirty_ = true;
-  loop_.mark_dirty(this);
+  loop_.mark_dirty(this, first);
 }
 
 void TcpStream::flush() {

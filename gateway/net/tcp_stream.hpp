@@ -74,7 +74,8 @@ class TcpStream : public Handle<TcpStream, uv_tcp_t> {
 
   // Asks for this turn's flush pass even with nothing queued: an engine that frames its output
   // late (HTTP/2) queues it from before_flush(), once per turn however many writes asked.
-  void want_flush();
+  // `first` as for write().
+  void want_flush(bool first = false);
 
   // For the Loop's flush pass.
   void flush();
