@@ -242,6 +242,10 @@ void H2Stream::start_stream(int status, std::string_view header_lines, bool has_
   bool head = request_.method == HTTP_HEAD;
   submit(status, {}, header_lines, {}, std::string::npos, has_body && !head);
   state_ = has_body && !head ? State::kStreaming : State::kAnswered;
+  if (long_lived_) {
+    request_ = Request();
+    std::string().swap(answer_headers_);
+  }
 }
 
 // A proxied answer's chunk: one stream per request, so the copy is not per subscriber.

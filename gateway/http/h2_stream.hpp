@@ -38,7 +38,9 @@ class H2Stream final : public Exchange {
   bool http10() const override { return false; }
   void set_label(const char* label) override { label_ = label; }
   void answer_headers(std::string lines) override { answer_headers_ = std::move(lines); }
-  void close_after() override {}  // a stream ends by END_STREAM, never by closing
+  // A stream ends by END_STREAM, never by closing; what HTTP/1.1 closes after is long-lived (a
+  // subscription), and keeps no request memory once it streams.
+  void close_after() override { long_lived_ = true; }
   void respond(int status, std::string_view content_type, std::string_view body,
                std::string_view extra_headers = {}) override;
   void respond_error(int status, const char* code, std::string_view message,
@@ -96,6 +98,7 @@ class H2Stream final : public Exchange {
   State state_ = State::kRequest;
   bool has_method_ = false;
   bool has_path_ = false;
+  bool long_lived_ = false;
   bool end_queued_ = false;     // the body ends after the queue (END_STREAM)
   bool data_deferred_ = false;  // nghttp2 waits for resume_data()
   bool notify_ = false;         // sent something since the handler last heard
