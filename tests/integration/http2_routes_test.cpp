@@ -94,3 +94,25 @@ TEST_CASE("http2 routes: Prefer: respond-async, then the generation on another s
   for (int i = 0; i < 3; ++i)
     CHECK(gen.body.find("tok" + std::to_string(i) + " ") != std::string::npos);
 }
+
+TEST_CASE("http2 routes: DELETE /v1/generations/{gen} over a stream stops the generation") {
+  MockLlm mock;
+  Gateway gw(gateway_yaml(mock, /*resumable=*/true));
+  H2Client c(gw.port());
+  HeaderPairs headers = kJson;
+  headers.emplace_back("prefer", "respond-async");
+  H2Client::Stream& accepted = c.finish(
+      c.submit("POST", "/v1/chat/completions?tokens=1000&interval_ms=20", headers, kChatBody));
+  REQUIRE(accepted.status == 202);
+  const std::string gen = header(accepted, "sse-channel");
+  int32_t follow = c.get("/v1/channels/" + gen + "/events");
+  REQUIRE(c.pump_until([&] { return c.stream(follow).events() >= 2; }));
+  H2Client::Stream& cancelled = c.finish(c.submit("DELETE", "/v1/generations/" + gen));
+  CHECK(cancelled.status == 202);
+  CHECK(cancelled.body == "{\"channel\":\"" + gen + "\"}\n");
+  CHECK(mock.wait_stat("cancelled", 1) == 1);
+  // The follower's stream ends cleanly with the generation.
+  H2Client::Stream& f = c.finish(follow);
+  CHECK(!f.reset);
+  CHECK(read_metric(gw.port(), "ssegw_generations_cancelled_total") == 1);
+}

@@ -207,7 +207,7 @@ TEST_CASE("http2: a drain ends every stream with END_STREAM, then GOAWAY") {
 }
 
 TEST_CASE("http2: publish, info, ops and errors answer as over HTTP/1.1") {
-  Gateway gw("limits: {max_event_bytes: 1000}\n");
+  Gateway gw("limits: {max_event_bytes: 1000}\ndemo: {enabled: true}\n");
   H2Client c(gw.port());
   H2Client::Stream& p = c.finish(c.submit("POST", "/v1/channels/ops/events", {}, "hello"));
   CHECK(p.status == 200);
@@ -227,7 +227,9 @@ TEST_CASE("http2: publish, info, ops and errors answer as over HTTP/1.1") {
   CHECK(header(metrics, "content-type") == "text/plain; version=0.0.4; charset=utf-8");
   CHECK(metrics.body.find("ssegw_http2_streams_active") != std::string::npos);
   H2Client::Stream& demo = c.finish(c.get("/"));
-  INFO(demo.status);
+  CHECK(demo.status == 200);
+  CHECK(header(demo, "content-type") == "text/html; charset=utf-8");
+  CHECK(demo.body.find("EventSource") != std::string::npos);
   // The connection is still good after the refused publish.
   H2Client::Stream& again = c.finish(c.get("/healthz"));
   CHECK(again.status == 200);
