@@ -85,7 +85,9 @@ struct H2Session::Callbacks {
     bool ends = frame->hd.flags & NGHTTP2_FLAG_END_STREAM;
     if ((frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA) || !ends) return 0;
     H2Stream* stream = stream_of(session, frame->hd.stream_id);
-    if (!stream || stream->state_ != H2Stream::State::kRequest) return 0;
+    if (!stream) return 0;
+    stream->request_ended_ = true;
+    if (stream->state_ != H2Stream::State::kRequest) return 0;
     self->served_any_ = true;
     stream->dispatch(self->handler_.open_stream(*stream));
     return 0;
@@ -101,9 +103,18 @@ struct H2Session::Callbacks {
     return 0;
   }
 
-  static int frame_send(nghttp2_session*, const nghttp2_frame* frame, void* user) {
+  static int frame_send(nghttp2_session* session, const nghttp2_frame* frame, void* user) {
     if (frame->hd.type == NGHTTP2_GOAWAY)
       self_of(user)->handler_.goaway_sent(frame->goaway.error_code);
+    // A complete answer to a request still coming (a 413, a 431): RFC 9113 8.1 lets the server
+    // stop the rest with RST_STREAM NO_ERROR, once the answer is out.
+    if ((frame->hd.flags & NGHTTP2_FLAG_END_STREAM) &&
+        (frame->hd.type == NGHTTP2_DATA || frame->hd.type == NGHTTP2_HEADERS)) {
+      H2Stream* stream = stream_of(session, frame->hd.stream_id);
+      if (stream && !stream->request_ended_)
+        nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, frame->hd.stream_id,
+                                  NGHTTP2_NO_ERROR);
+    }
     return 0;
   }
 

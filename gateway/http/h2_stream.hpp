@@ -99,6 +99,7 @@ class H2Stream final : public Exchange {
   bool has_method_ = false;
   bool has_path_ = false;
   bool long_lived_ = false;
+  bool request_ended_ = false;  // the client's END_STREAM came
   bool end_queued_ = false;     // the body ends after the queue (END_STREAM)
   bool data_deferred_ = false;  // nghttp2 waits for resume_data()
   bool notify_ = false;         // sent something since the handler last heard

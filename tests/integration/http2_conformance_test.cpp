@@ -178,9 +178,23 @@ TEST_CASE("http2 conformance: header bytes past limits.max_header_bytes get 431"
   RawH2 c(gw.port());
   c.send(
       h2_get(1, "/healthz", {{"x-big", std::string(120, 'a')}, {"x-big2", std::string(100, 'b')}}));
-  REQUIRE(c.until([&](const auto&) { return c.ended(1); }));
-  CHECK(c.body(1) ==
-        "{\"error\":{\"code\":\"headers_too_large\",\"message\":\"headers exceed 200 bytes\"}}\n");
+  // The same without END_STREAM: a request that would go on with a body.
+  HeaderPairs post = {{":method", "POST"},
+                      {":scheme", "http"},
+                      {":authority", "127.0.0.1"},
+                      {":path", "/v1/channels/a/events"},
+                      {"x-big", std::string(120, 'a')},
+                      {"x-big2", std::string(100, 'b')}};
+  c.send(h2_frame(kHeaders, 0x4 /* END_HEADERS */, 3, h2_headers_block(post)));
+  REQUIRE(c.until([&](const auto&) { return c.ended(1) && c.rst(3); }));
+  const std::string error =
+      "{\"error\":{\"code\":\"headers_too_large\",\"message\":\"headers exceed 200 bytes\"}}\n";
+  CHECK(c.body(1) == error);
+  CHECK(c.body(3) == error);
+  // The answer first, then RST_STREAM NO_ERROR: the rest of the request is not wanted (8.1).
+  CHECK(c.ended(3));
+  CHECK(c.rst(3)->error_code() == 0);
+  CHECK(c.rst(1) == nullptr);
 }
 
 TEST_CASE("http2 conformance: a connection with no request in header_timeout gets GOAWAY") {
