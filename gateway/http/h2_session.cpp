@@ -282,7 +282,8 @@ void H2Session::body_done(H2Stream* stream, bool open) {
 // ---- output -----------------------------------------------------------------------------------
 
 void H2Session::send() {
-  if (!session_ || in_send_) return;
+  // After close_when_done() nghttp2 may still hold DATA sources of streams that are gone.
+  if (!session_ || in_send_ || closing_since_ms_) return;
   in_send_ = true;
   int r = nghttp2_session_send(session_);
   in_send_ = false;
@@ -327,11 +328,15 @@ void H2Session::after_send() {
     close_when_done();
 }
 
+// The last GOAWAY is out (or the connection is past saving): nghttp2 reads and writes nothing
+// more, so the streams left (after a connection error) go now rather than when the client
+// closes, and their subscriptions and upstream requests with them.
 void H2Session::close_when_done() {
   if (closing_since_ms_) return;
   closing_ = true;
   closing_since_ms_ = now_ms();
   tcp_.shutdown_after_flush();
+  closed();
 }
 
 void H2Session::terminate(uint32_t error_code) {
