@@ -112,7 +112,7 @@ function(_ssegw_read_layers)
       if(NOT DEFINED SSEGW_LIBRARY_${library})
         message(FATAL_ERROR "docs/architecture.md: layer ${layer}: unknown library ${library} "
                             "(cmake/layers.cmake knows: threads yaml-cpp openssl prometheus libuv "
-                            "llhttp hiredis)")
+                            "llhttp hiredis nghttp2)")
       endif()
     endforeach()
     list(APPEND layers ${layer})

@@ -60,6 +60,20 @@ struct LimitsConfig {
   Duration owner_timeout = std::chrono::seconds(10);
 };
 
+// HTTP/2 on the client side (docs/protocol.md "HTTP/2"): h2c with prior knowledge on the plain
+// listener, h2 by ALPN over TLS.
+struct Http2Config {
+  bool enabled = true;
+  // Streams a client may have open on one connection (SETTINGS_MAX_CONCURRENT_STREAMS). 128:
+  // RFC 9113 advises no less than 100, and each open stream may hold up to
+  // slow_consumer.max_queued_bytes, so the bound is also a memory bound per connection.
+  uint32_t max_concurrent_streams = 128;
+  // The window each stream (and the connection) gives a client's request body
+  // (SETTINGS_INITIAL_WINDOW_SIZE). Request bodies are publishes of at most
+  // limits.max_event_bytes; 64 KiB lets a typical one arrive in one round trip.
+  uint32_t initial_window_size = 65535;
+};
+
 struct CorsConfig {
   std::vector<std::string> allow_origins;  // ["*"] or explicit origins
 };
@@ -231,6 +245,7 @@ struct Config {
   HistoryConfig history;
   SlowConsumerConfig slow_consumer;
   LimitsConfig limits;
+  Http2Config http2;
   CorsConfig cors;
   AuthConfig auth;
   LogConfig log;

@@ -71,6 +71,7 @@ Config Loader::load(const YAML::Node& root) {
           {"history", [&](const Field& f) { history(f, cfg.history); }},
           {"slow_consumer", [&](const Field& f) { slow_consumer(f, cfg.slow_consumer); }},
           {"limits", [&](const Field& f) { limits(f, cfg.limits); }},
+          {"http2", [&](const Field& f) { http2(f, cfg.http2); }},
           {"cors", [&](const Field& f) { cors(f, cfg.cors); }},
           {"auth", [&](const Field& f) { auth(f, cfg.auth); }},
           {"log", [&](const Field& f) { log(f, cfg.log); }},

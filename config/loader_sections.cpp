@@ -1,6 +1,5 @@
-// The Loader's readers for the plain sections: history, slow_consumer, limits, cors, log, demo,
-// fanout
-// and backplane.
+// The Loader's readers for the plain sections: history, slow_consumer, limits, http2, cors, log,
+// demo, fanout and backplane.
 
 #include <chrono>
 #include <optional>
@@ -50,6 +49,23 @@ void Loader::limits(const Field& f, LimitsConfig& l) {
           {"owner_timeout",
            [&](const Field& g) { l.owner_timeout = duration(g, /*allow_zero=*/false); }},
       });
+}
+
+void Loader::http2(const Field& f, Http2Config& h) {
+  read_map(f.value, f.path,
+           {
+               {"enabled", [&](const Field& g) { h.enabled = boolean(g); }},
+               {"max_concurrent_streams",
+                [&](const Field& g) { h.max_concurrent_streams = count32(g); }},
+               // RFC 9113 6.5.2: at most 2^31-1. Below 16 KiB a publish would crawl.
+               {"initial_window_size",
+                [&](const Field& g) {
+                  uint64_t v = size(g);
+                  if (v < 16384 || v > 0x7fffffff)
+                    fail(g.mark(), g.path + ": must be between 16KiB and 2147483647 bytes");
+                  h.initial_window_size = static_cast<uint32_t>(v);
+                }},
+           });
 }
 
 void Loader::cors(const Field& f, CorsConfig& c) {

@@ -101,9 +101,15 @@ void Loop::flush_batched() {
   batch.clear();
   batched_.clear();
   unbatched_.clear();
+  // Each stream's last bytes first (HTTP/2 serialises here); that may close or open connections,
+  // so no socket is looked at before every stream has had its turn.
   for (TcpStream* stream : flushing_) {
     if (!stream) continue;
     stream->dirty_ = false;
+    if (stream->is_open()) stream->before_flush();
+  }
+  for (TcpStream* stream : flushing_) {
+    if (!stream) continue;
     if (stream->add_to(batch))
       batched_.push_back(stream);
     else

@@ -124,7 +124,15 @@ void TcpStream::consume(size_t bytes) {
   }
 }
 
+void TcpStream::want_flush(bool first) {
+  if (!is_open() || dirty_) return;
+  dirty_ = true;
+  loop_.mark_dirty(this, first);
+}
+
 void TcpStream::flush() {
+  if (!is_open()) return;
+  before_flush();
   if (!is_open() || write_in_flight_ || queue_.empty()) return;
   auto* stream = reinterpret_cast<uv_stream_t*>(uv());
   uv_buf_t bufs[kMaxBuffers];

@@ -73,6 +73,11 @@ class TcpStream : public Handle<TcpStream, uv_tcp_t> {
   Loop& loop() { return loop_; }
   std::string peer_address() const;
 
+  // Asks for this turn's flush pass even with nothing queued: an engine that frames its output
+  // late (HTTP/2) queues it from before_flush(), once per turn however many writes asked.
+  // `first` as for write().
+  void want_flush(bool first = false);
+
   // For the Loop's flush pass.
   void flush();
   // A batched pass (send_batch.hpp): adds this stream's queued bytes as one send, when it has
@@ -93,6 +98,8 @@ class TcpStream : public Handle<TcpStream, uv_tcp_t> {
   virtual void on_connected(int status) {}
   // The last call before the object is deleted.
   virtual void on_close() {}
+  // The flush pass is about to write: the last moment to queue this turn's bytes.
+  virtual void before_flush() {}
 
  private:
   friend class Handle<TcpStream, uv_tcp_t>;

@@ -86,6 +86,7 @@ Shared::Shared(const config::Config& config)
       budget_ledger(config.auth.jwt ? config.auth.jwt->max_subjects : 0, budget_metrics),
       policy(config, client_limits, upstream_limits, metrics, budget_metrics),
       generation_metrics(metrics),
+      http2_metrics(metrics),
       retry_frame(hub::make_retry_frame(static_cast<uint64_t>(config.retry.count()))),
       heartbeat_frame(hub::make_heartbeat_frame()),
       instance_id(random_instance_id()) {}

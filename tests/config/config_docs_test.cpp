@@ -190,6 +190,9 @@ TEST_CASE("config docs: all_keys.yaml loads and sets every key to a value other 
   CHECK(c.limits.idle_timeout != d.limits.idle_timeout);
   CHECK(c.limits.max_streams_per_ip != d.limits.max_streams_per_ip);
   CHECK(c.limits.owner_timeout != d.limits.owner_timeout);
+  CHECK(c.http2.enabled != d.http2.enabled);
+  CHECK(c.http2.max_concurrent_streams != d.http2.max_concurrent_streams);
+  CHECK(c.http2.initial_window_size != d.http2.initial_window_size);
   CHECK(c.cors.allow_origins.size() == 2);
   CHECK(c.auth.publish_tokens.size() == 2);
   REQUIRE(c.auth.keys.size() == 1);
