@@ -7,6 +7,7 @@
 #include "gateway/api/client_limits.hpp"
 #include "gateway/base/clock.hpp"
 #include "gateway/server/handlers.hpp"
+#include "gateway/server/multi_stream.hpp"
 #include "gateway/server/proxy_response.hpp"
 #include "gateway/server/sse_stream.hpp"
 #include "gateway/server/worker.hpp"
@@ -134,6 +135,7 @@ http::Session::Timeout Connection::answer_timeout() {
   worker_.metrics().owner_timeouts.Increment();
   stream_awaited_ = false;
   stream_.reset();
+  multi_.reset();  // its channels that joined leave; the others' joins find nothing
   return {"owner_timeout", "the channel's owner did not answer within limits.owner_timeout"};
 }
 
@@ -170,6 +172,20 @@ hub::Member Connection::joined(hub::Admission& admission) {
   return stream_->begin(admission);
 }
 
+MultiStream& Connection::await_multi(std::unique_ptr<MultiStream> stream) {
+  multi_ = std::move(stream);
+  return *multi_;
+}
+
+hub::Member Connection::multi_joined(size_t channel, hub::Admission& admission) {
+  if (!multi_) return {};  // timed out meanwhile
+  return multi_->joined(channel, admission);
+}
+
+bool Connection::awaiting_multi() const {
+  return multi_ && multi_->awaiting();
+}
+
 ProxyResponse& Connection::proxy(std::unique_ptr<ProxyResponse> response) {
   proxy_ = std::move(response);  // the previous request's, long finished, goes
   return *proxy_;
@@ -179,6 +195,7 @@ ProxyResponse& Connection::proxy(std::unique_ptr<ProxyResponse> response) {
 
 void Connection::on_stream_drained() {
   if (stream_) stream_->drained();
+  if (multi_) multi_->drained();
   if (proxy_) proxy_->progress();  // a queue emptied by uv_try_write completes no write
 }
 
@@ -191,6 +208,8 @@ void Connection::tick(uint64_t now_ms) {
   if (!is_open()) return;
   if (stream_ && streaming())
     stream_->tick(now_ms);
+  else if (multi_ && streaming())
+    multi_->tick(now_ms);
   else if (proxy_)  // before its head too: a retry of the same upstream waits for a tick
     proxy_->tick(now_ms);
 }
@@ -200,6 +219,10 @@ void Connection::begin_shutdown() {
     stream_->end();
     return;
   }
+  if (multi_ && streaming()) {
+    multi_->end();
+    return;
+  }
   Session::begin_shutdown();
 }
 
@@ -207,6 +230,7 @@ void Connection::on_session_closed() {
   if (!client_key_.empty()) worker_.shared().client_limits.close_connection(client_key_);
   if (proxy_) proxy_->gone();
   if (stream_) stream_->leave();
+  if (multi_) multi_->leave();
   worker_.connection_closed(this);
 }
 

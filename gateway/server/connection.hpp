@@ -23,6 +23,7 @@ namespace ssegw::server {
 
 class Worker;
 class SseStream;
+class MultiStream;
 class ProxyResponse;
 
 class Connection final : public http::Session {
@@ -47,6 +48,10 @@ class Connection final : public http::Session {
   void await_stream(std::unique_ptr<SseStream> stream);
   hub::Member joined(hub::Admission& admission);
   ProxyResponse& proxy(std::unique_ptr<ProxyResponse> response);
+  // A multi-channel stream waits for each of its channels' joins (multi_joined()).
+  MultiStream& await_multi(std::unique_ptr<MultiStream> stream);
+  hub::Member multi_joined(size_t channel, hub::Admission& admission);
+  bool awaiting_multi() const;
 
   // The worker's intrusive list of connections.
   Connection* prev = nullptr;
@@ -70,6 +75,7 @@ class Connection final : public http::Session {
 
   Worker& worker_;
   std::unique_ptr<SseStream> stream_;
+  std::unique_ptr<MultiStream> multi_;
   std::unique_ptr<ProxyResponse> proxy_;  // the last route's, until the next request
   bool stream_awaited_ = false;           // stream_ waits for its channel's answer
   uint64_t budget_checks_ = 0;            // budget checks started, to number them

@@ -1,0 +1,79 @@
+#include "gateway/hub/stream_cursor.hpp"
+
+#include <charconv>
+#include <limits>
+
+namespace ssegw::hub {
+namespace {
+
+void append_number(std::string& out, uint64_t value) {
+  char digits[20];
+  char* end = std::to_chars(digits, digits + sizeof digits, value).ptr;
+  out.append(digits, end);
+}
+
+// 1 to 20 digits that fit in 64 bits, at the front of text; consumed.
+bool take_number(std::string_view& text, uint64_t& out) {
+  size_t n = 0;
+  while (n < text.size() && text[n] >= '0' && text[n] <= '9') ++n;
+  if (n == 0 || n > 20) return false;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + n, out);
+  if (ec != std::errc() || ptr != text.data() + n) return false;
+  text.remove_prefix(n);
+  return true;
+}
+
+}  // namespace
+
+void append_stream_cursor(std::string& out, const EventId* positions, size_t count) {
+  uint64_t base = std::numeric_limits<uint64_t>::max();
+  for (size_t i = 0; i < count; ++i)
+    if (positions[i] != EventId{} && positions[i].ms < base) base = positions[i].ms;
+  if (base == std::numeric_limits<uint64_t>::max()) base = 0;
+  append_number(out, base);
+  for (size_t i = 0; i < count; ++i) {
+    out += '_';
+    const EventId& id = positions[i];
+    if (id == EventId{}) {
+      out += 'x';
+      continue;
+    }
+    append_number(out, id.ms - base);
+    if (id.seq) {
+      out += '-';
+      append_number(out, id.seq);
+    }
+  }
+}
+
+std::optional<std::vector<EventId>> parse_stream_cursor(std::string_view text, size_t count) {
+  if (count == 0 || text.size() > max_stream_cursor_length(count)) return std::nullopt;
+  uint64_t base = 0;
+  if (!take_number(text, base)) return std::nullopt;
+  std::vector<EventId> positions;
+  positions.reserve(count);
+  while (!text.empty()) {
+    if (text.front() != '_' || positions.size() == count) return std::nullopt;
+    text.remove_prefix(1);
+    EventId id;
+    if (!text.empty() && text.front() == 'x') {
+      text.remove_prefix(1);
+    } else {
+      uint64_t delta = 0;
+      if (!take_number(text, delta) || delta > std::numeric_limits<uint64_t>::max() - base)
+        return std::nullopt;
+      id.ms = base + delta;
+      if (!text.empty() && text.front() == '-') {
+        text.remove_prefix(1);
+        if (!take_number(text, id.seq)) return std::nullopt;
+      }
+      // 0-0 is written "x" and no event has it: a 0-0 spelled out is not a cursor's.
+      if (id == EventId{}) return std::nullopt;
+    }
+    positions.push_back(id);
+  }
+  if (positions.size() != count) return std::nullopt;
+  return positions;
+}
+
+}  // namespace ssegw::hub

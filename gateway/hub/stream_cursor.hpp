@@ -1,0 +1,36 @@
+// The resume cursor of a multi-channel stream (docs/protocol.md "Multi-channel streams"): the
+// last event id of each of the stream's channels, in the order of its URL, as one SSE id.
+//
+//   cursor = base 1*("_" entry)
+//   base   = 1*20DIGIT                   the smallest ms of the entries that are not "x" (0: none)
+//   entry  = "x" / delta ["-" seq]       "x": nothing of this channel yet (id 0-0)
+//   delta  = 1*20DIGIT                   the id's ms minus base
+//   seq    = 1*20DIGIT                   the id's sequence, left out when 0
+//
+// Channels named by a reconnect's URL come in the same order, so an entry needs no name; ids of
+// channels that publish at about the same time share most of their digits, which base takes out.
+#pragma once
+
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "gateway/hub/event_id.hpp"
+
+namespace ssegw::hub {
+
+// Appends the cursor of positions[0..count) to out (no allocation once out has the room).
+void append_stream_cursor(std::string& out, const EventId* positions, size_t count);
+
+// The positions a cursor names: nullopt unless it follows the grammar exactly and has `count`
+// entries.
+std::optional<std::vector<EventId>> parse_stream_cursor(std::string_view text, size_t count);
+
+// The longest cursor of `count` channels.
+constexpr size_t max_stream_cursor_length(size_t count) {
+  return 20 + count * (1 + 20 + 1 + 20);
+}
+
+}  // namespace ssegw::hub
