@@ -434,3 +434,40 @@ TEST_CASE("multi-channel: limits: too many channels, duplicates, bad names, none
   SseStream three = SseStream::raw(port, get_request("/v1/events?channel=a&channel=b&channel=c"));
   three.expect_ok();
 }
+
+TEST_CASE("multi-channel: a channel refused at its join refuses the stream before its head") {
+  Gateway gw("limits: { max_channels: 2 }\n");
+  const uint16_t port = gw.port();
+  publish(port, "kept", "x");  // one channel exists: room for one more
+  Response r = http_get(port, events_path({"a", "b"}));
+  CHECK(r.status == 503);
+  CHECK(r.body ==
+        "{\"error\":{\"code\":\"too_many_channels\",\"message\":\"the gateway is at "
+        "limits.max_channels\"}}\n");
+  // "a" joined before "b" was refused: it leaves with the connection, and its channel goes.
+  CHECK(wait_metric(port, "ssegw_subscribers_active", 0) == 0);
+  CHECK(wait_metric(port, "ssegw_channels_active", 1) == 1);
+  SseStream ok = open_multi(port, {"kept", "a"});
+  ok.expect_ok();
+}
+
+TEST_CASE("multi-channel: HTTP/1.0 gets the raw stream; shutdown ends the stream cleanly") {
+  Gateway gw;
+  const uint16_t port = gw.port();
+  SseStream s10 = SseStream::raw(
+      port, "GET /v1/events?channel=a&channel=b HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
+  SseStream s11 = open_multi(port, {"a", "b"});
+  s10.wait_head();
+  CHECK(s10.head().head == kHead10);
+  s11.expect_ok();
+  const std::string id = publish(port, "b", "hi", "t");
+  const std::string frame = "id: " + encode_cursor({"x", id}) + "\nevent: b:t\ndata: hi\n\n";
+  SseEvent e = s10.expect_event();
+  CHECK(s10.body() == "retry: 2000\n\n" + frame);
+  s11.expect_event();
+  CHECK(s11.body() == "retry: 2000\n\n" + frame);
+  CHECK(gw.stop_and_wait() == 0);
+  REQUIRE(s11.read_until_closed());
+  CHECK(s11.finished());  // the terminating chunk: a clean end, not a cut
+  REQUIRE(s10.read_until_closed());
+}
