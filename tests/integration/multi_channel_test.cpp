@@ -471,3 +471,23 @@ TEST_CASE("multi-channel: HTTP/1.0 gets the raw stream; shutdown ends the stream
   CHECK(s11.finished());  // the terminating chunk: a clean end, not a cut
   REQUIRE(s10.read_until_closed());
 }
+
+TEST_CASE("multi-channel: a stream that stops reading is cut as a slow consumer, all channels") {
+  Gateway gw("slow_consumer: {max_queued_bytes: 64KiB}\n");
+  const uint16_t port = gw.port();
+  SseStream slow = SseStream::raw(port, get_request(events_path({"s.a", "s.b"})), 4096);
+  slow.expect_ok();
+  // 16 KiB events to both channels until the cut; the kernel's buffers absorb a few MiB first.
+  Publisher pub(port);
+  const std::string data(16384, 'x');
+  size_t published = 0;
+  while (read_metric(port, "ssegw_slow_consumer_disconnects_total").value_or(0) < 1) {
+    REQUIRE(published < (64u << 20));
+    pub.publish(published % 2 ? "s.a" : "s.b", data);
+    published += data.size();
+  }
+  // Both of its channels let it go.
+  CHECK(wait_metric(port, "ssegw_subscribers_active", 0) == 0);
+  CHECK(wait_log_line(gw, {"slow consumer disconnected", "max_queued_bytes", "\"channels\":2"}) !=
+        "");
+}
