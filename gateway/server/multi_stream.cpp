@@ -34,27 +34,41 @@ MultiStream::MultiStream(Worker& worker, http::Exchange& exchange,
       parts_(std::make_unique<Part[]>(channels.size())),
       positions_(channels.size()),
       awaiting_(channels.size()) {
-  std::optional<std::vector<hub::EventId>> cursor;
-  if (resume.present) cursor = hub::parse_stream_cursor(resume.last_event_id, count_);
   for (size_t i = 0; i < count_; ++i) {
     Part& part = parts_[i];
     part.stream = this;
     part.index = static_cast<uint32_t>(i);
     part.name = std::move(channels[i]);
-    if (!resume.present) continue;  // live only (a generation: from its start)
-    part.resume.present = true;
-    if (cursor) {
-      positions_[i] = (*cursor)[i];
-      part.resume.last_event_id = (*cursor)[i].str();
-      part.resume.before_first = (*cursor)[i] == hub::EventId{};
-    } else {
-      // Not this stream's cursor: an unknown id for every channel (a gap notice, then all that
-      // is retained), echoing what the client sent, unless that reads as one channel's id.
-      std::string_view sent = std::string_view(resume.last_event_id).substr(0, 128);
-      part.resume.last_event_id =
-          hub::EventId::parse(sent) ? std::string("(malformed)") : std::string(sent);
-    }
   }
+  if (!resume.present) return;  // live only (a generation: from its start)
+  if (auto cursor = hub::parse_stream_cursor(resume.last_event_id, count_)) {
+    resume_ = Resume::kCursor;
+    positions_ = std::move(*cursor);
+    return;
+  }
+  // Not this stream's cursor: an unknown id for every channel (a gap notice, then all that is
+  // retained), echoing what the client sent, unless that reads as one channel's id.
+  resume_ = Resume::kForeign;
+  std::string_view sent = std::string_view(resume.last_event_id).substr(0, 128);
+  foreign_ = hub::EventId::parse(sent) ? std::string("(malformed)") : std::string(sent);
+}
+
+hub::ResumeRequest MultiStream::resume(size_t i) const {
+  hub::ResumeRequest resume;
+  switch (resume_) {
+    case Resume::kNone:
+      break;
+    case Resume::kCursor:
+      resume.present = true;
+      resume.last_event_id = positions_[i].str();
+      resume.before_first = positions_[i] == hub::EventId{};
+      break;
+    case Resume::kForeign:
+      resume.present = true;
+      resume.last_event_id = foreign_;
+      break;
+  }
+  return resume;
 }
 
 MultiStream::~MultiStream() {
@@ -72,20 +86,19 @@ hub::Member MultiStream::joined(size_t i, hub::Admission& admission) {
     refuse(admission.refused);
     return {};
   }
-  part.joined_at = admission.last_id;
   // Without a cursor the client has nothing: a channel that replays nothing starts at its join
   // position, one that replays (a generation from its start, a finished channel) before it all.
-  if (!part.resume.present && admission.replay.empty()) positions_[i] = admission.last_id;
+  if (resume_ == Resume::kNone && admission.replay.empty()) positions_[i] = admission.last_id;
   for (base::FrameRef& frame : admission.replay)
-    pending_.push_back({part.index, Pending::Kind::kFrame, std::move(frame)});
+    pending_.push_back({part.index, Pending::Kind::kFrame, std::move(frame), {}});
   admission.replay.clear();
   hub::Member member;
   if (admission.status == Status::kLive) {
-    pending_.push_back({part.index, Pending::Kind::kJoined, {}});
+    pending_.push_back({part.index, Pending::Kind::kJoined, {}, admission.last_id});
     part.state = Part::State::kLive;
     member = hub::Member{&part, {}};
   } else {  // kEnded after its replay, or kNoContent: the client has it all
-    pending_.push_back({part.index, Pending::Kind::kEnded, {}});
+    pending_.push_back({part.index, Pending::Kind::kEnded, {}, {}});
     part.state = Part::State::kDone;
   }
   if (awaiting_ == 0) start();
@@ -133,7 +146,7 @@ void MultiStream::start() {
   }
   exchange_.start_stream(200, kStreamHead, true);
   exchange_.write_frame(worker_.shared().retry_frame);
-  for (Pending& p : pending_) apply(p.index, p.kind, p.frame);
+  for (const Pending& p : pending_) apply(p);
   pending_.clear();
   pending_.shrink_to_fit();  // the stream no longer needs it: memory per idle stream
   pending_live_bytes_ = 0;
@@ -145,16 +158,16 @@ void MultiStream::start() {
   replay_allowance_ = exchange_.unsent_bytes();
 }
 
-void MultiStream::apply(uint32_t i, Pending::Kind kind, const base::FrameRef& frame) {
-  switch (kind) {
+void MultiStream::apply(const Pending& p) {
+  switch (p.kind) {
     case Pending::Kind::kFrame:
-      write(i, frame);
+      write(p.index, p.frame);
       return;
     case Pending::Kind::kJoined:
-      positions_[i] = parts_[i].joined_at;  // the replay is out: live starts after this
+      positions_[p.index] = p.joined_at;  // the replay is out: live starts after this
       return;
     case Pending::Kind::kEnded:
-      write_end(i);
+      write_end(p.index);
       return;
   }
 }
@@ -164,7 +177,7 @@ void MultiStream::apply(uint32_t i, Pending::Kind kind, const base::FrameRef& fr
 void MultiStream::deliver(uint32_t i, const base::FrameRef& frame) {
   if (refused_ || ended_) return;  // leaving with the connection
   if (!started_) {
-    pending_.push_back({i, Pending::Kind::kFrame, frame});
+    pending_.push_back({i, Pending::Kind::kFrame, frame, {}});
     pending_live_bytes_ += frame->size();
     if (pending_live_bytes_ > worker_.config().slow_consumer.max_queued_bytes)
       cut("max_queued_bytes");
@@ -184,7 +197,7 @@ void MultiStream::channel_ended(uint32_t i) {
   leave(part);  // inside the channel's fan-out: a subscriber may detach itself
   if (refused_ || ended_) return;
   if (!started_) {
-    pending_.push_back({i, Pending::Kind::kEnded, {}});
+    pending_.push_back({i, Pending::Kind::kEnded, {}, {}});
     return;
   }
   write_end(i);

@@ -48,7 +48,7 @@ class MultiStream {
   size_t size() const { return count_; }
   const std::string& channel(size_t i) const { return parts_[i].name; }
   // Where channel i resumes, from the client's cursor.
-  const hub::ResumeRequest& resume(size_t i) const { return parts_[i].resume; }
+  hub::ResumeRequest resume(size_t i) const;
 
   // Channel i answered its join: queues (or writes) its replay, and once every channel has
   // answered writes the head. Returns who follows channel i live.
@@ -73,20 +73,19 @@ class MultiStream {
     uint32_t index = 0;
     enum class State : uint8_t { kJoining, kLive, kDone } state = State::kJoining;
     std::string name;
-    hub::ResumeRequest resume;
-    hub::EventId joined_at;  // the join's position, applied after its replay
   };
-  // Before the head: a frame of a channel, or (null frame) the end of its join's replay, or
-  // (null frame, done) the channel's end.
+  // Before the head: a frame of a channel, the end of its join's replay (its position then), or
+  // the channel's end.
   struct Pending {
     uint32_t index;
     enum class Kind : uint8_t { kFrame, kJoined, kEnded } kind;
     base::FrameRef frame;
+    hub::EventId joined_at;  // kJoined
   };
 
   void deliver(uint32_t i, const base::FrameRef& frame);
   void channel_ended(uint32_t i);
-  void apply(uint32_t i, Pending::Kind kind, const base::FrameRef& frame);
+  void apply(const Pending& pending);
   void write(uint32_t i, const base::FrameRef& frame);
   void write_end(uint32_t i);
   void start();
@@ -98,7 +97,11 @@ class MultiStream {
   Worker& worker_;
   http::Exchange& exchange_;
   size_t count_;
-  std::unique_ptr<Part[]> parts_;        // fixed addresses: the hub holds pointers to them
+  std::unique_ptr<Part[]> parts_;  // fixed addresses: the hub holds pointers to them
+  // What the client sent to resume from: nothing, this stream's cursor (then positions_ holds
+  // it until the joins), or something else (`foreign`: an unknown id for every channel).
+  enum class Resume : uint8_t { kNone, kCursor, kForeign } resume_ = Resume::kNone;
+  std::string foreign_;
   std::vector<hub::EventId> positions_;  // the cursor: each channel's last id sent (0-0: none)
   std::vector<Pending> pending_;         // before the head
   uint64_t pending_live_bytes_ = 0;
