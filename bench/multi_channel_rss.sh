@@ -19,8 +19,8 @@ start_gateway() {  # prints the port; the pid goes to $work/gw.pid
   printf 'listen: "127.0.0.1:0"\n' > "$work/gw.yaml"
   "$BIN/ssegw" --config "$work/gw.yaml" > /dev/null 2> "$work/gw.log" &
   echo $! > "$work/gw.pid"
-  for _ in $(seq 200); do grep -q '"listening"' "$work/gw.log" && break; sleep 0.05; done
-  grep -o '"addr":"[^"]*"' "$work/gw.log" | head -1 | sed 's/.*:\([0-9]*\)"$/\1/'
+  for _ in $(seq 200); do grep -aq '"listening"' "$work/gw.log" && break; sleep 0.05; done
+  grep -ao '"addr":"[^"]*"' "$work/gw.log" | head -1 | sed 's/.*:\([0-9]*\)"$/\1/'
 }
 stop_gateway() { kill "$(cat "$work/gw.pid")" 2> /dev/null; wait "$(cat "$work/gw.pid")" 2> /dev/null; }
 median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }

@@ -491,3 +491,15 @@ TEST_CASE("multi-channel: a stream that stops reading is cut as a slow consumer,
   CHECK(wait_log_line(gw, {"slow consumer disconnected", "max_queued_bytes", "\"channels\":2"}) !=
         "");
 }
+
+TEST_CASE("multi-channel: one heartbeat per stream, not one per channel") {
+  Gateway gw("heartbeat: 300ms\n");
+  SseStream s = open_multi(gw.port(), {"h.a", "h.b", "h.c"});
+  s.expect_ok();
+  // Heartbeats of one tick would arrive together; the next one is 300 ms later.
+  for (int n = 1; n <= 2; ++n) {
+    REQUIRE(s.wait_comments(n, 3s));
+    CHECK(s.comments() == n);
+  }
+  CHECK(s.body() == "retry: 2000\n\n:\n\n:\n\n");
+}
