@@ -53,8 +53,8 @@ class MultiStream {
   // Channel i answered its join: queues (or writes) its replay, and once every channel has
   // answered writes the head. Returns who follows channel i live.
   hub::Member joined(size_t i, hub::Admission& admission);
-  // Still waiting for joins (not refused, not timed out, head not out).
-  bool awaiting() const { return !refused_ && !started_; }
+  // Still waiting for joins (not refused, not cut, head not out).
+  bool awaiting() const { return !refused_ && !started_ && !ended_; }
 
   void tick(uint64_t now_ms);
   void drained() { replay_allowance_ = 0; }
