@@ -9,6 +9,11 @@
 #         Also ssegw with 1 worker against 2, pinned to one core and unpinned.
 #   W4    LLM proxy: 500 streams x 200 chunks at 50 chunks/s from ssegw-mock-llm, directly,
 #         through an ssegw route and through nginx (proxy_buffering off); latency added per chunk
+#   floor after each round of W1 and W3: ssegw-floor, the kernel's price of the same deliveries
+#         written by a program that does nothing else (one write per delivery, 2 and 4 per write)
+#   H2    W1 over HTTP/1.1 and over HTTP/2 (h2c, 100 subscribers per connection, as a browser's
+#         EventSources to one origin), for ssegw and for Nchan behind nginx's HTTP/2: CPU per
+#         delivery, p99 and RSS per subscriber of each protocol (not in WORKLOADS by default)
 #
 # Each workload runs RUNS (3) times against every server, the servers' order rotating between
 # runs, every run against a freshly started server. The medians go into bench/RESULTS.md, section
@@ -44,6 +49,8 @@
 #   took more cores than this runs once more), WMAX_SERIES "ssegw-2w nchan pushpin ssegw-1w
 #   ssegw-2w-unpinned ssegw-1w-unpinned" [without the unpinned ones]
 #   W4_STREAMS 500 [50], W4_TOKENS 200 [50], W4_INTERVAL_MS 20, W4_MODES "pinned pinned-rt"
+#   H2_SUBS 2000 [200], H2_RATE 200 [100], H2_DURATION 15 [3], H2_STREAMS 100 (subscribers per
+#   HTTP/2 connection; nginx allows 128 streams per connection by default)
 #   (pinned-rt: the three processes also under SCHED_FIFO, as if the machine were idle)
 set -euo pipefail
 
@@ -80,6 +87,8 @@ WMAX_SERIES=${WMAX_SERIES:-$(q "ssegw-2w nchan pushpin ssegw-1w ssegw-2w-unpinne
   "ssegw-2w nchan pushpin ssegw-1w")}
 W4_STREAMS=${W4_STREAMS:-$(q 500 50)} W4_TOKENS=${W4_TOKENS:-$(q 200 50)}
 W4_INTERVAL_MS=${W4_INTERVAL_MS:-20} W4_MODES=${W4_MODES:-"pinned pinned-rt"}
+H2_SUBS=${H2_SUBS:-$(q 2000 200)} H2_RATE=${H2_RATE:-$(q 200 100)}
+H2_DURATION=${H2_DURATION:-$(q 15 3)} H2_STREAMS=${H2_STREAMS:-100}
 
 mkdir -p "$OUT"
 log() { printf '[%s] %s\n' "$(date +%T)" "$*" >&2; }
@@ -184,13 +193,13 @@ if [[ $INSTALL == 1 ]]; then
     fi
   fi
 fi
-for f in "$BIN/ssegw" "$BIN/ssegw-bench" "$BIN/ssegw-mock-llm"; do
+for f in "$BIN/ssegw" "$BIN/ssegw-bench" "$BIN/ssegw-mock-llm" "$BIN/ssegw-floor"; do
   [[ -x $f ]] || die "$f missing: build first (make build, or BIN=...)"
 done
 command -v taskset >/dev/null || die "taskset missing (util-linux)"
 
 NEXT_PORT=$PORT_BASE
-for v in SSEGW_PORT NCHAN_PORT PP_HTTP_PORT PP_PUBLISH_PORT PP_ORIGIN_PORT MOCK_PORT NGINX_LLM_PORT; do
+for v in SSEGW_PORT NCHAN_PORT NCHAN_H2_PORT PP_HTTP_PORT PP_PUBLISH_PORT PP_ORIGIN_PORT MOCK_PORT NGINX_LLM_PORT; do
   free_port "$v"
 done
 
@@ -228,7 +237,8 @@ start_server() {
     nchan | nginx-llm)
       local port=$NCHAN_PORT conf=nchan.conf
       [[ $peer == nginx-llm ]] && port=$NGINX_LLM_PORT conf=nginx-llm.conf
-      sed -e "s|@DIR@|$dir|g; s|@PORT@|$port|; s|@UPSTREAM_PORT@|$MOCK_PORT|" \
+      sed -e "s|@DIR@|$dir|g; s|@PORT@|$port|; s|@H2PORT@|$NCHAN_H2_PORT|" \
+        -e "s|@UPSTREAM_PORT@|$MOCK_PORT|" \
         "$PEERS_DIR/$conf" >"$dir/nginx.conf"
       spawn "$dir/nginx.out" "${SRV_CPU[@]}" nginx -c "$dir/nginx.conf" -p "$dir"
       SERVER_GROUPS=("$SPAWNED")
@@ -348,6 +358,51 @@ run_fanout() {  # run_fanout WL SUBS CHANNELS RATE DURATION SERVERS
         --duration "$duration" --connect-rate "$CONNECT_RATE" --connect-timeout 20
       stop_server
       summary_line "$wl-$peer-$run"
+    done
+    [[ $wl == w2 ]] || floor_runs "$wl" "$run" "$subs" "$channels" "$rate" "$duration"
+  done
+}
+# floor_runs WL RUN SUBS CHANNELS RATE DURATION: ssegw-floor with the workload's shape (each
+# subscriber gets RATE / CHANNELS events/s of the size an SSE event of SIZE B has on the wire),
+# one write per delivery and 2 and 4 events per write, into $OUT/floor-WL-B-RUN.json. The writer
+# runs where the servers run, the reader where the bench does.
+floor_runs() {
+  local wl=$1 run=$2 subs=$3 channels=$4 rate=$5 duration=$6 b cpus=()
+  [[ $PIN == 1 ]] && cpus=(--writer-cpu "$SERVER_CPU" --reader-cpu "$CLIENT_CPU")
+  for b in 1 2 4; do
+    echo "$wl floor$b ssegw-floor --connections $subs --rate $(jq -n "$rate / $channels")" \
+      "--size $((SIZE + 44)) --batch $b --duration $duration ${cpus[*]}" >>"$OUT/commands.txt"
+    timeout -k 5 $((duration + 60)) "$BIN/ssegw-floor" --connections "$subs" \
+      --rate "$(jq -n "$rate / $channels")" --size $((SIZE + 44)) --batch "$b" \
+      --duration "$duration" "${cpus[@]}" >"$OUT/floor-$wl-$b-$run.json" 2>"$OUT/floor-$wl-$b-$run.err" ||
+      echo '{"error":"ssegw-floor failed"}' >"$OUT/floor-$wl-$b-$run.json"
+    log "  floor-$wl-$b-$run: $(jq -r '.us_per_delivery // .error' "$OUT/floor-$wl-$b-$run.json") µs per delivery"
+  done
+}
+
+# ---- H2 ---------------------------------------------------------------------------------------
+# The series are <server>-h1 and <server>-h2; ssegw speaks h2c on its one port (prior knowledge),
+# nginx on a second listener of the same server block.
+run_h2() {
+  local run series peer proto
+  log "h2: $H2_SUBS subscribers, $H2_RATE events/s of $SIZE B, $H2_DURATION s," \
+    "HTTP/1.1 against HTTP/2 with $H2_STREAMS per connection, $RUNS runs"
+  for run in $(seq "$RUNS"); do
+    for series in $(peers_in_order "$run" "ssegw-h1 ssegw-h2 nchan-h1 nchan-h2"); do
+      peer=${series%-*} proto=${series##*-}
+      [[ " $PEERS " == *" $peer "* ]] || continue
+      start_server "$peer" 2 "$OUT/srv/h2-$series-$run"
+      local args=("${PEER_ARGS[@]}")
+      if [[ $proto == h2 ]]; then
+        args+=(--http2 "$H2_STREAMS")
+        [[ $peer == nchan ]] && args+=(--url-template "http://127.0.0.1:$NCHAN_H2_PORT/sub/{ch}")
+      fi
+      CMD_KEY="h2 $series"
+      bench "h2-$series-$run" "$(fanout_limit "$H2_SUBS" "$H2_DURATION")" "${args[@]}" \
+        --subscribers "$H2_SUBS" --channels 1 --rate "$H2_RATE" --size "$SIZE" \
+        --duration "$H2_DURATION" --connect-rate "$CONNECT_RATE" --connect-timeout 20
+      stop_server
+      summary_line "h2-$series-$run"
     done
   done
 }
@@ -511,6 +566,7 @@ for wl in $WORKLOADS; do
     w3) run_fanout w3 "$W3_SUBS" "$W3_CHANNELS" "$W3_RATE" "$W3_DURATION" "$PEERS $EXTRA" ;;
     wmax) run_wmax ;;
     w4) run_w4 ;;
+    h2) run_h2 ;;
     *) die "unknown workload $wl" ;;
   esac
 done
@@ -580,6 +636,14 @@ fanout_table() {  # fanout_table WL
       "$(f "$(med '.server.rss_peak_kib / 1024' "${files[@]}")" 1)" \
       "$(f "$(med .bench.cpu_cores_window "${files[@]}")" 2)" \
       "$(f "$(med .other_cores "${files[@]}")" 2)"
+  done
+  local b
+  for b in 1 2 4; do
+    files=("$OUT/floor-$wl-$b-"*.json)
+    [[ -e ${files[0]} ]] || continue
+    printf '| the floor: %s | | | | | | | %s | | | | |\n' \
+      "$([[ $b == 1 ]] && echo "one write per delivery" || echo "$b events per write")" \
+      "$(f "$(med .us_per_delivery "${files[@]}")" 2)"
   done
 }
 w2_table() {
@@ -656,6 +720,43 @@ w4_table() {  # w4_table MODE
   done
 }
 
+h2_table() {
+  local series files
+  echo "| server, protocol | connected | delivered (of offered) | p50 ms | p99 ms | server CPU µs / delivery | RSS per subscriber | server cores | other cores |"
+  echo "|---|---|---|---|---|---|---|---|---|"
+  for series in ssegw-h1 ssegw-h2 nchan-h1 nchan-h2; do
+    files=("$OUT/h2-$series-"*.json)
+    [[ -e ${files[0]} ]] || continue
+    local proto="HTTP/1.1"
+    [[ $series == *-h2 ]] && proto="HTTP/2 (h2c, $H2_STREAMS streams per connection)"
+    printf '| %s, %s | %s / %s | %s %% | %s | %s | %s | %s B | %s | %s |\n' \
+      "$(peer_label "${series%-*}")" "$proto" \
+      "$(f "$(med .subscribers.connected "${files[@]}")" 0)" \
+      "$(f "$(med .subscribers.requested "${files[@]}")" 0)" \
+      "$(f "$(med "$OFFERED_SHARE" "${files[@]}")" 2)" \
+      "$(f "$(med .latency_ms.p50 "${files[@]}")" 2)" \
+      "$(f "$(med .latency_ms.p99 "${files[@]}")" 2)" \
+      "$(f "$(med .server.cpu_s_per_million_deliveries "${files[@]}")" 2)" \
+      "$(f "$(med .server.rss_per_subscriber_bytes "${files[@]}")" 0)" \
+      "$(f "$(med .server.cpu_cores "${files[@]}")" 2)" \
+      "$(f "$(med .other_cores "${files[@]}")" 2)"
+  done
+}
+h2_section() {
+  compgen -G "$OUT/h2-*.json" >/dev/null || return 0
+  cat <<EOF
+
+### H2: W1 over HTTP/1.1 and HTTP/2, $H2_SUBS subscribers on 1 channel, $H2_RATE events/s of $SIZE B, $H2_DURATION s
+
+Each protocol against a freshly started server; over HTTP/2 the bench puts $H2_STREAMS
+subscribers on each connection (one stream each), as a browser does with many EventSources to one
+origin. Nchan's HTTP/2 is nginx's (\`listen ... http2\`, h2c). RSS per subscriber = (RSS after
+connecting − RSS before) ÷ connected.
+
+$(h2_table)
+EOF
+}
+
 # ---- targets (issue 4), from the medians ---------------------------------------------------------
 better_peer() {  # better_peer WL FIELD min|max: the better of Nchan's and Pushpin's medians
   local wl=$1 field=$2 how=$3 vals=() p v
@@ -693,6 +794,10 @@ targets_table() {
       p=$(better_peer "$wl" .latency_ms.p99 min)
       echo "| $WL$who: p99 latency ≤ ½ better peer's | $(f "$s" 2) ms | $(f "$p" 2) ms | ≤ $(f "$(jq -n "$p / 2" 2>/dev/null || echo null)" 2) ms | $(verdict "$s <= $p / 2") ($(f "$(jq -n "$s / $p" 2>/dev/null || echo null)" 2)× the peer's) |"
       s=$(med .server.cpu_s_per_million_deliveries "$OUT/$wl-$sv-"*.json)
+      if [[ -e $OUT/floor-$wl-1-1.json ]]; then
+        p=$(med .us_per_delivery "$OUT/floor-$wl-1-"*.json)
+        echo "| $WL$who: server CPU per delivery ≤ 1.1× the floor (one write per delivery) | $(f "$s" 2) µs | $(f "$p" 2) µs (the floor) | ≤ $(f "$(jq -n "$p * 1.1" 2>/dev/null || echo null)" 2) µs | $(verdict "$s <= $p * 1.1") ($(f "$(jq -n "$s / $p" 2>/dev/null || echo null)" 2)× the floor) |"
+      fi
       p=$(better_peer "$wl" .server.cpu_s_per_million_deliveries min)
       echo "| $WL$who: server CPU per delivery ≤ ½ better peer's | $(f "$s" 2) µs | $(f "$p" 2) µs | ≤ $(f "$(jq -n "$p / 2" 2>/dev/null || echo null)" 2) µs | $(verdict "$s <= $p / 2") ($(f "$(jq -n "$s / $p" 2>/dev/null || echo null)" 2)× the peer's) |"
     done
@@ -789,6 +894,8 @@ $(for mode in $W4_MODES; do
   echo
   w4_table "$mode"
 done)
+
+$(h2_section)
 
 ### Targets (issue 4)
 
