@@ -6,6 +6,8 @@
 //
 // The cursor is decoded here by a reader of its own (not the gateway's), from the documented
 // grammar, and every event's cursor entry for its channel must be that event's own id.
+#include <signal.h>
+
 #include <atomic>
 #include <map>
 #include <memory>
@@ -451,7 +453,7 @@ TEST_CASE("multi-channel: a channel refused at its join refuses the stream befor
   ok.expect_ok();
 }
 
-TEST_CASE("multi-channel: HTTP/1.0 gets the raw stream; shutdown ends the stream cleanly") {
+TEST_CASE("multi-channel: HTTP/1.0 gets the raw stream, and shutdown ends it cleanly") {
   Gateway gw;
   const uint16_t port = gw.port();
   SseStream s10 = SseStream::raw(
@@ -466,10 +468,14 @@ TEST_CASE("multi-channel: HTTP/1.0 gets the raw stream; shutdown ends the stream
   CHECK(s10.body() == "retry: 2000\n\n" + frame);
   s11.expect_event();
   CHECK(s11.body() == "retry: 2000\n\n" + frame);
-  CHECK(gw.stop_and_wait() == 0);
+  // Like a browser, each client reads the end of its stream and then closes its side.
+  gw.signal(SIGTERM);
   REQUIRE(s11.read_until_closed());
   CHECK(s11.finished());  // the terminating chunk: a clean end, not a cut
   REQUIRE(s10.read_until_closed());
+  s10.close();
+  s11.close();
+  CHECK(gw.wait_exit(10s) == 0);
 }
 
 TEST_CASE("multi-channel: a stream that stops reading is cut as a slow consumer, all channels") {
