@@ -509,3 +509,26 @@ TEST_CASE("multi-channel: one heartbeat per stream, not one per channel") {
   }
   CHECK(s.body() == "retry: 2000\n\n:\n\n:\n\n");
 }
+
+TEST_CASE("multi-channel: joins that do not answer within limits.owner_timeout get 503") {
+  RedisServer redis;
+  Gateway gw("limits: { owner_timeout: 500ms }\nbackplane: {type: redis, url: \"" + redis.url() +
+             "\", key_prefix: \"mt:\"}\n");
+  const uint16_t port = gw.port();
+  REQUIRE(wait_until([&] { return http_get(port, "/readyz").status == 200; }, 10s));
+  redis.freeze();
+  Response r = http_get(port, events_path({"t.a", "t.b"}));
+  CHECK(r.status == 503);
+  CHECK(r.body ==
+        "{\"error\":{\"code\":\"owner_timeout\",\"message\":\"the channel's owner did not answer "
+        "within limits.owner_timeout\"}}\n");
+  // Redis answers the joins late, to a stream that is gone: nothing stays attached.
+  redis.thaw();
+  SseStream s = open_multi(port, {"t.a", "t.b"});
+  s.expect_ok();
+  CHECK(wait_metric(port, "ssegw_subscribers_active", 2) == 2);
+  const std::string id = publish(port, "t.b", "after");
+  SseEvent e = s.expect_event();
+  CHECK(e.data == "after");
+  CHECK(decode_cursor(*e.id) == std::vector<std::string>{"x", id});
+}
