@@ -9,6 +9,12 @@
 #         Also ssegw with 1 worker against 2, pinned to one core and unpinned.
 #   W4    LLM proxy: 500 streams x 200 chunks at 50 chunks/s from ssegw-mock-llm, directly,
 #         through an ssegw route and through nginx (proxy_buffering off); latency added per chunk
+#   W5    proxied-stream capacity: 5,000 concurrent streaming routes at 20 chunks/s each from
+#         ssegw-mock-llm, directly, through ssegw and through nginx (proxy_buffering off), and the
+#         same at other stream counts (W5_STEPS): CPU per chunk, added p99, RSS per open stream, and
+#         the most streams held with an added p99 under 5 ms (not in WORKLOADS by default)
+#   W1-load W1 under load: 1,000 subscribers on 1 channel, 400 events/s asked from ONE publisher
+#         that waits for each answer (--publishers 1 --pipeline 1): the rate it is accepted at
 #   floor after each round of W1 and W3: ssegw-floor, the kernel's price of the same deliveries
 #         written by a program that does nothing else (one write per delivery, 2 and 4 per write)
 #   H2    W1 over HTTP/1.1 and over HTTP/2 (h2c, 100 subscribers per connection, as a browser's
@@ -49,6 +55,9 @@
 #   took more cores than this runs once more), WMAX_SERIES "ssegw-2w nchan pushpin ssegw-1w
 #   ssegw-2w-unpinned ssegw-1w-unpinned" [without the unpinned ones]
 #   W4_STREAMS 500 [50], W4_TOKENS 200 [50], W4_INTERVAL_MS 20, W4_MODES "pinned pinned-rt"
+#   W5_STEPS "1000 2500 5000 7500" ["200 500"], W5_MAIN 5000 [500] (the step the CPU and RSS
+#   figures come from), W5_TOKENS 100 [40], W5_INTERVAL_MS 50 (20 chunks/s per stream)
+#   W1L_SUBS 1000 [200], W1L_RATE 400, W1L_DURATION 10 [3]
 #   H2_SUBS 2000 [200], H2_RATE 200 [100], H2_DURATION 15 [3], H2_STREAMS 100 (subscribers per
 #   HTTP/2 connection; nginx allows 128 streams per connection by default)
 #   (pinned-rt: the three processes also under SCHED_FIFO, as if the machine were idle)
@@ -87,6 +96,9 @@ WMAX_SERIES=${WMAX_SERIES:-$(q "ssegw-2w nchan pushpin ssegw-1w ssegw-2w-unpinne
   "ssegw-2w nchan pushpin ssegw-1w")}
 W4_STREAMS=${W4_STREAMS:-$(q 500 50)} W4_TOKENS=${W4_TOKENS:-$(q 200 50)}
 W4_INTERVAL_MS=${W4_INTERVAL_MS:-20} W4_MODES=${W4_MODES:-"pinned pinned-rt"}
+W5_STEPS=${W5_STEPS:-$(q "1000 2500 5000 7500" "200 500")} W5_MAIN=${W5_MAIN:-$(q 5000 500)}
+W5_TOKENS=${W5_TOKENS:-$(q 100 40)} W5_INTERVAL_MS=${W5_INTERVAL_MS:-50}
+W1L_SUBS=${W1L_SUBS:-$(q 1000 200)} W1L_RATE=${W1L_RATE:-400} W1L_DURATION=${W1L_DURATION:-$(q 10 3)}
 H2_SUBS=${H2_SUBS:-$(q 2000 200)} H2_RATE=${H2_RATE:-$(q 200 100)}
 H2_DURATION=${H2_DURATION:-$(q 15 3)} H2_STREAMS=${H2_STREAMS:-100}
 
@@ -342,8 +354,10 @@ summary_line() {  # one line per run on stderr
 }
 
 # ---- W1, W2, W3 ---------------------------------------------------------------------------------
-run_fanout() {  # run_fanout WL SUBS CHANNELS RATE DURATION SERVERS
+run_fanout() {  # run_fanout WL SUBS CHANNELS RATE DURATION SERVERS [BENCH ARGS...]
   local wl=$1 subs=$2 channels=$3 rate=$4 duration=$5 servers=$6 run peer
+  shift 6
+  local more=("$@")
   log "$wl: $subs subscribers, $channels channels, $rate events/s of $SIZE B, $duration s, $RUNS runs"
   for run in $(seq "$RUNS"); do
     for peer in $(peers_in_order "$run" "$servers"); do
@@ -355,11 +369,11 @@ run_fanout() {  # run_fanout WL SUBS CHANNELS RATE DURATION SERVERS
       CMD_KEY="$wl $peer"
       bench "$wl-$peer-$run" "$(fanout_limit "$subs" "$duration")" "${PEER_ARGS[@]}" \
         --subscribers "$subs" --channels "$channels" --rate "$rate" --size "$SIZE" \
-        --duration "$duration" --connect-rate "$CONNECT_RATE" --connect-timeout 20
+        --duration "$duration" --connect-rate "$CONNECT_RATE" --connect-timeout 20 "${more[@]}"
       stop_server
       summary_line "$wl-$peer-$run"
     done
-    [[ $wl == w2 ]] || floor_runs "$wl" "$run" "$subs" "$channels" "$rate" "$duration"
+    [[ $wl == w2 || $wl == w1load ]] || floor_runs "$wl" "$run" "$subs" "$channels" "$rate" "$duration"
   done
 }
 # floor_runs WL RUN SUBS CHANNELS RATE DURATION: ssegw-floor with the workload's shape (each
@@ -377,6 +391,46 @@ floor_runs() {
       --duration "$duration" "${cpus[@]}" >"$OUT/floor-$wl-$b-$run.json" 2>"$OUT/floor-$wl-$b-$run.err" ||
       echo '{"error":"ssegw-floor failed"}' >"$OUT/floor-$wl-$b-$run.json"
     log "  floor-$wl-$b-$run: $(jq -r '.us_per_delivery // .error' "$OUT/floor-$wl-$b-$run.json") µs per delivery"
+  done
+}
+
+# ---- W5 ---------------------------------------------------------------------------------------
+# W4's shape at many more streams: each step starts the mock, ssegw and nginx afresh (pinned, as
+# in W4), then runs direct, ssegw and nginx in a rotating order, RUNS times.
+run_w5() {
+  local step run target
+  log "w5: steps $W5_STEPS streams x $W5_TOKENS chunks, $W5_INTERVAL_MS ms apart"
+  set_pinning "$PIN"
+  for step in $W5_STEPS; do
+    start_server mock 0 "$OUT/srv/w5-$step-mock"
+    local mock_groups=("${SERVER_GROUPS[@]}") mock_pid=$SERVER_PIDS
+    start_server ssegw 2 "$OUT/srv/w5-$step-ssegw"
+    local gw_groups=("${SERVER_GROUPS[@]}") gw_pids=$SERVER_PIDS
+    start_server nginx-llm 2 "$OUT/srv/w5-$step-nginx"
+    local ngx_groups=("${SERVER_GROUPS[@]}") ngx_pids=$SERVER_PIDS
+    local limit=$((W5_TOKENS * W5_INTERVAL_MS / 1000 + step / CONNECT_RATE + 60))
+    for run in $(seq "$RUNS"); do
+      local order=(direct ssegw nginx)
+      ((run % 3 == 2)) && order=(ssegw nginx direct)
+      ((run % 3 == 0)) && order=(nginx direct ssegw)
+      for target in "${order[@]}"; do
+        local port=$MOCK_PORT
+        SERVER_PIDS=$mock_pid
+        [[ $target == ssegw ]] && port=$SSEGW_PORT SERVER_PIDS=$gw_pids
+        [[ $target == nginx ]] && port=$NGINX_LLM_PORT SERVER_PIDS=$ngx_pids
+        CMD_KEY="w5-$step $target"
+        bench "w5-$step-$target-$run" "$limit" --mode llm \
+          --url "http://127.0.0.1:$port/v1/chat/completions" --streams "$step" \
+          --tokens "$W5_TOKENS" --interval-ms "$W5_INTERVAL_MS" --connect-rate "$CONNECT_RATE"
+        jq -r --arg n "w5-$step-$target-$run" 'if .error then "  \($n): \(.error)" else
+          "  \($n): completed \(.streams.completed)/\(.config.streams), p99 \(.latency_ms.p99) ms, " +
+          "server \(.server.cpu_ms_per_1000_chunks) ms/1k chunks, other \(.other_cores)" end' \
+          "$OUT/w5-$step-$target-$run.json" >&2
+        sleep 1
+      done
+    done
+    SERVER_GROUPS=("${ngx_groups[@]}" "${gw_groups[@]}" "${mock_groups[@]}")
+    stop_server
   done
 }
 
@@ -562,11 +616,14 @@ log "output in $OUT; ports: ssegw $SSEGW_PORT, nchan $NCHAN_PORT, pushpin $PP_HT
 for wl in $WORKLOADS; do
   case $wl in
     w1) run_fanout w1 "$W1_SUBS" 1 "$W1_RATE" "$W1_DURATION" "$PEERS $EXTRA" ;;
+    w1load) run_fanout w1load "$W1L_SUBS" 1 "$W1L_RATE" "$W1L_DURATION" "$PEERS" \
+      --publishers 1 --pipeline 1 ;;
     w2) run_fanout w2 "$W2_SUBS" 1 "$W2_RATE" "$W2_DURATION" "$PEERS" ;;
     w3) run_fanout w3 "$W3_SUBS" "$W3_CHANNELS" "$W3_RATE" "$W3_DURATION" "$PEERS $EXTRA" ;;
     wmax) run_wmax ;;
     w4) run_w4 ;;
     h2) run_h2 ;;
+    w5) run_w5 ;;
     *) die "unknown workload $wl" ;;
   esac
 done
@@ -720,6 +777,82 @@ w4_table() {  # w4_table MODE
   done
 }
 
+w5_added99() {  # w5_added99 STEP TARGET: median p99 through TARGET minus direct's, or null
+  local d t
+  d=$(med .latency_ms.p99 "$OUT/w5-$1-direct-"*.json)
+  t=$(med .latency_ms.p99 "$OUT/w5-$1-$2-"*.json)
+  jq -n "$t - $d" 2>/dev/null || echo null
+}
+w5_table() {
+  local step target files
+  echo "| streams | target | completed | p99 ms | added p99 ms | server CPU ms / 1k chunks | RSS per open stream | other cores |"
+  echo "|---|---|---|---|---|---|---|---|"
+  for step in $W5_STEPS; do
+    for target in direct ssegw nginx; do
+      files=("$OUT/w5-$step-$target-"*.json)
+      [[ -e ${files[0]} ]] || continue
+      local added=—
+      [[ $target != direct ]] && added=$(f "$(w5_added99 "$step" "$target")" 3)
+      printf '| %s | %s | %s / %s | %s | %s | %s | %s B | %s |\n' "$step" "$target" \
+        "$(f "$(med .streams.completed "${files[@]}")" 0)" "$step" \
+        "$(f "$(med .latency_ms.p99 "${files[@]}")" 3)" "$added" \
+        "$(f "$(med .server.cpu_ms_per_1000_chunks "${files[@]}")" 1)" \
+        "$(f "$(med '(.server.rss_peak_kib - .server.rss_before_kib) * 1024 / .config.streams' "${files[@]}")" 0)" \
+        "$(f "$(med .other_cores "${files[@]}")" 2)"
+    done
+  done
+}
+w5_section() {
+  compgen -G "$OUT/w5-*.json" >/dev/null || return 0
+  local target capacity step a
+  cat <<EOF
+
+### W5 proxied-stream capacity: $W5_STEPS concurrent streams × $W5_TOKENS chunks, $W5_INTERVAL_MS ms apart
+
+W4's setup (pinned) at more streams; "added" is the median p99 through the proxy minus the
+median p99 direct at the same step. RSS per open stream = (peak RSS − RSS before) ÷ streams.
+
+$(w5_table)
+
+$(for target in ssegw nginx; do
+  capacity=0
+  for step in $W5_STEPS; do
+    a=$(w5_added99 "$step" "$target")
+    [[ $(jq -n "$a != null and $a < 5" 2>/dev/null) == true ]] &&
+      [[ $(med .streams.completed "$OUT/w5-$step-$target-"*.json) == "$step" ]] && capacity=$step
+  done
+  echo "- $target: the most concurrent streams with every stream complete and an added p99 under 5 ms: $capacity (of the steps $W5_STEPS)"
+done)
+EOF
+}
+w1load_table() {
+  local peer files
+  echo "| server | accepted events/s (of $W1L_RATE asked) | delivered (of accepted) | p99 ms | server cores | server CPU µs / delivery | other cores |"
+  echo "|---|---|---|---|---|---|---|"
+  for peer in $PEERS; do
+    files=("$OUT/w1load-$peer-"*.json)
+    [[ -e ${files[0]} ]] || continue
+    printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$(peer_label "$peer")" \
+      "$(f "$(med '.events.published / .config.duration_s' "${files[@]}")" 1)" \
+      "$(f "$(med '.deliveries.received / (.deliveries.expected + 0.000001) * 100' "${files[@]}")" 2) %" \
+      "$(f "$(med .latency_ms.p99 "${files[@]}")" 2)" \
+      "$(f "$(med .server.cpu_cores "${files[@]}")" 2)" \
+      "$(f "$(med .server.cpu_s_per_million_deliveries "${files[@]}")" 2)" \
+      "$(f "$(med .other_cores "${files[@]}")" 2)"
+  done
+}
+w1load_section() {
+  compgen -G "$OUT/w1load-*.json" >/dev/null || return 0
+  cat <<EOF
+
+### W1 under load: $W1L_SUBS subscribers on 1 channel, $W1L_RATE events/s asked of one unpipelined publisher, $W1L_DURATION s
+
+The publisher sends the next event only once the answer to the last one has come
+(\`--publishers 1 --pipeline 1\`): a server that answers after its fan-out throttles it.
+
+$(w1load_table)
+EOF
+}
 h2_table() {
   local series files
   echo "| server, protocol | connected | delivered (of offered) | p50 ms | p99 ms | server CPU µs / delivery | RSS per subscriber | server cores | other cores |"
@@ -895,6 +1028,8 @@ $(for mode in $W4_MODES; do
   w4_table "$mode"
 done)
 
+$(w1load_section)
+$(w5_section)
 $(h2_section)
 
 ### Targets (issue 4)
