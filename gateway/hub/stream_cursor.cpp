@@ -25,6 +25,77 @@ bool take_number(std::string_view& text, uint64_t& out) {
 
 }  // namespace
 
+// ---- StreamCursor ---------------------------------------------------------------------------
+
+namespace {
+
+// One entry's text, as append_stream_cursor writes it after the '_'.
+size_t write_entry(char* out, const EventId& id, uint64_t base) {
+  if (id == EventId{}) {
+    *out = 'x';
+    return 1;
+  }
+  char* end = std::to_chars(out, out + 20, id.ms - base).ptr;
+  if (id.seq) {
+    *end++ = '-';
+    end = std::to_chars(end, end + 20, id.seq).ptr;
+  }
+  return static_cast<size_t>(end - out);
+}
+
+}  // namespace
+
+uint64_t StreamCursor::base() const {
+  uint64_t base = std::numeric_limits<uint64_t>::max();
+  for (const EventId& id : positions_)
+    if (id != EventId{} && id.ms < base) base = id.ms;
+  return base == std::numeric_limits<uint64_t>::max() ? 0 : base;
+}
+
+void StreamCursor::assign(std::vector<EventId> positions) {
+  positions_ = std::move(positions);
+  stale_ = true;
+}
+
+void StreamCursor::set(size_t i, const EventId& id) {
+  if (positions_[i] == id) return;
+  positions_[i] = id;
+  if (stale_) return;
+  uint64_t base = this->base();
+  if (base != base_) {
+    stale_ = true;
+    return;
+  }
+  char entry[42];
+  size_t length = write_entry(entry, id, base);
+  size_t start = starts_[i];
+  size_t end = i + 1 < starts_.size() ? starts_[i + 1] - 1 : text_.size();
+  text_.replace(start, end - start, entry, length);
+  int64_t shift = static_cast<int64_t>(length) - static_cast<int64_t>(end - start);
+  for (size_t k = i + 1; k < starts_.size(); ++k)
+    starts_[k] = static_cast<uint32_t>(static_cast<int64_t>(starts_[k]) + shift);
+}
+
+void StreamCursor::write_all() {
+  base_ = base();
+  text_.clear();
+  starts_.resize(positions_.size());
+  char number[20];
+  text_.append(number, std::to_chars(number, number + sizeof number, base_).ptr);
+  char entry[42];
+  for (size_t i = 0; i < positions_.size(); ++i) {
+    text_ += '_';
+    starts_[i] = static_cast<uint32_t>(text_.size());
+    text_.append(entry, write_entry(entry, positions_[i], base_));
+  }
+  stale_ = false;
+}
+
+std::string_view StreamCursor::text() {
+  if (stale_) write_all();
+  return text_;
+}
+
 void append_stream_cursor(std::string& out, const EventId* positions, size_t count) {
   uint64_t base = std::numeric_limits<uint64_t>::max();
   for (size_t i = 0; i < count; ++i)

@@ -28,6 +28,31 @@ void append_stream_cursor(std::string& out, const EventId* positions, size_t cou
 // entries.
 std::optional<std::vector<EventId>> parse_stream_cursor(std::string_view text, size_t count);
 
+// A stream's cursor, kept written for the next event's id: an event moves one entry, and only
+// that entry is written again (every entry when base moves, that is when the channel furthest
+// behind moves). The positions start at 0-0 ("x").
+class StreamCursor {
+ public:
+  explicit StreamCursor(size_t count) : positions_(count) {}
+
+  size_t size() const { return positions_.size(); }
+  const EventId& operator[](size_t i) const { return positions_[i]; }
+  void set(size_t i, const EventId& id);
+  void assign(std::vector<EventId> positions);
+  // The cursor's text: append_stream_cursor of the positions.
+  std::string_view text();
+
+ private:
+  uint64_t base() const;
+  void write_all();
+
+  std::vector<EventId> positions_;
+  std::string text_;
+  std::vector<uint32_t> starts_;  // where entry i's text starts in text_ (after its '_')
+  uint64_t base_ = 0;
+  bool stale_ = true;  // text_ must be written again from scratch
+};
+
 // The longest cursor of `count` channels.
 constexpr size_t max_stream_cursor_length(size_t count) {
   return 20 + count * (1 + 20 + 1 + 20);

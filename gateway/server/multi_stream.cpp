@@ -32,7 +32,7 @@ MultiStream::MultiStream(Worker& worker, http::Exchange& exchange,
       exchange_(exchange),
       count_(channels.size()),
       parts_(std::make_unique<Part[]>(channels.size())),
-      positions_(channels.size()),
+      cursor_(channels.size()),
       awaiting_(channels.size()) {
   for (size_t i = 0; i < count_; ++i) {
     Part& part = parts_[i];
@@ -43,7 +43,7 @@ MultiStream::MultiStream(Worker& worker, http::Exchange& exchange,
   if (!resume.present) return;  // live only (a generation: from its start)
   if (auto cursor = hub::parse_stream_cursor(resume.last_event_id, count_)) {
     resume_ = Resume::kCursor;
-    positions_ = std::move(*cursor);
+    cursor_.assign(std::move(*cursor));
     return;
   }
   // Not this stream's cursor: an unknown id for every channel (a gap notice, then all that is
@@ -60,8 +60,8 @@ hub::ResumeRequest MultiStream::resume(size_t i) const {
       break;
     case Resume::kCursor:
       resume.present = true;
-      resume.last_event_id = positions_[i].str();
-      resume.before_first = positions_[i] == hub::EventId{};
+      resume.last_event_id = cursor_[i].str();
+      resume.before_first = cursor_[i] == hub::EventId{};
       break;
     case Resume::kForeign:
       resume.present = true;
@@ -88,7 +88,7 @@ hub::Member MultiStream::joined(size_t i, hub::Admission& admission) {
   }
   // Without a cursor the client has nothing: a channel that replays nothing starts at its join
   // position, one that replays (a generation from its start, a finished channel) before it all.
-  if (resume_ == Resume::kNone && admission.replay.empty()) positions_[i] = admission.last_id;
+  if (resume_ == Resume::kNone && admission.replay.empty()) cursor_.set(i, admission.last_id);
   for (base::FrameRef& frame : admission.replay)
     pending_.push_back({part.index, Pending::Kind::kFrame, std::move(frame), {}});
   admission.replay.clear();
@@ -164,7 +164,7 @@ void MultiStream::apply(const Pending& p) {
       write(p.index, p.frame);
       return;
     case Pending::Kind::kJoined:
-      positions_[p.index] = p.joined_at;  // the replay is out: live starts after this
+      cursor_.set(p.index, p.joined_at);  // the replay is out: live starts after this
       return;
     case Pending::Kind::kEnded:
       write_end(p.index);
@@ -209,9 +209,9 @@ void MultiStream::write(uint32_t i, const base::FrameRef& frame) {
   hub::FrameHead head = hub::parse_frame_head(frame->raw());
   prefix_.clear();
   if (!head.id.empty()) {  // a gap notice has none, and moves no cursor
-    if (std::optional<hub::EventId> id = hub::EventId::parse(head.id)) positions_[i] = *id;
+    if (std::optional<hub::EventId> id = hub::EventId::parse(head.id)) cursor_.set(i, *id);
     prefix_ += "id: ";
-    hub::append_stream_cursor(prefix_, positions_.data(), count_);
+    prefix_ += cursor_.text();
     prefix_ += '\n';
   }
   prefix_ += "event: ";

@@ -29,6 +29,7 @@
 #include "gateway/http/exchange.hpp"
 #include "gateway/hub/channel_service.hpp"
 #include "gateway/hub/event_id.hpp"
+#include "gateway/hub/stream_cursor.hpp"
 #include "gateway/hub/subscriber.hpp"
 
 namespace ssegw::server {
@@ -98,12 +99,12 @@ class MultiStream {
   http::Exchange& exchange_;
   size_t count_;
   std::unique_ptr<Part[]> parts_;  // fixed addresses: the hub holds pointers to them
-  // What the client sent to resume from: nothing, this stream's cursor (then positions_ holds
+  // What the client sent to resume from: nothing, this stream's cursor (then cursor_ holds
   // it until the joins), or something else (`foreign`: an unknown id for every channel).
   enum class Resume : uint8_t { kNone, kCursor, kForeign } resume_ = Resume::kNone;
   std::string foreign_;
-  std::vector<hub::EventId> positions_;  // the cursor: each channel's last id sent (0-0: none)
-  std::vector<Pending> pending_;         // before the head
+  hub::StreamCursor cursor_;      // each channel's last id sent (0-0: none)
+  std::vector<Pending> pending_;  // before the head
   uint64_t pending_live_bytes_ = 0;
   size_t awaiting_;  // joins not answered yet
   bool started_ = false;

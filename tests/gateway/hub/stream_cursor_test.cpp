@@ -17,6 +17,10 @@ std::string cursor(const std::vector<EventId>& positions) {
   return out;
 }
 
+std::string cursor_of(const std::vector<EventId>& positions) {
+  return cursor(positions);
+}
+
 }  // namespace
 
 TEST_CASE("hub/stream_cursor: each channel's id, relative to the smallest") {
@@ -79,4 +83,42 @@ TEST_CASE("hub/stream_cursor: anything else is not a cursor") {
   bad("1_18446744073709551616", 1);   // over 64 bits
   bad("1_0-18446744073709551616", 1);
   bad(std::string(10000, '1'), 3);  // longer than any cursor of 3 channels
+}
+
+TEST_CASE("hub/stream_cursor: StreamCursor keeps the text of its positions, entry by entry") {
+  // Random moves (forward mostly, now and then back to an older id or to none), checked after
+  // each against the reference writer.
+  uint64_t state = 12345;
+  auto next = [&state] {
+    state = state * 6364136223846793005ull + 1442695040888963407ull;
+    return state >> 33;
+  };
+  for (size_t count : {size_t{1}, size_t{2}, size_t{5}, size_t{64}}) {
+    CAPTURE(count);
+    hub::StreamCursor cursor(count);
+    std::vector<EventId> positions(count);
+    CHECK(cursor.text() == cursor_of(positions));
+    for (int step = 0; step < 2000; ++step) {
+      size_t i = next() % count;
+      EventId id = positions[i];
+      switch (next() % 10) {
+        case 0:
+          id = {};
+          break;
+        case 1:
+          id = {1700000000000 + next() % 100000, next() % 3};
+          break;
+        default:
+          id = id == EventId{} ? EventId{1700000000000 + next() % 1000, 0}
+                               : EventId{id.ms + next() % 50, next() % 4};
+      }
+      positions[i] = id;
+      cursor.set(i, id);
+      if (next() % 3 == 0) continue;  // several moves between two reads, now and then
+      REQUIRE(cursor.text() == cursor_of(positions));
+    }
+    cursor.assign(std::vector<EventId>(count, EventId{5, 1}));
+    CHECK(cursor.text() == cursor_of(std::vector<EventId>(count, EventId{5, 1})));
+    CHECK(cursor[0] == EventId{5, 1});
+  }
 }
