@@ -36,7 +36,7 @@ port = int(port)
 tick = os.sysconf("SC_CLK_TCK")
 def cpu():
     f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-    return (int(f[11]) + int(f[12])) / tick
+    return (int(f[11]) + int(f[12])) / tick if os.environ.get("SPLIT") is None else (int(f[11]) if os.environ["SPLIT"] == "user" else int(f[12])) / tick
 path = ("/v1/events?" + "&".join(f"channel=c{i}" for i in range(channels))) if mode == "multi" else "/v1/channels/c0/events"
 request = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode()
 sel = selectors.DefaultSelector()

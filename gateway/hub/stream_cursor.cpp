@@ -45,6 +45,7 @@ size_t write_entry(char* out, const EventId& id, uint64_t base) {
 
 }  // namespace
 
+// 0 when every entry is "x": the first real one then writes everything again.
 uint64_t StreamCursor::base() const {
   uint64_t base = std::numeric_limits<uint64_t>::max();
   for (const EventId& id : positions_)
@@ -61,13 +62,15 @@ void StreamCursor::set(size_t i, const EventId& id) {
   if (positions_[i] == id) return;
   positions_[i] = id;
   if (stale_) return;
-  uint64_t base = this->base();
-  if (base != base_) {
+  // base stays while it is at or below every entry and this one is within a day of it: then
+  // only this entry changes. Keeping base the smallest would rewrite every entry each time the
+  // channel furthest behind moves, which with channels taking turns is every event.
+  if (id != EventId{} && (id.ms < base_ || id.ms - base_ > kMaxDeltaMs)) {
     stale_ = true;
     return;
   }
   char entry[42];
-  size_t length = write_entry(entry, id, base);
+  size_t length = write_entry(entry, id, base_);
   size_t start = starts_[i];
   size_t end = i + 1 < starts_.size() ? starts_[i + 1] - 1 : text_.size();
   text_.replace(start, end - start, entry, length);
@@ -78,16 +81,16 @@ void StreamCursor::set(size_t i, const EventId& id) {
 
 void StreamCursor::write_all() {
   base_ = base();
-  text_.clear();
   starts_.resize(positions_.size());
-  char number[20];
-  text_.append(number, std::to_chars(number, number + sizeof number, base_).ptr);
-  char entry[42];
+  text_.resize(max_stream_cursor_length(positions_.size()));
+  char* out = text_.data();
+  char* p = std::to_chars(out, out + 20, base_).ptr;
   for (size_t i = 0; i < positions_.size(); ++i) {
-    text_ += '_';
-    starts_[i] = static_cast<uint32_t>(text_.size());
-    text_.append(entry, write_entry(entry, positions_[i], base_));
+    *p++ = '_';
+    starts_[i] = static_cast<uint32_t>(p - out);
+    p += write_entry(p, positions_[i], base_);
   }
+  text_.resize(static_cast<size_t>(p - out));
   stale_ = false;
 }
 

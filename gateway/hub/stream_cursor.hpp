@@ -2,7 +2,7 @@
 // last event id of each of the stream's channels, in the order of its URL, as one SSE id.
 //
 //   cursor = base 1*("_" entry)
-//   base   = 1*20DIGIT                   the smallest ms of the entries that are not "x" (0: none)
+//   base   = 1*20DIGIT                   at or below the ms of every entry that is not "x"
 //   entry  = "x" / delta ["-" seq]       "x": nothing of this channel yet (id 0-0)
 //   delta  = 1*20DIGIT                   the id's ms minus base
 //   seq    = 1*20DIGIT                   the id's sequence, left out when 0
@@ -21,7 +21,8 @@
 
 namespace ssegw::hub {
 
-// Appends the cursor of positions[0..count) to out (no allocation once out has the room).
+// Appends the cursor of positions[0..count), with the smallest base, to out (no allocation once
+// out has the room).
 void append_stream_cursor(std::string& out, const EventId* positions, size_t count);
 
 // The positions a cursor names: nullopt unless it follows the grammar exactly and has `count`
@@ -29,8 +30,10 @@ void append_stream_cursor(std::string& out, const EventId* positions, size_t cou
 std::optional<std::vector<EventId>> parse_stream_cursor(std::string_view text, size_t count);
 
 // A stream's cursor, kept written for the next event's id: an event moves one entry, and only
-// that entry is written again (every entry when base moves, that is when the channel furthest
-// behind moves). The positions start at 0-0 ("x").
+// that entry is written again. Its base is the smallest entry's millisecond when the text is
+// written from scratch, and stays while every entry is at or above it and the moved one within
+// a day of it (so an entry has at most 8 digits of delta); past that, all is written again. The
+// positions start at 0-0 ("x").
 class StreamCursor {
  public:
   explicit StreamCursor(size_t count) : positions_(count) {}
@@ -43,6 +46,8 @@ class StreamCursor {
   std::string_view text();
 
  private:
+  static constexpr uint64_t kMaxDeltaMs = 86'400'000;
+
   uint64_t base() const;
   void write_all();
 

@@ -41,11 +41,19 @@ SseStream open_multi(uint16_t port, const std::vector<std::string>& channels,
   return SseStream::raw(port, get_request(events_path(channels), extra));
 }
 
-// The documented cursor: base, then per channel "_" and "x" or (ms - base)["-" seq].
-std::string encode_cursor(const std::vector<std::string>& ids) {
+// The smallest millisecond of the ids that are not "x", if any.
+std::optional<uint64_t> smallest_ms(const std::vector<std::string>& ids) {
   std::optional<uint64_t> base;
   for (const std::string& id : ids)
     if (id != "x") base = std::min(base.value_or(UINT64_MAX), parse_id(id)->ms);
+  return base;
+}
+
+// The documented cursor: base, then per channel "_" and "x" or (ms - base)["-" seq]. Without a
+// base, the smallest (as a cursor written from scratch has it).
+std::string encode_cursor(const std::vector<std::string>& ids,
+                          std::optional<uint64_t> base = std::nullopt) {
+  if (!base) base = smallest_ms(ids);
   std::string out = std::to_string(base.value_or(0));
   for (const std::string& id : ids) {
     out += '_';
@@ -59,6 +67,18 @@ std::string encode_cursor(const std::vector<std::string>& ids) {
   }
   return out;
 }
+
+// The cursors one stream writes, event after event: its base is the smallest entry's when it is
+// first written, and stays while no entry goes below it (and within a day of it, more than any
+// test runs).
+struct CursorWriter {
+  std::optional<uint64_t> base;
+  std::string operator()(const std::vector<std::string>& ids) {
+    std::optional<uint64_t> smallest = smallest_ms(ids);
+    if (smallest && (!base || *smallest < *base)) base = smallest;
+    return encode_cursor(ids, base.value_or(0));
+  }
+};
 
 // Each channel's id ("x": none) in a cursor; empty when it is not one.
 std::vector<std::string> decode_cursor(const std::string& cursor) {
@@ -126,7 +146,9 @@ void sort_events(const std::vector<SseEvent>& events, const std::vector<std::str
     REQUIRE_MESSAGE(it != channels.end(), "event type ", e.event);
     std::vector<std::string> ids = decode_cursor(*e.id);
     REQUIRE_MESSAGE(ids.size() == channels.size(), "cursor ", *e.id);
-    REQUIRE(encode_cursor(ids) == *e.id);  // written exactly as documented
+    // Written exactly as documented, with a base at or below every entry.
+    uint64_t base = std::stoull(e.id->substr(0, e.id->find('_')));
+    REQUIRE(encode_cursor(ids, base) == *e.id);
     const std::string& id = ids[static_cast<size_t>(it - channels.begin())];
     got[channel].ids.push_back(id);
     got[channel].data.push_back(e.data);
@@ -255,10 +277,11 @@ TEST_CASE("multi-channel: a per-channel gap notice, and a cursor that is not one
   s.expect_ok();
   std::vector<SseEvent> events = read_until(s, [](size_t n) { return n >= 3; });
   std::string expected = "retry: 2000\n\n";
+  CursorWriter written;
   expected += "event: a:gap\ndata: {\"last_event_id\":\"" + a_ids[0] + "\",\"first_available\":\"" +
               a_ids[2] + "\"}\n\n";
-  expected += "id: " + encode_cursor({a_ids[2], b_id}) + "\nevent: a\ndata: a2\n\n";
-  expected += "id: " + encode_cursor({a_ids[3], b_id}) + "\nevent: a\ndata: a3\n\n";
+  expected += "id: " + written({a_ids[2], b_id}) + "\nevent: a\ndata: a2\n\n";
+  expected += "id: " + written({a_ids[3], b_id}) + "\nevent: a\ndata: a3\n\n";
   CHECK(s.body() == expected);
   CHECK_FALSE(s.next_event(100ms));
 
@@ -272,13 +295,14 @@ TEST_CASE("multi-channel: a per-channel gap notice, and a cursor that is not one
     read_until(r, [](size_t n) { return n >= 5; });
     const std::string echoed = parse_id(bad) ? "(malformed)" : bad;
     std::string want = "retry: 2000\n\n";
+    CursorWriter cursor;
     want += "event: a:gap\ndata: {\"last_event_id\":\"" + echoed + "\",\"first_available\":\"" +
             a_ids[2] + "\"}\n\n";
-    want += "id: " + encode_cursor({a_ids[2], "x"}) + "\nevent: a\ndata: a2\n\n";
-    want += "id: " + encode_cursor({a_ids[3], "x"}) + "\nevent: a\ndata: a3\n\n";
+    want += "id: " + cursor({a_ids[2], "x"}) + "\nevent: a\ndata: a2\n\n";
+    want += "id: " + cursor({a_ids[3], "x"}) + "\nevent: a\ndata: a3\n\n";
     want += "event: b:gap\ndata: {\"last_event_id\":\"" + echoed + "\",\"first_available\":\"" +
             b_id + "\"}\n\n";
-    want += "id: " + encode_cursor({a_ids[3], b_id}) + "\nevent: b\ndata: b0\n\n";
+    want += "id: " + cursor({a_ids[3], b_id}) + "\nevent: b\ndata: b0\n\n";
     CHECK(r.body() == want);
   }
 }
@@ -358,10 +382,11 @@ TEST_CASE("multi-channel: three channels interleave in one stream, each in order
                                  {"a", "", "a1"},    {"c", "done", "c1"}, {"b", "message", "b1"}};
   std::map<std::string, std::string> last = {{"a", "x"}, {"b", before}, {"c", "x"}};
   std::string expected = "retry: 2000\n\n";
+  CursorWriter written;
   Publisher publisher(port);
   for (const Pub& p : pubs) {
     last[p.channel] = publisher.publish(p.channel, p.data, p.type);
-    expected += "id: " + encode_cursor({last["a"], last["b"], last["c"]}) + "\n";
+    expected += "id: " + written({last["a"], last["b"], last["c"]}) + "\n";
     expected += "event: " + p.channel;
     if (!p.type.empty() && p.type != "message") expected += ":" + p.type;
     expected += "\n";
