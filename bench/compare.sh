@@ -9,6 +9,8 @@
 #         Also ssegw with 1 worker against 2, pinned to one core and unpinned.
 #   W4    LLM proxy: 500 streams x 200 chunks at 50 chunks/s from ssegw-mock-llm, directly,
 #         through an ssegw route and through nginx (proxy_buffering off); latency added per chunk
+#   scaling  W-max for ssegw with 1, 2 and auto workers (SCALING_WORKERS), unpinned: deliveries/s
+#         against workers, the same method on any machine (not in WORKLOADS by default)
 #   W5    proxied-stream capacity: 5,000 concurrent streaming routes at 20 chunks/s each from
 #         ssegw-mock-llm, directly, through ssegw and through nginx (proxy_buffering off), and the
 #         same at other stream counts (W5_STEPS): CPU per chunk, added p99, RSS per open stream, and
@@ -55,6 +57,7 @@
 #   took more cores than this runs once more), WMAX_SERIES "ssegw-2w nchan pushpin ssegw-1w
 #   ssegw-2w-unpinned ssegw-1w-unpinned" [without the unpinned ones]
 #   W4_STREAMS 500 [50], W4_TOKENS 200 [50], W4_INTERVAL_MS 20, W4_MODES "pinned pinned-rt"
+#   SCALING_WORKERS "1 2 auto" (workload scaling: the W-max search for each, unpinned)
 #   W5_STEPS "1000 2500 5000 7500" ["200 500"], W5_MAIN 5000 [500] (the step the CPU and RSS
 #   figures come from), W5_TOKENS 100 [40], W5_INTERVAL_MS 50 (20 chunks/s per stream)
 #   W1L_SUBS 1000 [200], W1L_RATE 400, W1L_DURATION 10 [3]
@@ -96,6 +99,7 @@ WMAX_SERIES=${WMAX_SERIES:-$(q "ssegw-2w nchan pushpin ssegw-1w ssegw-2w-unpinne
   "ssegw-2w nchan pushpin ssegw-1w")}
 W4_STREAMS=${W4_STREAMS:-$(q 500 50)} W4_TOKENS=${W4_TOKENS:-$(q 200 50)}
 W4_INTERVAL_MS=${W4_INTERVAL_MS:-20} W4_MODES=${W4_MODES:-"pinned pinned-rt"}
+SCALING_WORKERS=${SCALING_WORKERS:-"1 2 auto"}
 W5_STEPS=${W5_STEPS:-$(q "1000 2500 5000 7500" "200 500")} W5_MAIN=${W5_MAIN:-$(q 5000 500)}
 W5_TOKENS=${W5_TOKENS:-$(q 100 40)} W5_INTERVAL_MS=${W5_INTERVAL_MS:-50}
 W1L_SUBS=${W1L_SUBS:-$(q 1000 200)} W1L_RATE=${W1L_RATE:-400} W1L_DURATION=${W1L_DURATION:-$(q 10 3)}
@@ -394,6 +398,15 @@ floor_runs() {
   done
 }
 
+# ---- scaling with cores ------------------------------------------------------------------------
+# W-max's search for ssegw with each of SCALING_WORKERS workers, unpinned (all the machine's
+# cores, shared with the bench): the same method on any machine, more points on a bigger one.
+run_scaling() {
+  local series="" w
+  for w in $SCALING_WORKERS; do series+="ssegw-${w}w-unpinned "; done
+  WMAX_SERIES=$series run_wmax
+}
+
 # ---- W5 ---------------------------------------------------------------------------------------
 # W4's shape at many more streams: each step starts the mock, ssegw and nginx afresh (pinned, as
 # in W4), then runs direct, ssegw and nginx in a rotating order, RUNS times.
@@ -473,7 +486,9 @@ step_passes() {
 wmax_step() {  # wmax_step SERIES RUN RATE [retry]: sets STEP_OK
   local series=$1 run=$2 rate=$3 peer workers=2 pinned=1
   peer=${series%%-*}
-  [[ $series == *-1w* ]] && workers=1
+  local w=${series#*-}
+  w=${w%%w*}  # ssegw-1w -> 1, ssegw-autow-unpinned -> auto
+  [[ $series == ssegw-* && $w =~ ^([0-9]+|auto)$ ]] && workers=$w
   [[ $series == *-unpinned ]] && pinned=0
   set_pinning "$((PIN == 1 && pinned == 1 ? 1 : 0))"
   local name="wmax-$series-$run-step-$rate"
@@ -624,6 +639,7 @@ for wl in $WORKLOADS; do
     w4) run_w4 ;;
     h2) run_h2 ;;
     w5) run_w5 ;;
+    scaling) run_scaling ;;
     *) die "unknown workload $wl" ;;
   esac
 done
@@ -665,6 +681,7 @@ series_label() {
     ssegw-1w) echo "ssegw, workers: 1, pinned to 1 core" ;;
     ssegw-2w-unpinned) echo "ssegw, workers: 2, unpinned (2 cores, shared with the bench)" ;;
     ssegw-1w-unpinned) echo "ssegw, workers: 1, unpinned (2 cores, shared with the bench)" ;;
+    ssegw-*w-unpinned) local w=${1#ssegw-}; echo "ssegw, workers: ${w%%w-unpinned}, unpinned ($(nproc) cores, shared with the bench)" ;;
     nchan) echo "$(peer_label nchan), pinned to 1 core" ;;
     pushpin) echo "$(peer_label pushpin), pinned to 1 core" ;;
     *) echo "$1" ;;
@@ -777,6 +794,28 @@ w4_table() {  # w4_table MODE
   done
 }
 
+scaling_table() {
+  local w first="" v
+  echo "| workers | best deliveries/s (median) | against 1 worker |"
+  echo "|---|---|---|"
+  for w in $SCALING_WORKERS; do
+    compgen -G "$OUT/wmax-ssegw-${w}w-unpinned-[0-9].summary.json" >/dev/null || continue
+    v=$(med '.best.per_s // 0' "$OUT/wmax-ssegw-${w}w-unpinned-"[0-9].summary.json)
+    [[ -z $first ]] && first=$v
+    printf '| %s | %s | %s× |\n' "$w$([[ $w == auto ]] && echo " ($(nproc) here)")" "$(f "$v" 0)" \
+      "$(f "$(jq -n "$v / $first" 2>/dev/null || echo null)" 2)"
+  done
+}
+scaling_section() {
+  compgen -G "$OUT/wmax-ssegw-*w-unpinned-[0-9].summary.json" >/dev/null || return 0
+  [[ " $WORKLOADS " == *" scaling "* ]] || return 0
+  cat <<EOF
+
+### Scaling with cores: W-max for ssegw with workers $SCALING_WORKERS, unpinned
+
+$(scaling_table)
+EOF
+}
 w5_added99() {  # w5_added99 STEP TARGET: median p99 through TARGET minus direct's, or null
   local d t
   d=$(med .latency_ms.p99 "$OUT/w5-$1-direct-"*.json)
@@ -1030,6 +1069,7 @@ done)
 
 $(w1load_section)
 $(w5_section)
+$(scaling_section)
 $(h2_section)
 
 ### Targets (issue 4)
