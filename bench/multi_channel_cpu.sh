@@ -7,6 +7,7 @@
 # clients read everything (a Python selector loop) and the last event's arrival ends the row.
 # Not part of make test.
 #   bench/multi_channel_cpu.sh              # BIN=build/bin STREAMS=500 EVENTS=2000 RUNS=3
+#   ROTATE=1 bench/multi_channel_cpu.sh     # the events take turns over the channels
 set -uo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-build/bin}
@@ -74,11 +75,16 @@ if len(opened) < streams: sys.exit("not every stream opened")
 payload = b"e" + b"x" * 127
 pub = socket.create_connection(("127.0.0.1", port))
 def publish():
-    head = f"POST /v1/channels/c0/events HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {len(payload)}\r\n\r\n".encode()
+    # ROTATE=1: the events take turns over the stream's channels (each one moves the cursor's
+    # entry of another channel), else they all go to c0.
+    rotate = os.environ.get("ROTATE") == "1" and mode == "multi"
+    def head(k):
+        c = k % channels if rotate else 0
+        return f"POST /v1/channels/c{c}/events HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {len(payload)}\r\n\r\n".encode()
     batch = 50  # pipelined, then their answers
     for start in range(0, events, batch):
         n = min(batch, events - start)
-        pub.sendall((head + payload) * n)
+        pub.sendall(b"".join(head(start + k) + payload for k in range(n)))
         got = b""
         while got.count(b"HTTP/1.1 200") < n:
             got += pub.recv(65536)
