@@ -38,9 +38,15 @@ struct SlowConsumerConfig {
   Duration stall_timeout = std::chrono::seconds(30);
 };
 
+// The most limits.max_channels_per_stream may allow: a stream's resume cursor (docs/protocol.md
+// "Multi-channel streams") grows with its channels and must fit in a Last-Event-ID header.
+inline constexpr uint32_t kMaxChannelsPerStream = 256;
+
 struct LimitsConfig {
   uint32_t max_connections = 50000;
   uint32_t max_channels = 100000;
+  // Channels one multi-channel stream (GET /v1/events?channel=...) may name; more is 400.
+  uint32_t max_channels_per_stream = 64;
   // Upstream sources open at once, all workers (in-memory hub; with Redis, leases decide).
   uint32_t max_sources = 1024;
   uint32_t max_header_bytes = 16 << 10;

@@ -34,6 +34,10 @@ void Loader::limits(const Field& f, LimitsConfig& l) {
       {
           {"max_connections", [&](const Field& g) { l.max_connections = count32(g); }},
           {"max_channels", [&](const Field& g) { l.max_channels = count32(g); }},
+          {"max_channels_per_stream",
+           [&](const Field& g) {
+             l.max_channels_per_stream = static_cast<uint32_t>(count(g, kMaxChannelsPerStream));
+           }},
           {"max_sources", [&](const Field& g) { l.max_sources = count32(g); }},
           {"max_header_bytes", [&](const Field& g) { l.max_header_bytes = size32(g); }},
           {"max_event_bytes", [&](const Field& g) { l.max_event_bytes = size32(g); }},

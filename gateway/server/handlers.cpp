@@ -5,6 +5,8 @@
 #include "gateway/base/json.hpp"
 #include "gateway/http/response.hpp"
 #include "gateway/hub/generation.hpp"
+#include "gateway/hub/stream_cursor.hpp"
+#include "gateway/server/multi_stream.hpp"
 #include "gateway/server/proxy_response.hpp"
 #include "gateway/server/responder.hpp"
 #include "gateway/server/sse_stream.hpp"
@@ -71,7 +73,8 @@ std::string info_json(const std::string& channel, const hub::ChannelInfo& info) 
 }
 
 // The resume point a subscriber asks for: Last-Event-ID, else ?last_event_id=.
-hub::ResumeRequest resume_request(const http::Request& request) {
+// At most max bytes of it are kept (a multi-channel stream's cursor is longer than an id).
+hub::ResumeRequest resume_request(const http::Request& request, size_t max = 256) {
   hub::ResumeRequest resume;
   std::string_view header = request.header("last-event-id");
   if (!header.empty()) {
@@ -92,7 +95,7 @@ hub::ResumeRequest resume_request(const http::Request& request) {
         break;
     }
   }
-  if (resume.last_event_id.size() > 256) resume.last_event_id.resize(256);
+  if (resume.last_event_id.size() > max) resume.last_event_id.resize(max);
   return resume;
 }
 
@@ -142,6 +145,26 @@ void subscribe(Responder& r, const http::Request& request, const api::Permit& pe
         if (!http::Exchange::alive(life)) return {};
         return r->joined(admission);
       });
+}
+
+// GET /v1/events: every channel joins on its own (here, on its owner, or in Redis), and the
+// stream's head goes out once all have answered (multi_stream.hpp).
+void subscribe_many(Responder& r, const http::Request& request, api::Permit& permit) {
+  http::Exchange& exchange = r.exchange();
+  exchange.close_after();  // a stream ends only by closing
+  size_t count = permit.channels.size();
+  // One byte more than any cursor of these channels: a longer one is not theirs.
+  hub::ResumeRequest resume = resume_request(request, hub::max_stream_cursor_length(count) + 1);
+  MultiStream& stream = r.await_multi(
+      std::make_unique<MultiStream>(r.worker(), exchange, std::move(permit.channels), resume));
+  for (size_t i = 0; i < count && r.awaiting_multi(); ++i) {
+    r.worker().channels().subscribe(
+        stream.channel(i), stream.resume(i),
+        [r = &r, life = exchange.lifetime(), i](hub::Admission& admission) -> hub::Member {
+          if (!http::Exchange::alive(life)) return {};
+          return r->multi_joined(i, admission);
+        });
+  }
 }
 
 void info(Responder& r, const api::Permit& permit) {
@@ -316,6 +339,9 @@ void handle_request(Responder& r, http::Request& request, api::Permit permit) {
       return;
     case Kind::kSubscribe:
       subscribe(r, request, permit);
+      return;
+    case Kind::kMultiSubscribe:
+      subscribe_many(r, request, permit);
       return;
     case Kind::kInfo:
       info(r, permit);

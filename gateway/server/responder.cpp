@@ -5,6 +5,7 @@
 #include "gateway/base/clock.hpp"
 #include "gateway/server/connection.hpp"
 #include "gateway/server/handlers.hpp"
+#include "gateway/server/multi_stream.hpp"
 #include "gateway/server/proxy_response.hpp"
 #include "gateway/server/sse_stream.hpp"
 #include "gateway/server/worker.hpp"
@@ -95,6 +96,7 @@ http::StreamHandler::Timeout Responder::answer_timeout() {
   connection_.worker().metrics().owner_timeouts.Increment();
   stream_awaited_ = false;
   stream_.reset();
+  multi_.reset();  // its channels that joined leave; the others' joins find nothing
   return {"owner_timeout", "the channel's owner did not answer within limits.owner_timeout"};
 }
 
@@ -131,6 +133,20 @@ hub::Member Responder::joined(hub::Admission& admission) {
   return stream_->begin(admission);
 }
 
+MultiStream& Responder::await_multi(std::unique_ptr<MultiStream> stream) {
+  multi_ = std::move(stream);
+  return *multi_;
+}
+
+hub::Member Responder::multi_joined(size_t channel, hub::Admission& admission) {
+  if (!multi_) return {};  // timed out meanwhile
+  return multi_->joined(channel, admission);
+}
+
+bool Responder::awaiting_multi() const {
+  return multi_ && multi_->awaiting();
+}
+
 ProxyResponse& Responder::proxy(std::unique_ptr<ProxyResponse> response) {
   proxy_ = std::move(response);  // the previous request's, long finished, goes
   return *proxy_;
@@ -140,6 +156,7 @@ ProxyResponse& Responder::proxy(std::unique_ptr<ProxyResponse> response) {
 
 void Responder::drained() {
   if (stream_) stream_->drained();
+  if (multi_) multi_->drained();
   if (proxy_) proxy_->progress();  // a queue emptied by uv_try_write completes no write
 }
 
@@ -150,19 +167,29 @@ void Responder::progress() {
 void Responder::tick(uint64_t now_ms) {
   if (stream_ && exchange_.streaming())
     stream_->tick(now_ms);
+  else if (multi_ && exchange_.streaming())
+    multi_->tick(now_ms);
   else if (proxy_)  // before its head too: a retry of the same upstream waits for a tick
     proxy_->tick(now_ms);
 }
 
 bool Responder::end_for_shutdown() {
-  if (!stream_ || !exchange_.streaming()) return false;
-  stream_->end();
-  return true;
+  if (!exchange_.streaming()) return false;
+  if (stream_) {
+    stream_->end();
+    return true;
+  }
+  if (multi_) {
+    multi_->end();
+    return true;
+  }
+  return false;
 }
 
 void Responder::closed() {
   if (proxy_) proxy_->gone();
   if (stream_) stream_->leave();
+  if (multi_) multi_->leave();
 }
 
 }  // namespace ssegw::server

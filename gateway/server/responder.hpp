@@ -26,6 +26,7 @@ namespace ssegw::server {
 class Connection;
 class Worker;
 class SseStream;
+class MultiStream;
 class ProxyResponse;
 
 class Responder final : public http::StreamHandler {
@@ -51,6 +52,10 @@ class Responder final : public http::StreamHandler {
   void await_stream(std::unique_ptr<SseStream> stream);
   hub::Member joined(hub::Admission& admission);
   ProxyResponse& proxy(std::unique_ptr<ProxyResponse> response);
+  // A multi-channel stream waits for each of its channels' joins (multi_joined()).
+  MultiStream& await_multi(std::unique_ptr<MultiStream> stream);
+  hub::Member multi_joined(size_t channel, hub::Admission& admission);
+  bool awaiting_multi() const;
 
  private:
   // The policy's answer for request, now or after the budget check.
@@ -60,6 +65,7 @@ class Responder final : public http::StreamHandler {
   Connection& connection_;
   http::Exchange& exchange_;
   std::unique_ptr<SseStream> stream_;
+  std::unique_ptr<MultiStream> multi_;
   std::unique_ptr<ProxyResponse> proxy_;  // the last route's, until the next request
   bool stream_awaited_ = false;           // stream_ waits for its channel's answer
   uint64_t budget_checks_ = 0;            // budget checks started, to number them

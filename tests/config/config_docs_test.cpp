@@ -183,6 +183,7 @@ TEST_CASE("config docs: all_keys.yaml loads and sets every key to a value other 
   CHECK(c.slow_consumer.stall_timeout != d.slow_consumer.stall_timeout);
   CHECK(c.limits.max_connections != d.limits.max_connections);
   CHECK(c.limits.max_channels != d.limits.max_channels);
+  CHECK(c.limits.max_channels_per_stream != d.limits.max_channels_per_stream);
   CHECK(c.limits.max_sources != d.limits.max_sources);
   CHECK(c.limits.max_header_bytes != d.limits.max_header_bytes);
   CHECK(c.limits.max_event_bytes != d.limits.max_event_bytes);

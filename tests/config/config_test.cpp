@@ -295,6 +295,16 @@ TEST_CASE("config: limits.max_sources") {
         "t.yaml:1:24: limits.max_sources: '4294967296' is too large (at most 4294967295)");
 }
 
+TEST_CASE("config: limits.max_channels_per_stream") {
+  CHECK(config::load_string("", "t.yaml").limits.max_channels_per_stream == 64);
+  CHECK(config::load_string("limits: { max_channels_per_stream: 256 }", "t.yaml")
+            .limits.max_channels_per_stream == 256);
+  CHECK(load_error("limits: { max_channels_per_stream: 0 }\n") ==
+        "t.yaml:1:36: limits.max_channels_per_stream: must be greater than 0");
+  CHECK(load_error("limits: { max_channels_per_stream: 257 }\n") ==
+        "t.yaml:1:36: limits.max_channels_per_stream: '257' is too large (at most 256)");
+}
+
 TEST_CASE("config: workers") {
   CHECK(config::load_string("workers: 64", "t.yaml").workers == 64);
   uint32_t cores = std::thread::hardware_concurrency();
