@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "tests/integration/checks.hpp"
+#include "tests/integration/h2_client.hpp"
 #include "tests/integration/harness.hpp"
 #include "tests/integration/redis_server.hpp"
 
@@ -556,4 +557,56 @@ TEST_CASE("multi-channel: joins that do not answer within limits.owner_timeout g
   SseEvent e = s.expect_event();
   CHECK(e.data == "after");
   CHECK(decode_cursor(*e.id) == std::vector<std::string>{"x", id});
+}
+
+// Over HTTP/2 (h2c) the same stream rides on one connection beside others: it carries each
+// channel's events in order, and a second stream on that connection resumes from its cursor.
+TEST_CASE("multi-channel: over HTTP/2 a stream carries its channels and resumes from its cursor") {
+  Gateway gw;
+  const std::vector<std::string> channels = {"h2a", "h2b"};
+  H2Client client(gw.port());
+  int32_t first = client.get(events_path(channels));
+  int32_t single = client.get("/v1/channels/h2a/events");  // beside it on the connection
+  REQUIRE(wait_subscribers(gw.port(), "h2a", 2) == 2);
+  REQUIRE(wait_subscribers(gw.port(), "h2b", 1) == 1);
+
+  Publisher pub(gw.port());
+  std::map<std::string, std::vector<std::string>> published;
+  for (int i = 0; i < 3; ++i)
+    for (const std::string& ch : channels)
+      published[ch].push_back(pub.publish(ch, ch + " " + std::to_string(i)));
+  REQUIRE(client.pump_until([&] {
+    client.stream(first).events();
+    client.stream(single).events();
+    return client.stream(first).sse.events().size() == 6 &&
+           client.stream(single).sse.events().size() == 3;
+  }));
+  CHECK(client.stream(first).status == 200);
+  std::map<std::string, Got> got;
+  std::string cursor_after_first_round;
+  std::vector<SseEvent> events(client.stream(first).sse.events().begin(),
+                               client.stream(first).sse.events().end());
+  sort_events({events.begin(), events.begin() + 2}, channels, got, nullptr,
+              &cursor_after_first_round);
+  sort_events({events.begin() + 2, events.end()}, channels, got);
+  for (const std::string& ch : channels) {
+    CHECK(got[ch].ids == published[ch]);
+    CHECK(got[ch].data == std::vector<std::string>{ch + " 0", ch + " 1", ch + " 2"});
+  }
+
+  // A reconnect after the first round, on the same connection: rounds 1 and 2 of each channel,
+  // nothing before, nothing twice.
+  int32_t resumed =
+      client.get(events_path(channels), {{"last-event-id", cursor_after_first_round}});
+  REQUIRE(client.pump_until([&] {
+    client.stream(resumed).events();
+    return client.stream(resumed).sse.events().size() == 4;
+  }));
+  std::map<std::string, Got> again;
+  std::vector<SseEvent> replayed(client.stream(resumed).sse.events().begin(),
+                                 client.stream(resumed).sse.events().end());
+  sort_events(replayed, channels, again);
+  for (const std::string& ch : channels)
+    CHECK(again[ch].ids == std::vector<std::string>{published[ch][1], published[ch][2]});
+  CHECK(read_metric(gw.port(), "ssegw_http2_streams_active") == 3);
 }
