@@ -50,6 +50,11 @@ void Connection::reject_overloaded() {
   refuse(503, "too_many_connections", "the gateway is at limits.max_connections");
 }
 
+void Connection::on_tls_handshake(bool ok) {
+  metrics::TlsMetrics& m = *worker_.shared().tls_metrics;
+  (ok ? m.handshakes_ok : m.handshakes_failed).Increment();
+}
+
 int64_t Connection::now_unix() const {
   return static_cast<int64_t>(base::wall_clock_ms() / 1000);
 }

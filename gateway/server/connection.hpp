@@ -66,6 +66,7 @@ class Connection final : public http::Session {
   void on_stream_drained() override;
   void on_stream_progress() override;
   void on_session_closed() override;
+  void on_tls_handshake(bool ok) override;
   int64_t now_unix() const;
 
   Worker& worker_;
