@@ -38,7 +38,14 @@ void TcpStream::read_tls(const char* data, size_t length) {
   for (;;) {
     long n = tls_->read(plain, Loop::kReadBufferSize);
     if (n < 0) {
-      close();  // not TLS, a bad record, a failed handshake: counted by close() if before it
+      // Not TLS, a bad record, a failed handshake: OpenSSL's alert says why, if the socket takes
+      // it now (no second try: the peer is not trusted with our time). close() counts a failed
+      // handshake.
+      std::string_view alert = write_in_flight_ ? std::string_view() : tls_->output();
+      uv_buf_t buf =
+          uv_buf_init(const_cast<char*>(alert.data()), static_cast<unsigned>(alert.size()));
+      if (!alert.empty()) uv_try_write(reinterpret_cast<uv_stream_t*>(uv()), &buf, 1);
+      close();
       return;
     }
     if (!tls_reported_ && tls_->handshake_done()) {

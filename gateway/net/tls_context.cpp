@@ -124,6 +124,7 @@ std::shared_ptr<TlsContext> TlsContext::load(const TlsFiles& files,
   std::unique_ptr<X509, X509Free> cert(
       bio ? PEM_read_bio_X509_AUX(bio.get(), nullptr, nullptr, nullptr) : nullptr);
   if (!cert) {
+    ERR_clear_error();  // "no start line" says less than the message
     return fail(files.cert_where, "cert_file",
                 "'" + files.cert_file + "' holds no PEM certificate");
   }
