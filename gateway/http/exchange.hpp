@@ -54,6 +54,10 @@ class Exchange {
   virtual void start_stream(int status, std::string_view header_lines, bool has_body) = 0;
   virtual void write_body(std::string_view bytes) = 0;        // copied
   virtual void write_frame(const base::FrameRef& frame) = 0;  // shared, framed for the wire
+  // One body piece: prefix (copied: a subscriber's own lines) followed by frame->raw() from
+  // offset on (shared, not copied).
+  virtual void write_prefixed(std::string_view prefix, const base::FrameRef& frame,
+                              size_t offset) = 0;
   virtual void end_stream() = 0;
   // The answer cannot be completed: the client must see that it was cut short.
   virtual void abort() = 0;

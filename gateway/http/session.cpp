@@ -1,6 +1,7 @@
 #include "gateway/http/session.hpp"
 
 #include <algorithm>
+#include <cstring>
 
 #include "gateway/http/response.hpp"
 
@@ -10,6 +11,20 @@ namespace {
 const base::FrameRef& chunked_end_frame() {
   static const base::FrameRef frame = base::Frame::copy_of("0\r\n\r\n");
   return frame;
+}
+
+// Writes "<hex>\r\n" (at most 18 bytes) and returns its length.
+size_t chunk_head(char* out, size_t size) {
+  char hex[16];
+  size_t n = 0;
+  do {
+    hex[n++] = "0123456789abcdef"[size & 15];
+    size >>= 4;
+  } while (size);
+  for (size_t i = 0; i < n; ++i) out[i] = hex[n - 1 - i];
+  out[n] = '\r';
+  out[n + 1] = '\n';
+  return n + 2;
 }
 
 const base::FrameRef& continue_frame() {
@@ -345,6 +360,31 @@ void Session::write_body(std::string_view bytes) {
 
 void Session::write_frame(const base::FrameRef& frame) {
   if (phase_ == Phase::kStreaming) write(frame, chunked_);
+}
+
+// Chunked, the piece is one chunk: its head and the prefix are copied, the frame's bytes and the
+// CRLF that follows them in its memory (Frame::chunked()) are shared.
+void Session::write_prefixed(std::string_view prefix, const base::FrameRef& frame, size_t offset) {
+  if (phase_ != Phase::kStreaming) return;
+  std::string_view rest = frame->raw().substr(offset);
+  if (prefix.empty() && rest.empty()) return;  // an empty chunk would end the body
+  if (!chunked_) {
+    write_copy(prefix);
+    write_view(frame, rest);
+    return;
+  }
+  char head[256];
+  size_t head_length = chunk_head(head, prefix.size() + rest.size());
+  std::string_view chunk = frame->chunked();
+  if (prefix.size() <= sizeof(head) - head_length) {  // one copied piece for both
+    std::memcpy(head + head_length, prefix.data(), prefix.size());
+    write_copy({head, head_length + prefix.size()});
+  } else {
+    write_copy({head, head_length});
+    write_copy(prefix);
+  }
+  // rest, then the CRLF that ends the frame's own chunk.
+  write_view(frame, {rest.data(), static_cast<size_t>(chunk.data() + chunk.size() - rest.data())});
 }
 
 void Session::end_stream() {

@@ -70,6 +70,7 @@ class Session : public net::TcpStream, public Exchange {
   void start_stream(int status, std::string_view header_lines, bool has_body) override;
   void write_body(std::string_view bytes) override;
   void write_frame(const base::FrameRef& frame) override;
+  void write_prefixed(std::string_view prefix, const base::FrameRef& frame, size_t offset) override;
   void end_stream() override;
   void abort() override { close(); }
   size_t unsent_bytes() const override { return queued_bytes(); }

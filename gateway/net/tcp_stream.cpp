@@ -57,10 +57,25 @@ void TcpStream::write(base::FrameRef frame, bool chunked) {
   if (!is_open()) return;
   queued_bytes_ += chunked ? frame->chunked().size() : frame->raw().size();
   queue_.push(std::move(frame), chunked);
-  want_flush();
+  mark_dirty();
 }
 
-void TcpStream::want_flush() {
+void TcpStream::write_view(const base::FrameRef& frame, std::string_view bytes) {
+  if (!is_open() || bytes.empty()) return;
+  queued_bytes_ += bytes.size();
+  queue_.push_view(frame, bytes);
+  mark_dirty();
+}
+
+void TcpStream::write_copy(std::string_view bytes) {
+  if (!is_open() || bytes.empty()) return;
+  queued_bytes_ += bytes.size();
+  queue_.push_copy(bytes);
+  mark_dirty();
+}
+
+// Written in the loop's flush pass, once per turn however many writes were queued.
+void TcpStream::mark_dirty() {
   if (!dirty_ && !write_in_flight_) {
     dirty_ = true;
     loop_.mark_dirty(this);

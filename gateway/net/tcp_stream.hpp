@@ -58,6 +58,16 @@ class TcpStream : public Handle<TcpStream, uv_tcp_t> {
 
   // Queues a frame; it is written this loop turn.
   void write(base::FrameRef frame, bool chunked);
+  // Queues bytes that lie within the frame's memory (a piece of raw() or chunked()): shared, not
+  // copied; the frame is held until they are written.
+  void write_view(const base::FrameRef& frame, std::string_view bytes);
+  // Queues a piece of frame->raw().
+  void write_slice(const base::FrameRef& frame, size_t offset, size_t length) {
+    write_view(frame, frame->raw().substr(offset, length));
+  }
+  // Queues a copy of bytes (small ones: frame headers, a subscriber's own prefix), kept in the
+  // queue's arena: no allocation once the connection is warm.
+  void write_copy(std::string_view bytes);
   size_t queued_bytes() const { return queued_bytes_; }
   // Bytes the peer has acknowledged so far. Unlike queued_bytes(), which drops only when a whole
   // write completes, and unlike what the socket takes (in steps of half its send buffer, which
@@ -108,11 +118,11 @@ class TcpStream : public Handle<TcpStream, uv_tcp_t> {
   static void on_shutdown(uv_shutdown_t* req, int status);
   static void on_connect(uv_connect_t* req, int status);
 
+  void mark_dirty();
   size_t fill_buffers(uv_buf_t* bufs, size_t max) const;
   void consume(size_t bytes);
   void after_drain();
   void start_shutdown();
-  void want_flush();
   // The TLS side (tcp_stream_tls.cpp).
   void read_tls(const char* data, size_t length);
   // after_write: a write just completed, so on_drained() is due if nothing is left.

@@ -57,7 +57,7 @@ void TcpStream::read_tls(const char* data, size_t length) {
     if (!is_open()) return;
   }
   // The handshake's answers, a ticket, or plaintext queued before the handshake completed.
-  if (tls_->output_size() > 0 || !queue_.empty()) want_flush();
+  if (tls_->output_size() > 0 || !queue_.empty()) mark_dirty();
   if (tls_->peer_closed()) on_read_end(UV_EOF);
 }
 

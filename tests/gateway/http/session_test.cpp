@@ -248,6 +248,41 @@ TEST_CASE("http/session: a chunked stream, then the pipelined request behind it"
   CHECK(f.record.handled == std::vector<std::string>{"/stream", "/next"});
 }
 
+TEST_CASE("http/session: a prefixed piece is one chunk: the prefix, then the frame's rest") {
+  std::string long_prefix(300, 'p');  // past the room for one copied piece with the chunk head
+  Fixture f([&](TestSession& s, http::Request&) {
+    s.start_stream(200, "Content-Type: text/event-stream\r\n", true);
+    base::FrameRef frame = base::Frame::copy_of("id: 1-0\ndata: x\n\n");
+    s.write_prefixed("id: 7\n", frame, 8);
+    s.write_prefixed(long_prefix, frame, 0);
+    s.write_prefixed("", frame, frame->size());  // an empty piece writes nothing
+    s.end_stream();
+  });
+  f.client().write(get("/stream"));
+  std::string expected =
+      "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+      "Transfer-Encoding: chunked\r\n\r\n"
+      "f\r\nid: 7\ndata: x\n\n\r\n"
+      "13d\r\n" +
+      long_prefix +
+      "id: 1-0\ndata: x\n\n\r\n"
+      "0\r\n\r\n";
+  CHECK(f.received(expected) == expected);
+}
+
+TEST_CASE("http/session: HTTP/1.0 takes a prefixed piece unframed") {
+  Fixture f([](TestSession& s, http::Request&) {
+    s.start_stream(200, "Content-Type: text/event-stream\r\n", true);
+    s.write_prefixed("id: 7\n", base::Frame::copy_of("id: 1-0\ndata: x\n\n"), 8);
+    s.end_stream();
+  });
+  f.client().write("GET /stream HTTP/1.0\r\n\r\n");
+  std::string expected =
+      "HTTP/1.0 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n"
+      "id: 7\ndata: x\n\n";
+  CHECK(f.received(expected) == expected);
+}
+
 TEST_CASE("http/session: HTTP/1.0 streams end with the connection, not with a chunk") {
   Fixture f([](TestSession& s, http::Request&) {
     s.start_stream(200, "Content-Type: text/event-stream\r\n", true);

@@ -17,7 +17,7 @@ namespace {
 
 std::vector<std::string> contents(const FrameQueue& q) {
   std::vector<std::string> out;
-  for (size_t i = 0; i < q.size(); ++i) out.emplace_back(q.at(i).frame->raw());
+  for (size_t i = 0; i < q.size(); ++i) out.emplace_back(q.at(i).frame()->raw());
   return out;
 }
 
@@ -38,11 +38,10 @@ TEST_CASE("net/frame_queue: push and pop keep order") {
   q.push(base::Frame::copy_of("c"), false);
   CHECK(q.size() == 3);
   CHECK_FALSE(q.empty());
-  CHECK(q.front().frame->raw() == "a");
+  CHECK(q.front().frame()->raw() == "a");
   CHECK(q.front().bytes() == "a");
   CHECK(q.at(1).bytes() == "1\r\nb\r\n");  // the chunked view
-  CHECK(q.at(1).chunked);
-  CHECK_FALSE(q.at(2).chunked);
+  CHECK(q.at(2).bytes() == "c");
   q.pop();
   CHECK(q.front().bytes() == "1\r\nb\r\n");
   q.pop();
@@ -60,8 +59,9 @@ TEST_CASE("net/frame_queue: order across growth") {
     REQUIRE(contents(q) == expected);
   }
   for (int i = 0; i < 100; ++i) {
-    CHECK(q.front().frame->raw() == std::to_string(i));
-    CHECK(q.front().chunked == (i % 2 == 0));
+    CHECK(q.front().frame()->raw() == std::to_string(i));
+    CHECK(q.front().bytes().size() ==
+          (i % 2 == 0 ? q.front().frame()->chunked().size() : q.front().frame()->raw().size()));
     q.pop();
   }
   CHECK(q.empty());
@@ -94,7 +94,7 @@ TEST_CASE("net/frame_queue: matches a deque under mixed pushes and pops") {
       model.push_back(std::to_string(next++));
       q.push(base::Frame::copy_of(model.back()), false);
     } else {
-      REQUIRE(q.front().frame->raw() == model.front());
+      REQUIRE(q.front().frame()->raw() == model.front());
       q.pop();
       model.pop_front();
     }
@@ -109,7 +109,7 @@ TEST_CASE("net/frame_queue: shares frames and releases its references") {
   {
     FrameQueue q;
     for (int i = 0; i < 10; ++i) q.push(frame, i % 2 == 0);  // ten references, one frame
-    for (size_t i = 0; i < q.size(); ++i) CHECK(q.at(i).frame == raw);
+    for (size_t i = 0; i < q.size(); ++i) CHECK(q.at(i).frame() == raw);
     q.pop();
     q.pop();
     // Destroyed with eight references still queued.
@@ -147,4 +147,22 @@ TEST_CASE("net/frame_queue: the queue alone keeps a frame alive") {
   CHECK(q.front().bytes() == "only in the queue");
   q.pop();
   CHECK(q.empty());
+}
+
+TEST_CASE("net/frame_queue: views of a frame and copied pieces keep their order and bytes") {
+  base::FrameRef frame = base::Frame::copy_of("id: 1\ndata: x\n\n");
+  FrameQueue q;
+  q.push_copy("head ");
+  q.push_view(frame, frame->raw().substr(6));
+  q.push_copy("tail");
+  q.push_view(frame, frame->chunked());
+  REQUIRE(q.size() == 4);
+  CHECK(q.at(0).bytes() == "head ");
+  CHECK(q.at(0).frame() == nullptr);
+  CHECK(q.at(1).bytes() == "data: x\n\n");
+  CHECK(q.at(1).frame() == frame.get());
+  CHECK(q.at(2).bytes() == "tail");
+  CHECK(q.at(3).bytes() == "f\r\nid: 1\ndata: x\n\n\r\n");
+  q.clear();
+  CHECK(q.arena_capacity() == 256);  // the emptied block stays for the next pieces
 }
