@@ -150,7 +150,7 @@ TEST_CASE("tls session: output stays put until consumed, whatever OpenSSL adds m
   CHECK(client.client_received == "first" + std::string(50000, 'y'));
 }
 
-TEST_CASE("tls session: our first protocol wins; none in common goes on without ALPN") {
+TEST_CASE("tls session: our first protocol wins, and none in common goes on without ALPN") {
   SUBCASE("h2 first") {
     net::TlsSession session(server_context({"h2", "http/1.1"}));
     Client client(std::string("\x08http/1.1\x02h2", 12));
