@@ -127,6 +127,8 @@ class TcpStream : public Handle<TcpStream, uv_tcp_t> {
   void read_tls(const char* data, size_t length);
   // after_write: a write just completed, so on_drained() is due if nothing is left.
   void flush_tls(bool after_write);
+  // Encrypts from the queue while the output is under its bound. False on a TLS error.
+  bool encrypt_queue();
   void tls_handshake_ended(bool ok);
   uint64_t tls_bytes_acked(uint64_t unacked_ciphertext) const;
 

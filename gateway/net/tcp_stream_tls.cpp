@@ -1,6 +1,7 @@
 // TcpStream's TLS side (tcp_stream.hpp, "TLS"): decrypting reads, encrypting the frame queue at
 // flush time, and the accounting that keeps queued_bytes() and bytes_acked() meaningful.
 #include <algorithm>
+#include <cstring>
 
 #include "gateway/net/tcp_stream.hpp"
 #include "gateway/net/tls_session.hpp"
@@ -12,6 +13,8 @@ namespace {
 // stays in the frame queue, shared and counted by queued_bytes(), and a slow client costs at
 // most this much encrypted copy.
 constexpr size_t kTlsMaxOutput = 64 * 1024;
+// The largest TLS record's plaintext.
+constexpr size_t kTlsRecordBytes = 16 * 1024;
 
 }  // namespace
 
@@ -61,21 +64,39 @@ void TcpStream::read_tls(const char* data, size_t length) {
   if (tls_->peer_closed()) on_read_end(UV_EOF);
 }
 
+bool TcpStream::encrypt_queue() {
+  // Small pieces (a chunk's head, an HTTP/2 frame header, a subscriber's prefix) are gathered
+  // into one record: each SSL_write is at least one record, 22 or more bytes and an AEAD pass.
+  char gather[kTlsRecordBytes];
+  size_t gathered = 0;
+  while (!queue_.empty() && tls_->output_size() < kTlsMaxOutput) {
+    std::string_view bytes = queue_.front().bytes().substr(head_offset_);
+    if (gathered + bytes.size() <= sizeof gather) {
+      std::memcpy(gather + gathered, bytes.data(), bytes.size());
+      gathered += bytes.size();
+      consume(bytes.size());
+      continue;
+    }
+    if (gathered > 0) {
+      if (!tls_->write({gather, gathered})) return false;
+      gathered = 0;
+      continue;
+    }
+    bytes = bytes.substr(0, kTlsMaxOutput);
+    if (!tls_->write(bytes)) return false;
+    consume(bytes.size());
+  }
+  return gathered == 0 || tls_->write({gather, gathered});
+}
+
 void TcpStream::flush_tls(bool after_write) {
   if (!is_open() || write_in_flight_) return;
   auto* stream = reinterpret_cast<uv_stream_t*>(uv());
   bool wrote = after_write;
   for (;;) {
-    if (tls_->handshake_done()) {
-      while (!queue_.empty() && tls_->output_size() < kTlsMaxOutput) {
-        std::string_view bytes = queue_.front().bytes().substr(head_offset_);
-        bytes = bytes.substr(0, kTlsMaxOutput);
-        if (!tls_->write(bytes)) {
-          close();
-          return;
-        }
-        consume(bytes.size());
-      }
+    if (tls_->handshake_done() && !encrypt_queue()) {
+      close();
+      return;
     }
     std::string_view out = tls_->output();
     if (out.empty()) break;

@@ -42,7 +42,7 @@ std::string errors() {
 }  // namespace
 
 TlsClient::TlsClient(uint16_t port, const Options& options, Ms timeout)
-    : fd_(connect_to(port, timeout)) {
+    : fd_(connect_to(port, timeout, options.rcvbuf)) {
   ctx_ = SSL_CTX_new(TLS_client_method());
   SSL_CTX_set_verify(ctx_, SSL_VERIFY_PEER, nullptr);
   SSL_CTX_load_verify_locations(ctx_, options.ca.c_str(), nullptr);

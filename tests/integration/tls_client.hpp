@@ -21,6 +21,7 @@ class TlsClient {
     std::string ca;                                // PEM file to verify the server with
     std::vector<std::string> alpn = {"http/1.1"};  // {}: offer no ALPN
     int max_version = 0;                           // e.g. TLS1_1_VERSION; 0: OpenSSL's highest
+    int rcvbuf = 0;                                // SO_RCVBUF; 0: the system's
   };
   // Connects and completes the handshake; ok() says whether it did.
   TlsClient(uint16_t port, const Options& options, Ms timeout = kTimeout);

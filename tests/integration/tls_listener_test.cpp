@@ -9,9 +9,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "tests/integration/checks.hpp"
@@ -264,4 +266,58 @@ TEST_CASE("tls listener: a wrong pair stops start-up and --check-config with the
   CHECK(none.status == 2);
   CHECK(none.output == "ssegw: " + missing + ":3:14: tls.cert_file: cannot open '" + pki.dir +
                            "/none.pem': No such file or directory\n");
+}
+
+TEST_CASE("tls listener: a subscriber that stops reading is cut, a reading one gets every byte") {
+  Pki pki = make_pki(kSan);
+  Gateway g(tls_yaml(pki.cert, pki.key) +
+            "slow_consumer: {max_queued_bytes: 64KiB}\nheartbeat: 60s\n");
+  const uint16_t port = g.port();
+  // The slow one takes its stream's start, then never reads again.
+  TlsClient slow(port, {.ca = pki.ca, .rcvbuf = 4096});
+  REQUIRE_MESSAGE(slow.ok(), slow.error());
+  slow.send(get_request("/v1/channels/slow/events"));
+  REQUIRE(slow.read_until([](const std::string& b) { return b.size() >= stream_start().size(); }));
+  auto fast = subscribe_tls(port, pki.ca, "slow");
+
+  std::atomic<size_t> want{SIZE_MAX};
+  std::thread reader([&] {
+    // In short slices: `want` is known only once publishing is over.
+    auto deadline = std::chrono::steady_clock::now() + 60s;
+    while (fast->buffer().size() < want.load() && !fast->closed() &&
+           std::chrono::steady_clock::now() < deadline)
+      fast->read_until([&](const std::string& b) { return b.size() >= want.load(); }, 50ms);
+  });
+  struct Join {  // a failed REQUIRE below must not leave the thread running
+    std::thread& t;
+    std::atomic<size_t>& want;
+    ~Join() {
+      if (t.joinable()) {
+        want = 0;
+        t.join();
+      }
+    }
+  } join{reader, want};
+  // 16 KiB events until the slow one is cut: the kernel's buffers on loopback take a few MiB
+  // first (how much depends on the machine); stop at 32 MiB.
+  TlsClient publisher(port, {.ca = pki.ca});
+  REQUIRE_MESSAGE(publisher.ok(), publisher.error());
+  std::string expected;
+  std::optional<double> cut;
+  for (size_t i = 0; expected.size() < (32u << 20); ++i) {
+    std::string data(16384, static_cast<char>('a' + i % 26));
+    Response r = publisher.request(post_request("/v1/channels/slow/events", data));
+    REQUIRE(r.status == 200);
+    expected += chunk(sse_frame(extract_id(r.body), data));
+    if (i % 64 == 63 &&
+        (cut = tls_metric(port, pki.ca, "ssegw_slow_consumer_disconnects_total")) == 1)
+      break;
+  }
+  want = expected.size();
+  reader.join();
+  CHECK(cut == 1);
+  CHECK(fast->buffer().size() == expected.size());
+  CHECK((fast->buffer() == expected));
+  CHECK(slow.wait_closed(kTimeout));
+  CHECK(g.stop_and_wait() == 0);
 }
