@@ -9,6 +9,19 @@
 #         Also ssegw with 1 worker against 2, pinned to one core and unpinned.
 #   W4    LLM proxy: 500 streams x 200 chunks at 50 chunks/s from ssegw-mock-llm, directly,
 #         through an ssegw route and through nginx (proxy_buffering off); latency added per chunk
+#   scaling  W-max for ssegw with 1, 2 and auto workers (SCALING_WORKERS), unpinned: deliveries/s
+#         against workers, the same method on any machine (not in WORKLOADS by default)
+#   W5    proxied-stream capacity: 5,000 concurrent streaming routes at 20 chunks/s each from
+#         ssegw-mock-llm, directly, through ssegw and through nginx (proxy_buffering off), and the
+#         same at other stream counts (W5_STEPS): CPU per chunk, added p99, RSS per open stream, and
+#         the most streams held with an added p99 under 5 ms (not in WORKLOADS by default)
+#   W1-load W1 under load: 1,000 subscribers on 1 channel, 400 events/s asked from ONE publisher
+#         that waits for each answer (--publishers 1 --pipeline 1): the rate it is accepted at
+#   floor after each round of W1 and W3: ssegw-floor, the kernel's price of the same deliveries
+#         written by a program that does nothing else (one write per delivery, 2 and 4 per write)
+#   H2    W1 over HTTP/1.1 and over HTTP/2 (h2c, 100 subscribers per connection, as a browser's
+#         EventSources to one origin), for ssegw and for Nchan behind nginx's HTTP/2: CPU per
+#         delivery, p99 and RSS per subscriber of each protocol (not in WORKLOADS by default)
 #
 # Each workload runs RUNS (3) times against every server, the servers' order rotating between
 # runs, every run against a freshly started server. The medians go into bench/RESULTS.md, section
@@ -44,6 +57,12 @@
 #   took more cores than this runs once more), WMAX_SERIES "ssegw-2w nchan pushpin ssegw-1w
 #   ssegw-2w-unpinned ssegw-1w-unpinned" [without the unpinned ones]
 #   W4_STREAMS 500 [50], W4_TOKENS 200 [50], W4_INTERVAL_MS 20, W4_MODES "pinned pinned-rt"
+#   SCALING_WORKERS "1 2 auto" (workload scaling: the W-max search for each, unpinned)
+#   W5_STEPS "1000 2500 5000 7500" ["200 500"], W5_MAIN 5000 [500] (the step the CPU and RSS
+#   figures come from), W5_TOKENS 100 [40], W5_INTERVAL_MS 50 (20 chunks/s per stream)
+#   W1L_SUBS 1000 [200], W1L_RATE 400, W1L_DURATION 10 [3]
+#   H2_SUBS 2000 [200], H2_RATE 200 [100], H2_DURATION 15 [3], H2_STREAMS 100 (subscribers per
+#   HTTP/2 connection; nginx allows 128 streams per connection by default)
 #   (pinned-rt: the three processes also under SCHED_FIFO, as if the machine were idle)
 set -euo pipefail
 
@@ -80,6 +99,12 @@ WMAX_SERIES=${WMAX_SERIES:-$(q "ssegw-2w nchan pushpin ssegw-1w ssegw-2w-unpinne
   "ssegw-2w nchan pushpin ssegw-1w")}
 W4_STREAMS=${W4_STREAMS:-$(q 500 50)} W4_TOKENS=${W4_TOKENS:-$(q 200 50)}
 W4_INTERVAL_MS=${W4_INTERVAL_MS:-20} W4_MODES=${W4_MODES:-"pinned pinned-rt"}
+SCALING_WORKERS=${SCALING_WORKERS:-"1 2 auto"}
+W5_STEPS=${W5_STEPS:-$(q "1000 2500 5000 7500" "200 500")} W5_MAIN=${W5_MAIN:-$(q 5000 500)}
+W5_TOKENS=${W5_TOKENS:-$(q 100 40)} W5_INTERVAL_MS=${W5_INTERVAL_MS:-50}
+W1L_SUBS=${W1L_SUBS:-$(q 1000 200)} W1L_RATE=${W1L_RATE:-400} W1L_DURATION=${W1L_DURATION:-$(q 10 3)}
+H2_SUBS=${H2_SUBS:-$(q 2000 200)} H2_RATE=${H2_RATE:-$(q 200 100)}
+H2_DURATION=${H2_DURATION:-$(q 15 3)} H2_STREAMS=${H2_STREAMS:-100}
 
 mkdir -p "$OUT"
 log() { printf '[%s] %s\n' "$(date +%T)" "$*" >&2; }
@@ -184,13 +209,13 @@ if [[ $INSTALL == 1 ]]; then
     fi
   fi
 fi
-for f in "$BIN/ssegw" "$BIN/ssegw-bench" "$BIN/ssegw-mock-llm"; do
+for f in "$BIN/ssegw" "$BIN/ssegw-bench" "$BIN/ssegw-mock-llm" "$BIN/ssegw-floor"; do
   [[ -x $f ]] || die "$f missing: build first (make build, or BIN=...)"
 done
 command -v taskset >/dev/null || die "taskset missing (util-linux)"
 
 NEXT_PORT=$PORT_BASE
-for v in SSEGW_PORT NCHAN_PORT PP_HTTP_PORT PP_PUBLISH_PORT PP_ORIGIN_PORT MOCK_PORT NGINX_LLM_PORT; do
+for v in SSEGW_PORT NCHAN_PORT NCHAN_H2_PORT PP_HTTP_PORT PP_PUBLISH_PORT PP_ORIGIN_PORT MOCK_PORT NGINX_LLM_PORT; do
   free_port "$v"
 done
 
@@ -228,7 +253,8 @@ start_server() {
     nchan | nginx-llm)
       local port=$NCHAN_PORT conf=nchan.conf
       [[ $peer == nginx-llm ]] && port=$NGINX_LLM_PORT conf=nginx-llm.conf
-      sed -e "s|@DIR@|$dir|g; s|@PORT@|$port|; s|@UPSTREAM_PORT@|$MOCK_PORT|" \
+      sed -e "s|@DIR@|$dir|g; s|@PORT@|$port|; s|@H2PORT@|$NCHAN_H2_PORT|" \
+        -e "s|@UPSTREAM_PORT@|$MOCK_PORT|" \
         "$PEERS_DIR/$conf" >"$dir/nginx.conf"
       spawn "$dir/nginx.out" "${SRV_CPU[@]}" nginx -c "$dir/nginx.conf" -p "$dir"
       SERVER_GROUPS=("$SPAWNED")
@@ -332,8 +358,10 @@ summary_line() {  # one line per run on stderr
 }
 
 # ---- W1, W2, W3 ---------------------------------------------------------------------------------
-run_fanout() {  # run_fanout WL SUBS CHANNELS RATE DURATION SERVERS
+run_fanout() {  # run_fanout WL SUBS CHANNELS RATE DURATION SERVERS [BENCH ARGS...]
   local wl=$1 subs=$2 channels=$3 rate=$4 duration=$5 servers=$6 run peer
+  shift 6
+  local more=("$@")
   log "$wl: $subs subscribers, $channels channels, $rate events/s of $SIZE B, $duration s, $RUNS runs"
   for run in $(seq "$RUNS"); do
     for peer in $(peers_in_order "$run" "$servers"); do
@@ -345,9 +373,103 @@ run_fanout() {  # run_fanout WL SUBS CHANNELS RATE DURATION SERVERS
       CMD_KEY="$wl $peer"
       bench "$wl-$peer-$run" "$(fanout_limit "$subs" "$duration")" "${PEER_ARGS[@]}" \
         --subscribers "$subs" --channels "$channels" --rate "$rate" --size "$SIZE" \
-        --duration "$duration" --connect-rate "$CONNECT_RATE" --connect-timeout 20
+        --duration "$duration" --connect-rate "$CONNECT_RATE" --connect-timeout 20 "${more[@]}"
       stop_server
       summary_line "$wl-$peer-$run"
+    done
+    [[ $wl == w2 || $wl == w1load ]] || floor_runs "$wl" "$run" "$subs" "$channels" "$rate" "$duration"
+  done
+}
+# floor_runs WL RUN SUBS CHANNELS RATE DURATION: ssegw-floor with the workload's shape (each
+# subscriber gets RATE / CHANNELS events/s of the size an SSE event of SIZE B has on the wire),
+# one write per delivery and 2 and 4 events per write, into $OUT/floor-WL-B-RUN.json. The writer
+# runs where the servers run, the reader where the bench does.
+floor_runs() {
+  local wl=$1 run=$2 subs=$3 channels=$4 rate=$5 duration=$6 b cpus=()
+  [[ $PIN == 1 ]] && cpus=(--writer-cpu "$SERVER_CPU" --reader-cpu "$CLIENT_CPU")
+  for b in 1 2 4; do
+    echo "$wl floor$b ssegw-floor --connections $subs --rate $(jq -n "$rate / $channels")" \
+      "--size $((SIZE + 44)) --batch $b --duration $duration ${cpus[*]}" >>"$OUT/commands.txt"
+    timeout -k 5 $((duration + 60)) "$BIN/ssegw-floor" --connections "$subs" \
+      --rate "$(jq -n "$rate / $channels")" --size $((SIZE + 44)) --batch "$b" \
+      --duration "$duration" "${cpus[@]}" >"$OUT/floor-$wl-$b-$run.json" 2>"$OUT/floor-$wl-$b-$run.err" ||
+      echo '{"error":"ssegw-floor failed"}' >"$OUT/floor-$wl-$b-$run.json"
+    log "  floor-$wl-$b-$run: $(jq -r '.us_per_delivery // .error' "$OUT/floor-$wl-$b-$run.json") µs per delivery"
+  done
+}
+
+# ---- scaling with cores ------------------------------------------------------------------------
+# W-max's search for ssegw with each of SCALING_WORKERS workers, unpinned (all the machine's
+# cores, shared with the bench): the same method on any machine, more points on a bigger one.
+run_scaling() {
+  local series="" w
+  for w in $SCALING_WORKERS; do series+="ssegw-${w}w-unpinned "; done
+  WMAX_SERIES=$series run_wmax
+}
+
+# ---- W5 ---------------------------------------------------------------------------------------
+# W4's shape at many more streams: each step starts the mock, ssegw and nginx afresh (pinned, as
+# in W4), then runs direct, ssegw and nginx in a rotating order, RUNS times.
+run_w5() {
+  local step run target
+  log "w5: steps $W5_STEPS streams x $W5_TOKENS chunks, $W5_INTERVAL_MS ms apart"
+  set_pinning "$PIN"
+  for step in $W5_STEPS; do
+    start_server mock 0 "$OUT/srv/w5-$step-mock"
+    local mock_groups=("${SERVER_GROUPS[@]}") mock_pid=$SERVER_PIDS
+    start_server ssegw 2 "$OUT/srv/w5-$step-ssegw"
+    local gw_groups=("${SERVER_GROUPS[@]}") gw_pids=$SERVER_PIDS
+    start_server nginx-llm 2 "$OUT/srv/w5-$step-nginx"
+    local ngx_groups=("${SERVER_GROUPS[@]}") ngx_pids=$SERVER_PIDS
+    local limit=$((W5_TOKENS * W5_INTERVAL_MS / 1000 + step / CONNECT_RATE + 60))
+    for run in $(seq "$RUNS"); do
+      local order=(direct ssegw nginx)
+      ((run % 3 == 2)) && order=(ssegw nginx direct)
+      ((run % 3 == 0)) && order=(nginx direct ssegw)
+      for target in "${order[@]}"; do
+        local port=$MOCK_PORT
+        SERVER_PIDS=$mock_pid
+        [[ $target == ssegw ]] && port=$SSEGW_PORT SERVER_PIDS=$gw_pids
+        [[ $target == nginx ]] && port=$NGINX_LLM_PORT SERVER_PIDS=$ngx_pids
+        CMD_KEY="w5-$step $target"
+        bench "w5-$step-$target-$run" "$limit" --mode llm \
+          --url "http://127.0.0.1:$port/v1/chat/completions" --streams "$step" \
+          --tokens "$W5_TOKENS" --interval-ms "$W5_INTERVAL_MS" --connect-rate "$CONNECT_RATE"
+        jq -r --arg n "w5-$step-$target-$run" 'if .error then "  \($n): \(.error)" else
+          "  \($n): completed \(.streams.completed)/\(.config.streams), p99 \(.latency_ms.p99) ms, " +
+          "server \(.server.cpu_ms_per_1000_chunks) ms/1k chunks, other \(.other_cores)" end' \
+          "$OUT/w5-$step-$target-$run.json" >&2
+        sleep 1
+      done
+    done
+    SERVER_GROUPS=("${ngx_groups[@]}" "${gw_groups[@]}" "${mock_groups[@]}")
+    stop_server
+  done
+}
+
+# ---- H2 ---------------------------------------------------------------------------------------
+# The series are <server>-h1 and <server>-h2; ssegw speaks h2c on its one port (prior knowledge),
+# nginx on a second listener of the same server block.
+run_h2() {
+  local run series peer proto
+  log "h2: $H2_SUBS subscribers, $H2_RATE events/s of $SIZE B, $H2_DURATION s," \
+    "HTTP/1.1 against HTTP/2 with $H2_STREAMS per connection, $RUNS runs"
+  for run in $(seq "$RUNS"); do
+    for series in $(peers_in_order "$run" "ssegw-h1 ssegw-h2 nchan-h1 nchan-h2"); do
+      peer=${series%-*} proto=${series##*-}
+      [[ " $PEERS " == *" $peer "* ]] || continue
+      start_server "$peer" 2 "$OUT/srv/h2-$series-$run"
+      local args=("${PEER_ARGS[@]}")
+      if [[ $proto == h2 ]]; then
+        args+=(--http2 "$H2_STREAMS")
+        [[ $peer == nchan ]] && args+=(--url-template "http://127.0.0.1:$NCHAN_H2_PORT/sub/{ch}")
+      fi
+      CMD_KEY="h2 $series"
+      bench "h2-$series-$run" "$(fanout_limit "$H2_SUBS" "$H2_DURATION")" "${args[@]}" \
+        --subscribers "$H2_SUBS" --channels 1 --rate "$H2_RATE" --size "$SIZE" \
+        --duration "$H2_DURATION" --connect-rate "$CONNECT_RATE" --connect-timeout 20
+      stop_server
+      summary_line "h2-$series-$run"
     done
   done
 }
@@ -364,7 +486,9 @@ step_passes() {
 wmax_step() {  # wmax_step SERIES RUN RATE [retry]: sets STEP_OK
   local series=$1 run=$2 rate=$3 peer workers=2 pinned=1
   peer=${series%%-*}
-  [[ $series == *-1w* ]] && workers=1
+  local w=${series#*-}
+  w=${w%%w*}  # ssegw-1w -> 1, ssegw-autow-unpinned -> auto
+  [[ $series == ssegw-* && $w =~ ^([0-9]+|auto)$ ]] && workers=$w
   [[ $series == *-unpinned ]] && pinned=0
   set_pinning "$((PIN == 1 && pinned == 1 ? 1 : 0))"
   local name="wmax-$series-$run-step-$rate"
@@ -507,10 +631,15 @@ log "output in $OUT; ports: ssegw $SSEGW_PORT, nchan $NCHAN_PORT, pushpin $PP_HT
 for wl in $WORKLOADS; do
   case $wl in
     w1) run_fanout w1 "$W1_SUBS" 1 "$W1_RATE" "$W1_DURATION" "$PEERS $EXTRA" ;;
+    w1load) run_fanout w1load "$W1L_SUBS" 1 "$W1L_RATE" "$W1L_DURATION" "$PEERS" \
+      --publishers 1 --pipeline 1 ;;
     w2) run_fanout w2 "$W2_SUBS" 1 "$W2_RATE" "$W2_DURATION" "$PEERS" ;;
     w3) run_fanout w3 "$W3_SUBS" "$W3_CHANNELS" "$W3_RATE" "$W3_DURATION" "$PEERS $EXTRA" ;;
     wmax) run_wmax ;;
     w4) run_w4 ;;
+    h2) run_h2 ;;
+    w5) run_w5 ;;
+    scaling) run_scaling ;;
     *) die "unknown workload $wl" ;;
   esac
 done
@@ -552,6 +681,7 @@ series_label() {
     ssegw-1w) echo "ssegw, workers: 1, pinned to 1 core" ;;
     ssegw-2w-unpinned) echo "ssegw, workers: 2, unpinned (2 cores, shared with the bench)" ;;
     ssegw-1w-unpinned) echo "ssegw, workers: 1, unpinned (2 cores, shared with the bench)" ;;
+    ssegw-*w-unpinned) local w=${1#ssegw-}; echo "ssegw, workers: ${w%%w-unpinned}, unpinned ($(nproc) cores, shared with the bench)" ;;
     nchan) echo "$(peer_label nchan), pinned to 1 core" ;;
     pushpin) echo "$(peer_label pushpin), pinned to 1 core" ;;
     *) echo "$1" ;;
@@ -580,6 +710,14 @@ fanout_table() {  # fanout_table WL
       "$(f "$(med '.server.rss_peak_kib / 1024' "${files[@]}")" 1)" \
       "$(f "$(med .bench.cpu_cores_window "${files[@]}")" 2)" \
       "$(f "$(med .other_cores "${files[@]}")" 2)"
+  done
+  local b
+  for b in 1 2 4; do
+    files=("$OUT/floor-$wl-$b-"*.json)
+    [[ -e ${files[0]} ]] || continue
+    printf '| the floor: %s | | | | | | | %s | | | | |\n' \
+      "$([[ $b == 1 ]] && echo "one write per delivery" || echo "$b events per write")" \
+      "$(f "$(med .us_per_delivery "${files[@]}")" 2)"
   done
 }
 w2_table() {
@@ -656,6 +794,141 @@ w4_table() {  # w4_table MODE
   done
 }
 
+scaling_table() {
+  local w first="" v
+  echo "| workers | best deliveries/s (median) | against 1 worker |"
+  echo "|---|---|---|"
+  for w in $SCALING_WORKERS; do
+    compgen -G "$OUT/wmax-ssegw-${w}w-unpinned-[0-9].summary.json" >/dev/null || continue
+    v=$(med '.best.per_s // 0' "$OUT/wmax-ssegw-${w}w-unpinned-"[0-9].summary.json)
+    [[ -z $first ]] && first=$v
+    printf '| %s | %s | %s× |\n' "$w$([[ $w == auto ]] && echo " ($(nproc) here)")" "$(f "$v" 0)" \
+      "$(f "$(jq -n "$v / $first" 2>/dev/null || echo null)" 2)"
+  done
+}
+scaling_section() {
+  compgen -G "$OUT/wmax-ssegw-*w-unpinned-[0-9].summary.json" >/dev/null || return 0
+  [[ " $WORKLOADS " == *" scaling "* ]] || return 0
+  cat <<EOF
+
+### Scaling with cores: W-max for ssegw with workers $SCALING_WORKERS, unpinned
+
+$(scaling_table)
+EOF
+}
+w5_added99() {  # w5_added99 STEP TARGET: median p99 through TARGET minus direct's, or null
+  local d t
+  d=$(med .latency_ms.p99 "$OUT/w5-$1-direct-"*.json)
+  t=$(med .latency_ms.p99 "$OUT/w5-$1-$2-"*.json)
+  jq -n "$t - $d" 2>/dev/null || echo null
+}
+w5_table() {
+  local step target files
+  echo "| streams | target | completed | p99 ms | added p99 ms | server CPU ms / 1k chunks | RSS per open stream | other cores |"
+  echo "|---|---|---|---|---|---|---|---|"
+  for step in $W5_STEPS; do
+    for target in direct ssegw nginx; do
+      files=("$OUT/w5-$step-$target-"*.json)
+      [[ -e ${files[0]} ]] || continue
+      local added=—
+      [[ $target != direct ]] && added=$(f "$(w5_added99 "$step" "$target")" 3)
+      printf '| %s | %s | %s / %s | %s | %s | %s | %s B | %s |\n' "$step" "$target" \
+        "$(f "$(med .streams.completed "${files[@]}")" 0)" "$step" \
+        "$(f "$(med .latency_ms.p99 "${files[@]}")" 3)" "$added" \
+        "$(f "$(med .server.cpu_ms_per_1000_chunks "${files[@]}")" 1)" \
+        "$(f "$(med '(.server.rss_peak_kib - .server.rss_before_kib) * 1024 / .config.streams' "${files[@]}")" 0)" \
+        "$(f "$(med .other_cores "${files[@]}")" 2)"
+    done
+  done
+}
+w5_section() {
+  compgen -G "$OUT/w5-*.json" >/dev/null || return 0
+  local target capacity step a
+  cat <<EOF
+
+### W5 proxied-stream capacity: $W5_STEPS concurrent streams × $W5_TOKENS chunks, $W5_INTERVAL_MS ms apart
+
+W4's setup (pinned) at more streams; "added" is the median p99 through the proxy minus the
+median p99 direct at the same step. RSS per open stream = (peak RSS − RSS before) ÷ streams.
+
+$(w5_table)
+
+$(for target in ssegw nginx; do
+  capacity=0
+  for step in $W5_STEPS; do
+    a=$(w5_added99 "$step" "$target")
+    [[ $(jq -n "$a != null and $a < 5" 2>/dev/null) == true ]] &&
+      [[ $(med .streams.completed "$OUT/w5-$step-$target-"*.json) == "$step" ]] && capacity=$step
+  done
+  echo "- $target: the most concurrent streams with every stream complete and an added p99 under 5 ms: $capacity (of the steps $W5_STEPS)"
+done)
+EOF
+}
+w1load_table() {
+  local peer files
+  echo "| server | accepted events/s (of $W1L_RATE asked) | delivered (of accepted) | p99 ms | server cores | server CPU µs / delivery | other cores |"
+  echo "|---|---|---|---|---|---|---|"
+  for peer in $PEERS; do
+    files=("$OUT/w1load-$peer-"*.json)
+    [[ -e ${files[0]} ]] || continue
+    printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$(peer_label "$peer")" \
+      "$(f "$(med '.events.published / .config.duration_s' "${files[@]}")" 1)" \
+      "$(f "$(med '.deliveries.received / (.deliveries.expected + 0.000001) * 100' "${files[@]}")" 2) %" \
+      "$(f "$(med .latency_ms.p99 "${files[@]}")" 2)" \
+      "$(f "$(med .server.cpu_cores "${files[@]}")" 2)" \
+      "$(f "$(med .server.cpu_s_per_million_deliveries "${files[@]}")" 2)" \
+      "$(f "$(med .other_cores "${files[@]}")" 2)"
+  done
+}
+w1load_section() {
+  compgen -G "$OUT/w1load-*.json" >/dev/null || return 0
+  cat <<EOF
+
+### W1 under load: $W1L_SUBS subscribers on 1 channel, $W1L_RATE events/s asked of one unpipelined publisher, $W1L_DURATION s
+
+The publisher sends the next event only once the answer to the last one has come
+(\`--publishers 1 --pipeline 1\`): a server that answers after its fan-out throttles it.
+
+$(w1load_table)
+EOF
+}
+h2_table() {
+  local series files
+  echo "| server, protocol | connected | delivered (of offered) | p50 ms | p99 ms | server CPU µs / delivery | RSS per subscriber | server cores | other cores |"
+  echo "|---|---|---|---|---|---|---|---|---|"
+  for series in ssegw-h1 ssegw-h2 nchan-h1 nchan-h2; do
+    files=("$OUT/h2-$series-"*.json)
+    [[ -e ${files[0]} ]] || continue
+    local proto="HTTP/1.1"
+    [[ $series == *-h2 ]] && proto="HTTP/2 (h2c, $H2_STREAMS streams per connection)"
+    printf '| %s, %s | %s / %s | %s %% | %s | %s | %s | %s B | %s | %s |\n' \
+      "$(peer_label "${series%-*}")" "$proto" \
+      "$(f "$(med .subscribers.connected "${files[@]}")" 0)" \
+      "$(f "$(med .subscribers.requested "${files[@]}")" 0)" \
+      "$(f "$(med "$OFFERED_SHARE" "${files[@]}")" 2)" \
+      "$(f "$(med .latency_ms.p50 "${files[@]}")" 2)" \
+      "$(f "$(med .latency_ms.p99 "${files[@]}")" 2)" \
+      "$(f "$(med .server.cpu_s_per_million_deliveries "${files[@]}")" 2)" \
+      "$(f "$(med .server.rss_per_subscriber_bytes "${files[@]}")" 0)" \
+      "$(f "$(med .server.cpu_cores "${files[@]}")" 2)" \
+      "$(f "$(med .other_cores "${files[@]}")" 2)"
+  done
+}
+h2_section() {
+  compgen -G "$OUT/h2-*.json" >/dev/null || return 0
+  cat <<EOF
+
+### H2: W1 over HTTP/1.1 and HTTP/2, $H2_SUBS subscribers on 1 channel, $H2_RATE events/s of $SIZE B, $H2_DURATION s
+
+Each protocol against a freshly started server; over HTTP/2 the bench puts $H2_STREAMS
+subscribers on each connection (one stream each), as a browser does with many EventSources to one
+origin. Nchan's HTTP/2 is nginx's (\`listen ... http2\`, h2c). RSS per subscriber = (RSS after
+connecting − RSS before) ÷ connected.
+
+$(h2_table)
+EOF
+}
+
 # ---- targets (issue 4), from the medians ---------------------------------------------------------
 better_peer() {  # better_peer WL FIELD min|max: the better of Nchan's and Pushpin's medians
   local wl=$1 field=$2 how=$3 vals=() p v
@@ -693,6 +966,10 @@ targets_table() {
       p=$(better_peer "$wl" .latency_ms.p99 min)
       echo "| $WL$who: p99 latency ≤ ½ better peer's | $(f "$s" 2) ms | $(f "$p" 2) ms | ≤ $(f "$(jq -n "$p / 2" 2>/dev/null || echo null)" 2) ms | $(verdict "$s <= $p / 2") ($(f "$(jq -n "$s / $p" 2>/dev/null || echo null)" 2)× the peer's) |"
       s=$(med .server.cpu_s_per_million_deliveries "$OUT/$wl-$sv-"*.json)
+      if [[ -e $OUT/floor-$wl-1-1.json ]]; then
+        p=$(med .us_per_delivery "$OUT/floor-$wl-1-"*.json)
+        echo "| $WL$who: server CPU per delivery ≤ 1.1× the floor (one write per delivery) | $(f "$s" 2) µs | $(f "$p" 2) µs (the floor) | ≤ $(f "$(jq -n "$p * 1.1" 2>/dev/null || echo null)" 2) µs | $(verdict "$s <= $p * 1.1") ($(f "$(jq -n "$s / $p" 2>/dev/null || echo null)" 2)× the floor) |"
+      fi
       p=$(better_peer "$wl" .server.cpu_s_per_million_deliveries min)
       echo "| $WL$who: server CPU per delivery ≤ ½ better peer's | $(f "$s" 2) µs | $(f "$p" 2) µs | ≤ $(f "$(jq -n "$p / 2" 2>/dev/null || echo null)" 2) µs | $(verdict "$s <= $p / 2") ($(f "$(jq -n "$s / $p" 2>/dev/null || echo null)" 2)× the peer's) |"
     done
@@ -789,6 +1066,11 @@ $(for mode in $W4_MODES; do
   echo
   w4_table "$mode"
 done)
+
+$(w1load_section)
+$(w5_section)
+$(scaling_section)
+$(h2_section)
 
 ### Targets (issue 4)
 

@@ -127,6 +127,8 @@ void print_usage(const char* argv0) {
                "  --connect-rate R         new connections per second (2000)\n"
                "  --max-pending N          connections awaiting their response head (512)\n"
                "  --source-ips N           bind to 127.0.0.1..127.0.0.N for loopback targets (8)\n"
+               "  --http2 N                N subscribers share each connection, one HTTP/2 stream\n"
+               "                           each (h2c, prior knowledge); 0: HTTP/1.1 (0)\n"
                "  --connect-timeout S      per connection, and for the connect phase after the\n"
                "                           last connection was started (10)\n"
                "  --settle S               wait between connect phase and publishing (0.5)\n"
@@ -235,6 +237,8 @@ bool parse_options(int argc, char** argv, Options& o, std::string& error, bool& 
       ok = dbl(o.duration_limit) && (o.duration_limit > 0 || bad());
     } else if (flag("--subscribers")) {
       ok = u32(o.subscribers, 0);
+    } else if (flag("--http2")) {
+      ok = u32(o.http2, 0);
     } else if (flag("--channels")) {
       ok = u32(o.channels, 1);
     } else if (flag("--channel-prefix")) {

@@ -38,6 +38,7 @@ struct Options {
   uint32_t max_pending = 512;  // connects in flight (before the response head), so SYNs fit the
                                // server's accept backlog
   uint32_t source_ips = 8;     // 127.0.0.1 .. 127.0.0.N
+  uint32_t http2 = 0;          // subscribers per HTTP/2 (h2c) connection; 0: HTTP/1.1
   double connect_timeout = 10;
   double settle = 0.5;  // pause between the last connect and the first publish
 

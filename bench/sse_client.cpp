@@ -3,6 +3,10 @@
 #include <arpa/inet.h>
 #include <sys/socket.h>
 
+#include <utility>
+
+#include "bench/h2_connection.hpp"
+
 namespace bench {
 
 const llhttp_settings_t SseClient::kSettings = [] {
@@ -52,8 +56,19 @@ void SseClient::connect(Loop& loop, const sockaddr_in& to, const std::string& re
   if (rc != 0) on_connect_failed();
 }
 
+void SseClient::connect_h2(Loop& loop, H2Connection& connection, const std::string& path,
+                           uint64_t now_ns) {
+  loop_ = &loop;
+  started_ns_ = now_ns;
+  state_ = State::Connecting;
+  h2_ = &connection;
+  connection.attach(*this, path);
+}
+
 void SseClient::close_handle() {
   if (state_ == State::Closing || state_ == State::Closed) return;
+  // A stream of an HTTP/2 connection is reset; it has no handle of its own, so it is Closed now.
+  if (H2Connection* connection = std::exchange(h2_, nullptr)) connection->detach(*this);
   if (!handle_open_) {
     state_ = State::Closed;
     return;

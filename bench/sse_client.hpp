@@ -23,6 +23,8 @@
 
 namespace bench {
 
+class H2Connection;
+
 class SseClient {
  public:
   // What the clients of one loop share. Their owner keeps it, and it outlives them.
@@ -60,6 +62,8 @@ class SseClient {
   // be made or the connect cannot start.
   void connect(Loop& loop, const sockaddr_in& to, const std::string& request, uint8_t source_ip,
                uint64_t now_ns);
+  // The same over a stream of an HTTP/2 connection (--http2): GET path on it.
+  void connect_h2(Loop& loop, H2Connection& connection, const std::string& path, uint64_t now_ns);
   // Still waiting for the response head timeout_ns after connect().
   bool head_overdue(uint64_t now_ns, uint64_t timeout_ns) const {
     return pending() && now_ns - started_ns_ >= timeout_ns;
@@ -83,6 +87,7 @@ class SseClient {
   State state_ = State::Idle;
 
  private:
+  friend class H2Connection;  // drives the hooks and the state of a stream it carries
   static const llhttp_settings_t kSettings;
   static void on_connect(uv_connect_t* req, int status);
   static void on_write(uv_write_t* req, int status);
@@ -97,6 +102,7 @@ class SseClient {
 
   Loop* loop_ = nullptr;
   const std::string* request_ = nullptr;
+  H2Connection* h2_ = nullptr;  // the connection of a stream still attached to one
   bool handle_open_ = false;
   bool body_ended_ = false;  // llhttp saw the end of the response
   uint64_t started_ns_ = 0;

@@ -8,8 +8,9 @@
 
 namespace bench {
 
-void Subscriber::init(SubscriberPool* pool, uint32_t channel, uint32_t source_ip) {
+void Subscriber::init(SubscriberPool* pool, uint32_t index, uint32_t channel, uint32_t source_ip) {
   pool_ = pool;
+  index_ = index;
   channel_ = channel;
   source_ip_ = static_cast<uint8_t>(source_ip);
   sse_.set_handler(&Subscriber::on_event, this);
@@ -18,6 +19,10 @@ void Subscriber::init(SubscriberPool* pool, uint32_t channel, uint32_t source_ip
 void Subscriber::start(uint64_t now_ns) {
   if (state_ != State::Idle) return;
   bump(pool_->stats().started);
+  if (H2Connection* connection = pool_->h2_connection(index_)) {
+    connect_h2(pool_->client_loop(), *connection, pool_->path(channel_), now_ns);
+    return;
+  }
   // The request is shared by every subscriber of the channel and lives as long as the pool.
   connect(pool_->client_loop(), pool_->run().options.subscribe_url.addr, pool_->request(channel_),
           source_ip_, now_ns);

@@ -22,7 +22,7 @@ class Subscriber final : public SseClient {
 
   Subscriber() = default;
 
-  void init(SubscriberPool* pool, uint32_t channel, uint32_t source_ip);
+  void init(SubscriberPool* pool, uint32_t index, uint32_t channel, uint32_t source_ip);
   // Idle -> Connecting, or straight to Closed (counted as failed) when the socket cannot be made.
   void start(uint64_t now_ns);
   // Fails a connection still waiting for its response head after `timeout_ns`.
@@ -43,6 +43,7 @@ class Subscriber final : public SseClient {
   void handle_event(const SseEvent& event);
 
   SubscriberPool* pool_ = nullptr;
+  uint32_t index_ = 0;  // in the pool
   uint32_t channel_ = 0;
   uint8_t source_ip_ = 0;  // 0: no bind, else 127.0.0.<source_ip_>
   uint64_t last_seq_ = 0;

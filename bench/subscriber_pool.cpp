@@ -44,12 +44,19 @@ SubscriberPool::SubscriberPool(RunState& run, uv_loop_t* loop, uint32_t worker, 
   uint32_t ips = loopback ? o.source_ips : 0;
   for (uint32_t k = 0; k < count_; ++k) {
     uint32_t global = worker + k * workers;
-    subs_[k].init(this, global % o.channels, ips ? 1 + global % ips : 0);
+    subs_[k].init(this, k, global % o.channels, ips ? 1 + global % ips : 0);
+  }
+  for (uint32_t k = 0; o.http2 > 0 && k < count_; k += o.http2) {
+    uint32_t global = worker + k * workers;
+    h2_.push_back(std::make_unique<H2Connection>(
+        client_loop_, o.subscribe_url.addr,
+        o.subscribe_url.host + ":" + std::to_string(o.subscribe_url.port),
+        ips ? 1 + global % ips : 0));
   }
   requests_.reserve(o.channels);
   for (uint32_t c = 0; c < o.channels; ++c) {
-    std::string r = "GET " + expand_channel(o.subscribe_url.path_query, run.names[c]) +
-                    " HTTP/1.1\r\nHost: " + o.subscribe_url.host +
+    paths_.push_back(expand_channel(o.subscribe_url.path_query, run.names[c]));
+    std::string r = "GET " + paths_.back() + " HTTP/1.1\r\nHost: " + o.subscribe_url.host +
                     "\r\nAccept: text/event-stream\r\nCache-Control: no-cache\r\n"
                     "User-Agent: ssegw-bench\r\n";
     if (!o.last_event_id.empty()) r += "Last-Event-ID: " + o.last_event_id + "\r\n";
@@ -110,6 +117,7 @@ void SubscriberPool::tick() {
 void SubscriberPool::stop_all() {
   stopping_ = true;
   for (uint32_t i = 0; i < count_; ++i) subs_[i].close();
+  for (auto& connection : h2_) connection->close();
   uv_timer_stop(&timer_);
   uv_close(reinterpret_cast<uv_handle_t*>(&timer_), &SubscriberPool::on_timer_close);
 }

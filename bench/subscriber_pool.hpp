@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/h2_connection.hpp"
 #include "bench/latency_histogram.hpp"
 #include "bench/run_state.hpp"
 #include "bench/subscriber.hpp"
@@ -69,6 +70,11 @@ class SubscriberPool {
   RunState& run() { return run_; }
   SseClient::Loop& client_loop() { return client_loop_; }
   const std::string& request(uint32_t channel) const { return requests_[channel]; }
+  const std::string& path(uint32_t channel) const { return paths_[channel]; }
+  // With --http2: the connection that carries the stream of the pool's subscriber `index`.
+  H2Connection* h2_connection(uint32_t index) {
+    return h2_.empty() ? nullptr : h2_[index / run_.options.http2].get();
+  }
   void on_resolved() { --pending_; }
 
  private:
@@ -82,6 +88,8 @@ class SubscriberPool {
   uint32_t count_ = 0;
   std::unique_ptr<Subscriber[]> subs_;
   std::vector<std::string> requests_;  // one GET per channel, shared by its subscribers
+  std::vector<std::string> paths_;     // the same requests' paths, for HTTP/2
+  std::vector<std::unique_ptr<H2Connection>> h2_;
   SubscriberStats stats_;
   SseClient::Loop client_loop_{loop_, stats_.bytes};
 

@@ -27,6 +27,7 @@ set(SSEGW_LIBRARY_prometheus prometheus-cpp::core)
 set(SSEGW_LIBRARY_libuv PkgConfig::UV)
 set(SSEGW_LIBRARY_llhttp llhttp)
 set(SSEGW_LIBRARY_hiredis PkgConfig::HIREDIS)
+set(SSEGW_LIBRARY_nghttp2 PkgConfig::NGHTTP2)
 
 # A cell's words, without markdown (backticks, emphasis) and commas.
 function(_ssegw_cell_words cell out)

@@ -6,6 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config
   libuv1-dev node-llhttp libyaml-cpp-dev prometheus-cpp-dev doctest-dev libssl-dev libhiredis-dev
+  libnghttp2-dev
   curl python3 openssl
 )
 # Test tools: promtool, a real browser for the demo page, Redis, and Node.js for the real-client
@@ -14,7 +15,7 @@ packages=(
 tests=0
 if [[ "${SSEGW_BOOTSTRAP_MINIMAL:-0}" != 1 ]]; then
   tests=1
-  packages+=(prometheus chromium redis-server)
+  packages+=(prometheus chromium redis-server nghttp2-client)
   command -v node >/dev/null 2>&1 || packages+=(nodejs)
   command -v npm >/dev/null 2>&1 || packages+=(npm)
 fi

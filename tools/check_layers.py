@@ -34,6 +34,7 @@ LIBRARY_HEADERS = {
     "libuv": ("uv.h", "uv/"),
     "llhttp": ("llhttp.h",),
     "hiredis": ("hiredis/",),
+    "nghttp2": ("nghttp2/",),
 }
 SOURCE_EXTENSIONS = (".cpp", ".hpp", ".h", ".c", ".cc", ".inc")
 INCLUDE_RE = re.compile(r'^\s*#\s*include\s*([<"])([^>"]*)[>"]')

@@ -371,12 +371,23 @@ void RouteProxy::forward(std::string_view bytes) {
   last_output_ms_ = client_->loop().now_ms();
 }
 
+// Whole events leave at once; the bytes after the last one wait in held_ until their event is
+// complete. Where the last complete event ends in `data` comes from the SSE parser, which has
+// just read it (or from its last newline, for NDJSON), so no byte is scanned twice: an event
+// trickled in many small reads costs no rescan of what was held.
 void RouteProxy::forward_complete(std::string_view data) {
-  auto complete = [this](std::string_view d) {
-    if (kind_ == Kind::kSse) return complete_sse_prefix(d);
-    size_t newline = d.rfind('\n');
-    return newline == std::string_view::npos ? size_t{0} : newline + 1;
-  };
+  size_t complete = 0;  // bytes of held_ + data that are whole events
+  if (kind_ == Kind::kSse && sse_.status() == SseStatus::kOk) {
+    size_t prefix = sse_.complete_prefix();
+    complete = prefix == std::string_view::npos ? 0 : held_.size() + prefix;
+  } else if (kind_ == Kind::kSse) {  // the parser gave up (a limit): find the events ourselves
+    held_.append(data);
+    complete = complete_sse_prefix(held_);
+    data = {};
+  } else {
+    size_t newline = data.rfind('\n');
+    complete = newline == std::string_view::npos ? 0 : held_.size() + newline + 1;
+  }
   // What leaves is whole events: with include_usage added, minus what it added.
   auto pass = [this](std::string_view events) {
     if (!strip_usage_ || kind_ != Kind::kSse || events.empty()) {
@@ -388,15 +399,14 @@ void RouteProxy::forward_complete(std::string_view data) {
     forward(scratch_);
   };
   if (held_.empty()) {  // the usual case: no copy unless an event is split
-    size_t cut = complete(data);
-    pass(data.substr(0, cut));
-    held_.assign(data.substr(cut));
-  } else {
-    held_.append(data);
-    size_t cut = held_.size() > kMaxHeldBytes ? held_.size() : complete(held_);
-    pass(std::string_view(held_).substr(0, cut));
-    held_.erase(0, cut);
+    pass(data.substr(0, complete));
+    held_.assign(data.substr(complete));
+    return;
   }
+  held_.append(data);
+  if (held_.size() > kMaxHeldBytes) complete = held_.size();
+  pass(std::string_view(held_).substr(0, complete));
+  held_.erase(0, complete);
 }
 
 void RouteProxy::record(std::string_view type, std::string_view data) {

@@ -68,9 +68,12 @@ SseStatus SseParser::fail(SseStatus status) {
 }
 
 SseStatus SseParser::feed(std::string_view bytes, Sink& sink) {
+  complete_prefix_ = std::string_view::npos;
   if (status_ != SseStatus::kOk) return status_;
   const char* p = bytes.data();
   const char* const end = p + bytes.size();
+  // The blank line that ends a block: right after it, or after the LF of its CRLF.
+  const char* block_end = nullptr;
 
   // "UTF-8 decode" strips one leading BOM. Its bytes may arrive split across feeds; a prefix that
   // turns out not to be a BOM is the start of the first line.
@@ -89,6 +92,7 @@ SseStatus SseParser::feed(std::string_view bytes, Sink& sink) {
     if (skip_lf_) {
       skip_lf_ = false;
       if (*p == '\n') {
+        if (after_blank_line_) block_end = p + 1;  // the CRLF of a block's blank line
         ++p;
         continue;
       }
@@ -110,10 +114,13 @@ SseStatus SseParser::feed(std::string_view bytes, Sink& sink) {
     // feed; an LF that follows it, in this feed or the next, is skipped.
     skip_lf_ = *eol == '\r';
     p = eol + 1;
+    after_blank_line_ = line.empty();
+    if (after_blank_line_) block_end = p;
     SseStatus status = process_line(line, sink);
     line_.clear();
     if (status != SseStatus::kOk) return fail(status);
   }
+  if (block_end) complete_prefix_ = static_cast<size_t>(block_end - bytes.data());
   return SseStatus::kOk;
 }
 
@@ -193,6 +200,7 @@ void SseParser::reset(bool keep_last_event_id) {
   bom_matched_ = 0;
   bom_done_ = false;
   skip_lf_ = false;
+  after_blank_line_ = false;
   id_changed_ = false;
   block_has_id_ = false;
   block_pending_ = false;

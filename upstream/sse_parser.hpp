@@ -92,6 +92,10 @@ class SseParser {
   // Seeds the last event ID, as if the stream had been read up to it (before the first feed).
   void set_last_event_id(std::string id) { last_event_id_ = id_buffer_ = std::move(id); }
   SseStatus status() const { return status_; }
+  // How many bytes of the last feed() end with the last complete event block in it (its blank
+  // line, with the LF of a CRLF), or npos when no block ended in it. A proxy forwards whole
+  // events with it, without scanning the bytes a second time.
+  size_t complete_prefix() const { return complete_prefix_; }
 
  private:
   SseStatus process_line(std::string_view line, Sink& sink);
@@ -100,17 +104,19 @@ class SseParser {
 
   SseLimits limits_;
   SseStatus status_ = SseStatus::kOk;
-  std::string line_;            // a line whose end has not arrived yet
-  std::string data_;            // the data buffer: each `data` value followed by LF
-  std::string type_;            // the event type buffer
-  std::string id_buffer_;       // the last event ID buffer
-  std::string last_event_id_;   // the last event ID string, set from id_buffer_ at dispatch
-  uint8_t bom_matched_ = 0;     // bytes of a leading BOM seen so far
-  bool bom_done_ = false;       // past the point where a BOM may appear
-  bool skip_lf_ = false;        // the last line ended with CR; a following LF belongs to it
-  bool id_changed_ = false;     // id_buffer_ was set since the last dispatch
-  bool block_has_id_ = false;   // the current event block had an accepted `id` field
-  bool block_pending_ = false;  // the current event block had a field line
+  std::string line_;               // a line whose end has not arrived yet
+  std::string data_;               // the data buffer: each `data` value followed by LF
+  std::string type_;               // the event type buffer
+  std::string id_buffer_;          // the last event ID buffer
+  std::string last_event_id_;      // the last event ID string, set from id_buffer_ at dispatch
+  uint8_t bom_matched_ = 0;        // bytes of a leading BOM seen so far
+  bool bom_done_ = false;          // past the point where a BOM may appear
+  bool skip_lf_ = false;           // the last line ended with CR; a following LF belongs to it
+  bool after_blank_line_ = false;  // the last line was blank: it ended an event block
+  bool id_changed_ = false;        // id_buffer_ was set since the last dispatch
+  bool block_has_id_ = false;      // the current event block had an accepted `id` field
+  bool block_pending_ = false;     // the current event block had a field line
+  size_t complete_prefix_ = std::string_view::npos;
 };
 
 }  // namespace ssegw::upstream

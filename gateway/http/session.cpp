@@ -242,7 +242,7 @@ void Session::respond(int status, std::string_view content_type, std::string_vie
     pending_.push_back(
         {next_slot_++, 0, true, close_after_, http10_, label_, {}, std::move(bytes)});
   } else {
-    write(base::Frame::copy_of(bytes), false);
+    write(base::Frame::copy_of(bytes), false, true);  // answers leave before deliveries
   }
   // Outside dispatch() (a callback's answer, a timeout, a refusal) the session moves on here.
   if (!in_dispatch_) after_answer();
@@ -279,7 +279,7 @@ void Session::flush_pending() {
   size_t sent = 0;
   bool close_now = false;
   while (sent < pending_.size() && pending_[sent].ready && is_open()) {
-    write(base::Frame::copy_of(pending_[sent].bytes), false);
+    write(base::Frame::copy_of(pending_[sent].bytes), false, true);
     close_now = pending_[sent++].close_after;
     if (close_now) break;
   }

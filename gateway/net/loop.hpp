@@ -6,6 +6,9 @@
 //   one writev. Two handles do the flushing: uv_check right after I/O callbacks, and uv_prepare
 //   right before the loop blocks in poll, which catches what timer and close callbacks wrote
 //   (they run outside the I/O phase; without it their bytes would wait for the next wake-up).
+// - Answers go first: a stream marked dirty with `first` (a request's answer) is flushed ahead of
+//   the streams already waiting in that turn (a fan-out's subscribers), so that a publisher
+//   hears back before the kernel has taken the event to every subscriber.
 // - A stream that closes removes itself from the dirty list (forget()).
 // - The loop's own two handles follow handle.hpp like every other: close() closes them, and
 //   finish() runs the loop until every handle has closed, then closes the loop. A loop that still
@@ -43,7 +46,12 @@ class Loop {
 
   uint64_t now_ms() const { return uv_now(&loop_.loop); }
 
-  void mark_dirty(TcpStream* stream) { dirty_.push_back(stream); }
+  void mark_dirty(TcpStream* stream, bool first = false) {
+    if (first)
+      dirty_.insert(dirty_.begin(), stream);  // rare: answers, not deliveries
+    else
+      dirty_.push_back(stream);
+  }
   void forget(TcpStream* stream);
 
   // One read buffer per loop: reads are handled synchronously, so streams can share it.

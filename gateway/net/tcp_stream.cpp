@@ -53,11 +53,11 @@ void TcpStream::stop_reading() {
   if (is_open()) uv_read_stop(reinterpret_cast<uv_stream_t*>(uv()));
 }
 
-void TcpStream::write(base::FrameRef frame, bool chunked) {
+void TcpStream::write(base::FrameRef frame, bool chunked, bool first) {
   if (!is_open()) return;
   queued_bytes_ += chunked ? frame->chunked().size() : frame->raw().size();
   queue_.push(std::move(frame), chunked);
-  mark_dirty();
+  mark_dirty(first);
 }
 
 void TcpStream::write_view(const base::FrameRef& frame, std::string_view bytes) {
@@ -75,10 +75,10 @@ void TcpStream::write_copy(std::string_view bytes) {
 }
 
 // Written in the loop's flush pass, once per turn however many writes were queued.
-void TcpStream::mark_dirty() {
+void TcpStream::mark_dirty(bool first) {
   if (!dirty_ && !write_in_flight_) {
     dirty_ = true;
-    loop_.mark_dirty(this);
+    loop_.mark_dirty(this, first);
   }
 }
 

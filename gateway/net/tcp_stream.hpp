@@ -56,8 +56,9 @@ class TcpStream : public Handle<TcpStream, uv_tcp_t> {
   // The protocol the client and we agreed with ALPN: "" with plain TCP, or without ALPN.
   std::string_view alpn() const;
 
-  // Queues a frame; it is written this loop turn.
-  void write(base::FrameRef frame, bool chunked);
+  // Queues a frame; it is written this loop turn. `first`: before the streams already waiting
+  // to be flushed in this turn (an answer to a request, ahead of a fan-out's deliveries).
+  void write(base::FrameRef frame, bool chunked, bool first = false);
   // Queues bytes that lie within the frame's memory (a piece of raw() or chunked()): shared, not
   // copied; the frame is held until they are written.
   void write_view(const base::FrameRef& frame, std::string_view bytes);
@@ -118,7 +119,7 @@ class TcpStream : public Handle<TcpStream, uv_tcp_t> {
   static void on_shutdown(uv_shutdown_t* req, int status);
   static void on_connect(uv_connect_t* req, int status);
 
-  void mark_dirty();
+  void mark_dirty(bool first = false);
   size_t fill_buffers(uv_buf_t* bufs, size_t max) const;
   void consume(size_t bytes);
   void after_drain();

@@ -451,3 +451,47 @@ TEST_CASE("upstream/sse_parser: statuses and types have names") {
   e.type = "ping";
   CHECK(e.effective_type() == "ping");
 }
+
+TEST_CASE("upstream/sse_parser: complete_prefix ends where the last whole block of a feed ends") {
+  SseParser parser;
+  Recorder sink;
+  parser.feed("data: a\n\ndata: b", sink);
+  CHECK(parser.complete_prefix() == 9);  // "data: a\n\n"
+  parser.feed("\n", sink);
+  CHECK(parser.complete_prefix() == std::string_view::npos);  // "data: b\n": not whole yet
+  parser.feed("\n:\n\nda", sink);
+  CHECK(parser.complete_prefix() == 4);  // the blank line, then the comment's block
+  parser.feed("ta: c\r\n\r", sink);
+  CHECK(parser.complete_prefix() == 8);  // a CR ends the block at once...
+  parser.feed("\ndata: d\r\n\r\n", sink);
+  CHECK(parser.complete_prefix() == 12);  // ...and the LF after it belongs to it
+}
+
+// The parser's complete_prefix() finds the same event ends as a scan of the bytes does
+// (upstream::complete_sse_prefix, what the proxy used before), for every split of a stream.
+TEST_CASE("upstream/sse_parser: complete_prefix agrees with a separate scan for any split") {
+  const std::string stream =
+      "data: one\r\n\r\n: keep-alive\n\nevent: x\rdata: two\r\rid: 3\ndata: three\n\n"
+      "data: {\"a\":1}\r\n\r\ndata: last\n";
+  for (size_t a = 0; a <= stream.size(); ++a) {
+    for (size_t b = a; b <= stream.size(); b += 3) {
+      SseParser parser;
+      Recorder sink;
+      std::string forwarded, held;
+      for (std::string_view piece :
+           {std::string_view(stream).substr(0, a), std::string_view(stream).substr(a, b - a),
+            std::string_view(stream).substr(b)}) {
+        parser.feed(piece, sink);
+        size_t prefix = parser.complete_prefix();
+        size_t complete = prefix == std::string_view::npos ? 0 : held.size() + prefix;
+        held.append(piece);
+        forwarded.append(held, 0, complete);
+        held.erase(0, complete);
+      }
+      // What was forwarded is whole blocks, and all of them but the unterminated last one.
+      INFO("split at " << a << " and " << b);
+      REQUIRE(forwarded.size() == stream.size() - std::string("data: last\n").size());
+      REQUIRE(forwarded == stream.substr(0, forwarded.size()));
+    }
+  }
+}

@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 
 #include <string>
+#include <vector>
 
 #include "gateway/base/frame.hpp"
 #include "gateway/net/loop.hpp"
@@ -29,6 +30,7 @@ struct Events {
   int progress = 0;
   int closes = 0;
   int after_close = 0;  // hooks called once close() had begun: there must be none
+  std::vector<const Events*>* drain_log = nullptr;  // where on_drained() notes this stream
 };
 
 class TestStream final : public net::TcpStream {
@@ -60,6 +62,7 @@ class TestStream final : public net::TcpStream {
   void on_drained() override {
     note();
     ++events_.drained;
+    if (events_.drain_log) events_.drain_log->push_back(&events_);
   }
   void on_write_progress() override {
     note();
@@ -278,4 +281,48 @@ TEST_CASE("net/tcp_stream: connect outcomes") {
     CHECK(p.run_until([&] { return p.events.closes == 1; }));
     CHECK(p.events.connected == 1);
   }
+}
+
+// Issue 15: a publisher hears back before the fan-out's writes of the same turn.
+TEST_CASE("net/tcp_stream: a stream written with `first` is flushed ahead of those waiting") {
+  net::Loop loop;
+  test::Peers peers(loop.uv());
+  Events events[3];
+  TestStream* streams[3];
+  sockaddr_in address = peers.address();
+  for (int i = 0; i < 3; ++i) {
+    streams[i] = new TestStream(loop, events[i]);
+    REQUIRE(streams[i]->connect(reinterpret_cast<const sockaddr*>(&address)) == 0);
+  }
+  REQUIRE(test::run_until(loop.uv(), [&] {
+    return peers.size() == 3 && events[0].connected == 0 && events[1].connected == 0 &&
+           events[2].connected == 0;
+  }));
+  // Two deliveries, then an answer, in one turn (a timer callback, as a read would be).
+  std::vector<const Events*> drained;
+  for (Events& e : events) e.drain_log = &drained;
+  uv_timer_t timer;
+  uv_timer_init(loop.uv(), &timer);
+  struct Turn {
+    TestStream** streams;
+  } turn{streams};
+  timer.data = &turn;
+  uv_timer_start(
+      &timer,
+      [](uv_timer_t* t) {
+        auto* s = static_cast<Turn*>(t->data)->streams;
+        s[0]->write(Frame::copy_of("delivery 0"), false);
+        s[1]->write(Frame::copy_of("delivery 1"), false);
+        s[2]->write(Frame::copy_of("answer"), false, true);
+        uv_close(reinterpret_cast<uv_handle_t*>(t), nullptr);
+      },
+      0, 0);
+  // Each write completes at once (uv_try_write), and on_drained() comes from inside flush(): the
+  // order of the drains is the order of the flushes.
+  REQUIRE(test::run_until(loop.uv(), [&] { return drained.size() == 3; }));
+  CHECK(drained == std::vector<const Events*>{&events[2], &events[0], &events[1]});
+  for (TestStream* s : streams) s->close();
+  peers.close();
+  loop.close();
+  CHECK(loop.finish() == 0);
 }
