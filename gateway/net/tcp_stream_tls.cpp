@@ -13,6 +13,9 @@ namespace {
 // stays in the frame queue, shared and counted by queued_bytes(), and a slow client costs at
 // most this much encrypted copy.
 constexpr size_t kTlsMaxOutput = 64 * 1024;
+// Ciphertext past which a client is cut: our own output stays under kTlsMaxOutput plus one
+// gathered record; more means the TLS layer answers the client's messages and it reads none.
+constexpr size_t kTlsMaxTalk = 4 * kTlsMaxOutput;
 // The largest TLS record's plaintext.
 constexpr size_t kTlsRecordBytes = 16 * 1024;
 
@@ -58,6 +61,12 @@ void TcpStream::read_tls(const char* data, size_t length) {
     if (n == 0) break;
     on_data(plain, static_cast<size_t>(n));
     if (!is_open()) return;
+  }
+  // Our own plaintext stops being encrypted at kTlsMaxOutput; what the TLS layer says by itself
+  // (alerts, key updates) is not bounded so: a client that makes it talk and never reads is cut.
+  if (tls_->output_size() > kTlsMaxTalk) {
+    close();
+    return;
   }
   // The handshake's answers, a ticket, or plaintext queued before the handshake completed.
   if (tls_->output_size() > 0 || !queue_.empty()) mark_dirty();

@@ -50,6 +50,8 @@ class TlsClient {
   }
   std::string& buffer() { return buf_; }
   bool closed() const { return closed_; }
+  // The server ended the stream with close_notify (not a bare FIN).
+  bool got_close_notify() const { return (SSL_get_shutdown(ssl_) & SSL_RECEIVED_SHUTDOWN) != 0; }
 
  private:
   // One read into buf_: false on timeout; sets closed_ at the end of the stream.

@@ -321,3 +321,31 @@ TEST_CASE("tls listener: a subscriber that stops reading is cut, a reading one g
   CHECK(slow.wait_closed(kTimeout));
   CHECK(g.stop_and_wait() == 0);
 }
+
+TEST_CASE("tls listener: Connection: close ends with close_notify, then FIN") {
+  Pki pki = make_pki(kSan);
+  Gateway g(tls_yaml(pki.cert, pki.key));
+  TlsClient client(g.port(), {.ca = pki.ca});
+  REQUIRE_MESSAGE(client.ok(), client.error());
+  Response r = client.request(get_request("/healthz", "Connection: close\r\n"));
+  CHECK(r.status == 200);
+  CHECK(r.body == "{\"status\":\"ok\"}\n");
+  CHECK(client.wait_closed(kTimeout));
+  CHECK(client.got_close_notify());
+  CHECK(client.buffer().empty());
+}
+
+TEST_CASE("tls listener: a connection over a limit is closed before its handshake") {
+  Pki pki = make_pki(kSan);
+  Gateway g(tls_yaml(pki.cert, pki.key) + "limits:\n  max_connections_per_ip: 1\n");
+  TlsClient first(g.port(), {.ca = pki.ca});
+  REQUIRE_MESSAGE(first.ok(), first.error());
+  // No 429 can reach it without a handshake, and none is spent on it.
+  TlsClient second(g.port(), {.ca = pki.ca});
+  CHECK_FALSE(second.ok());
+  std::string metrics = first.request(get_request("/metrics")).body;
+  CHECK(metric_value(metrics, "ssegw_tls_handshakes_total{result=\"failed\"}") == 1);
+  CHECK(metric_value(metrics, "ssegw_tls_handshakes_total{result=\"ok\"}") == 1);
+  CHECK(metric_value(metrics,
+                     "ssegw_client_limit_rejections_total{limit=\"connections_per_ip\"}") == 1);
+}
