@@ -52,7 +52,8 @@ class TlsSession {
   std::string_view alpn() const;
 
  private:
-  std::shared_ptr<const TlsContext> context_;  // before ssl_: the SSL_CTX outlives the SSL
+  // Held for the SSL's lifetime: its SSL_CTX, and the ALPN callback's argument (the context).
+  std::shared_ptr<const TlsContext> context_;
   ssl_st* ssl_ = nullptr;
   bio_st* network_in_ = nullptr;   // owned by ssl_
   bio_st* network_out_ = nullptr;  // owned by ssl_
