@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <stdexcept>
 
@@ -43,6 +44,11 @@ std::string errors() {
 
 TlsClient::TlsClient(uint16_t port, const Options& options, Ms timeout)
     : fd_(connect_to(port, timeout, options.rcvbuf)) {
+  // OpenSSL writes with write(), not send(MSG_NOSIGNAL): a write after the gateway reset the
+  // connection (a refused or failed handshake) would kill the whole test process with SIGPIPE,
+  // and leave its gateway running. Children get their signals back at exec (spawn_process).
+  static const bool sigpipe_ignored = [] { return std::signal(SIGPIPE, SIG_IGN) != SIG_ERR; }();
+  (void)sigpipe_ignored;
   ctx_ = SSL_CTX_new(TLS_client_method());
   SSL_CTX_set_verify(ctx_, SSL_VERIFY_PEER, nullptr);
   SSL_CTX_load_verify_locations(ctx_, options.ca.c_str(), nullptr);
