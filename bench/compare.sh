@@ -45,7 +45,8 @@
 # Environment (defaults; QUICK=1 defaults in brackets):
 #   BIN (build/bin), OUT (new /tmp/ssegw-compare.XXXXXX), RESULTS (bench/RESULTS.md), WRITE (1)
 #   RUNS 3 [1], PEERS "ssegw nchan pushpin", EXTRA "ssegw-1w" (servers that run W1 and W3 too,
-#   outside the comparison: ssegw-1w is ssegw with workers: 1), WORKLOADS "w1 w2 w3 wmax w4", PIN 1,
+#   outside the comparison: ssegw-1w is ssegw with workers: 1, ssegw-uring ssegw with
+#   fanout.io_uring: EXTRA="ssegw-1w ssegw-uring" measures io_uring against writev), WORKLOADS "w1 w2 w3 wmax w4", PIN 1,
 #   SERVER_CPU 1, CLIENT_CPU 0, CONNECT_RATE 1000 (new subscriber connections/s, all servers),
 #   SIZE 256, PORT_BASE 18400 (free ports are taken from here up), TIME_LIMIT 3000 s (the whole
 #   script), INSTALL 1, REPORT_ONLY 0 (1: only rebuild the report from the JSON in $OUT)
@@ -65,6 +66,7 @@
 #   HTTP/2 connection; nginx allows 128 streams per connection by default)
 #   (pinned-rt: the three processes also under SCHED_FIFO, as if the machine were idle)
 set -euo pipefail
+shopt -s extglob  # run files: NAME-+([0-9]).json, so that ssegw's never take in ssegw-1w's
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BIN=${BIN:-$ROOT/build/bin}
@@ -241,9 +243,10 @@ start_server() {
   mkdir -p "$dir"
   SERVER_GROUPS=()
   case $peer in
-    ssegw)
+    ssegw | ssegw-uring)
       sed -e "s|@PORT@|$SSEGW_PORT|; s|@WORKERS@|$workers|; s|@UPSTREAM_PORT@|$MOCK_PORT|" \
         "$PEERS_DIR/ssegw.yaml" >"$dir/ssegw.yaml"
+      [[ $peer == ssegw-uring ]] && echo "fanout: { io_uring: true }" >>"$dir/ssegw.yaml"
       spawn "$dir/ssegw.log" "${SRV_CPU[@]}" "$BIN/ssegw" --config "$dir/ssegw.yaml"
       SERVER_GROUPS=("$SPAWNED")
       wait_port "$SSEGW_PORT" "$dir/ssegw.log"
@@ -670,6 +673,7 @@ peer_label() {
   case $1 in
     ssegw) echo "ssegw (workers: 2)" ;;
     ssegw-1w) echo "ssegw (workers: 1; not in the comparison)" ;;
+    ssegw-uring) echo "ssegw (workers: 2, fanout.io_uring; not in the comparison)" ;;
     nchan) echo "Nchan $(dpkg-query -W -f='${Version}' libnginx-mod-nchan 2>/dev/null | sed 's/^1://; s/+.*//') (nginx, 2 workers)" ;;
     pushpin) echo "Pushpin $(dpkg-query -W -f='${Version}' pushpin 2>/dev/null | sed 's/-.*//') (condure 2 threads)" ;;
     *) echo "$1" ;;
@@ -693,7 +697,7 @@ fanout_table() {  # fanout_table WL
   echo "| server | connected | delivered (received / offered) | deliveries/s | p50 ms | p99 ms | max ms | server CPU µs / delivery | server cores | server RSS peak MiB | bench cores | other cores |"
   echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
   for peer in $PEERS $EXTRA; do
-    files=("$OUT/$wl-$peer-"*.json)
+    files=("$OUT/$wl-$peer-"+([0-9]).json)
     [[ -e ${files[0]} ]] || continue
     printf '| %s | %s / %s | %s %% (lost %s) | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' \
       "$(peer_label "$peer")" \
@@ -725,7 +729,7 @@ w2_table() {
   echo "| server | connected | RSS before → idle MiB | RSS per idle subscriber | delivered (of offered) | p99 ms | server CPU µs / delivery | bench cores | other cores |"
   echo "|---|---|---|---|---|---|---|---|---|"
   for peer in $PEERS; do
-    files=("$OUT/w2-$peer-"*.json)
+    files=("$OUT/w2-$peer-"+([0-9]).json)
     [[ -e ${files[0]} ]] || continue
     printf '| %s | %s / %s | %s → %s | %s B | %s %% | %s | %s | %s | %s |\n' \
       "$(peer_label "$peer")" \
@@ -869,7 +873,7 @@ w1load_table() {
   echo "| server | accepted events/s (of $W1L_RATE asked) | delivered (of accepted) | p99 ms | server cores | server CPU µs / delivery | other cores |"
   echo "|---|---|---|---|---|---|---|"
   for peer in $PEERS; do
-    files=("$OUT/w1load-$peer-"*.json)
+    files=("$OUT/w1load-$peer-"+([0-9]).json)
     [[ -e ${files[0]} ]] || continue
     printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$(peer_label "$peer")" \
       "$(f "$(med '.events.published / .config.duration_s' "${files[@]}")" 1)" \
@@ -934,7 +938,7 @@ better_peer() {  # better_peer WL FIELD min|max: the better of Nchan's and Pushp
   local wl=$1 field=$2 how=$3 vals=() p v
   for p in nchan pushpin; do
     [[ -e $OUT/$wl-$p-1.json ]] || continue
-    v=$(med "$field" "$OUT/$wl-$p-"*.json)
+    v=$(med "$field" "$OUT/$wl-$p-"+([0-9]).json)
     [[ $v != null ]] && vals+=("$v")
   done
   ((${#vals[@]})) || { echo null; return; }
@@ -956,16 +960,16 @@ targets_table() {
       # Runs that fell short: something lost, or the server took the publishes too slowly for
       # the offered rate. "n worst%": how many, and the least share of the offered deliveries.
       short=$(jq -s -r "[.[] | select(.error | not) | select(.all_delivered | not) | $OFFERED_SHARE] |
-         if length == 0 then \"\" else \"\\(length) \\(min)\" end" "$OUT/$wl-$sv-"*.json)
+         if length == 0 then \"\" else \"\\(length) \\(min)\" end" "$OUT/$wl-$sv-"+([0-9]).json)
       if [[ -z $short ]]; then
         echo "| $WL$who: every event delivered | every run: all delivered | | every run | **met** |"
       else
         echo "| $WL$who: every event delivered | ${short%% *} of $RUNS runs fell short (the worst: $(f "${short##* }" 1) % of the offered deliveries; the publisher could not publish at the full rate) | | every run | **missed** |"
       fi
-      s=$(med .latency_ms.p99 "$OUT/$wl-$sv-"*.json)
+      s=$(med .latency_ms.p99 "$OUT/$wl-$sv-"+([0-9]).json)
       p=$(better_peer "$wl" .latency_ms.p99 min)
       echo "| $WL$who: p99 latency ≤ ½ better peer's | $(f "$s" 2) ms | $(f "$p" 2) ms | ≤ $(f "$(jq -n "$p / 2" 2>/dev/null || echo null)" 2) ms | $(verdict "$s <= $p / 2") ($(f "$(jq -n "$s / $p" 2>/dev/null || echo null)" 2)× the peer's) |"
-      s=$(med .server.cpu_s_per_million_deliveries "$OUT/$wl-$sv-"*.json)
+      s=$(med .server.cpu_s_per_million_deliveries "$OUT/$wl-$sv-"+([0-9]).json)
       if [[ -e $OUT/floor-$wl-1-1.json ]]; then
         p=$(med .us_per_delivery "$OUT/floor-$wl-1-"*.json)
         echo "| $WL$who: server CPU per delivery ≤ 1.1× the floor (one write per delivery) | $(f "$s" 2) µs | $(f "$p" 2) µs (the floor) | ≤ $(f "$(jq -n "$p * 1.1" 2>/dev/null || echo null)" 2) µs | $(verdict "$s <= $p * 1.1") ($(f "$(jq -n "$s / $p" 2>/dev/null || echo null)" 2)× the floor) |"
@@ -974,8 +978,14 @@ targets_table() {
       echo "| $WL$who: server CPU per delivery ≤ ½ better peer's | $(f "$s" 2) µs | $(f "$p" 2) µs | ≤ $(f "$(jq -n "$p / 2" 2>/dev/null || echo null)" 2) µs | $(verdict "$s <= $p / 2") ($(f "$(jq -n "$s / $p" 2>/dev/null || echo null)" 2)× the peer's) |"
     done
   done
+  for wl in w1 w3; do
+    [[ -e $OUT/$wl-ssegw-uring-1.json && -e $OUT/$wl-ssegw-1.json ]] || continue
+    s=$(med .server.cpu_s_per_million_deliveries "$OUT/$wl-ssegw-uring-"+([0-9]).json)
+    p=$(med .server.cpu_s_per_million_deliveries "$OUT/$wl-ssegw-"+([0-9]).json)
+    echo "| ${wl^^}: fanout.io_uring CPU per delivery ≤ 0.85× writev's (keep it) | $(f "$s" 2) µs | $(f "$p" 2) µs (ssegw, writev) | ≤ $(f "$(jq -n "$p * 0.85" 2>/dev/null || echo null)" 2) µs | $(verdict "$s <= $p * 0.85") ($(f "$(jq -n "$s / $p" 2>/dev/null || echo null)" 2)× writev's) |"
+  done
   if [[ -e $OUT/w2-ssegw-1.json ]]; then
-    s=$(med .server.rss_per_subscriber_bytes "$OUT/w2-ssegw-"*.json)
+    s=$(med .server.rss_per_subscriber_bytes "$OUT/w2-ssegw-"+([0-9]).json)
     p=$(better_peer w2 .server.rss_per_subscriber_bytes min)
     echo "| W2: RSS per idle subscriber ≤ ½ better peer's | $(f "$s" 0) B | $(f "$p" 0) B | ≤ $(f "$(jq -n "$p / 2" 2>/dev/null || echo null)" 0) B | $(verdict "$s <= $p / 2") ($(f "$(jq -n "$s / $p" 2>/dev/null || echo null)" 2)× the peer's) |"
     echo "| W2: RSS per idle subscriber < 4 KiB | $(f "$s" 0) B | | < 4096 B | $(verdict "$s < 4096") |"

@@ -22,12 +22,16 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#ifdef SSEGW_FLOOR_URING
+#include <liburing.h>
+#endif
 
 #include <cerrno>
 #include <cinttypes>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -39,7 +43,8 @@ struct Options {
   unsigned size = 300;
   unsigned batch = 1;
   double duration = 10;
-  int writer_cpu = -1;  // -1: wherever the scheduler puts it
+  bool io_uring = false;  // one io_uring submission per tick instead of a write(2) per socket
+  int writer_cpu = -1;    // -1: wherever the scheduler puts it
   int reader_cpu = -1;
 };
 
@@ -62,7 +67,9 @@ bool parse(int argc, char** argv, Options& o) {
     char* end = nullptr;
     double v = std::strtod(argv[i + 1], &end);
     if (*end != '\0' || v < 0) return false;
-    if (flag == "--writer-cpu")
+    if (flag == "--io-uring")
+      o.io_uring = v != 0;
+    else if (flag == "--writer-cpu")
       o.writer_cpu = static_cast<int>(v);
     else if (flag == "--reader-cpu")
       o.reader_cpu = static_cast<int>(v);
@@ -117,6 +124,44 @@ void drain(const sockaddr_in& to, unsigned connections) {
   std::_Exit(0);
 }
 
+#ifdef SSEGW_FLOOR_URING
+// One tick's sends as one submission: what a loop that hands a fan-out's writes to io_uring at
+// the end of its turn would pay. Plain submission (no SQPOLL thread): every CPU cycle is this
+// process's.
+class UringSender {
+ public:
+  explicit UringSender(unsigned entries) {
+    if (io_uring_queue_init(entries, &ring_, 0) != 0) die("io_uring_queue_init");
+    entries_ = entries;
+  }
+  ~UringSender() { io_uring_queue_exit(&ring_); }
+  // Sends payload on every fd; returns how many sends came back short or failed.
+  uint64_t send_all(const std::vector<int>& fds, const std::string& payload) {
+    uint64_t short_sends = 0;
+    size_t next = 0;
+    while (next < fds.size()) {
+      unsigned batch = 0;
+      for (; next < fds.size() && batch < entries_; ++next, ++batch) {
+        io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
+        io_uring_prep_send(sqe, fds[next], payload.data(), payload.size(), MSG_DONTWAIT);
+      }
+      io_uring_submit_and_wait(&ring_, batch);
+      io_uring_cqe* cqe;
+      for (unsigned seen = 0; seen < batch; ++seen) {
+        if (io_uring_wait_cqe(&ring_, &cqe) != 0) die("io_uring_wait_cqe");
+        if (cqe->res != static_cast<int>(payload.size())) ++short_sends;
+        io_uring_cqe_seen(&ring_, cqe);
+      }
+    }
+    return short_sends;
+  }
+
+ private:
+  io_uring ring_;
+  unsigned entries_;
+};
+#endif
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -125,7 +170,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr,
                  "usage: ssegw-floor [--connections N (1000)] [--rate EVENTS_PER_S (100)]\n"
                  "                   [--size BYTES (300)] [--batch EVENTS_PER_WRITE (1)]\n"
-                 "                   [--duration S (10)] [--writer-cpu N] [--reader-cpu N]\n");
+                 "                   [--duration S (10)] [--writer-cpu N] [--reader-cpu N]\n"
+                 "                   [--io-uring 0|1 (0)]\n");
     return 2;
   }
   int listener = socket(AF_INET, SOCK_STREAM, 0);
@@ -160,6 +206,15 @@ int main(int argc, char** argv) {
   std::string payload;
   for (unsigned i = 0; i < o.batch; ++i) payload += event;
 
+#ifdef SSEGW_FLOOR_URING
+  std::unique_ptr<UringSender> uring;
+  if (o.io_uring) uring = std::make_unique<UringSender>(1024);
+#else
+  if (o.io_uring) {
+    std::fprintf(stderr, "ssegw-floor: built without liburing (liburing-dev)\n");
+    return 2;
+  }
+#endif
   uint64_t writes = 0, short_writes = 0;
   uint64_t period_ns = static_cast<uint64_t>(1e9 * o.batch / o.rate);
   uint64_t ticks = static_cast<uint64_t>(o.duration * o.rate / o.batch);
@@ -168,11 +223,17 @@ int main(int argc, char** argv) {
   timespec next;
   clock_gettime(CLOCK_MONOTONIC, &next);
   for (uint64_t t = 0; t < ticks; ++t) {
-    for (int fd : fds) {
-      ssize_t w = write(fd, payload.data(), payload.size());
-      ++writes;
-      if (w != static_cast<ssize_t>(payload.size())) ++short_writes;
-    }
+#ifdef SSEGW_FLOOR_URING
+    if (uring) {
+      short_writes += uring->send_all(fds, payload);
+      writes += fds.size();
+    } else
+#endif
+      for (int fd : fds) {
+        ssize_t w = write(fd, payload.data(), payload.size());
+        ++writes;
+        if (w != static_cast<ssize_t>(payload.size())) ++short_writes;
+      }
     next.tv_nsec += static_cast<long>(period_ns % 1000000000);
     next.tv_sec += static_cast<time_t>(period_ns / 1000000000);
     if (next.tv_nsec >= 1000000000) {
@@ -189,11 +250,13 @@ int main(int argc, char** argv) {
   double sys = seconds(after.ru_stime) - seconds(before.ru_stime);
   uint64_t deliveries = writes * o.batch;
   std::printf(
-      "{\"tool\":\"ssegw-floor\",\"connections\":%u,\"rate\":%g,\"size\":%u,\"batch\":%u,"
+      "{\"tool\":\"ssegw-floor\",\"io_uring\":%s,\"connections\":%u,\"rate\":%g,\"size\":%u,"
+      "\"batch\":%u,"
       "\"duration_s\":%g,\"writes\":%" PRIu64 ",\"short_writes\":%" PRIu64
       ",\"deliveries\":%" PRIu64
       ",\"cpu_user_s\":%.4f,\"cpu_sys_s\":%.4f,\"us_per_delivery\":%.4f}\n",
-      o.connections, o.rate, o.size, o.batch, o.duration, writes, short_writes, deliveries, user,
-      sys, deliveries ? (user + sys) * 1e6 / static_cast<double>(deliveries) : 0.0);
+      o.io_uring ? "true" : "false", o.connections, o.rate, o.size, o.batch, o.duration, writes,
+      short_writes, deliveries, user, sys,
+      deliveries ? (user + sys) * 1e6 / static_cast<double>(deliveries) : 0.0);
   return short_writes == 0 ? 0 : 1;
 }

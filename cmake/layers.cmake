@@ -28,6 +28,7 @@ set(SSEGW_LIBRARY_libuv PkgConfig::UV)
 set(SSEGW_LIBRARY_llhttp llhttp)
 set(SSEGW_LIBRARY_hiredis PkgConfig::HIREDIS)
 set(SSEGW_LIBRARY_nghttp2 PkgConfig::NGHTTP2)
+set(SSEGW_LIBRARY_liburing PkgConfig::URING)
 
 # A cell's words, without markdown (backticks, emphasis) and commas.
 function(_ssegw_cell_words cell out)
@@ -111,7 +112,7 @@ function(_ssegw_read_layers)
       if(NOT DEFINED SSEGW_LIBRARY_${library})
         message(FATAL_ERROR "docs/architecture.md: layer ${layer}: unknown library ${library} "
                             "(cmake/layers.cmake knows: threads yaml-cpp openssl prometheus libuv "
-                            "llhttp hiredis)")
+                            "llhttp hiredis nghttp2)")
       endif()
     endforeach()
     list(APPEND layers ${layer})

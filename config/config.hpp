@@ -38,9 +38,15 @@ struct SlowConsumerConfig {
   Duration stall_timeout = std::chrono::seconds(30);
 };
 
+// The most limits.max_channels_per_stream may allow: a stream's resume cursor (docs/protocol.md
+// "Multi-channel streams") grows with its channels and must fit in a Last-Event-ID header.
+inline constexpr uint32_t kMaxChannelsPerStream = 256;
+
 struct LimitsConfig {
   uint32_t max_connections = 50000;
   uint32_t max_channels = 100000;
+  // Channels one multi-channel stream (GET /v1/events?channel=...) may name; more is 400.
+  uint32_t max_channels_per_stream = 64;
   // Upstream sources open at once, all workers (in-memory hub; with Redis, leases decide).
   uint32_t max_sources = 1024;
   uint32_t max_header_bytes = 16 << 10;
@@ -58,6 +64,20 @@ struct LimitsConfig {
   // How long a request may wait for the worker that owns its channel (and, with Redis, for
   // Redis) before it is answered 503 owner_timeout.
   Duration owner_timeout = std::chrono::seconds(10);
+};
+
+// HTTP/2 on the client side (docs/protocol.md "HTTP/2"): h2c with prior knowledge on the plain
+// listener, h2 by ALPN over TLS.
+struct Http2Config {
+  bool enabled = true;
+  // Streams a client may have open on one connection (SETTINGS_MAX_CONCURRENT_STREAMS). 128:
+  // RFC 9113 advises no less than 100, and each open stream may hold up to
+  // slow_consumer.max_queued_bytes, so the bound is also a memory bound per connection.
+  uint32_t max_concurrent_streams = 128;
+  // The window each stream (and the connection) gives a client's request body
+  // (SETTINGS_INITIAL_WINDOW_SIZE). Request bodies are publishes of at most
+  // limits.max_event_bytes; 64 KiB lets a typical one arrive in one round trip.
+  uint32_t initial_window_size = 65535;
 };
 
 struct CorsConfig {
@@ -123,6 +143,11 @@ struct LogConfig {
 
 struct DemoConfig {
   bool enabled = false;
+};
+
+struct FanoutConfig {
+  // Each loop turn's writes as one io_uring submission (gateway/net/send_batch.hpp).
+  bool io_uring = false;
 };
 
 struct TlsConfig {
@@ -237,10 +262,12 @@ struct Config {
   HistoryConfig history;
   SlowConsumerConfig slow_consumer;
   LimitsConfig limits;
+  Http2Config http2;
   CorsConfig cors;
   AuthConfig auth;
   LogConfig log;
   DemoConfig demo;
+  FanoutConfig fanout;
   BackplaneConfig backplane;
   ListenerTlsConfig tls;
   std::vector<UpstreamConfig> upstreams;

@@ -5,7 +5,7 @@
 // only config/ includes yaml-cpp. One class, its methods in four files:
 // - loader.cpp: the walk over maps and lists, the scalar readers, the top level, load_string and
 //   load_file;
-// - loader_sections.cpp: history, slow_consumer, limits, cors, log, demo, backplane, tls;
+// - loader_sections.cpp: history, slow_consumer, limits, http2, cors, log, demo, backplane, tls;
 // - loader_auth.cpp: auth, auth.keys, auth.jwt;
 // - loader_upstreams.cpp: upstreams, sources, routes.
 #pragma once
@@ -101,8 +101,10 @@ class Loader {
   void slow_consumer(const Field& f, SlowConsumerConfig& s);
   void limits(const Field& f, LimitsConfig& l);
   void cors(const Field& f, CorsConfig& c);
+  void http2(const Field& f, Http2Config& h);
   void log(const Field& f, LogConfig& l);
   void demo(const Field& f, DemoConfig& d);
+  void fanout(const Field& f, FanoutConfig& o);
   void backplane(const Field& f, BackplaneConfig& b);
   void listener_tls(const Field& f, ListenerTlsConfig& t);
   // "file:line:column" of a mark, as fail() prefixes it.

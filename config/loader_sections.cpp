@@ -1,5 +1,5 @@
-// The Loader's readers for the plain sections: history, slow_consumer, limits, cors, log, demo,
-// backplane and tls.
+// The Loader's readers for the plain sections: history, slow_consumer, limits, http2, cors, log,
+// demo, fanout, backplane and tls.
 
 #include <chrono>
 #include <optional>
@@ -34,6 +34,10 @@ void Loader::limits(const Field& f, LimitsConfig& l) {
       {
           {"max_connections", [&](const Field& g) { l.max_connections = count32(g); }},
           {"max_channels", [&](const Field& g) { l.max_channels = count32(g); }},
+          {"max_channels_per_stream",
+           [&](const Field& g) {
+             l.max_channels_per_stream = static_cast<uint32_t>(count(g, kMaxChannelsPerStream));
+           }},
           {"max_sources", [&](const Field& g) { l.max_sources = count32(g); }},
           {"max_header_bytes", [&](const Field& g) { l.max_header_bytes = size32(g); }},
           {"max_event_bytes", [&](const Field& g) { l.max_event_bytes = size32(g); }},
@@ -51,6 +55,23 @@ void Loader::limits(const Field& f, LimitsConfig& l) {
       });
 }
 
+void Loader::http2(const Field& f, Http2Config& h) {
+  read_map(f.value, f.path,
+           {
+               {"enabled", [&](const Field& g) { h.enabled = boolean(g); }},
+               {"max_concurrent_streams",
+                [&](const Field& g) { h.max_concurrent_streams = count32(g); }},
+               // RFC 9113 6.5.2: at most 2^31-1. Below 16 KiB a publish would crawl.
+               {"initial_window_size",
+                [&](const Field& g) {
+                  uint64_t v = size(g);
+                  if (v < 16384 || v > 0x7fffffff)
+                    fail(g.mark(), g.path + ": must be between 16KiB and 2147483647 bytes");
+                  h.initial_window_size = static_cast<uint32_t>(v);
+                }},
+           });
+}
+
 void Loader::cors(const Field& f, CorsConfig& c) {
   read_map(f.value, f.path,
            {{"allow_origins", [&](const Field& g) { c.allow_origins = string_list(g); }}});
@@ -64,6 +85,10 @@ void Loader::log(const Field& f, LogConfig& l) {
 
 void Loader::demo(const Field& f, DemoConfig& d) {
   read_map(f.value, f.path, {{"enabled", [&](const Field& g) { d.enabled = boolean(g); }}});
+}
+
+void Loader::fanout(const Field& f, FanoutConfig& o) {
+  read_map(f.value, f.path, {{"io_uring", [&](const Field& g) { o.io_uring = boolean(g); }}});
 }
 
 void Loader::backplane(const Field& f, BackplaneConfig& b) {

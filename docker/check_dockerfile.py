@@ -43,6 +43,7 @@ TIMEOUT = 20  # seconds, for any one child process
 # Files of build/bin that stay out of the image on purpose.
 NOT_SHIPPED = {
     "ssegw-bench": "the load generator (bench/), a tool for benchmarks, not a server",
+    "ssegw-floor": "the kernel's price of a fan-out's writes (bench/), a benchmark, not a server",
 }
 NOT_SHIPPED_PATTERNS = ["*_tests", "*_test", "*fuzz*"]  # test programs
 

@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config
   libuv1-dev node-llhttp libyaml-cpp-dev prometheus-cpp-dev doctest-dev libssl-dev libhiredis-dev
-  libnghttp2-dev
+  libnghttp2-dev liburing-dev
   curl python3 openssl
 )
 # Test tools: promtool, a real browser for the demo page, Redis, and Node.js for the real-client

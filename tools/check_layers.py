@@ -35,6 +35,7 @@ LIBRARY_HEADERS = {
     "llhttp": ("llhttp.h",),
     "hiredis": ("hiredis/",),
     "nghttp2": ("nghttp2/",),
+    "liburing": ("liburing.h", "liburing/"),
 }
 SOURCE_EXTENSIONS = (".cpp", ".hpp", ".h", ".c", ".cc", ".inc")
 INCLUDE_RE = re.compile(r'^\s*#\s*include\s*([<"])([^>"]*)[>"]')

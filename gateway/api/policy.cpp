@@ -98,8 +98,6 @@ bool grants_route(const Principal& p, std::string_view path) {
   return false;
 }
 
-constexpr const char* kChannelNameRule =
-    "channel names are 1 to 200 characters of [A-Za-z0-9_.:@~-]";
 // A malformed generation name is a 404 like an unknown one: it names no generation, and the
 // answer tells nothing that the documented shape of the names does not.
 constexpr const char* kNoGeneration =
@@ -283,6 +281,9 @@ std::optional<Refusal> Policy::classify_stage(const http::Request& request, Perm
     case Route::kDemo:
       permit.kind = Kind::kDemo;
       break;
+    case Route::kEvents:
+      permit.kind = Kind::kMultiSubscribe;
+      return classify_channel_list(request, permit);
     default:
       permit.kind = Kind::kOps;
       break;
@@ -300,6 +301,7 @@ std::optional<Refusal> Policy::authenticate_stage(const http::Request& request, 
   switch (permit.kind) {
     case Kind::kPublish:
     case Kind::kSubscribe:
+    case Kind::kMultiSubscribe:
     case Kind::kInfo:
     case Kind::kCancel:
       reads_token = auth.reads_tokens();
@@ -405,6 +407,17 @@ std::optional<Refusal> Policy::authorize_stage(const http::Request& request, Per
         return std::nullopt;
       if (principal.kind == Principal::Kind::kAnonymous) return needs_token("a token is needed");
       return forbidden("the token does not allow subscribing to this channel");
+    case Kind::kMultiSubscribe:
+      // Each channel as its own subscribe would be; the first refused one refuses them all.
+      if (auth.anonymous_subscribe) return std::nullopt;
+      for (const std::string& channel : permit.channels) {
+        if (grants_subscribe(principal, channel)) continue;
+        if (principal.kind == Principal::Kind::kAnonymous) return needs_token("a token is needed");
+        std::string message = "the token does not allow subscribing to channel ";
+        base::append_json_string(message, channel);  // quoted; names are plain ASCII
+        return forbidden(std::move(message));
+      }
+      return std::nullopt;
     case Kind::kRoute: {
       const config::RouteConfig& route = *permit.route;
       if (route.auth == config::RouteAuth::kRequired && auth.guards_routes() &&

@@ -36,6 +36,7 @@
 #include <string_view>
 #include <unordered_map>
 #include <variant>
+#include <vector>
 
 #include "config/config.hpp"
 #include "gateway/api/budgets.hpp"
@@ -51,14 +52,15 @@
 namespace ssegw::api {
 
 enum class RequestKind {
-  kPublish,    // POST /v1/channels/{channel}/events
-  kSubscribe,  // GET /v1/channels/{channel}/events
-  kInfo,       // GET /v1/channels/{channel}
-  kRoute,      // a configured route: proxied to its upstream
-  kCancel,     // DELETE /v1/generations/{gen}: stops a running generation
-  kOps,        // GET /healthz, /readyz, /metrics
-  kDemo,       // GET / (demo.enabled)
-  kPreflight,  // OPTIONS on any of the above
+  kPublish,         // POST /v1/channels/{channel}/events
+  kSubscribe,       // GET /v1/channels/{channel}/events
+  kMultiSubscribe,  // GET /v1/events?channel=a&channel=b...: one stream of many channels
+  kInfo,            // GET /v1/channels/{channel}
+  kRoute,           // a configured route: proxied to its upstream
+  kCancel,          // DELETE /v1/generations/{gen}: stops a running generation
+  kOps,             // GET /healthz, /readyz, /metrics
+  kDemo,            // GET / (demo.enabled)
+  kPreflight,       // OPTIONS on any of the above
 };
 
 // Who sent a request, once its token has been checked.
@@ -134,6 +136,7 @@ class Permit {
   Route api_route = Route::kNotFound;
   // kPublish, kSubscribe, kInfo; kRoute: the SSE-Channel tee target; kCancel: the generation
   std::string channel;
+  std::vector<std::string> channels;           // kMultiSubscribe: in the query's order, distinct
   std::string event_type;                      // kPublish: "" for the default type
   const config::RouteConfig* route = nullptr;  // kRoute
   std::string allow;                           // kPreflight: the path's methods
@@ -186,6 +189,8 @@ class Policy {
                                                    int64_t now_unix) const;
   std::optional<Refusal> classify_stage(const http::Request&, Permit&, std::string_view, uint64_t,
                                         int64_t) const;
+  // Stage 1 for GET /v1/events: the channel= list.
+  std::optional<Refusal> classify_channel_list(const http::Request& request, Permit& permit) const;
   std::optional<Refusal> authenticate_stage(const http::Request&, Permit&, std::string_view,
                                             uint64_t, int64_t) const;
   std::optional<Refusal> authorize_stage(const http::Request&, Permit&, std::string_view, uint64_t,

@@ -27,6 +27,37 @@ bool valid_event_type(std::string_view type) {
   return true;
 }
 
+ChannelList parse_channel_list(std::string_view query, size_t max) {
+  ChannelList list;
+  std::string name;
+  while (!query.empty()) {
+    size_t amp = query.find('&');
+    std::string_view pair = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+    size_t eq = pair.find('=');
+    if (pair.substr(0, eq) != "channel") continue;  // last_event_id, access_token, ...
+    std::string_view raw = eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1);
+    if (!http::percent_decode(raw, name) || !valid_channel_name(name)) {
+      list.error = ChannelList::Error::kInvalid;
+      return list;
+    }
+    if (list.names.size() == max) {
+      list.error = ChannelList::Error::kTooMany;
+      return list;
+    }
+    // Quadratic, but over at most max (config::kMaxChannelsPerStream) short names.
+    for (const std::string& seen : list.names) {
+      if (seen != name) continue;
+      list.error = ChannelList::Error::kDuplicate;
+      list.bad = name;
+      return list;
+    }
+    list.names.push_back(name);
+  }
+  if (list.names.empty()) list.error = ChannelList::Error::kMissing;
+  return list;
+}
+
 RouteMatch match_route(std::string_view path) {
   RouteMatch match;
   if (path == "/healthz") {
@@ -35,6 +66,8 @@ RouteMatch match_route(std::string_view path) {
     match.route = Route::kReadyz;
   } else if (path == "/metrics") {
     match.route = Route::kMetrics;
+  } else if (path == "/v1/events") {
+    match.route = Route::kEvents;
   } else if (path == "/") {
     match.route = Route::kDemo;
   } else if (path.starts_with("/v1/channels/")) {
@@ -86,6 +119,8 @@ const char* route_label(Route route) {
       return "/";
     case Route::kGeneration:
       return "/v1/generations/{gen}";
+    case Route::kEvents:
+      return "/v1/events";
     case Route::kNotFound:
       break;
   }

@@ -319,6 +319,7 @@ void RedisBackplane::admit(const std::string& channel, const ChannelState& state
     return;
   }
   admission.status = state.finished ? Status::kEnded : Status::kLive;
+  admission.last_id = state.cursor;  // where the subscriber joins
   if (read) {
     // The first the client can have: the stream's, or the oldest kept when the read dropped.
     std::optional<hub::EventId> first = read->first;

@@ -1,5 +1,5 @@
-// The answering side of one request, whatever carries it (an HTTP/1.1 connection; an HTTP/2
-// stream later). Handlers see only this interface, never the transport.
+// The answering side of one request, whatever carries it (an HTTP/1.1 connection, an HTTP/2
+// stream). Handlers see only this interface, never the transport.
 //
 // Rules:
 // - A request is answered exactly once, in one of three ways:
@@ -46,6 +46,10 @@ class Exchange {
   // A complete answer: the body with its Content-Length, or none at all for 204 and 304.
   virtual void respond(int status, std::string_view content_type, std::string_view body,
                        std::string_view extra_headers = {}) = 0;
+  // A JSON error answer ({"error":{"code","message"}}). Over HTTP/1.1, 400, 408, 413 and 431
+  // close the connection after it: the rest of the input cannot be trusted to frame requests.
+  virtual void respond_error(int status, const char* code, std::string_view message,
+                             std::string_view extra_headers = {}) = 0;
   virtual AnswerSlot defer() = 0;
   virtual void complete(AnswerSlot slot, int status, std::string_view content_type,
                         std::string_view body, std::string_view extra_headers = {}) = 0;
@@ -62,6 +66,8 @@ class Exchange {
   // The answer cannot be completed: the client must see that it was cut short.
   virtual void abort() = 0;
 
+  // A streamed answer is open (started and not ended).
+  virtual bool streaming() const = 0;
   // Bytes written to the transport that it has not passed on yet, and progress counters.
   virtual size_t unsent_bytes() const = 0;
   virtual uint64_t bytes_written() const = 0;

@@ -42,8 +42,13 @@ Session::Session(net::Loop& loop, const Limits& limits, uint64_t id)
 
 Session::~Session() = default;
 
-void Session::start() {
+void Session::start(H2Session::Handler* h2, bool h2_only) {
   phase_started_ms_ = loop().now_ms();
+  h2_handler_ = h2;
+  if (h2 && h2_only) {
+    start_http2({});
+    if (!is_open()) return;
+  }
   start_reading();
 }
 
@@ -63,6 +68,14 @@ void Session::refuse(int status, const char* code, std::string_view message,
 // ---- input ------------------------------------------------------------------------------------
 
 void Session::on_data(const char* data, size_t length) {
+  if (h2_) {
+    h2_->on_data(data, length);
+    return;
+  }
+  if (h2_handler_) {
+    sniff(data, length);
+    return;
+  }
   if (phase_ == Phase::kClosing) return;
   // A stream that ends only by closing (SSE) takes no more requests: reading only notices the
   // client leaving.
@@ -138,6 +151,10 @@ void Session::on_read_end(int) {
 }
 
 void Session::on_drained() {
+  if (h2_) {
+    h2_->on_output_progress();
+    return;
+  }
   if (phase_ == Phase::kStreaming) {
     on_stream_drained();
     return;
@@ -151,12 +168,18 @@ void Session::on_drained() {
 }
 
 void Session::on_write_progress() {
+  if (h2_) {
+    h2_->on_output_progress();
+    return;
+  }
   if (phase_ == Phase::kStreaming) on_stream_progress();
 }
 
 void Session::on_close() {
-  lifetime_.reset();  // callbacks that come back from now on find the exchange gone
+  lifetime_.reset();       // callbacks that come back from now on find the exchange gone
+  if (h2_) h2_->closed();  // every stream's handler gives back what it holds
   on_session_closed();
+  h2_.reset();
 }
 
 // ---- requests ---------------------------------------------------------------------------------
@@ -404,6 +427,10 @@ void Session::end_stream() {
 
 void Session::tick(uint64_t now_ms) {
   if (!is_open()) return;
+  if (h2_) {
+    h2_->tick(now_ms);
+    return;
+  }
   switch (phase_) {
     case Phase::kRequest: {
       uint64_t waited = now_ms - phase_started_ms_;
@@ -456,6 +483,10 @@ void Session::timed_out() {
 
 void Session::begin_shutdown() {
   shutting_down_ = true;
+  if (h2_) {
+    h2_->begin_shutdown();
+    return;
+  }
   switch (phase_) {
     case Phase::kRequest:
       if (!parser_.in_progress() && pending_input_.empty() && idle_output() && pending_.empty())

@@ -2,6 +2,10 @@
 // the framing, pipelining, keep-alive, 100-continue and timeouts; what each request means is its
 // subclass's business (handle()), which answers through the session's Exchange interface.
 //
+// A connection whose first bytes are HTTP/2's client preface (h2c with prior knowledge), or whose
+// TLS handshake chose "h2" by ALPN, is HTTP/2 instead: the session hands its bytes to an
+// H2Session (h2_session.hpp), and the subclass's h2 handler answers each stream.
+//
 // Rules:
 // - The object is deleted only by TcpStream's close callback (after on_close()); every path that
 //   ends a connection calls close(), which is idempotent.
@@ -24,7 +28,9 @@
 #include <vector>
 
 #include "gateway/http/exchange.hpp"
+#include "gateway/http/h2_session.hpp"
 #include "gateway/http/request_parser.hpp"
+#include "gateway/http/stream_handler.hpp"
 #include "gateway/net/tcp_stream.hpp"
 
 namespace ssegw::http {
@@ -37,6 +43,7 @@ class Session : public net::TcpStream, public Exchange {
     uint64_t header_timeout_ms = 10000;  // a request must be complete within this
     uint64_t idle_timeout_ms = 60000;    // an idle keep-alive connection is closed after this
     uint64_t answer_timeout_ms = 10000;  // a deferred or awaited answer must come within this
+    H2Session::Limits http2;
   };
   // Publishes in flight per connection, before reading waits for their answers.
   static constexpr size_t kMaxPendingAnswers = 64;
@@ -47,7 +54,10 @@ class Session : public net::TcpStream, public Exchange {
 
   Session(net::Loop& loop, const Limits& limits, uint64_t id);
 
-  void start();
+  // h2: HTTP/2 is spoken when the client starts with its preface, answered by h2; nullptr:
+  // HTTP/1.1 only. h2_only: TLS chose "h2" by ALPN, so HTTP/2 from the first byte.
+  void start(H2Session::Handler* h2 = nullptr, bool h2_only = false);
+  bool http2() const { return h2_ != nullptr; }
   // Answers a connection that is not served (over a limit) and closes it after the answer.
   void refuse(int status, const char* code, std::string_view message,
               std::string_view extra_headers = {});
@@ -64,6 +74,8 @@ class Session : public net::TcpStream, public Exchange {
   void close_after() override { close_after_ = true; }
   void respond(int status, std::string_view content_type, std::string_view body,
                std::string_view extra_headers = {}) override;
+  void respond_error(int status, const char* code, std::string_view message,
+                     std::string_view extra_headers = {}) override;
   AnswerSlot defer() override;
   void complete(AnswerSlot slot, int status, std::string_view content_type, std::string_view body,
                 std::string_view extra_headers = {}) override;
@@ -73,16 +85,12 @@ class Session : public net::TcpStream, public Exchange {
   void write_prefixed(std::string_view prefix, const base::FrameRef& frame, size_t offset) override;
   void end_stream() override;
   void abort() override { close(); }
+  bool streaming() const override { return phase_ == Phase::kStreaming; }
   size_t unsent_bytes() const override { return queued_bytes(); }
   uint64_t bytes_written() const override { return TcpStream::bytes_written(); }
   uint64_t bytes_acked() const override { return TcpStream::bytes_acked(); }
   uint64_t id() const override { return id_; }
   Lifetime lifetime() const override;
-
-  // A JSON error answer ({"error":{"code","message"}}); 400, 408, 413 and 431 close the
-  // connection after it, since the rest of the input cannot be trusted to frame requests.
-  void respond_error(int status, const char* code, std::string_view message,
-                     std::string_view extra_headers = {});
 
  protected:
   ~Session() override;
@@ -95,10 +103,7 @@ class Session : public net::TcpStream, public Exchange {
   virtual void count(const char* label, int status) = 0;
   // The error a deferred or awaited answer gets when answer_timeout_ms passes; also the place to
   // count it and to forget what was waited for.
-  struct Timeout {
-    const char* code;
-    std::string message;
-  };
+  using Timeout = StreamHandler::Timeout;
   virtual Timeout answer_timeout() = 0;
   // The stream in progress: its output drained, or shrank (for backpressure).
   virtual void on_stream_drained() {}
@@ -106,7 +111,6 @@ class Session : public net::TcpStream, public Exchange {
   // The connection is closing: the last call before the object goes.
   virtual void on_session_closed() {}
 
-  bool streaming() const { return phase_ == Phase::kStreaming; }
   bool draining() const { return shutting_down_; }
 
  private:
@@ -134,7 +138,11 @@ class Session : public net::TcpStream, public Exchange {
   void on_drained() override;
   void on_write_progress() override;
   void on_close() override;
+  void before_flush() override;
 
+  // The first bytes: HTTP/2's preface, or HTTP/1.1 (sniffing, then the rest as usual).
+  void sniff(const char* data, size_t length);
+  void start_http2(std::string_view first_bytes);
   size_t parse(const char* data, size_t length);
   void process_pending();
   void resume_requests();
@@ -156,6 +164,8 @@ class Session : public net::TcpStream, public Exchange {
   AnswerSlot next_slot_ = 1;
   std::string answer_headers_;
   const char* label_ = "unmatched";
+  H2Session::Handler* h2_handler_ = nullptr;  // while the first bytes may still be a preface
+  std::unique_ptr<H2Session> h2_;
   mutable std::shared_ptr<const void> lifetime_;  // made on first use: most never need one
   Phase phase_ = Phase::kRequest;
   bool close_after_ = false;

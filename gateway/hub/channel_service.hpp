@@ -42,6 +42,10 @@ enum class Refusal {
 struct ResumeRequest {
   bool present = false;
   std::string last_event_id;
+  // A multi-channel stream's cursor says the client has nothing of this channel yet (its entry
+  // is "x"; last_event_id is then "0-0"): everything retained, without a gap notice unless an
+  // event was evicted.
+  bool before_first = false;
 };
 
 struct ChannelInfo {
@@ -68,6 +72,10 @@ struct Admission {
   Status status = Status::kRefused;
   Refusal refused = Refusal::kNone;
   std::vector<base::FrameRef> replay;  // kLive and kEnded: to send first, in order
+  // kLive and kEnded: the channel's last event id where the subscriber joins (after the replay),
+  // 0-0 when the channel has none. A multi-channel stream's cursor starts from it, so that a
+  // channel that has sent nothing yet still resumes exactly (docs/protocol.md).
+  EventId last_id;
 
   // The subscriber got its stream: live, or a finished channel's rest.
   bool served() const { return status == Status::kLive || status == Status::kEnded; }

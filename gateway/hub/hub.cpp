@@ -222,6 +222,7 @@ Admission Hub::admit(std::string_view name, const ResumeRequest& resume) {
   }
   admission.replay = replay_frames(*channel, plan);
   admission.status = channel->finished() ? Status::kEnded : Status::kLive;
+  admission.last_id = channel->last_id();
   return admission;
 }
 

@@ -4,7 +4,8 @@
 //
 // The window is the retained events, oldest first, seen through their ids. A resume id is
 // "known" when it is a retained event, or the id just before the first one (the last one
-// evicted): then nothing between it and the start can be missing. Otherwise (unknown, older
+// evicted), or, for ResumeRequest::before_first, the start while nothing was evicted: then
+// nothing between it and the start can be missing. Otherwise (unknown, older
 // than the window, or unparseable) the replay starts with a gap notice and then everything.
 #pragma once
 
@@ -89,8 +90,11 @@ class ReplayPlanner {
         hi = mid;
     }
     plan.start = lo;
+    // A multi-channel stream's "before the channel's first event" is known while nothing was
+    // evicted; a client's own 0-0 is an id like any other (older than the history: a gap).
     bool known = (lo > 0 && id_at(lo - 1) == last) ||
-                 (lo == 0 && channel.known_before && *channel.known_before == last);
+                 (lo == 0 && channel.known_before && *channel.known_before == last) ||
+                 (lo == 0 && !channel.known_before && resume.before_first);
     plan.gap = !known;
     return plan;
   }

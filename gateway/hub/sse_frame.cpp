@@ -67,6 +67,22 @@ base::FrameRef make_event_frame(const EventId& id, std::string_view type, std::s
   return make_frame(&id, type, data);
 }
 
+FrameHead parse_frame_head(std::string_view raw) {
+  FrameHead head;
+  // The line after `field`, if raw continues with it at head.rest.
+  auto line = [&](std::string_view field, std::string_view& value) {
+    std::string_view at = raw.substr(head.rest);
+    if (!at.starts_with(field)) return;
+    size_t end = at.find('\n');
+    if (end == std::string_view::npos) return;
+    value = at.substr(field.size(), end - field.size());
+    head.rest += end + 1;
+  };
+  line("id: ", head.id);
+  line("event: ", head.type);
+  return head;
+}
+
 base::FrameRef make_unnumbered_event_frame(std::string_view type, std::string_view data) {
   return make_frame(nullptr, type, data);
 }

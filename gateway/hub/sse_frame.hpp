@@ -14,6 +14,16 @@ namespace ssegw::hub {
 // line; the type "message" (the SSE default) and an empty type write no event: line.
 base::FrameRef make_event_frame(const EventId& id, std::string_view type, std::string_view data);
 
+// The lines of an event frame made here that a multi-channel stream writes its own way: the id
+// ("" when none), the type ("" for the default) and where the rest (the data lines and the blank
+// line) starts. Reads only the frame's first two lines.
+struct FrameHead {
+  std::string_view id;
+  std::string_view type;
+  size_t rest = 0;
+};
+FrameHead parse_frame_head(std::string_view raw);
+
 // The same without an id line (for the gap notice, which is not part of the channel's stream).
 base::FrameRef make_unnumbered_event_frame(std::string_view type, std::string_view data);
 

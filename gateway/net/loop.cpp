@@ -62,10 +62,15 @@ std::string Loop::open_handles() {
 }
 
 void Loop::forget(TcpStream* stream) {
-  auto it = std::find(dirty_.begin(), dirty_.end(), stream);
-  if (it != dirty_.end()) *it = nullptr;
-  it = std::find(flushing_.begin(), flushing_.end(), stream);
-  if (it != flushing_.end()) *it = nullptr;
+  for (auto* list : {&dirty_, &flushing_, &batched_, &unbatched_}) {
+    auto it = std::find(list->begin(), list->end(), stream);
+    if (it != list->end()) *it = nullptr;
+  }
+}
+
+bool Loop::use_send_batch() {
+  if (!send_batch_) send_batch_ = SendBatch::create();
+  return send_batch_ != nullptr;
 }
 
 void Loop::flush_dirty() {
@@ -74,6 +79,10 @@ void Loop::flush_dirty() {
   // flush until nothing new became dirty, swapping lists to keep the one being walked stable.
   while (!self->dirty_.empty()) {
     self->flushing_.swap(self->dirty_);
+    if (self->send_batch_ && self->flushing_.size() >= 2) {
+      self->flush_batched();
+      continue;
+    }
     for (size_t i = 0; i < self->flushing_.size(); ++i) {
       TcpStream* stream = self->flushing_[i];
       if (!stream) continue;
@@ -82,6 +91,39 @@ void Loop::flush_dirty() {
     }
     self->flushing_.clear();
   }
+}
+
+// First every batchable stream's bytes go into the batch, and nothing else runs: no callback can
+// close a stream whose queue the batch points into. Then each stream hears what its send took,
+// and the others flush as usual; a stream closed by a callback meanwhile is forgotten (null).
+void Loop::flush_batched() {
+  SendBatch& batch = *send_batch_;
+  batch.clear();
+  batched_.clear();
+  unbatched_.clear();
+  // Each stream's last bytes first (HTTP/2 serialises here); that may close or open connections,
+  // so no socket is looked at before every stream has had its turn.
+  for (TcpStream* stream : flushing_) {
+    if (!stream) continue;
+    stream->dirty_ = false;
+    if (stream->is_open()) stream->before_flush();
+  }
+  for (TcpStream* stream : flushing_) {
+    if (!stream) continue;
+    if (stream->add_to(batch))
+      batched_.push_back(stream);
+    else
+      unbatched_.push_back(stream);
+  }
+  flushing_.clear();
+  if (batch.size() > 0) batch.run();
+  for (size_t i = 0; i < batched_.size(); ++i)
+    if (TcpStream* stream = batched_[i]) stream->sent(batch.results()[i]);
+  batched_.clear();
+  for (size_t i = 0; i < unbatched_.size(); ++i)
+    if (TcpStream* stream = unbatched_[i]) stream->flush();
+  unbatched_.clear();
+  if (send_batch_->broken()) send_batch_.reset();  // from now on, libuv writes everything
 }
 
 }  // namespace ssegw::net

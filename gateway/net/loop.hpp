@@ -10,6 +10,9 @@
 //   the streams already waiting in that turn (a fan-out's subscribers), so that a publisher
 //   hears back before the kernel has taken the event to every subscriber.
 // - A stream that closes removes itself from the dirty list (forget()).
+// - With a SendBatch (fanout.io_uring), a pass with two or more streams to flush sends them in
+//   one io_uring submission (send_batch.hpp); each stream then finishes its flush with what its
+//   send took, the usual way, with its callbacks.
 // - The loop's own two handles follow handle.hpp like every other: close() closes them, and
 //   finish() runs the loop until every handle has closed, then closes the loop. A loop that still
 //   has a handle then is a leak: finish() returns UV_EBUSY and open_handles() names them.
@@ -18,10 +21,12 @@
 #include <uv.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "gateway/net/handle.hpp"
+#include "gateway/net/send_batch.hpp"
 
 namespace ssegw::net {
 
@@ -45,6 +50,11 @@ class Loop {
   std::string open_handles();
 
   uint64_t now_ms() const { return uv_now(&loop_.loop); }
+
+  // Flush passes send through one io_uring submission (fanout.io_uring). False when this
+  // kernel refuses io_uring: the loop then writes as without it.
+  bool use_send_batch();
+  bool send_batch_enabled() const { return send_batch_ != nullptr; }
 
   void mark_dirty(TcpStream* stream, bool first = false) {
     if (first)
@@ -77,12 +87,16 @@ class Loop {
   };
 
   void flush_dirty();
+  void flush_batched();
 
   UvLoop loop_;
   FlushHook<uv_check_t> check_;
   FlushHook<uv_prepare_t> prepare_;
   std::vector<TcpStream*> dirty_;
   std::vector<TcpStream*> flushing_;
+  std::unique_ptr<SendBatch> send_batch_;
+  std::vector<TcpStream*> batched_;    // in the batch being sent, in its order
+  std::vector<TcpStream*> unbatched_;  // flushed the usual way after it
   char read_buffer_[kReadBufferSize];
 };
 

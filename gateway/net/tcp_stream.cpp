@@ -3,6 +3,7 @@
 #include <sys/ioctl.h>
 
 #include <algorithm>
+#include <cerrno>
 
 #include "gateway/base/check.hpp"
 #include "gateway/net/tls_session.hpp"
@@ -131,7 +132,15 @@ void TcpStream::consume(size_t bytes) {
   }
 }
 
+void TcpStream::want_flush(bool first) {
+  if (!is_open() || dirty_) return;
+  dirty_ = true;
+  loop_.mark_dirty(this, first);
+}
+
 void TcpStream::flush() {
+  if (!is_open()) return;
+  before_flush();
   if (!is_open() || write_in_flight_) return;
   if (tls_) [[unlikely]] {
     flush_tls(false);
@@ -167,6 +176,36 @@ void TcpStream::flush() {
     return;
   }
   write_in_flight_ = true;
+}
+
+bool TcpStream::add_to(SendBatch& batch) {
+  // A TLS stream's queue is plaintext: flush() encrypts it first.
+  if (!is_open() || write_in_flight_ || queue_.empty() || tls_) return false;
+  uv_os_fd_t fd;
+  if (uv_fileno(uv_handle(), &fd) != 0) return false;
+  uv_buf_t bufs[kMaxBuffers];
+  size_t n = fill_buffers(bufs, kMaxBuffers);
+  // libuv's uv_buf_t is laid out as struct iovec on Unix (uv-unix.h).
+  static_assert(sizeof(uv_buf_t) == sizeof(iovec));
+  batch.add(fd, reinterpret_cast<const iovec*>(bufs), n);
+  return true;
+}
+
+void TcpStream::sent(int result) {
+  if (!is_open()) return;
+  if (result == -EAGAIN || result == -EWOULDBLOCK) {
+    flush();  // a full socket: libuv waits for it
+    return;
+  }
+  if (result < 0) {
+    close();
+    return;
+  }
+  consume(static_cast<size_t>(result));
+  if (queue_.empty())
+    after_drain();
+  else
+    flush();  // the rest: what the socket could not take, or past kMaxBuffers
 }
 
 void TcpStream::on_write(uv_write_t* req, int status) {

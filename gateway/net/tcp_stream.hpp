@@ -31,6 +31,7 @@
 #include "gateway/net/frame_queue.hpp"
 #include "gateway/net/handle.hpp"
 #include "gateway/net/loop.hpp"
+#include "gateway/net/send_batch.hpp"
 
 namespace ssegw::net {
 
@@ -88,8 +89,17 @@ class TcpStream : public Handle<TcpStream, uv_tcp_t> {
   Loop& loop() { return loop_; }
   std::string peer_address() const;
 
+  // Asks for this turn's flush pass even with nothing queued: an engine that frames its output
+  // late (HTTP/2) queues it from before_flush(), once per turn however many writes asked.
+  // `first` as for write().
+  void want_flush(bool first = false);
+
   // For the Loop's flush pass.
   void flush();
+  // A batched pass (send_batch.hpp): adds this stream's queued bytes as one send, when it has
+  // some and no write in flight; then sent() gets what the send took (bytes, or -errno).
+  bool add_to(SendBatch& batch);
+  void sent(int result);
 
  protected:
   virtual ~TcpStream();
@@ -104,6 +114,8 @@ class TcpStream : public Handle<TcpStream, uv_tcp_t> {
   virtual void on_connected(int status) {}
   // The last call before the object is deleted.
   virtual void on_close() {}
+  // The flush pass is about to write: the last moment to queue this turn's bytes.
+  virtual void before_flush() {}
   // With TLS, once per connection: the handshake completed (true) or failed, or the connection
   // ended before it completed (false).
   virtual void on_tls_handshake(bool ok) {}

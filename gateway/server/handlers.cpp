@@ -5,8 +5,10 @@
 #include "gateway/base/json.hpp"
 #include "gateway/http/response.hpp"
 #include "gateway/hub/generation.hpp"
-#include "gateway/server/connection.hpp"
+#include "gateway/hub/stream_cursor.hpp"
+#include "gateway/server/multi_stream.hpp"
 #include "gateway/server/proxy_response.hpp"
+#include "gateway/server/responder.hpp"
 #include "gateway/server/sse_stream.hpp"
 #include "gateway/server/worker.hpp"
 #include "upstream/forwarding.hpp"
@@ -71,7 +73,8 @@ std::string info_json(const std::string& channel, const hub::ChannelInfo& info) 
 }
 
 // The resume point a subscriber asks for: Last-Event-ID, else ?last_event_id=.
-hub::ResumeRequest resume_request(const http::Request& request) {
+// At most max bytes of it are kept (a multi-channel stream's cursor is longer than an id).
+hub::ResumeRequest resume_request(const http::Request& request, size_t max = 256) {
   hub::ResumeRequest resume;
   std::string_view header = request.header("last-event-id");
   if (!header.empty()) {
@@ -92,7 +95,7 @@ hub::ResumeRequest resume_request(const http::Request& request) {
         break;
     }
   }
-  if (resume.last_event_id.size() > 256) resume.last_event_id.resize(256);
+  if (resume.last_event_id.size() > max) resume.last_event_id.resize(max);
   return resume;
 }
 
@@ -113,9 +116,10 @@ void strip_gateway_credentials(upstream::OutgoingRequest& request, bool authoriz
 
 // A publish's answer comes from the channel's owner: at once here, or later from another worker
 // or Redis. Deferring it lets the next pipelined publish go ahead meanwhile.
-void publish(Connection& c, http::Request& request, const api::Permit& permit) {
+void publish(Responder& r, http::Request& request, const api::Permit& permit) {
+  http::Exchange& c = r.exchange();
   http::AnswerSlot slot = c.defer();
-  c.worker().channels().publish(
+  r.worker().channels().publish(
       permit.channel, permit.event_type, std::move(request.body),
       [c = &c, life = c.lifetime(), slot,
        channel = permit.channel](const hub::PublishOutcome& outcome) {
@@ -130,20 +134,42 @@ void publish(Connection& c, http::Request& request, const api::Permit& permit) {
       });
 }
 
-void subscribe(Connection& c, const http::Request& request, const api::Permit& permit) {
-  c.close_after();  // a stream ends only by closing
+void subscribe(Responder& r, const http::Request& request, const api::Permit& permit) {
+  http::Exchange& c = r.exchange();
+  c.close_after();  // a stream ends only by closing (over HTTP/1.1)
   hub::ResumeRequest resume = resume_request(request);
-  c.await_stream(std::make_unique<SseStream>(c.worker(), c, permit.channel));
-  c.worker().channels().subscribe(
+  r.await_stream(std::make_unique<SseStream>(r.worker(), c, permit.channel));
+  r.worker().channels().subscribe(
       permit.channel, resume,
-      [c = &c, life = c.lifetime()](hub::Admission& admission) -> hub::Member {
+      [r = &r, life = c.lifetime()](hub::Admission& admission) -> hub::Member {
         if (!http::Exchange::alive(life)) return {};
-        return c->joined(admission);
+        return r->joined(admission);
       });
 }
 
-void info(Connection& c, const api::Permit& permit) {
-  c.worker().channels().info(
+// GET /v1/events: every channel joins on its own (here, on its owner, or in Redis), and the
+// stream's head goes out once all have answered (multi_stream.hpp).
+void subscribe_many(Responder& r, const http::Request& request, api::Permit& permit) {
+  http::Exchange& exchange = r.exchange();
+  exchange.close_after();  // a stream ends only by closing
+  size_t count = permit.channels.size();
+  // One byte more than any cursor of these channels: a longer one is not theirs.
+  hub::ResumeRequest resume = resume_request(request, hub::max_stream_cursor_length(count) + 1);
+  MultiStream& stream = r.await_multi(
+      std::make_unique<MultiStream>(r.worker(), exchange, std::move(permit.channels), resume));
+  for (size_t i = 0; i < count && r.awaiting_multi(); ++i) {
+    r.worker().channels().subscribe(
+        stream.channel(i), stream.resume(i),
+        [r = &r, life = exchange.lifetime(), i](hub::Admission& admission) -> hub::Member {
+          if (!http::Exchange::alive(life)) return {};
+          return r->multi_joined(i, admission);
+        });
+  }
+}
+
+void info(Responder& r, const api::Permit& permit) {
+  http::Exchange& c = r.exchange();
+  r.worker().channels().info(
       permit.channel,
       [c = &c, life = c.lifetime(), channel = permit.channel](const hub::InfoOutcome& outcome) {
         if (!http::Exchange::alive(life)) return;
@@ -164,11 +190,12 @@ void register_generation(Worker& worker, upstream::RouteProxy& proxy,
   proxy.hold(worker.generations().add(proxy.channel(), principal.starter(), proxy));
 }
 
-void route(Connection& c, http::Request& request, api::Permit permit) {
-  Worker& worker = c.worker();
+void route(Responder& r, http::Request& request, api::Permit permit) {
+  http::Exchange& c = r.exchange();
+  Worker& worker = r.worker();
   hub::ChannelService& channels = worker.channels();
   const config::RouteConfig& route = *permit.route;
-  upstream::OutgoingRequest outgoing = upstream::forwardable_request(request, c.client_ip());
+  upstream::OutgoingRequest outgoing = upstream::forwardable_request(request, r.client_ip());
   strip_gateway_credentials(outgoing, permit.strip_credentials);
   upstream::Recording recording;
   bool respond_async = false;
@@ -230,13 +257,14 @@ void route(Connection& c, http::Request& request, api::Permit permit) {
   proxy->hold(std::move(permit.stream_slot));
   proxy->hold(std::move(permit.budget_slot));
   register_generation(worker, *proxy, permit.principal);
-  ProxyResponse& started = c.proxy(std::move(response));
+  ProxyResponse& started = r.proxy(std::move(response));
   started.start(std::move(proxy), std::move(outgoing), std::move(permit.upstream_slot));
 }
 
 // DELETE /v1/generations/{gen}: answered once the worker that runs it (or Redis) has.
-void cancel(Connection& c, const api::Permit& permit) {
-  c.worker().generations().cancel(
+void cancel(Responder& r, const api::Permit& permit) {
+  http::Exchange& c = r.exchange();
+  r.worker().generations().cancel(
       permit.channel, permit.cancel,
       [c = &c, life = c.lifetime(), name = permit.channel](CancelOutcome outcome) {
         if (!http::Exchange::alive(life)) return;
@@ -262,8 +290,9 @@ void cancel(Connection& c, const api::Permit& permit) {
       });
 }
 
-void ops(Connection& c, const api::Permit& permit) {
-  Worker& worker = c.worker();
+void ops(Responder& r, const api::Permit& permit) {
+  http::Exchange& c = r.exchange();
+  Worker& worker = r.worker();
   switch (permit.api_route) {
     case api::Route::kReadyz:
       if (worker.draining())
@@ -282,8 +311,9 @@ void ops(Connection& c, const api::Permit& permit) {
   }
 }
 
-void preflight(Connection& c, const http::Request& request, const api::Permit& permit) {
-  const api::CorsPolicy& cors = c.worker().shared().policy.cors();
+void preflight(Responder& r, const http::Request& request, const api::Permit& permit) {
+  http::Exchange& c = r.exchange();
+  const api::CorsPolicy& cors = r.worker().shared().policy.cors();
   std::string headers = "Allow: " + permit.allow + "\r\n";
   // A route's preflight always lists what the browser may send; the gateway's own paths do so
   // for CORS preflights (Access-Control-Request-Method) only, and carry the usual CORS lines
@@ -297,29 +327,33 @@ void preflight(Connection& c, const http::Request& request, const api::Permit& p
 
 }  // namespace
 
-void handle_request(Connection& c, http::Request& request, api::Permit permit) {
+void handle_request(Responder& r, http::Request& request, api::Permit permit) {
+  http::Exchange& c = r.exchange();
   c.set_label(permit.label);
   switch (permit.kind) {
     case Kind::kPreflight:
-      preflight(c, request, permit);
+      preflight(r, request, permit);
       return;
     case Kind::kPublish:
-      publish(c, request, permit);
+      publish(r, request, permit);
       return;
     case Kind::kSubscribe:
-      subscribe(c, request, permit);
+      subscribe(r, request, permit);
+      return;
+    case Kind::kMultiSubscribe:
+      subscribe_many(r, request, permit);
       return;
     case Kind::kInfo:
-      info(c, permit);
+      info(r, permit);
       return;
     case Kind::kRoute:
-      route(c, request, std::move(permit));
+      route(r, request, std::move(permit));
       return;
     case Kind::kCancel:
-      cancel(c, permit);
+      cancel(r, permit);
       return;
     case Kind::kOps:
-      ops(c, permit);
+      ops(r, permit);
       return;
     case Kind::kDemo:
       c.respond(200, "text/html; charset=utf-8", api::demo_page_html(),

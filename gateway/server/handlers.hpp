@@ -1,8 +1,8 @@
 // The handlers of the gateway's requests (docs/protocol.md): publish, subscribe, channel info, a
 // proxied route, a generation's cancel, the operations endpoints, preflights and the demo page.
 // Each runs only with the api::Permit the policy stage made for its request, and answers through
-// the connection's Exchange: at once, or later when a channel's owner or Redis answers (the
-// callbacks check that the connection is still there).
+// its responder's Exchange (an HTTP/1.1 connection or an HTTP/2 stream): at once, or later when a
+// channel's owner or Redis answers (the callbacks check that the exchange is still there).
 #pragma once
 
 #include "gateway/api/policy.hpp"
@@ -10,8 +10,8 @@
 
 namespace ssegw::server {
 
-class Connection;
+class Responder;
 
-void handle_request(Connection& connection, http::Request& request, api::Permit permit);
+void handle_request(Responder& responder, http::Request& request, api::Permit permit);
 
 }  // namespace ssegw::server

@@ -14,7 +14,8 @@ net::TlsFiles tls_files(const config::ListenerTlsConfig& tls) {
 
 }  // namespace
 
-std::vector<std::string> alpn_protocols(const config::Config&) {
+std::vector<std::string> alpn_protocols(const config::Config& config) {
+  if (config.http2.enabled) return {"h2", "http/1.1"};
   return {"http/1.1"};
 }
 

@@ -86,6 +86,7 @@ Shared::Shared(const config::Config& config)
       budget_ledger(config.auth.jwt ? config.auth.jwt->max_subjects : 0, budget_metrics),
       policy(config, client_limits, upstream_limits, metrics, budget_metrics),
       generation_metrics(metrics),
+      http2_metrics(metrics),
       retry_frame(hub::make_retry_frame(static_cast<uint64_t>(config.retry.count()))),
       heartbeat_frame(hub::make_heartbeat_frame()),
       instance_id(random_instance_id()) {
@@ -178,6 +179,8 @@ Worker::Worker(Shared& shared, uint32_t index, int listen_fd)
 Worker::~Worker() = default;
 
 bool Worker::run() {
+  if (config().fanout.io_uring && !loop_.use_send_batch() && index_ == 0)
+    base::log::warn("fanout.io_uring: this kernel refuses io_uring; writing without it", {});
   int r = listener_.listen_fd(listen_fd_, 1024);
   if (r != 0) {
     base::log::error("listen failed", {{"worker", index_}, {"error", uv_strerror(r)}});

@@ -26,6 +26,7 @@
 #include "gateway/backplane/redis_budgets.hpp"
 #include "gateway/hub/hub.hpp"
 #include "gateway/metrics/budget_metrics.hpp"
+#include "gateway/metrics/http2_metrics.hpp"
 #include "gateway/metrics/metrics.hpp"
 #include "gateway/metrics/tls_metrics.hpp"
 #include "gateway/net/handles.hpp"
@@ -56,6 +57,7 @@ struct Shared {
   api::BudgetLedger budget_ledger;
   api::Policy policy;  // after the limits and metrics it takes from
   metrics::GenerationMetrics generation_metrics;
+  metrics::Http2Metrics http2_metrics;
   std::atomic<uint32_t> connections{0};
   std::atomic<uint32_t> channels{0};
   std::atomic<uint64_t> history_bytes{0};  // retained by every hub: history.max_total_bytes

@@ -183,6 +183,7 @@ TEST_CASE("config docs: all_keys.yaml loads and sets every key to a value other 
   CHECK(c.slow_consumer.stall_timeout != d.slow_consumer.stall_timeout);
   CHECK(c.limits.max_connections != d.limits.max_connections);
   CHECK(c.limits.max_channels != d.limits.max_channels);
+  CHECK(c.limits.max_channels_per_stream != d.limits.max_channels_per_stream);
   CHECK(c.limits.max_sources != d.limits.max_sources);
   CHECK(c.limits.max_header_bytes != d.limits.max_header_bytes);
   CHECK(c.limits.max_event_bytes != d.limits.max_event_bytes);
@@ -190,6 +191,9 @@ TEST_CASE("config docs: all_keys.yaml loads and sets every key to a value other 
   CHECK(c.limits.idle_timeout != d.limits.idle_timeout);
   CHECK(c.limits.max_streams_per_ip != d.limits.max_streams_per_ip);
   CHECK(c.limits.owner_timeout != d.limits.owner_timeout);
+  CHECK(c.http2.enabled != d.http2.enabled);
+  CHECK(c.http2.max_concurrent_streams != d.http2.max_concurrent_streams);
+  CHECK(c.http2.initial_window_size != d.http2.initial_window_size);
   CHECK(c.cors.allow_origins.size() == 2);
   CHECK(c.auth.publish_tokens.size() == 2);
   REQUIRE(c.auth.keys.size() == 1);

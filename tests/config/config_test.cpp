@@ -295,6 +295,16 @@ TEST_CASE("config: limits.max_sources") {
         "t.yaml:1:24: limits.max_sources: '4294967296' is too large (at most 4294967295)");
 }
 
+TEST_CASE("config: limits.max_channels_per_stream") {
+  CHECK(config::load_string("", "t.yaml").limits.max_channels_per_stream == 64);
+  CHECK(config::load_string("limits: { max_channels_per_stream: 256 }", "t.yaml")
+            .limits.max_channels_per_stream == 256);
+  CHECK(load_error("limits: { max_channels_per_stream: 0 }\n") ==
+        "t.yaml:1:36: limits.max_channels_per_stream: must be greater than 0");
+  CHECK(load_error("limits: { max_channels_per_stream: 257 }\n") ==
+        "t.yaml:1:36: limits.max_channels_per_stream: '257' is too large (at most 256)");
+}
+
 TEST_CASE("config: workers") {
   CHECK(config::load_string("workers: 64", "t.yaml").workers == 64);
   uint32_t cores = std::thread::hardware_concurrency();
@@ -843,4 +853,25 @@ TEST_CASE("config: routes[].upstreams, retry_on, max_attempts and include_usage"
             .find("routes[0].max_attempts") != std::string::npos);
   CHECK(load_error(head + "  - { path: /a, upstream: a, max_attempts: 0 }\n")
             .find("routes[0].max_attempts") != std::string::npos);
+}
+
+TEST_CASE("config: http2") {
+  config::Config d = config::load_string("", "t.yaml");
+  CHECK(d.http2.enabled);
+  CHECK(d.http2.max_concurrent_streams == 128);
+  CHECK(d.http2.initial_window_size == 65535);
+  config::Config c = config::load_string(
+      "http2: {enabled: false, max_concurrent_streams: 8, initial_window_size: 1MiB}\n", "t.yaml");
+  CHECK(!c.http2.enabled);
+  CHECK(c.http2.max_concurrent_streams == 8);
+  CHECK(c.http2.initial_window_size == 1u << 20);
+  CHECK(config::load_string("http2: {initial_window_size: 2147483647}\n", "t.yaml")
+            .http2.initial_window_size == 2147483647u);
+  CHECK(load_error("http2:\n  initial_window_size: 1KiB\n") ==
+        "t.yaml:2:24: http2.initial_window_size: must be between 16KiB and 2147483647 bytes");
+  CHECK(load_error("http2:\n  initial_window_size: 2GiB\n") ==
+        "t.yaml:2:24: http2.initial_window_size: must be between 16KiB and 2147483647 bytes");
+  CHECK(load_error("http2:\n  max_concurrent_streams: 0\n")
+            .find("t.yaml:2:27: http2.max_concurrent_streams:") == 0);
+  CHECK(load_error("http2:\n  push: true\n").find("t.yaml:2:3:") == 0);
 }

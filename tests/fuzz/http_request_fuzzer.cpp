@@ -7,7 +7,9 @@
 // - for each complete request: api::match_route, http::query_param ("event", "last_event_id",
 //   "channel"), api::valid_channel_name / valid_event_type, base::is_valid_utf8 on the body,
 //   hub::EventId::parse on Last-Event-ID, hub::make_event_frame and make_gap_frame, and
-//   base::append_json_string on what a client controls.
+//   base::append_json_string on what a client controls; for a multi-channel stream,
+//   api::parse_channel_list, hub::parse_stream_cursor / append_stream_cursor on Last-Event-ID and
+//   hub::parse_frame_head on the event frame.
 //
 // Invariants (abort() on failure, so that gcc's replay build checks them too):
 // - consumed <= length; kNeedMore consumed everything; a kComplete request consumed >= 1 byte;
@@ -24,10 +26,14 @@
 //   with the small independent implementations below;
 // - append_json_string gives a JSON string with no raw control byte that is valid UTF-8 and, for
 //   valid UTF-8 input, decodes back to the input;
+// - a channel list holds at most max valid, distinct names; a cursor that parses is written
+//   back within max_stream_cursor_length and parses again to the same positions; a frame's head
+//   is its id and type, and the rest starts with its data lines;
 // - an event frame is exactly "id: <id>\n" ["event: <type>\n"] ("data: <line>\n")+ "\n", with no
 //   CR anywhere, its data lines give back the body with CR, LF and CRLF all as LF, and chunked()
 //   is "<hex size>\r\n" raw "\r\n" around the same bytes.
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -42,6 +48,7 @@
 #include "gateway/http/request_parser.hpp"
 #include "gateway/hub/event_id.hpp"
 #include "gateway/hub/sse_frame.hpp"
+#include "gateway/hub/stream_cursor.hpp"
 #include "tests/fuzz/fuzz_support.hpp"
 
 using namespace ssegw;
@@ -423,6 +430,38 @@ void check_request(const http::Request& r, uint64_t salt) {
   base::FrameRef gap = hub::make_gap_frame(requested, parsed);
   std::string gap_data = check_event_frame(gap, nullptr, "gap");
   FUZZ_CHECK(gap_data.find('\n') == std::string::npos);  // one JSON line
+
+  // A multi-channel stream's frame is its own prefix and the rest after the frame's head.
+  hub::FrameHead head = hub::parse_frame_head(frame->raw());
+  FUZZ_CHECK(head.id == id_text);
+  FUZZ_CHECK(head.type == (frame_type == "message" ? "" : frame_type));
+  FUZZ_CHECK(frame->raw().substr(head.rest).starts_with("data: "));
+
+  // A multi-channel stream's channel list: what parse_channel_list gives is bounded, valid and
+  // distinct, whatever the query.
+  for (size_t max : {size_t{1}, size_t{3}, size_t{64}}) {
+    api::ChannelList list = api::parse_channel_list(r.query(), max);
+    FUZZ_CHECK(list.names.size() <= max);
+    FUZZ_CHECK(list.error != api::ChannelList::Error::kNone || !list.names.empty());
+    for (size_t i = 0; i < list.names.size(); ++i) {
+      FUZZ_CHECK(ref_valid_channel_name(list.names[i]));
+      for (size_t j = 0; j < i; ++j) FUZZ_CHECK(list.names[i] != list.names[j]);
+    }
+    if (list.error == api::ChannelList::Error::kDuplicate)
+      FUZZ_CHECK(std::find(list.names.begin(), list.names.end(), list.bad) != list.names.end());
+  }
+  // Its cursor: a Last-Event-ID that parses gives back, once written again, the same positions,
+  // within the documented length.
+  for (size_t count : {size_t{1}, size_t{2}, size_t{3}, size_t{64}}) {
+    std::optional<std::vector<hub::EventId>> positions =
+        hub::parse_stream_cursor(last_event_id, count);
+    if (!positions) continue;
+    FUZZ_CHECK(positions->size() == count);
+    std::string text;
+    hub::append_stream_cursor(text, positions->data(), count);
+    FUZZ_CHECK(text.size() <= hub::max_stream_cursor_length(count));
+    FUZZ_CHECK(hub::parse_stream_cursor(text, count) == positions);
+  }
 
   // What a client controls, quoted into JSON answers and logs.
   check_json_string(r.body);

@@ -10,11 +10,13 @@
 
 using namespace itest;
 
-TEST_CASE("fanout: 1000 concurrent subscribers receive every event in order") {
+namespace {
+
+void crowd(const std::string& config) {
   constexpr size_t kSubscribers = 1000;
   constexpr size_t kEvents = 50;
   REQUIRE(raise_fd_limit() >= kSubscribers + 100);
-  Gateway gw;
+  Gateway gw(config);
   const uint16_t port = gw.port();
 
   std::vector<std::unique_ptr<SseStream>> subs;
@@ -80,6 +82,17 @@ TEST_CASE("fanout: 1000 concurrent subscribers receive every event in order") {
   CHECK(wait_subscribers(port, "crowd", 0, 10s) == 0);
   CHECK(wait_metric(port, "ssegw_subscribers_active", 0) == 0);
   CHECK(wait_metric(port, "ssegw_connections_active", 1) == 1);
+}
+
+}  // namespace
+
+TEST_CASE("fanout: 1000 concurrent subscribers receive every event in order") {
+  crowd("");
+}
+
+// Issue 15: each loop turn's writes as one io_uring submission, on two workers (mirrors).
+TEST_CASE("fanout: with fanout.io_uring, 1000 subscribers on 2 workers get every event in order") {
+  crowd("workers: 2\nfanout: { io_uring: true }\n");
 }
 
 TEST_CASE("fanout: a non-reading subscriber is disconnected while a reading one gets everything") {

@@ -124,8 +124,13 @@ TEST_CASE("tls listener: ALPN picks http/1.1, TLS 1.2 is accepted and TLS 1.1 re
   Gateway g(tls_yaml(pki.cert, pki.key));
 
   auto subscriber = subscribe_tls(g.port(), pki.ca, "alpn");
-  SUBCASE("h2 and http/1.1 offered: http/1.1") {
-    TlsClient client(g.port(), {.ca = pki.ca, .alpn = {"h2", "http/1.1"}});
+  SUBCASE("our order: h2 first, whatever the client's order") {
+    TlsClient client(g.port(), {.ca = pki.ca, .alpn = {"http/1.1", "h2"}});
+    REQUIRE_MESSAGE(client.ok(), client.error());
+    CHECK(client.alpn() == "h2");
+  }
+  SUBCASE("http/1.1 offered: http/1.1") {
+    TlsClient client(g.port(), {.ca = pki.ca, .alpn = {"http/1.1"}});
     REQUIRE_MESSAGE(client.ok(), client.error());
     CHECK(client.alpn() == "http/1.1");
     Response r = client.request(get_request("/healthz"));
@@ -348,4 +353,46 @@ TEST_CASE("tls listener: a connection over a limit is closed before its handshak
   CHECK(metric_value(metrics, "ssegw_tls_handshakes_total{result=\"ok\"}") == 1);
   CHECK(metric_value(metrics,
                      "ssegw_client_limit_rejections_total{limit=\"connections_per_ip\"}") == 1);
+}
+
+TEST_CASE("tls listener: without http2, ALPN offers http/1.1 only") {
+  Pki pki = make_pki(kSan);
+  Gateway g(tls_yaml(pki.cert, pki.key) + "http2: {enabled: false}\n");
+  TlsClient client(g.port(), {.ca = pki.ca, .alpn = {"h2", "http/1.1"}});
+  REQUIRE_MESSAGE(client.ok(), client.error());
+  CHECK(client.alpn() == "http/1.1");
+}
+
+TEST_CASE("tls listener: curl negotiates h2 by ALPN, subscribes and publishes, exact bytes") {
+  Pki pki = make_pki(kSan);
+  Gateway g(tls_yaml(pki.cert, pki.key));
+  std::string url = "https://127.0.0.1:" + std::to_string(g.port()) + "/v1/channels/h2/events";
+
+  int out[2];
+  REQUIRE(::pipe2(out, O_CLOEXEC) == 0);
+  pid_t curl = spawn_process({"/usr/bin/curl", "-sN", "--http2", "--cacert", pki.ca, url}, -1,
+                             out[1], out[1]);
+  ::close(out[1]);
+  std::string body;
+  CHECK(read_pipe(out[0], body, 13, kTimeout));
+  CHECK(body == "retry: 2000\n\n");
+
+  ProcessResult published =
+      run_process({"/usr/bin/curl", "-sS", "--http2", "--cacert", pki.ca, "--data-binary",
+                   "hello over h2", "-w", "\n%{http_version}", url});
+  REQUIRE_MESSAGE(published.status == 0, published.output);
+  CHECK(published.output.substr(published.output.size() - 2) == "\n2");
+  std::string id = extract_id(published.output);
+  REQUIRE(!id.empty());
+  std::string want = "retry: 2000\n\n" + sse_frame(id, "hello over h2");
+  CHECK(read_pipe(out[0], body, want.size(), kTimeout));
+  CHECK(body == want);
+
+  std::string metrics = https(g.port(), pki.ca, get_request("/metrics")).body;
+  CHECK(metric_value(metrics, "ssegw_http2_connections_active") == 1);  // curl's subscription
+  ::kill(curl, SIGTERM);
+  int status = 0;
+  ::waitpid(curl, &status, 0);
+  ::close(out[0]);
+  CHECK(g.stop_and_wait() == 0);
 }

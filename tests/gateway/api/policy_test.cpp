@@ -340,3 +340,67 @@ TEST_CASE("api/policy: cancels share the publishes' per-address rate limit") {
   // A bad name is refused before it costs anything.
   CHECK(refusal(s.admit(request(HTTP_DELETE, "/v1/generations/x"))).status == 404);
 }
+
+TEST_CASE("api/policy: a multi-channel stream names its channels, each checked as one") {
+  Stage s("limits: { max_channels_per_stream: 3 }\n");
+  using Kind = api::RequestKind;
+  {
+    api::Admission admitted = s.admit(request(HTTP_GET, "/v1/events?channel=a&x=1&channel=b%2Ec"));
+    const api::Permit& p = permit(admitted);
+    CHECK(p.kind == Kind::kMultiSubscribe);
+    CHECK(std::string(p.label) == "/v1/events");
+    CHECK(p.channels == std::vector<std::string>{"a", "b.c"});
+  }
+  auto refused = [&](const std::string& target, int status, const char* code,
+                     const std::string& message) {
+    api::Admission admission = s.admit(request(HTTP_GET, target));
+    const api::Refusal& r = refusal(admission);
+    CHECK(r.status == status);
+    CHECK(std::string(r.code) == code);
+    CHECK(r.message == message);
+  };
+  refused("/v1/events", 400, "missing_channel",
+          "a stream names its channels as channel= parameters, at least one");
+  refused("/v1/events?last_event_id=1-0", 400, "missing_channel",
+          "a stream names its channels as channel= parameters, at least one");
+  refused("/v1/events?channel=a&channel=b&channel=c&channel=d", 400, "too_many_channels_per_stream",
+          "a stream may name at most limits.max_channels_per_stream (3) channels");
+  refused("/v1/events?channel=a&channel=b&channel=a", 400, "duplicate_channel",
+          "the stream names channel \"a\" twice");
+  // %61 is "a": names are compared decoded.
+  refused("/v1/events?channel=a&channel=%61", 400, "duplicate_channel",
+          "the stream names channel \"a\" twice");
+  const std::string rule = "channel names are 1 to 200 characters of [A-Za-z0-9_.:@~-]";
+  refused("/v1/events?channel=a&channel=", 400, "invalid_channel", rule);
+  refused("/v1/events?channel=a%2Fb", 400, "invalid_channel", rule);
+  refused("/v1/events?channel=a%zz", 400, "invalid_channel", rule);
+  refused("/v1/events?channel", 400, "invalid_channel", rule);
+  refused("/v1/events?channel=" + std::string(201, 'x'), 400, "invalid_channel", rule);
+  CHECK(refusal(s.admit(request(HTTP_POST, "/v1/events?channel=a"))).status == 405);
+  CHECK(permit(s.admit(request(HTTP_OPTIONS, "/v1/events"))).kind == Kind::kPreflight);
+}
+
+TEST_CASE("api/policy: one channel the token may not read refuses the whole stream") {
+  Stage s(kKeys);
+  const http::Header web{"authorization", "Bearer web-key-0123456789"};
+  {
+    api::Admission admitted =
+        s.admit(request(HTTP_GET, "/v1/events?channel=chat.1&channel=chat.2", {web}));
+    CHECK(permit(admitted).channels.size() == 2);
+  }
+  api::Admission refused =
+      s.admit(request(HTTP_GET, "/v1/events?channel=chat.1&channel=news", {web}));
+  const api::Refusal& r = refusal(refused);
+  CHECK(r.status == 403);
+  CHECK(std::string(r.code) == "forbidden");
+  CHECK(r.message == "the token does not allow subscribing to channel \"news\"");
+  // No token at all: 401, as for one channel.
+  CHECK(refusal(s.admit(request(HTTP_GET, "/v1/events?channel=chat.1"))).status == 401);
+  // The access_token parameter is a token like any other, and not a channel.
+  CHECK(permit(
+            s.admit(request(HTTP_GET, "/v1/events?access_token=web-key-0123456789&channel=chat.1")))
+            .channels == std::vector<std::string>{"chat.1"});
+  Stage open(kKeys + "  anonymous_subscribe: true\n");
+  CHECK(permit(open.admit(request(HTTP_GET, "/v1/events?channel=news&channel=gen-0"))).kind ==
+        api::RequestKind::kMultiSubscribe);
+}

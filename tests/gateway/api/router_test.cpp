@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <string>
+#include <vector>
 
 using namespace ssegw;
 
@@ -171,4 +172,35 @@ TEST_CASE("api/router: the generation route takes generation names only") {
   }
   CHECK(std::string(api::route_label(Route::kGeneration)) == "/v1/generations/{gen}");
   CHECK(std::string(api::allowed_methods(Route::kGeneration)) == "DELETE, OPTIONS");
+}
+
+TEST_CASE("api/router: /v1/events and its list of channels") {
+  CHECK(match_route("/v1/events").route == Route::kEvents);
+  CHECK(match_route("/v1/events/").route == Route::kNotFound);
+  CHECK(std::string(api::route_label(Route::kEvents)) == "/v1/events");
+  CHECK(std::string(api::allowed_methods(Route::kEvents)) == "GET, OPTIONS");
+
+  using Error = api::ChannelList::Error;
+  auto list = [](std::string_view query, size_t max = 4) {
+    return api::parse_channel_list(query, max);
+  };
+  CHECK(list("channel=a&channel=b%2Ec&x=channel&channel=%7E").names ==
+        std::vector<std::string>{"a", "b.c", "~"});
+  CHECK(list("channel=a&channel=b").error == Error::kNone);
+  CHECK(list("").error == Error::kMissing);
+  CHECK(list("channels=a&Channel=b&x").error == Error::kMissing);
+  CHECK(list("channel=a&channel=b&channel=c&channel=d&channel=e").error == Error::kTooMany);
+  // A bad name is reported before the count: the first error in query order wins.
+  CHECK(list("channel=a&channel=b&channel=c&channel=d&channel=%zz").error == Error::kInvalid);
+  api::ChannelList twice = list("channel=a&channel=b&channel=a");
+  CHECK(twice.error == Error::kDuplicate);
+  CHECK(twice.bad == "a");
+  CHECK(twice.names.size() == 2);  // stopped there
+  for (std::string_view bad : {"channel", "channel=", "channel=a%2Fb", "channel=a b", "channel=%",
+                               "channel=a&channel=%G1"}) {
+    CAPTURE(bad);
+    CHECK(list(bad).error == Error::kInvalid);
+  }
+  CHECK(list("channel=" + std::string(200, 'x')).error == Error::kNone);
+  CHECK(list("channel=" + std::string(201, 'x')).error == Error::kInvalid);
 }

@@ -162,3 +162,26 @@ TEST_CASE("hub/replay_planner: the gap notice echoes a bounded prefix of the id"
   CHECK(frames[1]->raw() == "e0");
   CHECK(frames[2]->raw() == "e1");
 }
+
+TEST_CASE(
+    "hub/replay_planner: a stream cursor's \"nothing yet\" is the start, while nothing went") {
+  hub::ResumeRequest before_first{true, "0-0", true};
+  hub::ReplayContext context;
+  ReplayPlan p = plan_over(3, before_first, context);
+  CHECK(p.kind == ReplayPlan::Kind::kReplay);
+  CHECK(p.start == 0);
+  CHECK_FALSE(p.gap);
+  p = plan_over(0, before_first, context);  // nothing published meanwhile
+  CHECK(p.kind == ReplayPlan::Kind::kReplay);
+  CHECK_FALSE(p.gap);
+  // An event was evicted: the client may have missed it.
+  context.known_before = EventId{0, 7};
+  p = plan_over(3, before_first, context);
+  CHECK(p.start == 0);
+  CHECK(p.gap);
+  CHECK(p.requested == "0-0");
+  // A client's own 0-0 is only an id older than the history.
+  hub::ReplayContext fresh;
+  p = plan_over(3, hub::ResumeRequest{true, "0-0"}, fresh);
+  CHECK(p.gap);
+}

@@ -161,3 +161,20 @@ TEST_CASE("hub/sse_frame: event frames are chunk-framed too") {
   base::FrameRef frame = hub::make_event_frame(hub::EventId{1, 0}, "", "hi");
   CHECK(frame->chunked() == "12\r\nid: 1-0\ndata: hi\n\n\r\n");
 }
+
+TEST_CASE("hub/sse_frame: a frame's head, for a multi-channel stream to write its own") {
+  auto check = [](const base::FrameRef& frame, std::string_view id, std::string_view type,
+                  std::string_view rest) {
+    hub::FrameHead head = hub::parse_frame_head(frame->raw());
+    CHECK(head.id == id);
+    CHECK(head.type == type);
+    CHECK(frame->raw().substr(head.rest) == rest);
+  };
+  check(hub::make_event_frame(hub::EventId{7, 1}, "", "x"), "7-1", "", "data: x\n\n");
+  check(hub::make_event_frame(hub::EventId{7, 1}, "token", "a\nevent: b"), "7-1", "token",
+        "data: a\ndata: event: b\n\n");
+  check(hub::make_gap_frame("1-0", std::nullopt), "", "gap",
+        "data: {\"last_event_id\":\"1-0\",\"first_available\":null}\n\n");
+  check(hub::make_unnumbered_event_frame("", "id: 1"), "", "", "data: id: 1\n\n");
+  check(hub::make_heartbeat_frame(), "", "", ":\n\n");
+}
