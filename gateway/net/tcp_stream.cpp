@@ -219,6 +219,8 @@ void TcpStream::on_write(uv_write_t* req, int status) {
     self->tls_->consumed(self->in_flight_bytes_);  // the plaintext left the queue when encrypted
     if (!self->is_open()) return;
     self->on_write_progress();
+    if (!self->is_open()) return;
+    self->before_flush();  // as flush() does: an engine that frames late (HTTP/2) adds its bytes
     self->flush_tls(true);
     return;
   }
