@@ -62,6 +62,7 @@ class Connection final : public http::Session, private http::H2Session::Handler 
   void on_stream_drained() override { responder_.drained(); }
   void on_stream_progress() override { responder_.progress(); }
   void on_session_closed() override;
+  void on_tls_handshake(bool ok) override;
 
   // http::H2Session::Handler.
   std::unique_ptr<http::StreamHandler> open_stream(http::Exchange& exchange) override;
