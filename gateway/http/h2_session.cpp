@@ -62,6 +62,10 @@ struct H2Session::Callbacks {
 
   static int header(nghttp2_session* session, const nghttp2_frame* frame, const uint8_t* name,
                     size_t namelen, const uint8_t* value, size_t valuelen, uint8_t, void*) {
+    // A trailer block (HCAT_HEADERS after the request's own) is dropped, as HTTP/1.1's parser
+    // drops trailers: its fields would otherwise join the request's after the request's own
+    // were checked (an Authorization only in a trailer, an X-Forwarded-For for the upstream).
+    if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
     H2Stream* stream = stream_of(session, frame->hd.stream_id);
     if (!stream) return 0;
     stream->add_header({reinterpret_cast<const char*>(name), namelen},
