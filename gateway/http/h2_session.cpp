@@ -156,6 +156,7 @@ H2Session::H2Session(net::TcpStream& tcp, const Limits& limits, Handler& handler
       handler_(handler),
       id_(id),
       max_buffered_body_(kBufferedBodies * limits.max_body_bytes),
+      max_held_header_bytes_(kHeldHeaderLists * limits.max_header_bytes),
       started_ms_(tcp.loop().now_ms()),
       idle_since_ms_(started_ms_),
       empty_refill_ms_(started_ms_) {}
@@ -306,6 +307,11 @@ void H2Session::send() {
 // would spin the loop's flush pass.
 void H2Session::after_send() {
   for (H2Stream* s = streams_; s; s = s->next_) {
+    // An answer that is all queued needs its request no more: a client that keeps the window
+    // shut must not pin the request's headers and body with it.
+    if (!s->request_released_ &&
+        (s->state_ == H2Stream::State::kAnswered || s->state_ == H2Stream::State::kReset))
+      s->release_request();
     if (!s->notify_ || !s->handler_) continue;
     s->notify_ = false;
     if (s->queued_bytes_ == 0)
@@ -358,6 +364,8 @@ void H2Session::resume(H2Stream* stream) {
 
 void H2Session::unlink(H2Stream* stream) {
   if (session_) body_done(stream, /*open=*/false);
+  header_bytes_ -= stream->header_bytes_;
+  stream->header_bytes_ = 0;
   if (stream->prev_) stream->prev_->next_ = stream->next_;
   if (stream->next_) stream->next_->prev_ = stream->prev_;
   if (streams_ == stream) streams_ = stream->next_;
@@ -413,6 +421,7 @@ void H2Session::tick(uint64_t now_ms) {
         s->handler_->tick(now_ms);
       }
     }
+    stream_stall(s, now_ms);
     s = next;
   }
   if (stream_count_ == 0 && !goaway_submitted_) {
@@ -426,6 +435,24 @@ void H2Session::tick(uint64_t now_ms) {
     }
   }
   tcp_.want_flush();
+}
+
+// A stream's own output, behind its own window: the connection's stall check above sees only
+// bytes the kernel will not take, and a client that shuts one stream's window (or all of them,
+// SETTINGS_INITIAL_WINDOW_SIZE 0) while reading the socket would hold the answers (and what
+// they hold upstream) for as long as it likes. Handlers with a stall check of their own (the
+// SSE streams) hear tick() first and cut the stream themselves.
+void H2Session::stream_stall(H2Stream* s, uint64_t now_ms) {
+  if (s->state_ == H2Stream::State::kReset || s->queued_bytes_ == 0 ||
+      s->sent_bytes_ != s->stall_sent_) {
+    s->stall_sent_ = s->sent_bytes_;
+    s->stalled_since_ms_ = 0;
+  } else if (!s->stalled_since_ms_) {
+    s->stalled_since_ms_ = now_ms;
+  } else if (now_ms - s->stalled_since_ms_ >= limits_.stall_timeout_ms) {
+    handler_.stream_stalled();
+    s->abort();
+  }
 }
 
 void H2Session::begin_shutdown() {

@@ -58,6 +58,9 @@ class H2Session {
   // Request bodies (of limits.max_body_bytes at most) held in memory per connection before the
   // client's windows stay shut.
   static constexpr size_t kBufferedBodies = 4;
+  // Request headers held per connection (requests not yet answered, or whose answer waits for
+  // the client), in limits.max_header_bytes: past it a new request gets 431.
+  static constexpr size_t kHeldHeaderLists = 32;
 
   class Handler {
    public:
@@ -71,6 +74,9 @@ class H2Session {
     virtual void stream_closed() = 0;
     virtual void goaway_sent(uint32_t error_code) = 0;
     virtual void flood() = 0;
+    // A stream whose queued answer made no progress for limits.stall_timeout_ms (its window
+    // stayed shut) was reset.
+    virtual void stream_stalled() = 0;
 
    protected:
     ~Handler() = default;
@@ -109,6 +115,7 @@ class H2Session {
   void terminate(uint32_t error_code);
   void close_when_done();
   bool spend_empty_frame_token();
+  void stream_stall(H2Stream* stream, uint64_t now_ms);
   void unlink(H2Stream* stream);
   // Request body accounting and the windows (see body_received()).
   void body_received(H2Stream* stream, size_t length);
@@ -130,6 +137,8 @@ class H2Session {
   size_t stream_count_ = 0;
   size_t body_bytes_ = 0;  // request body bytes held by streams still reading their request
   size_t max_buffered_body_;
+  size_t header_bytes_ = 0;  // request header bytes held by streams (H2Stream::add_header())
+  size_t max_held_header_bytes_;
   bool served_any_ = false;
   bool shutting_down_ = false;
   bool goaway_submitted_ = false;

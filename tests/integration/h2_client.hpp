@@ -8,6 +8,7 @@
 #include <doctest/doctest.h>
 
 #include <cstdint>
+#include <fstream>
 #include <functional>
 #include <map>
 #include <set>
@@ -130,6 +131,15 @@ bool read_frames(int fd, std::string& buffer, std::vector<H2Frame>& frames, bool
                  Ms timeout = kTimeout);
 // The first frame of this type (and stream, unless any_stream), or nullptr.
 const H2Frame* find_frame(const std::vector<H2Frame>& frames, uint8_t type, int64_t stream = -1);
+
+// VmRSS of the process, in KiB.
+inline long rss_kib(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+  return -1;
+}
 
 // One raw HTTP/2 connection: the preface and SETTINGS sent, frames read as they come.
 struct RawH2 {

@@ -1,6 +1,5 @@
 // The known HTTP/2 floods (docs/security.md "HTTP/2"): each ends the connection with GOAWAY
 // within a bound of frames, and the process's memory does not grow with the flood.
-#include <fstream>
 #include <string>
 #include <vector>
 
@@ -22,15 +21,6 @@ constexpr long kMaxGrowthKiB = 32 * 1024;
 #else
 constexpr long kMaxGrowthKiB = 8 * 1024;
 #endif
-
-// VmRSS of the process, in KiB.
-long rss_kib(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
-  return -1;
-}
 
 struct Flood {
   explicit Flood(uint16_t port) : fd(connect_to(port)) { send_all(fd.get(), h2_client_start()); }
