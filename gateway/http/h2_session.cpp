@@ -86,6 +86,11 @@ struct H2Session::Callbacks {
 
   static int frame_recv(nghttp2_session* session, const nghttp2_frame* frame, void* user) {
     H2Session* self = self_of(user);
+    if (frame->hd.type == NGHTTP2_RST_STREAM) {
+      // The client's own reset: nghttp2's rapid-reset limit counts it (before the stream closes).
+      if (H2Stream* stream = stream_of(session, frame->hd.stream_id)) stream->client_reset_ = true;
+      return 0;
+    }
     bool ends = frame->hd.flags & NGHTTP2_FLAG_END_STREAM;
     if ((frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA) || !ends) return 0;
     H2Stream* stream = stream_of(session, frame->hd.stream_id);
@@ -97,10 +102,21 @@ struct H2Session::Callbacks {
     return 0;
   }
 
-  static int stream_close(nghttp2_session* session, int32_t stream_id, uint32_t, void* user) {
+  static int stream_close(nghttp2_session* session, int32_t stream_id, uint32_t error_code,
+                          void* user) {
     H2Session* self = self_of(user);
     H2Stream* stream = stream_of(session, stream_id);
     if (!stream) return 0;
+    // "MadeYouReset" (CVE-2025-8671): a client makes the server reset streams whose work has
+    // started (a WINDOW_UPDATE that overflows the stream's window, a frame nghttp2 refuses), and
+    // nghttp2 1.52 counts only the resets it receives. The gateway's own resets of dispatched
+    // requests spend the same budget; past it, GOAWAY ENHANCE_YOUR_CALM.
+    if (error_code != NGHTTP2_NO_ERROR && stream->handler_ && !stream->client_reset_ &&
+        !self->spend_reset_token() && !self->closing_) {
+      self->handler_.flood();
+      self->terminate(NGHTTP2_ENHANCE_YOUR_CALM);
+      self->closing_ = true;  // begin_frame() reads no further frame of this input
+    }
     nghttp2_session_set_stream_user_data(session, stream_id, nullptr);
     self->unlink(stream);
     delete stream;
@@ -124,6 +140,7 @@ struct H2Session::Callbacks {
 
   static int begin_frame(nghttp2_session*, const nghttp2_frame_hd* hd, void* user) {
     H2Session* self = self_of(user);
+    if (self->closing_) return NGHTTP2_ERR_CALLBACK_FAILURE;  // a flood ended the connection
     bool empty = false;
     switch (hd->type) {
       case NGHTTP2_PING:
@@ -159,7 +176,8 @@ H2Session::H2Session(net::TcpStream& tcp, const Limits& limits, Handler& handler
       max_held_header_bytes_(kHeldHeaderLists * limits.max_header_bytes),
       started_ms_(tcp.loop().now_ms()),
       idle_since_ms_(started_ms_),
-      empty_refill_ms_(started_ms_) {}
+      empty_refill_ms_(started_ms_),
+      reset_refill_ms_(started_ms_) {}
 
 H2Session::~H2Session() {
   closed();
@@ -238,6 +256,18 @@ void H2Session::on_data(const char* data, size_t length) {
 
 void H2Session::after_input() {
   tcp_.want_flush();
+}
+
+bool H2Session::spend_reset_token() {
+  uint64_t now = now_ms();
+  uint64_t refill = (now - reset_refill_ms_) * kResetsPerSecond / 1000;
+  if (refill > 0) {
+    reset_tokens_ = static_cast<uint32_t>(std::min<uint64_t>(kResetBurst, reset_tokens_ + refill));
+    reset_refill_ms_ = now;
+  }
+  if (reset_tokens_ == 0) return false;
+  --reset_tokens_;
+  return true;
 }
 
 bool H2Session::spend_empty_frame_token() {

@@ -110,6 +110,7 @@ class H2Stream final : public Exchange {
   bool data_deferred_ = false;  // nghttp2 waits for resume_data()
   bool notify_ = false;         // sent something since the handler last heard
   bool request_released_ = false;
+  bool client_reset_ = false;  // the client's RST_STREAM closes it
   const char* label_ = "unmatched";
   Request request_;
   std::string authority_;
