@@ -469,12 +469,13 @@ void H2Session::tick(uint64_t now_ms) {
 
 // A stream's own output, behind its own window: the connection's stall check above sees only
 // bytes the kernel will not take, and a client that shuts one stream's window (or all of them,
-// SETTINGS_INITIAL_WINDOW_SIZE 0) while reading the socket would hold the answers (and what
-// they hold upstream) for as long as it likes. Handlers with a stall check of their own (the
-// SSE streams) hear tick() first and cut the stream themselves.
+// SETTINGS_INITIAL_WINDOW_SIZE 0) while reading the socket would hold whole answers for as long
+// as it likes. Only answers that are all queued (kAnswered, kRefused): a streamed answer's
+// handler has a stall check of its own (the SSE streams' slow_consumer.stall_timeout, a route's
+// routes[].stall_timeout), which this must not cut short.
 void H2Session::stream_stall(H2Stream* s, uint64_t now_ms) {
-  if (s->state_ == H2Stream::State::kReset || s->queued_bytes_ == 0 ||
-      s->sent_bytes_ != s->stall_sent_) {
+  bool whole = s->state_ == H2Stream::State::kAnswered || s->state_ == H2Stream::State::kRefused;
+  if (!whole || s->queued_bytes_ == 0 || s->sent_bytes_ != s->stall_sent_) {
     s->stall_sent_ = s->sent_bytes_;
     s->stalled_since_ms_ = 0;
   } else if (!s->stalled_since_ms_) {
