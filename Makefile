@@ -62,7 +62,7 @@ test-tsan: bootstrap
 	cmake --build $(TSAN_DIR) -j$(JOBS) --target ssegw ssegw-mock-llm integration_tests unit_tests
 	cd $(TSAN_DIR) && TSAN_OPTIONS=halt_on_error=1 ./bin/unit_tests -tc='server/mailbox*'
 	cd $(TSAN_DIR) && TSAN_OPTIONS=halt_on_error=1 ./bin/integration_tests \
-	  -tc='workers*,shutdown*,upstream: a source on workers*,upstream: a resumable answer resumes on workers*,backplane: on workers*,http2: with workers*,multi-channel: resume*'
+	  -tc='workers*,shutdown*,upstream: a source on workers*,upstream: a resumable answer resumes on workers*,backplane: on workers*,http2: with workers*,multi-channel: resume*,tls listener: SIGHUP*'
 
 # ssegw against Nchan and Pushpin on loopback (installs them when missing); writes the medians into
 # bench/RESULTS.md. About 30 minutes; QUICK=1 for a short run (bench/compare.sh lists the knobs).

@@ -155,6 +155,17 @@ struct TlsConfig {
   bool insecure_skip_verify = false;  // development only
 };
 
+// TLS on the listener (docs/security.md#tls). Empty: plain TCP. The *_where strings say where
+// each path was configured ("gateway.yaml:12:14"), so that a certificate or key that fails to
+// load, at start-up or on SIGHUP, is reported like any other configuration error.
+struct ListenerTlsConfig {
+  std::string cert_file;
+  std::string cert_where;
+  std::string key_file;
+  std::string key_where;
+  bool enabled() const { return !cert_file.empty(); }
+};
+
 // An upstream server (docs/protocol.md#routes): where sources and routes connect.
 struct UpstreamConfig {
   std::string name;
@@ -258,6 +269,7 @@ struct Config {
   DemoConfig demo;
   FanoutConfig fanout;
   BackplaneConfig backplane;
+  ListenerTlsConfig tls;
   std::vector<UpstreamConfig> upstreams;
   std::vector<SourceConfig> sources;
   std::vector<RouteConfig> routes;

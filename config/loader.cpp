@@ -24,9 +24,12 @@ constexpr uint32_t kMaxWorkers = 64;
 }  // namespace
 
 void Loader::fail(const YAML::Mark& mark, const std::string& message) const {
-  if (mark.is_null()) throw Error(name_ + ": " + message);
-  throw Error(name_ + ":" + std::to_string(mark.line + 1) + ":" + std::to_string(mark.column + 1) +
-              ": " + message);
+  throw Error(where(mark) + ": " + message);
+}
+
+std::string Loader::where(const YAML::Mark& mark) const {
+  if (mark.is_null()) return name_;
+  return name_ + ":" + std::to_string(mark.line + 1) + ":" + std::to_string(mark.column + 1);
 }
 
 const char* Loader::type_name(const YAML::Node& node) {
@@ -78,6 +81,7 @@ Config Loader::load(const YAML::Node& root) {
           {"demo", [&](const Field& f) { demo(f, cfg.demo); }},
           {"fanout", [&](const Field& f) { fanout(f, cfg.fanout); }},
           {"backplane", [&](const Field& f) { backplane(f, cfg.backplane); }},
+          {"tls", [&](const Field& f) { listener_tls(f, cfg.tls); }},
           {"upstreams", [&](const Field& f) { upstreams(f, cfg.upstreams); }},
           {"sources", [&](const Field& f) { sources(f, cfg.sources); }},
           {"routes", [&](const Field& f) { routes(f, cfg.routes); }},

@@ -5,7 +5,7 @@
 // only config/ includes yaml-cpp. One class, its methods in four files:
 // - loader.cpp: the walk over maps and lists, the scalar readers, the top level, load_string and
 //   load_file;
-// - loader_sections.cpp: history, slow_consumer, limits, http2, cors, log, demo, backplane;
+// - loader_sections.cpp: history, slow_consumer, limits, http2, cors, log, demo, backplane, tls;
 // - loader_auth.cpp: auth, auth.keys, auth.jwt;
 // - loader_upstreams.cpp: upstreams, sources, routes.
 #pragma once
@@ -106,6 +106,9 @@ class Loader {
   void demo(const Field& f, DemoConfig& d);
   void fanout(const Field& f, FanoutConfig& o);
   void backplane(const Field& f, BackplaneConfig& b);
+  void listener_tls(const Field& f, ListenerTlsConfig& t);
+  // "file:line:column" of a mark, as fail() prefixes it.
+  std::string where(const YAML::Mark& mark) const;
 
   // auth (loader_auth.cpp).
   void auth(const Field& f, AuthConfig& a);

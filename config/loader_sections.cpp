@@ -1,5 +1,5 @@
 // The Loader's readers for the plain sections: history, slow_consumer, limits, http2, cors, log,
-// demo, fanout and backplane.
+// demo, fanout, backplane and tls.
 
 #include <chrono>
 #include <optional>
@@ -123,6 +123,24 @@ void Loader::backplane(const Field& f, BackplaneConfig& b) {
   if (!url) fail(f.mark(), f.path + ": type redis needs a url (redis://127.0.0.1:6379/0)");
   std::string text = scalar(*url, "a URL such as redis://127.0.0.1:6379/0");
   wrap(*url, [&] { parse_redis_url(text, b); });
+}
+
+// The files are only named here: the server loads them (gateway/net/tls_context.hpp), at
+// start-up and again on SIGHUP, and words its errors with the positions kept here.
+void Loader::listener_tls(const Field& f, ListenerTlsConfig& t) {
+  std::optional<Field> cert, key;
+  read_map(f.value, f.path,
+           {
+               {"cert_file", [&](const Field& g) { cert = g; }},
+               {"key_file", [&](const Field& g) { key = g; }},
+           });
+  if (!cert && !key) return;  // "tls:" with everything commented out: plain TCP
+  if (!cert) fail(f.mark(), f.path + ": key_file needs cert_file (a PEM certificate chain)");
+  if (!key) fail(f.mark(), f.path + ": cert_file needs key_file (a PEM private key)");
+  t.cert_file = nonempty(*cert, "a PEM certificate file");
+  t.cert_where = where(cert->mark());
+  t.key_file = nonempty(*key, "a PEM private key file");
+  t.key_where = where(key->mark());
 }
 
 }  // namespace ssegw::config

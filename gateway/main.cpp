@@ -7,6 +7,7 @@
 #include "gateway/base/log.hpp"
 #include "gateway/probe.hpp"
 #include "gateway/server/gateway.hpp"
+#include "gateway/server/tls_setup.hpp"
 
 using namespace ssegw;
 
@@ -72,6 +73,7 @@ int main(int argc, char** argv) {
     config = config::load_file(config_path);
     if (!listen_override.empty())
       config::parse_listen(listen_override, config.listen_host, config.listen_port);
+    if (check_only) server::check_tls(config);  // a normal start loads it in run_gateway
   } catch (const config::Error& e) {
     std::fprintf(stderr, "ssegw: %s\n", e.what());
     return 2;

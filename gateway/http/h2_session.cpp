@@ -443,7 +443,8 @@ void H2Session::tick(uint64_t now_ms) {
     } else if (s->handler_) {
       bool waiting =
           s->state_ == H2Stream::State::kAwaiting || s->state_ == H2Stream::State::kDeferred;
-      if (waiting && now_ms - s->awaited_since_ms_ >= limits_.answer_timeout_ms) {
+      if (waiting && !s->handler_->own_deadline() &&
+          now_ms - s->awaited_since_ms_ >= limits_.answer_timeout_ms) {
         StreamHandler::Timeout timeout = s->handler_->answer_timeout();
         s->state_ = H2Stream::State::kAwaiting;  // complete() of the slot is now too late
         s->respond_error(503, timeout.code, timeout.message, "Retry-After: 1\r\n");

@@ -452,7 +452,7 @@ void Session::tick(uint64_t now_ms) {
   }
   if (!is_open()) return;
   uint64_t deadline = limits_.answer_timeout_ms;
-  bool late = awaited_since_ms_ && now_ms - awaited_since_ms_ >= deadline;
+  bool late = awaited_since_ms_ && !own_deadline() && now_ms - awaited_since_ms_ >= deadline;
   for (const Pending& p : pending_)
     late = late || (!p.ready && p.deferred_ms && now_ms - p.deferred_ms >= deadline);
   if (late) timed_out();

@@ -105,6 +105,8 @@ class Session : public net::TcpStream, public Exchange {
   // count it and to forget what was waited for.
   using Timeout = StreamHandler::Timeout;
   virtual Timeout answer_timeout() = 0;
+  // The awaited answer has deadlines of its own (StreamHandler::own_deadline()).
+  virtual bool own_deadline() const { return false; }
   // The stream in progress: its output drained, or shrank (for backpressure).
   virtual void on_stream_drained() {}
   virtual void on_stream_progress() {}

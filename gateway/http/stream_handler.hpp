@@ -28,6 +28,9 @@ class StreamHandler {
     std::string message;
   };
   virtual Timeout answer_timeout() = 0;
+  // The awaited answer has deadlines of its own (a route's connect and first-byte timeouts): the
+  // answer timeout, made for channel owners and Redis, does not apply to it.
+  virtual bool own_deadline() const { return false; }
   // The streamed answer's output drained, or shrank (for backpressure).
   virtual void drained() = 0;
   virtual void progress() = 0;

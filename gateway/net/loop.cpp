@@ -117,6 +117,9 @@ void Loop::flush_batched() {
   }
   flushing_.clear();
   if (batch.size() > 0) batch.run();
+  // From here on callbacks run, and may close streams: a closed stream's handle closes, but its
+  // close callback (which frees its queue) cannot run inside this pass, and sent() checks
+  // is_open(); forget() nulls it in these lists when it closes.
   for (size_t i = 0; i < batched_.size(); ++i)
     if (TcpStream* stream = batched_[i]) stream->sent(batch.results()[i]);
   batched_.clear();

@@ -41,6 +41,7 @@ void SendBatch::run() {
   messages_.assign(sends_.size(), msghdr{});  // iovecs_ stops growing: its addresses hold now
   size_t next = 0;
   while (next < sends_.size()) {
+    const size_t start = next;
     unsigned round = 0;
     for (; next < sends_.size() && round < kEntries; ++next, ++round) {
       io_uring_sqe* sqe = io_uring_get_sqe(ring_.get());
@@ -52,23 +53,32 @@ void SendBatch::run() {
       io_uring_prep_sendmsg(sqe, sends_[next].fd, &message, MSG_DONTWAIT | MSG_NOSIGNAL);
       io_uring_sqe_set_data64(sqe, next);
     }
-    if (io_uring_submit_and_wait(ring_.get(), round) < 0) {
-      // Nothing of this round went out: those sends stay -EAGAIN (libuv writes them), and the
-      // ring, with entries prepared and never submitted, is not used again.
+    int submitted = io_uring_submit_and_wait(ring_.get(), round);
+    if (submitted < static_cast<int>(round)) {
+      // What was not submitted stays -EAGAIN (libuv writes it), and the ring, with entries
+      // prepared and never submitted, is not used again; what was (the first ones), is waited
+      // for below.
       broken_ = true;
-      return;
+      if (submitted <= 0) return;
+      round = static_cast<unsigned>(submitted);
+      next = sends_.size();  // no further round
     }
+    reaped_.assign(round, 0);
     for (unsigned seen = 0; seen < round; ++seen) {
       io_uring_cqe* cqe = nullptr;
       if (io_uring_wait_cqe(ring_.get(), &cqe) != 0) {
         // Sends whose outcome is unknown may have gone out: their connections close (-EIO)
         // rather than send the same bytes twice.
-        for (size_t i = next - round; i < next; ++i)
-          if (results_[i] == -EAGAIN) results_[i] = -EIO;
+        for (unsigned i = 0; i < round; ++i)
+          if (!reaped_[i]) results_[start + i] = -EIO;
         broken_ = true;
         return;
       }
-      results_[io_uring_cqe_get_data64(cqe)] = cqe->res;
+      uint64_t index = io_uring_cqe_get_data64(cqe);
+      if (index >= start && index - start < round) {
+        results_[index] = cqe->res;
+        reaped_[index - start] = 1;
+      }
       io_uring_cqe_seen(ring_.get(), cqe);
     }
   }

@@ -54,6 +54,7 @@ class SendBatch {
   std::vector<iovec> iovecs_;
   std::vector<msghdr> messages_;
   std::vector<int> results_;
+  std::vector<char> reaped_;  // of the round being waited for
   bool broken_ = false;
 };
 

@@ -6,6 +6,7 @@
 #include <cerrno>
 
 #include "gateway/base/check.hpp"
+#include "gateway/net/tls_session.hpp"
 
 namespace ssegw::net {
 namespace {
@@ -93,6 +94,13 @@ size_t TcpStream::fill_buffers(uv_buf_t* bufs, size_t max) const {
 }
 
 uint64_t TcpStream::bytes_acked() const {
+  if (tls_) [[unlikely]] {
+    uv_os_fd_t fd;
+    int unacked = 0;
+    if (uv_fileno(uv_handle(), &fd) != 0 || ::ioctl(fd, TIOCOUTQ, &unacked) != 0 || unacked < 0)
+      unacked = 0;
+    return tls_bytes_acked(static_cast<uint64_t>(unacked));
+  }
   // libuv writes an in-flight batch in pieces as the socket takes them, counting them off
   // write_queue_size; the batch leaves the queue (consume) only once all of it is written.
   uint64_t to_kernel = written_bytes_;
@@ -133,7 +141,12 @@ void TcpStream::want_flush(bool first) {
 void TcpStream::flush() {
   if (!is_open()) return;
   before_flush();
-  if (!is_open() || write_in_flight_ || queue_.empty()) return;
+  if (!is_open() || write_in_flight_) return;
+  if (tls_) [[unlikely]] {
+    flush_tls(false);
+    return;
+  }
+  if (queue_.empty()) return;
   auto* stream = reinterpret_cast<uv_stream_t*>(uv());
   uv_buf_t bufs[kMaxBuffers];
   for (;;) {
@@ -166,7 +179,8 @@ void TcpStream::flush() {
 }
 
 bool TcpStream::add_to(SendBatch& batch) {
-  if (!is_open() || write_in_flight_ || queue_.empty()) return false;
+  // A TLS stream's queue is plaintext: flush() encrypts it first.
+  if (!is_open() || write_in_flight_ || queue_.empty() || tls_) return false;
   uv_os_fd_t fd;
   if (uv_fileno(uv_handle(), &fd) != 0) return false;
   uv_buf_t bufs[kMaxBuffers];
@@ -201,6 +215,15 @@ void TcpStream::on_write(uv_write_t* req, int status) {
     self->close();  // frames are released with the object, after the close callback
     return;
   }
+  if (self->tls_) [[unlikely]] {
+    self->tls_->consumed(self->in_flight_bytes_);  // the plaintext left the queue when encrypted
+    if (!self->is_open()) return;
+    self->on_write_progress();
+    if (!self->is_open()) return;
+    self->before_flush();  // as flush() does: an engine that frames late (HTTP/2) adds its bytes
+    self->flush_tls(true);
+    return;
+  }
   self->consume(self->in_flight_bytes_);
   if (!self->is_open()) return;  // written before the close began: nothing to tell
   self->on_write_progress();
@@ -217,12 +240,26 @@ void TcpStream::after_drain() {
 }
 
 void TcpStream::shutdown_after_flush() {
+  if (tls_ && !tls_->handshake_done()) {
+    // Nothing can reach a peer that has not finished the handshake, and a connection refused
+    // before it (over a limit, timed out) should not cost the handshake's CPU.
+    close();
+    return;
+  }
   shutdown_wanted_ = true;
   if (queue_.empty() && !write_in_flight_) start_shutdown();
 }
 
 void TcpStream::start_shutdown() {
   if (!is_open() || shutdown_started_) return;
+  if (tls_ && !tls_notify_sent_) {
+    // close_notify before the FIN: the peer can tell the end from a truncation. Once written,
+    // after_drain() comes back here.
+    tls_notify_sent_ = true;
+    tls_->close_notify();
+    flush_tls(false);
+    return;
+  }
   shutdown_started_ = true;
   if (uv_shutdown(&shutdown_req_, reinterpret_cast<uv_stream_t*>(uv()), on_shutdown) != 0) close();
 }
@@ -233,6 +270,8 @@ void TcpStream::on_shutdown(uv_shutdown_t* req, int status) {
 }
 
 void TcpStream::close() {
+  if (!is_open()) return;
+  if (tls_ && !tls_reported_) tls_handshake_ended(false);
   if (!is_open()) return;
   if (dirty_) loop_.forget(this);
   dirty_ = false;
@@ -252,7 +291,10 @@ void TcpStream::on_alloc(uv_handle_t* handle, size_t, uv_buf_t* buf) {
 void TcpStream::on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
   TcpStream* self = owner(stream);
   if (nread > 0) {
-    self->on_data(buf->base, static_cast<size_t>(nread));
+    if (self->tls_) [[unlikely]]
+      self->read_tls(buf->base, static_cast<size_t>(nread));
+    else
+      self->on_data(buf->base, static_cast<size_t>(nread));
   } else if (nread < 0) {
     self->on_read_end(static_cast<int>(nread));
   }

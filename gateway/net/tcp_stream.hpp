@@ -14,12 +14,19 @@
 // - At most one uv_write is in flight. Frames queued meanwhile go out in the next writev, after a
 //   uv_try_write attempt, so most writes never reach libuv's own queue.
 // - queued_bytes() counts what the kernel has not accepted yet, for slow-consumer limits.
+// - TLS (use_tls(), tcp_stream_tls.cpp): the queue holds plaintext, encrypted at flush time only
+//   while less than kTlsMaxOutput of ciphertext waits; what is encrypted counts as taken. So with
+//   TLS queued_bytes() and bytes_written() lag the kernel by at most that much ciphertext, and
+//   bytes_acked() counts plaintext as acknowledged only once all ciphertext up to it is: the
+//   slow-consumer cut and the stall checks keep working, within 64 KiB.
 #pragma once
 
 #include <uv.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
+#include <string_view>
 
 #include "gateway/net/frame_queue.hpp"
 #include "gateway/net/handle.hpp"
@@ -27,6 +34,9 @@
 #include "gateway/net/send_batch.hpp"
 
 namespace ssegw::net {
+
+class TlsContext;
+class TlsSession;
 
 class TcpStream : public Handle<TcpStream, uv_tcp_t> {
  public:
@@ -40,6 +50,12 @@ class TcpStream : public Handle<TcpStream, uv_tcp_t> {
   int connect(const sockaddr* addr);
   void start_reading();
   void stop_reading();
+  // Makes an accepted connection the server side of TLS with `context`: after accept(), before
+  // start_reading() and before anything is written. Reads are then decrypted before on_data()
+  // and writes encrypted at flush; a connection not past the handshake is closed, not shut down.
+  void use_tls(std::shared_ptr<const TlsContext> context);
+  // The protocol the client and we agreed with ALPN: "" with plain TCP, or without ALPN.
+  std::string_view alpn() const;
 
   // Queues a frame; it is written this loop turn. `first`: before the streams already waiting
   // to be flushed in this turn (an answer to a request, ahead of a fan-out's deliveries).
@@ -62,7 +78,7 @@ class TcpStream : public Handle<TcpStream, uv_tcp_t> {
   uint64_t bytes_acked() const;
   // Bytes the kernel has taken from the queue so far (cheap: no system call).
   uint64_t bytes_written() const { return written_bytes_; }
-  bool idle_output() const { return queue_.empty(); }
+  bool idle_output() const { return queue_.empty() && !write_in_flight_; }
 
   // Half-closes after the queue drains (FIN), so the peer reads the last response before the
   // connection goes; reading continues until the peer closes or close() is called.
@@ -100,6 +116,9 @@ class TcpStream : public Handle<TcpStream, uv_tcp_t> {
   virtual void on_close() {}
   // The flush pass is about to write: the last moment to queue this turn's bytes.
   virtual void before_flush() {}
+  // With TLS, once per connection: the handshake completed (true) or failed, or the connection
+  // ended before it completed (false).
+  virtual void on_tls_handshake(bool ok) {}
 
  private:
   friend class Handle<TcpStream, uv_tcp_t>;
@@ -117,6 +136,14 @@ class TcpStream : public Handle<TcpStream, uv_tcp_t> {
   void consume(size_t bytes);
   void after_drain();
   void start_shutdown();
+  // The TLS side (tcp_stream_tls.cpp).
+  void read_tls(const char* data, size_t length);
+  // after_write: a write just completed, so on_drained() is due if nothing is left.
+  void flush_tls(bool after_write);
+  // Encrypts from the queue while the output is under its bound. False on a TLS error.
+  bool encrypt_queue();
+  void tls_handshake_ended(bool ok);
+  uint64_t tls_bytes_acked(uint64_t unacked_ciphertext) const;
 
   Loop& loop_;
   uv_write_t write_req_;
@@ -131,6 +158,9 @@ class TcpStream : public Handle<TcpStream, uv_tcp_t> {
   bool dirty_ = false;
   bool shutdown_wanted_ = false;
   bool shutdown_started_ = false;
+  bool tls_reported_ = false;        // on_tls_handshake() was called
+  bool tls_notify_sent_ = false;     // close_notify queued before the FIN
+  std::unique_ptr<TlsSession> tls_;  // null for plain TCP
 
   friend class Loop;
 };

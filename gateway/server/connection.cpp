@@ -54,8 +54,14 @@ void Connection::reject_overloaded() {
   refuse(503, "too_many_connections", "the gateway is at limits.max_connections");
 }
 
-// Over TLS, ALPN decides (TcpStream::alpn() == "h2" once the TLS listener lands); on the plain
-// listener, the first bytes do.
+void Connection::on_tls_handshake(bool ok) {
+  metrics::TlsMetrics& m = *worker_.shared().tls_metrics;
+  (ok ? m.handshakes_ok : m.handshakes_failed).Increment();
+}
+
+// The first bytes decide, over TLS too: a client that chose "h2" by ALPN starts with the same
+// preface as an h2c one (RFC 9113 3.4), and ALPN offers "h2" only with http2.enabled
+// (tls_setup.cpp).
 void Connection::start() {
   Session::start(worker_.config().http2.enabled ? this : nullptr);
 }

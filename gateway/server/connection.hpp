@@ -58,9 +58,11 @@ class Connection final : public http::Session, private http::H2Session::Handler 
   bool may_overlap(const http::Request& request) const override;
   void count(const char* label, int status) override;
   Timeout answer_timeout() override { return responder_.answer_timeout(); }
+  bool own_deadline() const override { return responder_.own_deadline(); }
   void on_stream_drained() override { responder_.drained(); }
   void on_stream_progress() override { responder_.progress(); }
   void on_session_closed() override;
+  void on_tls_handshake(bool ok) override;
 
   // http::H2Session::Handler.
   std::unique_ptr<http::StreamHandler> open_stream(http::Exchange& exchange) override;

@@ -5,11 +5,14 @@
 
 #include <atomic>
 #include <csignal>
+#include <cstdio>
 #include <thread>
 #include <vector>
 
 #include "gateway/base/log.hpp"
 #include "gateway/net/handles.hpp"
+#include "gateway/net/tls_context.hpp"
+#include "gateway/server/tls_setup.hpp"
 #include "gateway/server/worker.hpp"
 
 namespace ssegw::server {
@@ -31,9 +34,12 @@ class Supervisor {
       : shared_(shared),
         drained_(loop_, [this] { on_worker_drained(); }),
         sigterm_(loop_, [this](int signum) { on_signal(signum); }),
-        sigint_(loop_, [this](int signum) { on_signal(signum); }) {
+        sigint_(loop_, [this](int signum) { on_signal(signum); }),
+        sighup_(loop_, [this](int) { reload_tls(shared_); }) {
     sigterm_.start(SIGTERM);
     sigint_.start(SIGINT);
+    // Only with TLS: without it, SIGHUP keeps its default action (the process ends), as before.
+    if (shared_.config.tls.enabled()) sighup_.start(SIGHUP);
     shared_.worker_drained = [this] { drained_.send(); };
   }
 
@@ -63,6 +69,7 @@ class Supervisor {
     for (auto& worker : shared_.workers) worker->post(std::make_unique<Message>(0, Stop{}));
     sigterm_.close();
     sigint_.close();
+    sighup_.close();
     drained_.close();
     loop_.close();
   }
@@ -72,6 +79,7 @@ class Supervisor {
   net::Async drained_;
   net::Signal sigterm_;
   net::Signal sigint_;
+  net::Signal sighup_;  // reloads the TLS certificate and key
   bool shutting_down_ = false;
 };
 
@@ -80,6 +88,16 @@ class Supervisor {
 int run_gateway(const config::Config& config) {
   std::signal(SIGPIPE, SIG_IGN);
   raise_fd_limit();
+
+  std::shared_ptr<const net::TlsContext> tls;
+  if (config.tls.enabled()) {
+    std::string error;
+    tls = load_tls(config, error);
+    if (!tls) {  // worded and reported like the configuration's other errors (main.cpp)
+      std::fprintf(stderr, "ssegw: %s\n", error.c_str());
+      return 2;
+    }
+  }
 
   // Every worker binds the same address with SO_REUSEPORT; with port 0 the first one picks it.
   std::vector<int> fds;
@@ -108,6 +126,7 @@ int run_gateway(const config::Config& config) {
   }
 
   Shared shared(config);
+  if (tls) serve_tls(shared, std::move(tls));
   for (uint32_t i = 0; i < config.workers; ++i)
     shared.workers.push_back(std::make_unique<Worker>(shared, i, fds[i]));
   Supervisor supervisor(shared);

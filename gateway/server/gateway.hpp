@@ -1,5 +1,6 @@
 // The process: binds the listeners, starts one worker thread per configured worker, and turns
-// SIGTERM/SIGINT into a graceful drain (docs/operations.md#shutdown-and-drain).
+// SIGTERM/SIGINT into a graceful drain (docs/operations.md#shutdown-and-drain), and SIGHUP into a
+// reload of the TLS certificate and key (tls_setup.hpp).
 #pragma once
 
 #include <string>

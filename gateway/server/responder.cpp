@@ -31,6 +31,7 @@ const std::string& Responder::client_ip() const {
 // with a budget waits for the worker's budget store (at once in memory, later with Redis); a
 // pipelined request waits behind it like behind any answer that comes later.
 void Responder::handle(http::Request& request) {
+  route_awaited_ = false;  // a keep-alive connection's last route is not this request's
   Worker& worker = connection_.worker();
   const api::Policy& policy = worker.shared().policy;
   exchange_.answer_headers(policy.cors().response_headers(request.header("origin")));
@@ -147,7 +148,14 @@ bool Responder::awaiting_multi() const {
   return multi_ && multi_->awaiting();
 }
 
+// A route's upstream has its connect and first-byte timeouts (upstreams.NAME.*): an LLM that
+// thinks for longer than limits.owner_timeout before its first byte is not cut by the session.
+bool Responder::own_deadline() const {
+  return route_awaited_ && proxy_ && !exchange_.streaming();
+}
+
 ProxyResponse& Responder::proxy(std::unique_ptr<ProxyResponse> response) {
+  route_awaited_ = true;
   proxy_ = std::move(response);  // the previous request's, long finished, goes
   return *proxy_;
 }

@@ -37,6 +37,7 @@ class Responder final : public http::StreamHandler {
   // http::StreamHandler.
   void handle(http::Request& request) override;
   Timeout answer_timeout() override;
+  bool own_deadline() const override;
   void drained() override;
   void progress() override;
   void tick(uint64_t now_ms) override;
@@ -68,6 +69,7 @@ class Responder final : public http::StreamHandler {
   std::unique_ptr<MultiStream> multi_;
   std::unique_ptr<ProxyResponse> proxy_;  // the last route's, until the next request
   bool stream_awaited_ = false;           // stream_ waits for its channel's answer
+  bool route_awaited_ = false;            // this request's route waits for its upstream
   uint64_t budget_checks_ = 0;            // budget checks started, to number them
   uint64_t budget_wait_ = 0;              // the check the current request waits for; 0: none
   // Written if that check times out. Behind a pointer: a record is ~350 bytes, and every

@@ -89,7 +89,9 @@ Shared::Shared(const config::Config& config)
       http2_metrics(metrics),
       retry_frame(hub::make_retry_frame(static_cast<uint64_t>(config.retry.count()))),
       heartbeat_frame(hub::make_heartbeat_frame()),
-      instance_id(random_instance_id()) {}
+      instance_id(random_instance_id()) {
+  if (config.tls.enabled()) tls_metrics = std::make_unique<metrics::TlsMetrics>(metrics);
+}
 
 Worker::Worker(Shared& shared, uint32_t index, int listen_fd)
     : shared_(shared),
@@ -230,6 +232,8 @@ void Worker::on_connection(uv_stream_t* server) {
     connection->close();
     return;
   }
+  // Before anything is read or written, even a refusal (which then closes before the handshake).
+  if (shared_.tls_metrics) connection->use_tls(shared_.tls.get());
   if (open > shared_.config.limits.max_connections || draining_) {
     connection->reject_overloaded();
     return;

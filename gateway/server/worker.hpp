@@ -28,8 +28,10 @@
 #include "gateway/metrics/budget_metrics.hpp"
 #include "gateway/metrics/http2_metrics.hpp"
 #include "gateway/metrics/metrics.hpp"
+#include "gateway/metrics/tls_metrics.hpp"
 #include "gateway/net/handles.hpp"
 #include "gateway/net/loop.hpp"
+#include "gateway/net/tls_context.hpp"
 #include "gateway/server/channels.hpp"
 #include "gateway/server/generations.hpp"
 #include "gateway/server/mailbox.hpp"
@@ -67,6 +69,10 @@ struct Shared {
   // Redis backplane: this process's name in source leases, and the workers connected to Redis.
   std::string instance_id;
   std::atomic<uint32_t> backplane_links_up{0};
+  // TLS on the listener (tls_setup.hpp): the context new connections take (empty: plain TCP),
+  // and its metrics (null: plain TCP).
+  net::TlsContextSlot tls;
+  std::unique_ptr<metrics::TlsMetrics> tls_metrics;
   bool backplane_ready() const {
     return config.backplane.type == config::BackplaneConfig::Type::kMemory ||
            backplane_links_up.load(std::memory_order_relaxed) == workers.size();

@@ -223,6 +223,8 @@ TEST_CASE("config docs: all_keys.yaml loads and sets every key to a value other 
   CHECK(c.backplane.password == "secret");
   CHECK(c.backplane.key_prefix != d.backplane.key_prefix);
   CHECK(c.backplane.lease_ttl != d.backplane.lease_ttl);
+  CHECK(c.tls.cert_file != d.tls.cert_file);
+  CHECK(c.tls.key_file != d.tls.key_file);
 
   CHECK(c.log.access != d.log.access);
   REQUIRE(c.upstreams.size() == 2);

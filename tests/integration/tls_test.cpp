@@ -16,6 +16,7 @@
 
 #include "tests/integration/checks.hpp"
 #include "tests/integration/harness.hpp"
+#include "tests/integration/pki.hpp"
 
 using namespace itest;
 
@@ -25,32 +26,6 @@ const std::string kBody =
     "data: {\"choices\":[{\"delta\":{\"content\":\"secure \"}}]}\n\n"
     "data: {\"choices\":[{\"delta\":{\"content\":\"hello\"}}]}\n\n"
     "data: [DONE]\n\n";
-
-// A CA, and a server certificate it signed for the given subjectAltName.
-struct Pki {
-  std::string dir, ca, cert, key;
-};
-
-Pki make_pki(const std::string& san) {
-  char tmpl[] = "/tmp/ssegw-tls-XXXXXX";
-  REQUIRE(mkdtemp(tmpl) != nullptr);
-  Pki p{tmpl, std::string(tmpl) + "/ca.pem", std::string(tmpl) + "/server.pem",
-        std::string(tmpl) + "/server.key"};
-  std::string script =
-      "set -e; cd " + p.dir +
-      "; openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
-      "-keyout ca.key -out ca.pem -days 2 -subj /CN=ssegw-test-ca 2>/dev/null"
-      "; openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
-      "-keyout server.key -out server.csr -subj /CN=ssegw-test-server 2>/dev/null"
-      "; printf 'subjectAltName=" +
-      san +
-      "\\n' > ext.cnf"
-      "; openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial "
-      "-out server.pem -days 2 -extfile ext.cnf 2>/dev/null";
-  ProcessResult r = run_process({"/bin/sh", "-c", script});
-  REQUIRE_MESSAGE(r.status == 0, r.output);
-  return p;
-}
 
 class TlsServer {
  public:
