@@ -70,7 +70,9 @@ TEST_CASE("http2 hardening: trailer fields never reach the upstream") {
   CHECK(mock.wait_stat("completed", 1) == 1);
 }
 
-TEST_CASE("http2 hardening: HPACK references behind a shut window pin no memory; stalls reset") {
+TEST_CASE(
+    "http2 hardening: HPACK references behind a shut window pin no memory, stalled answers are "
+    "reset") {
   Gateway gw("slow_consumer: {stall_timeout: 500ms}\n");
   {
     H2Client warm(gw.port());
