@@ -124,3 +124,33 @@ TEST_CASE(
   CHECK(wait_metric(gw.port(), "ssegw_http2_streams_stalled_total", 2 * kStreams) == 2 * kStreams);
   CHECK(wait_metric(gw.port(), "ssegw_http2_streams_active", 0) == 0);
 }
+
+TEST_CASE("http2 hardening: request headers held across a connection's streams are capped") {
+  // 32 x limits.max_header_bytes: requests whose END_STREAM never comes each hold 870 bytes
+  // (HPACK's count), so the 37th goes past 32000.
+  Gateway gw("limits: {max_header_bytes: 1000}\n");
+  RawH2 c(gw.port());
+  const std::string value(100, 'v');
+  std::string out;
+  for (uint32_t i = 0; i < 37; ++i)
+    out += h2_frame(kHeaders, kEndHeaders, 1 + 2 * i,
+                    h2_headers_block({{":method", "POST"},
+                                      {":scheme", "http"},
+                                      {":authority", "127.0.0.1"},
+                                      {":path", "/v1/channels/x/events"},
+                                      {"x-a", value},
+                                      {"x-b", value},
+                                      {"x-c", value},
+                                      {"x-d", value},
+                                      {"x-e", value}}));
+  c.send(out);
+  REQUIRE(c.until([&](const auto&) { return c.ended(73); }));
+  CHECK(c.body(73) ==
+        "{\"error\":{\"code\":\"headers_too_large\",\"message\":\"the connection holds too many "
+        "request headers\"}}\n");
+  for (uint32_t i = 0; i < 36; ++i) CHECK(c.body(1 + 2 * i).empty());
+  // A request whose stream ended frees its share: the next one fits again.
+  c.send(h2_frame(kRstStream, 0, 1, std::string("\0\0\0\x08", 4)) + h2_get(75, "/healthz"));
+  REQUIRE(c.until([&](const auto&) { return c.ended(75); }));
+  CHECK(c.body(75) == "{\"status\":\"ok\"}\n");
+}
