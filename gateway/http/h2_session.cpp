@@ -62,6 +62,10 @@ struct H2Session::Callbacks {
 
   static int header(nghttp2_session* session, const nghttp2_frame* frame, const uint8_t* name,
                     size_t namelen, const uint8_t* value, size_t valuelen, uint8_t, void*) {
+    // A trailer block (HCAT_HEADERS after the request's own) is dropped, as HTTP/1.1's parser
+    // drops trailers: its fields would otherwise join the request's after the request's own
+    // were checked (an Authorization only in a trailer, an X-Forwarded-For for the upstream).
+    if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
     H2Stream* stream = stream_of(session, frame->hd.stream_id);
     if (!stream) return 0;
     stream->add_header({reinterpret_cast<const char*>(name), namelen},
@@ -82,6 +86,11 @@ struct H2Session::Callbacks {
 
   static int frame_recv(nghttp2_session* session, const nghttp2_frame* frame, void* user) {
     H2Session* self = self_of(user);
+    if (frame->hd.type == NGHTTP2_RST_STREAM) {
+      // The client's own reset: nghttp2's rapid-reset limit counts it (before the stream closes).
+      if (H2Stream* stream = stream_of(session, frame->hd.stream_id)) stream->client_reset_ = true;
+      return 0;
+    }
     bool ends = frame->hd.flags & NGHTTP2_FLAG_END_STREAM;
     if ((frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA) || !ends) return 0;
     H2Stream* stream = stream_of(session, frame->hd.stream_id);
@@ -93,10 +102,21 @@ struct H2Session::Callbacks {
     return 0;
   }
 
-  static int stream_close(nghttp2_session* session, int32_t stream_id, uint32_t, void* user) {
+  static int stream_close(nghttp2_session* session, int32_t stream_id, uint32_t error_code,
+                          void* user) {
     H2Session* self = self_of(user);
     H2Stream* stream = stream_of(session, stream_id);
     if (!stream) return 0;
+    // "MadeYouReset" (CVE-2025-8671): a client makes the server reset streams whose work has
+    // started (a WINDOW_UPDATE that overflows the stream's window, a frame nghttp2 refuses), and
+    // nghttp2 1.52 counts only the resets it receives. The gateway's own resets of dispatched
+    // requests spend the same budget; past it, GOAWAY ENHANCE_YOUR_CALM.
+    if (error_code != NGHTTP2_NO_ERROR && stream->handler_ && !stream->client_reset_ &&
+        !self->spend_reset_token() && !self->closing_) {
+      self->handler_.flood();
+      self->terminate(NGHTTP2_ENHANCE_YOUR_CALM);
+      self->closing_ = true;  // begin_frame() reads no further frame of this input
+    }
     nghttp2_session_set_stream_user_data(session, stream_id, nullptr);
     self->unlink(stream);
     delete stream;
@@ -120,6 +140,7 @@ struct H2Session::Callbacks {
 
   static int begin_frame(nghttp2_session*, const nghttp2_frame_hd* hd, void* user) {
     H2Session* self = self_of(user);
+    if (self->closing_) return NGHTTP2_ERR_CALLBACK_FAILURE;  // a flood ended the connection
     bool empty = false;
     switch (hd->type) {
       case NGHTTP2_PING:
@@ -152,9 +173,11 @@ H2Session::H2Session(net::TcpStream& tcp, const Limits& limits, Handler& handler
       handler_(handler),
       id_(id),
       max_buffered_body_(kBufferedBodies * limits.max_body_bytes),
+      max_held_header_bytes_(kHeldHeaderLists * limits.max_header_bytes),
       started_ms_(tcp.loop().now_ms()),
       idle_since_ms_(started_ms_),
-      empty_refill_ms_(started_ms_) {}
+      empty_refill_ms_(started_ms_),
+      reset_refill_ms_(started_ms_) {}
 
 H2Session::~H2Session() {
   closed();
@@ -235,6 +258,18 @@ void H2Session::after_input() {
   tcp_.want_flush();
 }
 
+bool H2Session::spend_reset_token() {
+  uint64_t now = now_ms();
+  uint64_t refill = (now - reset_refill_ms_) * kResetsPerSecond / 1000;
+  if (refill > 0) {
+    reset_tokens_ = static_cast<uint32_t>(std::min<uint64_t>(kResetBurst, reset_tokens_ + refill));
+    reset_refill_ms_ = now;
+  }
+  if (reset_tokens_ == 0) return false;
+  --reset_tokens_;
+  return true;
+}
+
 bool H2Session::spend_empty_frame_token() {
   uint64_t now = now_ms();
   uint64_t refill = (now - empty_refill_ms_) * kEmptyFramesPerSecond / 1000;
@@ -302,6 +337,11 @@ void H2Session::send() {
 // would spin the loop's flush pass.
 void H2Session::after_send() {
   for (H2Stream* s = streams_; s; s = s->next_) {
+    // An answer that is all queued needs its request no more: a client that keeps the window
+    // shut must not pin the request's headers and body with it.
+    if (!s->request_released_ &&
+        (s->state_ == H2Stream::State::kAnswered || s->state_ == H2Stream::State::kReset))
+      s->release_request();
     if (!s->notify_ || !s->handler_) continue;
     s->notify_ = false;
     if (s->queued_bytes_ == 0)
@@ -354,6 +394,8 @@ void H2Session::resume(H2Stream* stream) {
 
 void H2Session::unlink(H2Stream* stream) {
   if (session_) body_done(stream, /*open=*/false);
+  header_bytes_ -= stream->header_bytes_;
+  stream->header_bytes_ = 0;
   if (stream->prev_) stream->prev_->next_ = stream->next_;
   if (stream->next_) stream->next_->prev_ = stream->prev_;
   if (streams_ == stream) streams_ = stream->next_;
@@ -410,6 +452,7 @@ void H2Session::tick(uint64_t now_ms) {
         s->handler_->tick(now_ms);
       }
     }
+    stream_stall(s, now_ms);
     s = next;
   }
   if (stream_count_ == 0 && !goaway_submitted_) {
@@ -423,6 +466,25 @@ void H2Session::tick(uint64_t now_ms) {
     }
   }
   tcp_.want_flush();
+}
+
+// A stream's own output, behind its own window: the connection's stall check above sees only
+// bytes the kernel will not take, and a client that shuts one stream's window (or all of them,
+// SETTINGS_INITIAL_WINDOW_SIZE 0) while reading the socket would hold whole answers for as long
+// as it likes. Only answers that are all queued (kAnswered, kRefused): a streamed answer's
+// handler has a stall check of its own (the SSE streams' slow_consumer.stall_timeout, a route's
+// routes[].stall_timeout), which this must not cut short.
+void H2Session::stream_stall(H2Stream* s, uint64_t now_ms) {
+  bool whole = s->state_ == H2Stream::State::kAnswered || s->state_ == H2Stream::State::kRefused;
+  if (!whole || s->queued_bytes_ == 0 || s->sent_bytes_ != s->stall_sent_) {
+    s->stall_sent_ = s->sent_bytes_;
+    s->stalled_since_ms_ = 0;
+  } else if (!s->stalled_since_ms_) {
+    s->stalled_since_ms_ = now_ms;
+  } else if (now_ms - s->stalled_since_ms_ >= limits_.stall_timeout_ms) {
+    handler_.stream_stalled();
+    s->abort();
+  }
 }
 
 void H2Session::begin_shutdown() {

@@ -12,7 +12,8 @@
 // - Floods are bounded (docs/security.md "HTTP/2"): nghttp2's limits on rapid resets, CONTINUATION
 //   frames, SETTINGS entries and outbound acknowledgements are set explicitly, and frames that
 //   carry nothing (PING, SETTINGS, PRIORITY, empty DATA, HEADERS and CONTINUATION) spend a
-//   per-connection token budget; past any of them the connection ends with GOAWAY.
+//   per-connection token budget, and so do the resets of started requests that the client did
+//   not send itself (MadeYouReset); past any of them the connection ends with GOAWAY.
 #pragma once
 
 #include <cstddef>
@@ -46,7 +47,7 @@ class H2Session {
   static constexpr uint32_t kEmptyFrameBurst = 256;
   static constexpr uint32_t kEmptyFramesPerSecond = 32;
   // nghttp2's limits, set explicitly (its defaults are 1000 resets at 33/s, 8, 32, 1000).
-  static constexpr uint64_t kResetBurst = 256;
+  static constexpr uint64_t kResetBurst = 256;  // also the budget of resets the server sends
   static constexpr uint64_t kResetsPerSecond = 32;
   static constexpr size_t kMaxContinuations = 8;
   static constexpr size_t kMaxSettings = 32;
@@ -58,6 +59,9 @@ class H2Session {
   // Request bodies (of limits.max_body_bytes at most) held in memory per connection before the
   // client's windows stay shut.
   static constexpr size_t kBufferedBodies = 4;
+  // Request headers held per connection (requests not yet answered, or whose answer waits for
+  // the client), in limits.max_header_bytes: past it a new request gets 431.
+  static constexpr size_t kHeldHeaderLists = 32;
 
   class Handler {
    public:
@@ -71,6 +75,9 @@ class H2Session {
     virtual void stream_closed() = 0;
     virtual void goaway_sent(uint32_t error_code) = 0;
     virtual void flood() = 0;
+    // A stream whose queued answer made no progress for limits.stall_timeout_ms (its window
+    // stayed shut) was reset.
+    virtual void stream_stalled() = 0;
 
    protected:
     ~Handler() = default;
@@ -109,6 +116,8 @@ class H2Session {
   void terminate(uint32_t error_code);
   void close_when_done();
   bool spend_empty_frame_token();
+  bool spend_reset_token();
+  void stream_stall(H2Stream* stream, uint64_t now_ms);
   void unlink(H2Stream* stream);
   // Request body accounting and the windows (see body_received()).
   void body_received(H2Stream* stream, size_t length);
@@ -130,6 +139,8 @@ class H2Session {
   size_t stream_count_ = 0;
   size_t body_bytes_ = 0;  // request body bytes held by streams still reading their request
   size_t max_buffered_body_;
+  size_t header_bytes_ = 0;  // request header bytes held by streams (H2Stream::add_header())
+  size_t max_held_header_bytes_;
   bool served_any_ = false;
   bool shutting_down_ = false;
   bool goaway_submitted_ = false;
@@ -141,6 +152,10 @@ class H2Session {
   // The empty-frame budget (a token bucket).
   uint32_t empty_tokens_ = kEmptyFrameBurst;
   uint64_t empty_refill_ms_;
+  // Resets of dispatched streams that the client did not send (a token bucket of kResetBurst,
+  // kResetsPerSecond): see Callbacks::stream_close.
+  uint32_t reset_tokens_ = kResetBurst;
+  uint64_t reset_refill_ms_;
   // Stall detection of the whole connection's output.
   uint64_t stall_written_ = 0;
   uint64_t stalled_since_ms_ = 0;

@@ -95,11 +95,26 @@ Lifetime H2Stream::lifetime() const {
 
 void H2Stream::add_header(std::string_view name, std::string_view value) {
   if (state_ != State::kRequest) return;
-  // The same count as HTTP/1.1: each field costs its bytes plus ": " and CRLF.
-  header_bytes_ += name.size() + value.size() + 4;
+  // Each field costs its bytes plus 32, as HPACK counts a header list (RFC 7541 4.1): a 1-byte
+  // indexed reference to a long field costs what the decoded field holds in memory, and a field
+  // of nothing still costs a Header. The count caps the Headers (and their vector) per request.
+  size_t cost = name.size() + value.size() + kFieldOverhead;
+  header_bytes_ += cost;
+  session_.header_bytes_ += cost;
   if (header_bytes_ > session_.limits().max_header_bytes) {
     refuse(431, "headers_too_large",
            "headers exceed " + std::to_string(session_.limits().max_header_bytes) + " bytes");
+    return;
+  }
+  if (++header_fields_ > kMaxHeaderFields) {
+    refuse(431, "headers_too_large",
+           "more than " + std::to_string(kMaxHeaderFields) + " header fields");
+    return;
+  }
+  // Requests held at once on the connection (waiting for an answer, or for the client to read
+  // one): a cap of their header bytes across all streams.
+  if (session_.header_bytes_ > session_.max_held_header_bytes_) {
+    refuse(431, "headers_too_large", "the connection holds too many request headers");
     return;
   }
   // nghttp2 has checked the field (RFC 9113 8.2 and 8.3): lower-case names, no connection-specific
@@ -178,8 +193,19 @@ void H2Stream::refuse(int status, const char* code, std::string message) {
   label_ = "unmatched";
   respond_error(status, code, message);
   state_ = State::kRefused;
-  request_ = Request();
+  release_request();
   session_.body_done(this);
+}
+
+// The request is no longer needed: its answer is complete (or the stream was reset or refused).
+// Never from inside a handler's call, which may still read the request it was given.
+void H2Stream::release_request() {
+  request_ = Request();
+  std::string().swap(authority_);
+  std::string().swap(answer_headers_);
+  session_.header_bytes_ -= header_bytes_;
+  header_bytes_ = 0;
+  request_released_ = true;
 }
 
 // ---- answers ----------------------------------------------------------------------------------
@@ -242,10 +268,7 @@ void H2Stream::start_stream(int status, std::string_view header_lines, bool has_
   bool head = request_.method == HTTP_HEAD;
   submit(status, {}, header_lines, {}, std::string::npos, has_body && !head);
   state_ = has_body && !head ? State::kStreaming : State::kAnswered;
-  if (long_lived_) {
-    request_ = Request();
-    std::string().swap(answer_headers_);
-  }
+  if (long_lived_) release_request();
 }
 
 // A proxied answer's chunk: one stream per request, so the copy is not per subscriber.

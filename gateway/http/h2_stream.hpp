@@ -64,6 +64,11 @@ class H2Stream final : public Exchange {
   // nghttp2's DATA source (read callback): how much of the queue goes in the next frame.
   ssize_t read_length(size_t max, uint32_t* flags);
 
+  // What a header field costs against limits.max_header_bytes (RFC 7541 4.1's entry size), and
+  // the fields one request may have.
+  static constexpr size_t kFieldOverhead = 32;
+  static constexpr size_t kMaxHeaderFields = 256;
+
  private:
   friend class H2Session;
 
@@ -85,6 +90,7 @@ class H2Stream final : public Exchange {
   // a new handler.
   void dispatch(std::unique_ptr<StreamHandler> handler);
   void refuse(int status, const char* code, std::string message);
+  void release_request();
   bool answered() const { return state_ != State::kRequest && state_ != State::kAwaiting; }
 
   // Submits the HEADERS of an answer; with_body: a DATA provider follows from the queue.
@@ -103,11 +109,14 @@ class H2Stream final : public Exchange {
   bool end_queued_ = false;     // the body ends after the queue (END_STREAM)
   bool data_deferred_ = false;  // nghttp2 waits for resume_data()
   bool notify_ = false;         // sent something since the handler last heard
+  bool request_released_ = false;
+  bool client_reset_ = false;  // the client's RST_STREAM closes it
   const char* label_ = "unmatched";
   Request request_;
   std::string authority_;
   std::string answer_headers_;
-  size_t header_bytes_ = 0;
+  size_t header_bytes_ = 0;  // counted in the session's header_bytes_ until released
+  size_t header_fields_ = 0;
   size_t buffered_ = 0;    // body bytes counted in the session's body_bytes_
   size_t unconsumed_ = 0;  // body bytes whose window has not opened again yet
   uint64_t started_ms_;
@@ -116,6 +125,10 @@ class H2Stream final : public Exchange {
   uint32_t head_offset_ = 0;  // bytes of the first queued piece already sent
   size_t queued_bytes_ = 0;
   uint64_t sent_bytes_ = 0;
+  // The stream's own output stall: queued bytes that none of has left since then (a shut
+  // window), in the session's tick.
+  uint64_t stall_sent_ = 0;
+  uint64_t stalled_since_ms_ = 0;
   std::unique_ptr<StreamHandler> handler_;
   mutable std::shared_ptr<const void> lifetime_;  // made on first use
   // The session's list of its streams.

@@ -38,7 +38,13 @@ Http2Metrics::Http2Metrics(Metrics& metrics)
                  .Name("ssegw_http2_floods_total")
                  .Help("HTTP/2 connections closed with ENHANCE_YOUR_CALM for a frame flood")
                  .Register(metrics.registry())
-                 .Add({})) {
+                 .Add({})),
+      streams_stalled(prometheus::BuildCounter()
+                          .Name("ssegw_http2_streams_stalled_total")
+                          .Help("HTTP/2 streams reset because their answer waited on a shut "
+                                "window for slow_consumer.stall_timeout")
+                          .Register(metrics.registry())
+                          .Add({})) {
   auto& family = prometheus::BuildCounter()
                      .Name("ssegw_http2_goaway_sent_total")
                      .Help("GOAWAY frames sent to HTTP/2 clients, by error code")

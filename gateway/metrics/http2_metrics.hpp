@@ -23,6 +23,9 @@ struct Http2Metrics {
   // Connections closed for a flood (frames that carry nothing, rapid resets, CONTINUATION or
   // SETTINGS/PING floods), counted once each.
   prometheus::Counter& floods;
+  // Streams reset (RST_STREAM CANCEL) because their queued answer made no progress for
+  // slow_consumer.stall_timeout: the client kept the stream's window shut.
+  prometheus::Counter& streams_stalled;
 
  private:
   static constexpr uint32_t kCodes = 14;  // NO_ERROR (0) .. HTTP_1_1_REQUIRED (0xd)

@@ -123,4 +123,8 @@ void Connection::flood() {
   worker_.shared().http2_metrics.floods.Increment();
 }
 
+void Connection::stream_stalled() {
+  worker_.shared().http2_metrics.streams_stalled.Increment();
+}
+
 }  // namespace ssegw::server

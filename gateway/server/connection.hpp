@@ -71,6 +71,7 @@ class Connection final : public http::Session, private http::H2Session::Handler 
   void stream_closed() override;
   void goaway_sent(uint32_t error_code) override;
   void flood() override;
+  void stream_stalled() override;
 
   Worker& worker_;
   Responder responder_;      // HTTP/1.1's, for each request in turn

@@ -127,8 +127,9 @@ void MultiStream::refuse(hub::Refusal refused) {
     case hub::Refusal::kNone:
       break;
   }
-  // The channels that joined leave when the connection closes after this answer: never here,
-  // inside another channel's join.
+  // The channels that joined leave at the next tick: never here, inside another channel's join.
+  // Not when the stream closes: over HTTP/2 a client that keeps the window shut keeps the
+  // answer, and the stream, open.
   exchange_.respond(status, "application/json", http::json_error(code, message), headers);
 }
 
@@ -262,7 +263,8 @@ void MultiStream::leave(Part& part) {
 }
 
 void MultiStream::tick(uint64_t now_ms) {
-  if (!started_ || ended_) return;
+  if (refused_) return leave();  // outside any join callback (refuse())
+  if (!started_ || ended_ || !exchange_.streaming()) return;
   const config::Config& config = worker_.config();
   if (now_ms - last_output_ms_ >= static_cast<uint64_t>(config.heartbeat.count())) {
     exchange_.write_frame(worker_.shared().heartbeat_frame);

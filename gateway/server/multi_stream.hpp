@@ -17,7 +17,7 @@
 //   id), or a join's whole replay (the join's position). So whatever event id the client last
 //   got, resuming from it owes each channel exactly what followed.
 // - Parts detach (leave()) before the stream goes, never inside a join callback: a refusal
-//   answers at once and the detaching waits for the connection's close.
+//   answers at once and the channels that joined leave at the next tick().
 // - Heartbeats, the stall check and the slow-consumer cut are per stream, as for SseStream.
 #pragma once
 
@@ -57,6 +57,7 @@ class MultiStream {
   // Still waiting for joins (not refused, not cut, head not out).
   bool awaiting() const { return !refused_ && !started_ && !ended_; }
 
+  // Heartbeats and the stall check; after a refusal, the channels that joined leave.
   void tick(uint64_t now_ms);
   void drained() { replay_allowance_ = 0; }
   // Ends the stream cleanly (shutdown).

@@ -175,7 +175,7 @@ void Responder::progress() {
 void Responder::tick(uint64_t now_ms) {
   if (stream_ && exchange_.streaming())
     stream_->tick(now_ms);
-  else if (multi_ && exchange_.streaming())
+  else if (multi_)  // refused too: its joined channels leave (MultiStream::tick)
     multi_->tick(now_ms);
   else if (proxy_)  // before its head too: a retry of the same upstream waits for a tick
     proxy_->tick(now_ms);

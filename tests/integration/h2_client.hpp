@@ -5,7 +5,10 @@
 //   that a well-behaved client library refuses to send.
 #pragma once
 
+#include <doctest/doctest.h>
+
 #include <cstdint>
+#include <fstream>
 #include <functional>
 #include <map>
 #include <set>
@@ -128,5 +131,52 @@ bool read_frames(int fd, std::string& buffer, std::vector<H2Frame>& frames, bool
                  Ms timeout = kTimeout);
 // The first frame of this type (and stream, unless any_stream), or nullptr.
 const H2Frame* find_frame(const std::vector<H2Frame>& frames, uint8_t type, int64_t stream = -1);
+
+// VmRSS of the process, in KiB.
+inline long rss_kib(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+  return -1;
+}
+
+// One raw HTTP/2 connection: the preface and SETTINGS sent, frames read as they come.
+struct RawH2 {
+  explicit RawH2(uint16_t port, bool start = true) : fd(connect_to(port)) {
+    if (start) send(h2_client_start());
+  }
+  void send(std::string_view bytes) { send_all(fd.get(), bytes); }
+  bool until(const std::function<bool(const std::vector<H2Frame>&)>& done, Ms timeout = kTimeout) {
+    return read_frames(fd.get(), buffer, frames, eof, done, timeout);
+  }
+  // Waits for the server's GOAWAY and the close after it; returns the GOAWAY's error code.
+  uint32_t goaway_and_close() {
+    REQUIRE(until([&](const auto&) { return eof; }));
+    const H2Frame* g = find_frame(frames, kGoaway);
+    REQUIRE(g != nullptr);
+    return g->error_code();
+  }
+  const H2Frame* rst(uint32_t stream) { return find_frame(frames, kRstStream, stream); }
+  // The :status of the stream's answer (a HEADERS frame the test decodes no further): the
+  // answers here are all JSON errors, whose body is checked instead.
+  std::string body(uint32_t stream) {
+    std::string out;
+    for (const H2Frame& f : frames)
+      if (f.type == kData && f.stream == stream) out += f.payload;
+    return out;
+  }
+  bool ended(uint32_t stream) {
+    for (const H2Frame& f : frames)
+      if (f.stream == stream && (f.flags & 0x1) && (f.type == kData || f.type == kHeaders))
+        return true;
+    return false;
+  }
+
+  Fd fd;
+  std::string buffer;
+  std::vector<H2Frame> frames;
+  bool eof = false;
+};
 
 }  // namespace itest

@@ -11,44 +11,6 @@ using namespace itest;
 
 namespace {
 
-// One raw HTTP/2 connection: the preface and SETTINGS sent, frames read as they come.
-struct RawH2 {
-  explicit RawH2(uint16_t port, bool start = true) : fd(connect_to(port)) {
-    if (start) send(h2_client_start());
-  }
-  void send(std::string_view bytes) { send_all(fd.get(), bytes); }
-  bool until(const std::function<bool(const std::vector<H2Frame>&)>& done, Ms timeout = kTimeout) {
-    return read_frames(fd.get(), buffer, frames, eof, done, timeout);
-  }
-  // Waits for the server's GOAWAY and the close after it; returns the GOAWAY's error code.
-  uint32_t goaway_and_close() {
-    REQUIRE(until([&](const auto&) { return eof; }));
-    const H2Frame* g = find_frame(frames, kGoaway);
-    REQUIRE(g != nullptr);
-    return g->error_code();
-  }
-  const H2Frame* rst(uint32_t stream) { return find_frame(frames, kRstStream, stream); }
-  // The :status of the stream's answer (a HEADERS frame the test decodes no further): the
-  // answers here are all JSON errors, whose body is checked instead.
-  std::string body(uint32_t stream) {
-    std::string out;
-    for (const H2Frame& f : frames)
-      if (f.type == kData && f.stream == stream) out += f.payload;
-    return out;
-  }
-  bool ended(uint32_t stream) {
-    for (const H2Frame& f : frames)
-      if (f.stream == stream && (f.flags & 0x1) && (f.type == kData || f.type == kHeaders))
-        return true;
-    return false;
-  }
-
-  Fd fd;
-  std::string buffer;
-  std::vector<H2Frame> frames;
-  bool eof = false;
-};
-
 constexpr uint32_t kProtocolError = 1, kStreamClosed = 5, kFrameSizeError = 6;
 
 }  // namespace

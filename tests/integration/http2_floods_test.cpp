@@ -1,6 +1,5 @@
 // The known HTTP/2 floods (docs/security.md "HTTP/2"): each ends the connection with GOAWAY
 // within a bound of frames, and the process's memory does not grow with the flood.
-#include <fstream>
 #include <string>
 #include <vector>
 
@@ -22,15 +21,6 @@ constexpr long kMaxGrowthKiB = 32 * 1024;
 #else
 constexpr long kMaxGrowthKiB = 8 * 1024;
 #endif
-
-// VmRSS of the process, in KiB.
-long rss_kib(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
-  return -1;
-}
 
 struct Flood {
   explicit Flood(uint16_t port) : fd(connect_to(port)) { send_all(fd.get(), h2_client_start()); }
@@ -147,4 +137,47 @@ TEST_CASE("http2 floods: empty DATA and empty CONTINUATION frames get ENHANCE_YO
     CHECK(f.goaway_and_close() != 0);  // the CONTINUATION limit or the empty-frame budget
   }
   CHECK(read_metric(gw.port(), "ssegw_http2_floods_total") >= 1);
+}
+
+TEST_CASE("http2 floods: resets the server is made to send (MadeYouReset) spend the reset budget") {
+  // CVE-2025-8671: each request is dispatched (a subscription joins its channel), then a
+  // WINDOW_UPDATE overflows the stream's window and nghttp2 itself resets the stream
+  // (FLOW_CONTROL_ERROR), which its rapid-reset limit does not count.
+  Gateway gw;
+  Flood f(gw.port());
+  // In batches, each sent once the last one's resets are back (as an attacker keeps the streams
+  // under http2.max_concurrent_streams): 3000 streams, unless the connection ends first.
+  constexpr uint32_t kBatch = 100, kBatches = 30;
+  auto resets = [](const std::vector<H2Frame>& frames) {
+    size_t n = 0;
+    for (const H2Frame& frame : frames)
+      n += frame.type == kRstStream && frame.error_code() == 3 /* FLOW_CONTROL_ERROR */;
+    return n;
+  };
+  uint32_t stream = 1;
+  for (uint32_t b = 0; b < kBatches && !f.eof && !find_frame(f.frames, kGoaway); ++b) {
+    std::string batch;
+    for (uint32_t i = 0; i < kBatch; ++i, stream += 2) {
+      batch += h2_get(stream, "/v1/channels/made-you-reset/events");
+      batch += h2_frame(kWindowUpdate, 0, stream, std::string("\x7f\xff\xff\xff", 4));
+    }
+    f.send(batch);
+    REQUIRE(read_frames(f.fd.get(), f.buffer, f.frames, f.eof, [&](const auto& frames) {
+      return resets(frames) == (b + 1) * kBatch || find_frame(frames, kGoaway);
+    }));
+  }
+  CHECK(f.goaway_and_close() == kEnhanceYourCalm);
+  // The budget (256) and the rest of the batch read before the GOAWAY went out: never 3000.
+  const size_t made_to_reset = resets(f.frames);
+  const double joined =
+      read_metric(gw.port(),
+                  "ssegw_http_requests_total{code=\"200\",route=\"/v1/channels/{channel}/events\"}")
+          .value_or(0);
+  INFO("FLOW_CONTROL_ERROR resets: ", made_to_reset, ", subscriptions started: ", joined);
+  CHECK(made_to_reset > 256);
+  CHECK(made_to_reset <= 256 + kBatch);
+  CHECK(joined <= 256 + kBatch);
+  CHECK(read_metric(gw.port(), "ssegw_http2_floods_total") == 1);
+  CHECK(wait_metric(gw.port(), "ssegw_http2_streams_active", 0) == 0);
+  CHECK(wait_subscribers(gw.port(), "made-you-reset", 0) == 0);
 }

@@ -610,3 +610,20 @@ TEST_CASE("multi-channel: over HTTP/2 a stream carries its channels and resumes 
     CHECK(again[ch].ids == std::vector<std::string>{published[ch][1], published[ch][2]});
   CHECK(read_metric(gw.port(), "ssegw_http2_streams_active") == 3);
 }
+
+TEST_CASE(
+    "multi-channel: over HTTP/2 a refused stream's joined channels leave though its answer waits") {
+  // The client's window stays shut: the 503's body never leaves, and the stream stays open.
+  Gateway gw("limits: { max_channels: 2 }\n");
+  const uint16_t port = gw.port();
+  publish(port, "kept", "x");  // one channel exists: room for one more
+  H2Client c(port, {.initial_window_size = 0});
+  int32_t id = c.get(events_path({"a", "b"}));
+  REQUIRE(c.pump_until([&] { return c.stream(id).status != 0; }));
+  CHECK(c.stream(id).status == 503);
+  CHECK(!c.stream(id).closed);
+  // "a" joined before "b" was refused: it leaves at the next tick, and its channel goes.
+  CHECK(wait_metric(port, "ssegw_subscribers_active", 0) == 0);
+  CHECK(wait_metric(port, "ssegw_channels_active", 1) == 1);
+  CHECK(!c.stream(id).closed);
+}
