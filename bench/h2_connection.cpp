@@ -3,8 +3,8 @@
 #include <arpa/inet.h>
 #include <sys/socket.h>
 
-#include <cstring>
 #include <cstdlib>
+#include <cstring>
 #include <vector>
 
 namespace bench {
@@ -61,18 +61,7 @@ void H2Connection::start_connect() {
     return;
   }
   tcp_.data = this;
-  int rc = 0;
-  if (source_ip_ != 0) {
-    uv_os_fd_t fd;
-    if (uv_fileno(reinterpret_cast<uv_handle_t*>(&tcp_), &fd) == 0) {
-      int one = 1;
-      setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
-    }
-    sockaddr_in src{};
-    src.sin_family = AF_INET;
-    src.sin_addr.s_addr = htonl((127u << 24) | source_ip_);
-    rc = uv_tcp_bind(&tcp_, reinterpret_cast<const sockaddr*>(&src), 0);
-  }
+  int rc = bind_source(&tcp_, source_ip_);
   connect_req_.data = this;
   if (rc == 0)
     rc = uv_tcp_connect(&connect_req_, &tcp_, reinterpret_cast<const sockaddr*>(&to_),

@@ -15,6 +15,10 @@ port=$(grep -o '"addr":"[^"]*"' "$log" | head -1 | sed 's/.*:\([0-9]*\)"$/\1/')
 timeout 60 "$bin/ssegw-bench" --url-template "http://127.0.0.1:$port/v1/channels/{ch}/events" \
   --subscribers 200 --channels 4 --rate 200 --size 256 --duration 2 --pid "$gateway" \
   --table --expect-all
+# The same over HTTP/2: 50 subscribers on each h2c connection.
+timeout 60 "$bin/ssegw-bench" --url-template "http://127.0.0.1:$port/v1/channels/{ch}/events" \
+  --subscribers 200 --http2 50 --channels 4 --rate 200 --size 256 --duration 1 --pid "$gateway" \
+  --table --expect-all
 # The floor program: a short run that must write every delivery in full.
 timeout 30 "$bin/ssegw-floor" --connections 20 --rate 100 --size 300 --batch 2 --duration 0.5 |
   grep -q '"short_writes":0,"deliveries":1000,'

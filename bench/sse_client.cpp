@@ -18,6 +18,19 @@ const llhttp_settings_t SseClient::kSettings = [] {
   return s;
 }();
 
+int bind_source(uv_tcp_t* tcp, uint8_t source_ip) {
+  if (source_ip == 0) return 0;
+  uv_os_fd_t fd;
+  if (uv_fileno(reinterpret_cast<uv_handle_t*>(tcp), &fd) == 0) {
+    int one = 1;
+    setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+  }
+  sockaddr_in src{};
+  src.sin_family = AF_INET;
+  src.sin_addr.s_addr = htonl((127u << 24) | source_ip);
+  return uv_tcp_bind(tcp, reinterpret_cast<const sockaddr*>(&src), 0);
+}
+
 void SseClient::connect(Loop& loop, const sockaddr_in& to, const std::string& request,
                         uint8_t source_ip, uint64_t now_ns) {
   loop_ = &loop;
@@ -36,18 +49,7 @@ void SseClient::connect(Loop& loop, const sockaddr_in& to, const std::string& re
   }
   handle_open_ = true;
   tcp_.data = this;
-  int rc = 0;
-  if (source_ip != 0) {
-    uv_os_fd_t fd;
-    if (uv_fileno(reinterpret_cast<uv_handle_t*>(&tcp_), &fd) == 0) {
-      int one = 1;
-      setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
-    }
-    sockaddr_in src{};
-    src.sin_family = AF_INET;
-    src.sin_addr.s_addr = htonl((127u << 24) | source_ip);
-    rc = uv_tcp_bind(&tcp_, reinterpret_cast<const sockaddr*>(&src), 0);
-  }
+  int rc = bind_source(&tcp_, source_ip);
   if (rc == 0) {
     connect_req_.data = this;
     rc = uv_tcp_connect(&connect_req_, &tcp_, reinterpret_cast<const sockaddr*>(&to),

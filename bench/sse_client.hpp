@@ -25,6 +25,11 @@ namespace bench {
 
 class H2Connection;
 
+// Binds a socket made by uv_tcp_init_ex to 127.0.0.<source_ip> (0: no bind) with
+// IP_BIND_ADDRESS_NO_PORT, so that the port is chosen at connect time per (source, destination)
+// pair instead of being reserved at bind time for the source address alone.
+int bind_source(uv_tcp_t* tcp, uint8_t source_ip);
+
 class SseClient {
  public:
   // What the clients of one loop share. Their owner keeps it, and it outlives them.

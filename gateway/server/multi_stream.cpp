@@ -151,7 +151,7 @@ void MultiStream::start() {
   pending_.clear();
   pending_.shrink_to_fit();  // the stream no longer needs it: memory per idle stream
   pending_live_bytes_ = 0;
-  last_output_ms_ = worker_.loop().now_ms();
+  watch_.wrote(worker_.loop().now_ms());
   if (all_done() || worker_.draining()) {
     end();
     return;
@@ -185,7 +185,7 @@ void MultiStream::deliver(uint32_t i, const base::FrameRef& frame) {
     return;
   }
   write(i, frame);
-  last_output_ms_ = worker_.loop().now_ms();
+  watch_.wrote(worker_.loop().now_ms());
   if (exchange_.unsent_bytes() >
       worker_.config().slow_consumer.max_queued_bytes + replay_allowance_)
     cut("max_queued_bytes");
@@ -265,22 +265,7 @@ void MultiStream::leave(Part& part) {
 void MultiStream::tick(uint64_t now_ms) {
   if (refused_) return leave();  // outside any join callback (refuse())
   if (!started_ || ended_ || !exchange_.streaming()) return;
-  const config::Config& config = worker_.config();
-  if (now_ms - last_output_ms_ >= static_cast<uint64_t>(config.heartbeat.count())) {
-    exchange_.write_frame(worker_.shared().heartbeat_frame);
-    last_output_ms_ = now_ms;
-  }
-  // As SseStream: bytes wait and the kernel takes none of them.
-  uint64_t written = exchange_.bytes_written();
-  if (exchange_.unsent_bytes() == 0 || written != stall_written_) {
-    stall_written_ = written;
-    stalled_since_ms_ = 0;
-  } else if (stalled_since_ms_ == 0) {
-    stalled_since_ms_ = now_ms;
-  } else if (now_ms - stalled_since_ms_ >=
-             static_cast<uint64_t>(config.slow_consumer.stall_timeout.count())) {
-    cut("stall_timeout");
-  }
+  if (watch_.tick(worker_, exchange_, now_ms)) cut("stall_timeout");
 }
 
 void MultiStream::cut(const char* why) {

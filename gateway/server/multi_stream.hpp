@@ -31,6 +31,7 @@
 #include "gateway/hub/event_id.hpp"
 #include "gateway/hub/stream_cursor.hpp"
 #include "gateway/hub/subscriber.hpp"
+#include "gateway/server/stream_watch.hpp"
 
 namespace ssegw::server {
 
@@ -113,9 +114,7 @@ class MultiStream {
   bool ended_ = false;
   std::string prefix_;  // the id and event lines of the frame being written
   uint64_t replay_allowance_ = 0;
-  uint64_t last_output_ms_ = 0;
-  uint64_t stall_written_ = 0;
-  uint64_t stalled_since_ms_ = 0;
+  StreamWatch watch_;  // heartbeats and the stall check, one for the whole stream
 };
 
 }  // namespace ssegw::server

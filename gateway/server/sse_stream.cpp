@@ -26,7 +26,7 @@ hub::Member SseStream::begin(hub::Admission& admission) {
   exchange_.start_stream(200, kStreamHead, true);
   exchange_.write_frame(worker_.shared().retry_frame);
   for (const base::FrameRef& frame : admission.replay) exchange_.write_frame(frame);
-  last_output_ms_ = worker_.loop().now_ms();
+  watch_.wrote(worker_.loop().now_ms());
   if (admission.status == hub::Admission::Status::kEnded || worker_.draining()) {
     exchange_.end_stream();  // a finished channel, or a shutdown: the replay was all of it
     return {};
@@ -37,7 +37,7 @@ hub::Member SseStream::begin(hub::Admission& admission) {
 
 void SseStream::deliver(const base::FrameRef& frame) {
   exchange_.write_frame(frame);
-  last_output_ms_ = worker_.loop().now_ms();
+  watch_.wrote(worker_.loop().now_ms());
   if (exchange_.unsent_bytes() >
       worker_.config().slow_consumer.max_queued_bytes + replay_allowance_)
     cut("max_queued_bytes");
@@ -61,23 +61,7 @@ void SseStream::leave() {
 }
 
 void SseStream::tick(uint64_t now_ms) {
-  const config::Config& config = worker_.config();
-  if (now_ms - last_output_ms_ >= static_cast<uint64_t>(config.heartbeat.count())) {
-    exchange_.write_frame(worker_.shared().heartbeat_frame);
-    last_output_ms_ = now_ms;
-  }
-  // Bytes wait and the kernel takes none: the client stopped reading. Its queue (a replay is
-  // exempt from max_queued_bytes) must not stay pinned for as long as it holds the socket.
-  uint64_t written = exchange_.bytes_written();
-  if (exchange_.unsent_bytes() == 0 || written != stall_written_) {
-    stall_written_ = written;
-    stalled_since_ms_ = 0;
-  } else if (stalled_since_ms_ == 0) {
-    stalled_since_ms_ = now_ms;
-  } else if (now_ms - stalled_since_ms_ >=
-             static_cast<uint64_t>(config.slow_consumer.stall_timeout.count())) {
-    cut("stall_timeout");
-  }
+  if (watch_.tick(worker_, exchange_, now_ms)) cut("stall_timeout");
 }
 
 void SseStream::cut(const char* why) {

@@ -18,6 +18,7 @@
 #include "gateway/http/exchange.hpp"
 #include "gateway/hub/channel_service.hpp"
 #include "gateway/hub/subscriber.hpp"
+#include "gateway/server/stream_watch.hpp"
 
 namespace ssegw::server {
 
@@ -50,11 +51,7 @@ class SseStream final : public hub::Subscriber {
   http::Exchange& exchange_;
   std::string channel_;
   uint64_t replay_allowance_ = 0;  // queued replay bytes not counted against the slow limit
-  uint64_t last_output_ms_ = 0;
-  // Stall detection: bytes_written() at the last tick, and since when it has not moved while
-  // bytes waited (0: not stalled).
-  uint64_t stall_written_ = 0;
-  uint64_t stalled_since_ms_ = 0;
+  StreamWatch watch_;              // heartbeats and the stall check
 };
 
 }  // namespace ssegw::server
