@@ -59,8 +59,8 @@ node18: bootstrap
 test-tsan: bootstrap
 	cmake -S . -B $(TSAN_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSSEGW_SANITIZER=thread $(werror) \
 	  $(CMAKE_FLAGS)
-	cmake --build $(TSAN_DIR) -j$(JOBS) --target ssegw ssegw-mock-llm integration_tests unit_tests
-	cd $(TSAN_DIR) && TSAN_OPTIONS=halt_on_error=1 ./bin/unit_tests -tc='server/mailbox*'
+	cmake --build $(TSAN_DIR) -j$(JOBS) --target ssegw ssegw-mock-llm integration_tests mailbox_tests
+	cd $(TSAN_DIR) && TSAN_OPTIONS=halt_on_error=1 ./bin/mailbox_tests
 	cd $(TSAN_DIR) && TSAN_OPTIONS=halt_on_error=1 ./bin/integration_tests \
 	  -tc='workers*,shutdown*,upstream: a source on workers*,upstream: a resumable answer resumes on workers*,backplane: on workers*,http2: with workers*,multi-channel: resume*,tls listener: SIGHUP*'
 

@@ -19,6 +19,9 @@
 #         that waits for each answer (--publishers 1 --pipeline 1): the rate it is accepted at
 #   floor after each round of W1 and W3: ssegw-floor, the kernel's price of the same deliveries
 #         written by a program that does nothing else (one write per delivery, 2 and 4 per write)
+#   coalesce  1,000 subscribers on 1 channel at 100, 400 and 1,000 events/s, for Nchan and for
+#         ssegw with each fanout.coalesce window (0, 2, 5 and 10 ms): CPU per delivery against
+#         latency (not in WORKLOADS by default)
 #   H2    W1 over HTTP/1.1 and over HTTP/2 (h2c, 100 subscribers per connection, as a browser's
 #         EventSources to one origin), for ssegw and for Nchan behind nginx's HTTP/2: CPU per
 #         delivery, p99 and RSS per subscriber of each protocol (not in WORKLOADS by default)
@@ -62,6 +65,8 @@
 #   W5_STEPS "1000 2500 5000 7500" ["200 500"], W5_MAIN 5000 [500] (the step the CPU and RSS
 #   figures come from), W5_TOKENS 100 [40], W5_INTERVAL_MS 50 (20 chunks/s per stream)
 #   W1L_SUBS 1000 [200], W1L_RATE 400, W1L_DURATION 10 [3]
+#   COAL_SUBS 1000 [200], COAL_RATES "100 400 1000" ["400"], COAL_WINDOWS "0 2 5 10" ["0 5"],
+#   COAL_DURATION 10 [3]
 #   H2_SUBS 2000 [200], H2_RATE 200 [100], H2_DURATION 15 [3], H2_STREAMS 100 (subscribers per
 #   HTTP/2 connection; nginx allows 128 streams per connection by default)
 #   (pinned-rt: the three processes also under SCHED_FIFO, as if the machine were idle)
@@ -105,6 +110,8 @@ SCALING_WORKERS=${SCALING_WORKERS:-"1 2 auto"}
 W5_STEPS=${W5_STEPS:-$(q "1000 2500 5000 7500" "200 500")} W5_MAIN=${W5_MAIN:-$(q 5000 500)}
 W5_TOKENS=${W5_TOKENS:-$(q 100 40)} W5_INTERVAL_MS=${W5_INTERVAL_MS:-50}
 W1L_SUBS=${W1L_SUBS:-$(q 1000 200)} W1L_RATE=${W1L_RATE:-400} W1L_DURATION=${W1L_DURATION:-$(q 10 3)}
+COAL_SUBS=${COAL_SUBS:-$(q 1000 200)} COAL_RATES=${COAL_RATES:-$(q "100 400 1000" 400)}
+COAL_WINDOWS=${COAL_WINDOWS:-$(q "0 2 5 10" "0 5")} COAL_DURATION=${COAL_DURATION:-$(q 10 3)}
 H2_SUBS=${H2_SUBS:-$(q 2000 200)} H2_RATE=${H2_RATE:-$(q 200 100)}
 H2_DURATION=${H2_DURATION:-$(q 15 3)} H2_STREAMS=${H2_STREAMS:-100}
 
@@ -243,10 +250,11 @@ start_server() {
   mkdir -p "$dir"
   SERVER_GROUPS=()
   case $peer in
-    ssegw | ssegw-uring)
+    ssegw | ssegw-uring | ssegw-c+([0-9]))
       sed -e "s|@PORT@|$SSEGW_PORT|; s|@WORKERS@|$workers|; s|@UPSTREAM_PORT@|$MOCK_PORT|" \
         "$PEERS_DIR/ssegw.yaml" >"$dir/ssegw.yaml"
       [[ $peer == ssegw-uring ]] && echo "fanout: { io_uring: true }" >>"$dir/ssegw.yaml"
+      [[ $peer == ssegw-c* ]] && echo "fanout: { coalesce: ${peer#ssegw-c}ms }" >>"$dir/ssegw.yaml"
       spawn "$dir/ssegw.log" "${SRV_CPU[@]}" "$BIN/ssegw" --config "$dir/ssegw.yaml"
       SERVER_GROUPS=("$SPAWNED")
       wait_port "$SSEGW_PORT" "$dir/ssegw.log"
@@ -450,6 +458,32 @@ run_w5() {
   done
 }
 
+# ---- coalescing -------------------------------------------------------------------------------
+# W1's shape at each of COAL_RATES, for Nchan and for ssegw with each window of COAL_WINDOWS
+# (series ssegw-cN, N ms; ssegw-c0 is the default, no window), pinned like W1.
+coal_series() {
+  local list="nchan" w
+  for w in $COAL_WINDOWS; do list+=" ssegw-c$w"; done
+  echo "$list"
+}
+run_coalesce() {
+  local run rate series
+  log "coalesce: $COAL_SUBS subscribers, $COAL_RATES events/s, windows $COAL_WINDOWS ms, $RUNS runs"
+  for run in $(seq "$RUNS"); do
+    for rate in $COAL_RATES; do
+      for series in $(peers_in_order "$run" "$(coal_series)"); do
+        start_server "$series" 2 "$OUT/srv/coal-$rate-$series-$run"
+        CMD_KEY="coalesce-$rate $series"
+        bench "coal-$rate-$series-$run" "$(fanout_limit "$COAL_SUBS" "$COAL_DURATION")" \
+          "${PEER_ARGS[@]}" --subscribers "$COAL_SUBS" --channels 1 --rate "$rate" --size "$SIZE" \
+          --duration "$COAL_DURATION" --connect-rate "$CONNECT_RATE" --connect-timeout 20
+        stop_server
+        summary_line "coal-$rate-$series-$run"
+      done
+    done
+  done
+}
+
 # ---- H2 ---------------------------------------------------------------------------------------
 # The series are <server>-h1 and <server>-h2; ssegw speaks h2c on its one port (prior knowledge),
 # nginx on a second listener of the same server block.
@@ -641,6 +675,7 @@ for wl in $WORKLOADS; do
     wmax) run_wmax ;;
     w4) run_w4 ;;
     h2) run_h2 ;;
+    coalesce) run_coalesce ;;
     w5) run_w5 ;;
     scaling) run_scaling ;;
     *) die "unknown workload $wl" ;;
@@ -722,6 +757,26 @@ fanout_table() {  # fanout_table WL
     printf '| the floor: %s | | | | | | | %s | | | | |\n' \
       "$([[ $b == 1 ]] && echo "one write per delivery" || echo "$b events per write")" \
       "$(f "$(med .us_per_delivery "${files[@]}")" 2)"
+  done
+}
+coalesce_table() {
+  local rate series files
+  echo "| events/s asked | server | delivered (received / offered) | deliveries/s | p50 ms | p99 ms | server CPU µs / delivery | server cores | other cores |"
+  echo "|---|---|---|---|---|---|---|---|---|"
+  for rate in $COAL_RATES; do
+    for series in $(coal_series); do
+      files=("$OUT/coal-$rate-$series-"+([0-9]).json)
+      [[ -e ${files[0]} ]] || continue
+      printf '| %s | %s | %s %% | %s | %s | %s | %s | %s | %s |\n' "$rate" \
+        "$([[ $series == nchan ]] && peer_label nchan || echo "ssegw, fanout.coalesce: ${series#ssegw-c}ms")" \
+        "$(f "$(med "$OFFERED_SHARE" "${files[@]}")" 2)" \
+        "$(f "$(med .deliveries.per_s "${files[@]}")" 0)" \
+        "$(f "$(med .latency_ms.p50 "${files[@]}")" 2)" \
+        "$(f "$(med .latency_ms.p99 "${files[@]}")" 2)" \
+        "$(f "$(med .server.cpu_s_per_million_deliveries "${files[@]}")" 2)" \
+        "$(f "$(med .server.cpu_cores "${files[@]}")" 2)" \
+        "$(f "$(med .other_cores "${files[@]}")" 2)"
+    done
   done
 }
 w2_table() {
@@ -932,6 +987,19 @@ connecting − RSS before) ÷ connected.
 $(h2_table)
 EOF
 }
+coalesce_section() {
+  compgen -G "$OUT/coal-*.json" >/dev/null || return 0
+  cat <<EOF
+
+### Coalescing: $COAL_SUBS subscribers on 1 channel, $SIZE B events, $COAL_DURATION s, against fanout.coalesce
+
+Each row a freshly started server (\`workers: 2\`, pinned to one core like W1), the default
+publisher of the bench. A window of N ms holds a busy channel's events for up to N ms so that each
+subscriber's write carries several; \`0ms\` is the default (no window).
+
+$(coalesce_table)
+EOF
+}
 
 # ---- targets (issue 4), from the medians ---------------------------------------------------------
 better_peer() {  # better_peer WL FIELD min|max: the better of Nchan's and Pushpin's medians
@@ -1081,6 +1149,7 @@ $(w1load_section)
 $(w5_section)
 $(scaling_section)
 $(h2_section)
+$(coalesce_section)
 
 ### Targets (issue 4)
 

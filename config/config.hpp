@@ -148,6 +148,10 @@ struct DemoConfig {
 struct FanoutConfig {
   // Each loop turn's writes as one io_uring submission (gateway/net/send_batch.hpp).
   bool io_uring = false;
+  // A busy channel's events wait up to this long to leave together (gateway/hub/coalescer.hpp);
+  // 0: every event leaves at once. At most kMaxCoalesce.
+  Duration coalesce{0};
+  static constexpr Duration kMaxCoalesce{50};
 };
 
 struct TlsConfig {

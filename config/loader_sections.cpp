@@ -88,7 +88,14 @@ void Loader::demo(const Field& f, DemoConfig& d) {
 }
 
 void Loader::fanout(const Field& f, FanoutConfig& o) {
-  read_map(f.value, f.path, {{"io_uring", [&](const Field& g) { o.io_uring = boolean(g); }}});
+  read_map(f.value, f.path,
+           {{"io_uring", [&](const Field& g) { o.io_uring = boolean(g); }},
+            {"coalesce", [&](const Field& g) {
+               o.coalesce = duration(g, /*allow_zero=*/true);
+               if (o.coalesce > FanoutConfig::kMaxCoalesce)
+                 fail(g.mark(),
+                      g.path + ": at most 50ms (a longer window is latency, not batching)");
+             }}});
 }
 
 void Loader::backplane(const Field& f, BackplaneConfig& b) {

@@ -58,10 +58,19 @@ class Channel {
   uint32_t slot() const { return slot_; }
   void set_slot(uint32_t slot) { slot_ = slot; }
 
-  // Nothing to keep: no subscriber anywhere, no history, not an open generation, and not in the
-  // middle of a fan-out.
+  // fanout.coalesce (coalescer.hpp): the events waiting for the end of the channel's window,
+  // when that window ends, and whether the Coalescer lists the channel.
+  std::vector<base::FrameRef>& batch() { return batch_; }
+  const std::vector<base::FrameRef>& batch() const { return batch_; }
+  uint64_t window_end() const { return window_end_; }
+  void set_window_end(uint64_t ms) { window_end_ = ms; }
+  bool listed() const { return listed_; }
+  void set_listed(bool listed) { listed_ = listed; }
+
+  // Nothing to keep: no subscriber anywhere, no history, not an open generation, not listed by
+  // the Coalescer, and not in the middle of a fan-out.
   bool idle() const {
-    return !fanning_out_ && subscriber_count_ == 0 && history_.empty() &&
+    return !fanning_out_ && !listed_ && subscriber_count_ == 0 && history_.empty() &&
            remote_subscribers() == 0 && !open_generation();
   }
 
@@ -78,8 +87,11 @@ class Channel {
   bool finished_ = false;
   bool replay_from_start_ = false;
   bool has_holes_ = false;
+  bool listed_ = false;
   uint32_t slot_ = 0;
   std::vector<uint32_t> remote_counts_;
+  std::vector<base::FrameRef> batch_;
+  uint64_t window_end_ = 0;
 };
 
 }  // namespace ssegw::hub

@@ -2,6 +2,7 @@
 
 #include <cassert>
 #include <chrono>
+#include <limits>
 
 #include "gateway/hub/sse_frame.hpp"
 #include "gateway/metrics/metrics.hpp"
@@ -161,19 +162,78 @@ std::optional<Published> Hub::publish(std::string_view name, std::string_view ty
     trim_to_total();
   tidy_queue();
 
-  size_t local = channel->fan_out(frame);
-  auto& remote = channel->remote_counts();
-  for (uint32_t worker = 0; worker < remote.size(); ++worker)
-    if (remote[worker] && forward_) forward_(worker, channel->name(), frame);
-
+  const uint64_t subscribers = total_subscribers(*channel);
+  dispatch(*channel, frame);
   metrics_.events_published.Increment();
+  metrics_.publish_fanout_seconds.Observe(
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+  return Published{id, subscribers, std::move(frame)};
+}
+
+void Hub::set_coalescing(Clock clock, Coalescer::Wake wake) {
+  if (options_.coalesce_ms == 0) return;
+  clock_ = std::move(clock);
+  coalescer_ = std::make_unique<Coalescer>(options_.coalesce_ms, std::move(wake));
+}
+
+void Hub::dispatch(Channel& channel, const base::FrameRef& frame) {
+  // A generation's answer streams token by token to its reader: never held back.
+  if (coalescer_ && !channel.replay_from_start()) {
+    switch (coalescer_->offer(channel, frame, clock_())) {
+      case Coalescer::Verdict::kSendNow:
+        break;
+      case Coalescer::Verdict::kWaiting:
+        metrics_.fanout_coalesced_events.Increment();
+        return;
+      case Coalescer::Verdict::kBatchFull:
+        metrics_.fanout_coalesced_events.Increment();
+        send_batch(channel);
+        return;
+    }
+  }
+  send_now(channel, frame);
+}
+
+void Hub::send_now(Channel& channel, const base::FrameRef& frame) {
+  size_t local = channel.fan_out(frame);
+  auto& remote = channel.remote_counts();
+  for (uint32_t worker = 0; worker < remote.size(); ++worker)
+    if (remote[worker] && forward_) forward_(worker, channel.name(), frame);
   if (local) {
     metrics_.events_delivered.Increment(static_cast<double>(local));
     metrics_.delivered_bytes.Increment(static_cast<double>(local * frame->size()));
   }
-  metrics_.publish_fanout_seconds.Observe(
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
-  return Published{id, local + channel->remote_subscribers(), std::move(frame)};
+}
+
+void Hub::send_batch(Channel& channel) {
+  coalescer_->sent(channel, clock_());
+  // Swapped out, so that the loop walks a list nothing appends to; its capacity comes back.
+  std::vector<base::FrameRef> frames;
+  frames.swap(channel.batch());
+  for (const base::FrameRef& frame : frames) send_now(channel, frame);
+  frames.clear();
+  if (channel.batch().empty()) channel.batch().swap(frames);
+}
+
+uint64_t Hub::send_due() {
+  return coalescer_ ? send_due_by(clock_()) : 0;
+}
+
+uint64_t Hub::send_due_by(uint64_t now_ms) {
+  due_.clear();
+  coalescer_->due(now_ms, due_);
+  for (Channel* channel : due_) {
+    // Unlisted one at a time: the ones still in due_ stay listed, hence not idle, hence alive.
+    channel->set_listed(false);
+    send_batch_before_join(*channel);
+    release_if_idle(channel);
+  }
+  due_.clear();
+  return coalescer_->next_due();
+}
+
+void Hub::send_all_batches() {
+  if (coalescer_) send_due_by(std::numeric_limits<uint64_t>::max());
 }
 
 std::vector<base::FrameRef> Hub::replay_frames(const Channel& channel, const ReplayPlan& plan) {
@@ -208,6 +268,7 @@ Admission Hub::admit(std::string_view name, const ResumeRequest& resume) {
     admission.refused = Refusal::kTooManySources;
     return admission;
   }
+  send_batch_before_join(*channel);
   ReplayContext state;
   state.finished = channel->finished();
   state.final_id = channel->last_id();
@@ -256,6 +317,7 @@ Admission Hub::subscribe(std::string_view name, Subscriber* subscriber,
 void Hub::finish(std::string_view name) {
   Channel* channel = find(name);
   if (!channel || channel->mirror() || channel->finished()) return;
+  send_batch_before_join(*channel);
   channel->mark_finished();
   channel->end_all();
   auto& remote = channel->remote_counts();
@@ -306,6 +368,7 @@ ChannelInfo Hub::info(std::string_view name) const {
 bool Hub::attach_local(std::string_view name, Subscriber* subscriber) {
   Channel* channel = find_or_create(name, false);
   if (!channel) return false;
+  send_batch_before_join(*channel);
   uint64_t before = total_subscribers(*channel);
   channel->add(subscriber);
   metrics_.subscribers_active.Increment();
@@ -316,6 +379,7 @@ bool Hub::attach_local(std::string_view name, Subscriber* subscriber) {
 bool Hub::attach_remote(std::string_view name, uint32_t worker) {
   Channel* channel = find_or_create(name, false);
   if (!channel) return false;
+  send_batch_before_join(*channel);
   uint64_t before = total_subscribers(*channel);
   ++channel->remote_counts().at(worker);
   if (before == 0) begin_watch(*channel);
@@ -326,14 +390,7 @@ void Hub::deliver_backplane(std::string_view name, const base::FrameRef& frame) 
   Channel* channel = find(name);
   if (!channel) return;
   auto started = std::chrono::steady_clock::now();
-  size_t local = channel->fan_out(frame);
-  auto& remote = channel->remote_counts();
-  for (uint32_t worker = 0; worker < remote.size(); ++worker)
-    if (remote[worker] && forward_) forward_(worker, channel->name(), frame);
-  if (local) {
-    metrics_.events_delivered.Increment(static_cast<double>(local));
-    metrics_.delivered_bytes.Increment(static_cast<double>(local * frame->size()));
-  }
+  dispatch(*channel, frame);
   metrics_.publish_fanout_seconds.Observe(
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
   release_if_idle(channel);  // slow consumers may have left during the fan-out

@@ -39,6 +39,7 @@
 
 #include "gateway/hub/channel.hpp"
 #include "gateway/hub/channel_service.hpp"
+#include "gateway/hub/coalescer.hpp"
 #include "gateway/hub/replay_planner.hpp"
 
 // By reference only: the prometheus headers stay with hub.cpp and the metrics layer.
@@ -53,6 +54,7 @@ struct HubOptions {
   uint64_t max_total_bytes = 256ull << 20;  // retained events of every channel of every worker
   uint32_t max_channels = 100000;
   uint32_t workers = 1;
+  uint64_t coalesce_ms = 0;  // fanout.coalesce: 0 sends every event at once
 };
 
 struct Published {
@@ -74,6 +76,13 @@ class Hub {
   ~Hub();
 
   void set_forward(Forward forward) { forward_ = std::move(forward); }
+  // fanout.coalesce, when options.coalesce_ms > 0 (coalescer.hpp): `clock` is the loop's, and
+  // `wake` asks for send_due() at a given time. Without this call nothing is coalesced.
+  void set_coalescing(Clock clock, Coalescer::Wake wake);
+  // Sends the batches whose window has ended; returns when the next one ends (0: none waits).
+  uint64_t send_due();
+  // Sends every batch now (a drain: streams are about to end).
+  void send_all_batches();
   // Called on the owner when a channel is about to get its first subscriber anywhere (true), and
   // when its last one has left (false): what starts and stops upstream sources. For true, the
   // answer says whether the channel may be watched: false (its source cannot start, over
@@ -165,6 +174,16 @@ class Hub {
   Channel* find(std::string_view name) const;
   Channel* find_or_create(std::string_view name, bool mirror);
   ChannelMap::iterator erase(ChannelMap::iterator it);
+  // A new event of an owned channel to its local subscribers and its mirroring workers: now, or
+  // with the channel's batch when fanout.coalesce holds it.
+  void dispatch(Channel& channel, const base::FrameRef& frame);
+  void send_now(Channel& channel, const base::FrameRef& frame);
+  void send_batch(Channel& channel);
+  uint64_t send_due_by(uint64_t now_ms);
+  // Before someone joins: what waits goes to those who were there (coalescer.hpp).
+  void send_batch_before_join(Channel& channel) {
+    if (!channel.batch().empty()) send_batch(channel);
+  }
   // The replay frames of a plan over the channel's history.
   std::vector<base::FrameRef> replay_frames(const Channel& channel, const ReplayPlan& plan);
   void release_if_idle(Channel* channel);
@@ -191,6 +210,9 @@ class Hub {
   ChannelMap channels_;
   Forward forward_;
   Watch watch_;
+  Clock clock_;
+  std::unique_ptr<Coalescer> coalescer_;
+  std::vector<Channel*> due_;  // send_due()'s list, kept for its capacity
 
   std::deque<QueuedEvent> order_;  // the eviction queue, oldest first
   std::vector<Slot> slots_;        // owned channels, by slot

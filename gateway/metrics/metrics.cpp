@@ -89,6 +89,9 @@ Metrics::Metrics()
                                "Events queued to a subscriber socket, replays included")),
       delivered_bytes(counter(*registry_, "ssegw_delivered_bytes_total",
                               "SSE bytes queued to subscriber sockets")),
+      fanout_coalesced_events(
+          counter(*registry_, "ssegw_fanout_coalesced_events_total",
+                  "Events that waited for the end of their channel's fanout.coalesce window")),
       replayed_events(counter(*registry_, "ssegw_replayed_events_total",
                               "Events sent from history to resuming subscribers")),
       replay_gaps(counter(*registry_, "ssegw_replay_gaps_total",

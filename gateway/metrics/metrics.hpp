@@ -84,6 +84,8 @@ class Metrics {
   prometheus::Counter& events_published;
   prometheus::Counter& events_delivered;
   prometheus::Counter& delivered_bytes;
+  // Events that waited for the end of their channel's window (fanout.coalesce).
+  prometheus::Counter& fanout_coalesced_events;
   prometheus::Counter& replayed_events;
   prometheus::Counter& replay_gaps;
   prometheus::Counter& slow_consumer_disconnects;

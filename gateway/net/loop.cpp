@@ -77,6 +77,7 @@ void Loop::flush_dirty() {
   Loop* self = this;
   // Flushing can queue more frames (a drained response lets the next pipelined request run), so
   // flush until nothing new became dirty, swapping lists to keep the one being walked stable.
+  self->run_end_of_turn();
   while (!self->dirty_.empty()) {
     self->flushing_.swap(self->dirty_);
     if (self->send_batch_ && self->flushing_.size() >= 2) {
@@ -91,6 +92,7 @@ void Loop::flush_dirty() {
     }
     self->flushing_.clear();
   }
+  self->run_end_of_turn();
 }
 
 // First every batchable stream's bytes go into the batch, and nothing else runs: no callback can

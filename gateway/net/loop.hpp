@@ -10,6 +10,10 @@
 //   the streams already waiting in that turn (a fan-out's subscribers), so that a publisher
 //   hears back before the kernel has taken the event to every subscriber.
 // - A stream that closes removes itself from the dirty list (forget()).
+// - The end-of-turn hook runs in each flush pass that follows a request_end_of_turn(), first (so
+//   that other threads start on what it hands them while this one writes) and again after the
+//   writes if they asked for it. The worker sends its cross-worker wake-ups there: one per target
+//   per turn, however many messages the turn posted.
 // - With a SendBatch (fanout.io_uring), a pass with two or more streams to flush sends them in
 //   one io_uring submission (send_batch.hpp); each stream then finishes its flush with what its
 //   send took, the usual way, with its callbacks.
@@ -21,6 +25,7 @@
 #include <uv.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -64,6 +69,9 @@ class Loop {
   }
   void forget(TcpStream* stream);
 
+  void set_end_of_turn(std::function<void()> hook) { end_of_turn_ = std::move(hook); }
+  void request_end_of_turn() { end_of_turn_due_ = true; }
+
   // One read buffer per loop: reads are handled synchronously, so streams can share it.
   char* read_buffer() { return read_buffer_; }
   static constexpr size_t kReadBufferSize = 64 * 1024;
@@ -88,12 +96,19 @@ class Loop {
 
   void flush_dirty();
   void flush_batched();
+  void run_end_of_turn() {
+    if (!end_of_turn_due_) return;
+    end_of_turn_due_ = false;
+    end_of_turn_();
+  }
 
   UvLoop loop_;
   FlushHook<uv_check_t> check_;
   FlushHook<uv_prepare_t> prepare_;
   std::vector<TcpStream*> dirty_;
   std::vector<TcpStream*> flushing_;
+  std::function<void()> end_of_turn_;
+  bool end_of_turn_due_ = false;
   std::unique_ptr<SendBatch> send_batch_;
   std::vector<TcpStream*> batched_;    // in the batch being sent, in its order
   std::vector<TcpStream*> unbatched_;  // flushed the usual way after it

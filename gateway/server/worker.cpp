@@ -24,6 +24,7 @@ hub::HubOptions hub_options(const config::Config& config) {
   options.max_total_bytes = config.history.max_total_bytes;
   options.max_channels = config.limits.max_channels;
   options.workers = config.workers;
+  options.coalesce_ms = static_cast<uint64_t>(config.fanout.coalesce.count());
   return options;
 }
 
@@ -108,6 +109,11 @@ Worker::Worker(Shared& shared, uint32_t index, int listen_fd)
                        c = next;
                      }
                    }),
+      coalesce_timer_(loop_,
+                      [this] {
+                        coalesce_due_ = 0;
+                        if (uint64_t next = hub_.send_due()) wake_coalescer(next);
+                      }),
       wake_(loop_, [this] { on_mail(); }),
       hub_(hub_options(shared.config), shared.metrics, shared.channels, shared.history_bytes) {
   for (const config::UpstreamConfig& settings : shared.config.upstreams) {
@@ -160,6 +166,10 @@ Worker::Worker(Shared& shared, uint32_t index, int listen_fd)
         return sources_->watched(channel, watched);
       });
   }
+  wake_due_.assign(shared.config.workers, false);
+  loop_.set_end_of_turn([this] { send_wakes(); });
+  hub_.set_coalescing([this] { return loop_.now_ms(); },
+                      [this](uint64_t due_ms) { wake_coalescer(due_ms); });
   hub_.set_forward(
       [this](uint32_t worker, const std::string& channel, const base::FrameRef& frame) {
         send_to(worker, Forward{channel, frame});
@@ -196,6 +206,13 @@ bool Worker::run() {
   return false;
 }
 
+void Worker::wake_coalescer(uint64_t due_ms) {
+  if (coalesce_due_ != 0 && coalesce_due_ <= due_ms) return;
+  coalesce_due_ = due_ms;
+  uint64_t now = loop_.now_ms();
+  coalesce_timer_.start(due_ms > now ? due_ms - now : 0, 0);
+}
+
 void Worker::post(std::unique_ptr<Message> message) {
   mailbox_.push(std::move(message));
   wake_.send();
@@ -205,8 +222,25 @@ bool Worker::send_to(uint32_t worker, Payload payload) {
   // A drained worker has no connection left to answer, and at stop (the backplane's final close
   // fails what is pending) its loop may be closed already: posting to it would abort.
   if (worker != index_ && shared_.workers[worker]->drained_reported()) return false;
-  shared_.workers[worker]->post(std::make_unique<Message>(index_, std::move(payload)));
+  shared_.workers[worker]->mailbox_.push(std::make_unique<Message>(index_, std::move(payload)));
+  // The wake-up waits for the end of this turn: a turn that posts a forward and a publish's
+  // answer (or a batch's forwards) to a worker wakes it once, and it reads them all in one go.
+  if (!wake_due_[worker]) {
+    wake_due_[worker] = true;
+    ++wakes_pending_;
+    loop_.request_end_of_turn();
+  }
   return true;
+}
+
+void Worker::send_wakes() {
+  for (uint32_t w = 0; wakes_pending_ > 0 && w < wake_due_.size(); ++w) {
+    if (!wake_due_[w]) continue;
+    wake_due_[w] = false;
+    --wakes_pending_;
+    // Checked again: the same rule as in send_to, for a worker that drained since.
+    if (w == index_ || !shared_.workers[w]->drained_reported()) shared_.workers[w]->wake_.send();
+  }
 }
 
 std::optional<base::Lease> Worker::take_slot(const std::string& name) {
@@ -284,6 +318,7 @@ void Worker::begin_drain() {
   if (draining_) return;
   draining_ = true;
   listener_.close();
+  hub_.send_all_batches();  // before the streams end: what waits in a window goes out
   for (Connection* c = connections_; c;) {
     Connection* next = c->next;
     c->begin_shutdown();
@@ -308,6 +343,7 @@ void Worker::stop() {
   listener_.close();
   tick_timer_.close();
   grace_timer_.close();
+  coalesce_timer_.close();
   wake_.close();
   loop_.close();
 }

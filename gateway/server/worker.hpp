@@ -129,6 +129,10 @@ class Worker final : public upstream::Upstreams {
   void on_connection(uv_stream_t* server);
   void on_mail();
   void on_tick();
+  // fanout.coalesce: has the hub's send_due() run at due_ms, or sooner if already set so.
+  void wake_coalescer(uint64_t due_ms);
+  // Wakes each worker that send_to() posted to in this turn (Loop's end of turn).
+  void send_wakes();
   void begin_drain();
   void check_drained();
   void stop();
@@ -140,6 +144,10 @@ class Worker final : public upstream::Upstreams {
   net::Listener listener_;
   net::Timer tick_timer_;
   net::Timer grace_timer_;
+  net::Timer coalesce_timer_;   // fanout.coalesce: when the next channel's window ends
+  uint64_t coalesce_due_ = 0;   // what coalesce_timer_ is set for; 0 when it is not
+  std::vector<bool> wake_due_;  // by worker: posted to in this turn, not yet woken
+  uint32_t wakes_pending_ = 0;
   net::Async wake_;
   Mailbox mailbox_;
   hub::Hub hub_;

@@ -215,6 +215,8 @@ TEST_CASE("config docs: all_keys.yaml loads and sets every key to a value other 
   CHECK(c.auth.anonymous_subscribe);  // the default with jwt set is false
   CHECK(c.log.level != d.log.level);
   CHECK(c.demo.enabled != d.demo.enabled);
+  CHECK(c.fanout.io_uring != d.fanout.io_uring);
+  CHECK(c.fanout.coalesce == std::chrono::milliseconds(5));
   CHECK(c.backplane.type != d.backplane.type);
   CHECK(c.backplane.url == "redis://:secret@10.0.0.7:6380/3");
   CHECK(c.backplane.host == "10.0.0.7");

@@ -95,6 +95,31 @@ TEST_CASE("fanout: with fanout.io_uring, 1000 subscribers on 2 workers get every
   crowd("workers: 2\nfanout: { io_uring: true }\n");
 }
 
+// Issue 15: fanout.coalesce. The crowd's publisher sends each publish after the last one's
+// answer, so events come faster than the 10 ms window: batches across both workers (the owner
+// sends a batch, its mirrors get it as one run of forwards), every event once and in order.
+TEST_CASE("fanout: with fanout.coalesce, 1000 subscribers on 2 workers get every event in order") {
+  crowd("workers: 2\nfanout: { coalesce: 10ms }\n");
+}
+
+// Three publishes in one write reach the hub in one loop turn: the first leaves at once (the
+// channel was quiet), the other two wait for the window's end and then leave in order.
+TEST_CASE("fanout: with fanout.coalesce, a quiet channel's first event is not held") {
+  Gateway gw("fanout: { coalesce: 50ms }\n");
+  const uint16_t port = gw.port();
+  SseStream sub(port, "burst");
+  sub.expect_ok();
+  REQUIRE(wait_subscribers(port, "burst", 1) == 1);
+  Conn conn(port);
+  conn.send(post_request("/v1/channels/burst/events", "e1") +
+            post_request("/v1/channels/burst/events", "e2") +
+            post_request("/v1/channels/burst/events", "e3"));
+  for (int i = 0; i < 3; ++i) CHECK(conn.read_response().status == 200);
+  for (const char* data : {"e1", "e2", "e3"}) CHECK(sub.expect_event().data == data);
+  CHECK(wait_metric(port, "ssegw_fanout_coalesced_events_total", 2) == 2);
+  CHECK(wait_metric(port, "ssegw_events_delivered_total", 3) == 3);
+}
+
 TEST_CASE("fanout: a non-reading subscriber is disconnected while a reading one gets everything") {
   Gateway gw("slow_consumer: {max_queued_bytes: 64KiB}\n");
   const uint16_t port = gw.port();

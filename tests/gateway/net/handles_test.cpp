@@ -9,7 +9,9 @@
 #include <unistd.h>
 
 #include <csignal>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "gateway/net/loop.hpp"
 #include "gateway/net/tcp_stream.hpp"
@@ -173,4 +175,28 @@ TEST_CASE("net/handle: destroying an owner before its close callback aborts") {
       closing.close();  // closed, but its close callback has not run
     }
   }));
+}
+
+// The worker's cross-worker wake-ups ride on this: however many messages a turn posts, the hook
+// runs once for them, before the turn ends (here: after a timer callback, before the loop polls).
+TEST_CASE("net/handles: the loop's end-of-turn hook runs once per turn that asked for it") {
+  net::Loop loop;
+  std::vector<std::string> log;
+  loop.set_end_of_turn([&] { log.push_back("hook"); });
+  int fired = 0;
+  net::Timer timer(loop, [&] {
+    ++fired;
+    log.push_back("timer");
+    for (int i = 0; i < 3; ++i) loop.request_end_of_turn();
+  });
+  timer.start(0, 5);
+  CHECK(run_until(loop.uv(), [&] { return fired >= 2; }));
+  timer.stop();
+  test::run_for(loop.uv(), 20);
+  CHECK(log == std::vector<std::string>{"timer", "hook", "timer", "hook"});
+  test::run_for(loop.uv(), 10);  // nobody asked: it does not run
+  CHECK(log.size() == 4);
+  timer.close();
+  loop.close();
+  CHECK(loop.finish() == 0);
 }
