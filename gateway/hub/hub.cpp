@@ -4,6 +4,7 @@
 #include <chrono>
 #include <limits>
 
+#include "gateway/hub/generation.hpp"
 #include "gateway/hub/sse_frame.hpp"
 #include "gateway/metrics/metrics.hpp"
 
@@ -177,8 +178,9 @@ void Hub::set_coalescing(Clock clock, Coalescer::Wake wake) {
 }
 
 void Hub::dispatch(Channel& channel, const base::FrameRef& frame) {
-  // A generation's answer streams token by token to its reader: never held back.
-  if (coalescer_ && !channel.replay_from_start()) {
+  // A generation's answer streams token by token to its reader: never held back. By name too:
+  // with Redis the hub's channel of a generation is an ordinary one (open_channel).
+  if (coalescer_ && !channel.replay_from_start() && !has_generation_prefix(channel.name())) {
     switch (coalescer_->offer(channel, frame, clock_())) {
       case Coalescer::Verdict::kSendNow:
         break;
@@ -361,6 +363,13 @@ ChannelInfo Hub::info(std::string_view name) const {
   info.first_id = channel->history().first_id();
   info.last_id = channel->history().last_id();
   return info;
+}
+
+bool Hub::open_channel(std::string_view name) {
+  Channel* channel = find_or_create(name, false);
+  if (!channel) return false;
+  send_batch_before_join(*channel);
+  return true;
 }
 
 // With a backplane, sources run where their Redis lease is held, and the Watch that the

@@ -121,7 +121,9 @@ class Hub {
   // open_channel() makes the channel exist before a subscriber is told it is live (false over
   // max_channels); the subscriber then joins at the moment the backplane says; release_unused()
   // frees it again when the subscriber left before it could join.
-  bool open_channel(std::string_view channel) { return find_or_create(channel, false) != nullptr; }
+  // Like admit(), it sends what waits in the channel's batch first: the subscriber's replay
+  // already holds it, and a SubscribeReply posted next must reach its worker after the forwards.
+  bool open_channel(std::string_view channel);
   void release_unused(std::string_view channel) {
     if (Channel* c = find(channel)) release_if_idle(c);
   }

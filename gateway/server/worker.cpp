@@ -238,8 +238,10 @@ void Worker::send_wakes() {
     if (!wake_due_[w]) continue;
     wake_due_[w] = false;
     --wakes_pending_;
-    // Checked again: the same rule as in send_to, for a worker that drained since.
-    if (w == index_ || !shared_.workers[w]->drained_reported()) shared_.workers[w]->wake_.send();
+    // The target's wake-up handle closes only at Stop, which comes once every worker, this one
+    // included, has drained: until this one has, it is open. After, the rule of send_to.
+    if (w == index_ || !drained_reported() || !shared_.workers[w]->drained_reported())
+      shared_.workers[w]->wake_.send();
   }
 }
 
