@@ -8,18 +8,21 @@ namespace ssegw::hub {
 
 Coalescer::Verdict Coalescer::offer(Channel& channel, const base::FrameRef& frame,
                                     uint64_t now_ms) {
-  if (channel.batch().empty() && now_ms >= channel.window_end()) {
-    channel.set_window_end(now_ms + window_ms_);
-    return Verdict::kSendNow;
-  }
+  if (channel.batch().empty() && now_ms >= channel.window_end())
+    channel.set_window_end(now_ms);  // quiet: due at once, at the end of this turn
   channel.batch().push_back(frame);
   if (channel.batch().size() >= kMaxBatch) return Verdict::kBatchFull;
-  if (!channel.listed()) {
+  const bool newly_listed = !channel.listed();
+  if (newly_listed) {
     channel.set_listed(true);
     listed_.push_back(&channel);
-    wake_(channel.window_end());
   }
-  return Verdict::kWaiting;
+  if (channel.window_end() > now_ms) {
+    if (newly_listed) wake_(channel.window_end());
+    return Verdict::kWaiting;
+  }
+  wake_(now_ms);
+  return Verdict::kThisTurn;
 }
 
 void Coalescer::sent(Channel& channel, uint64_t now_ms) {

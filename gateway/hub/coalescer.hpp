@@ -3,7 +3,10 @@
 //
 // Rules:
 // - A quiet channel is never delayed. An event that comes after the channel's window has ended
-//   goes out at once, and a window of `window_ms` opens.
+//   leaves at the end of the loop turn, as it would without a window, together with whatever
+//   else that turn publishes to the channel (the owner's wake-up for "now" sends it from the
+//   loop's end-of-turn hook, before the turn's writes); a window of `window_ms` then opens.
+//   Sending it at once instead would split a burst that one turn read into two writes.
 // - An event that comes inside the window waits in the channel's batch. When the window ends,
 //   the whole batch goes out in order, and a new window opens.
 // - A batch holds at most kMaxBatch events: the event that fills it sends the batch at once.
@@ -27,12 +30,13 @@ class Channel;
 class Coalescer {
  public:
   static constexpr size_t kMaxBatch = 64;
-  // Asks the owner to call Hub::send_due() at due_ms (its loop's clock) or soon after.
+  // Asks the owner to call Hub::send_due() at due_ms (its loop's clock) or soon after; a due_ms
+  // that is not in the future means at the end of the current loop turn.
   using Wake = std::function<void(uint64_t due_ms)>;
 
   enum class Verdict {
-    kSendNow,    // the channel was quiet: send the event, a window has opened
-    kWaiting,    // the event waits in the channel's batch
+    kThisTurn,   // the channel was quiet: the event leaves at the end of this turn
+    kWaiting,    // the event waits in the channel's batch for the end of its window
     kBatchFull,  // the event filled the batch: send the batch now
   };
 

@@ -182,8 +182,8 @@ void Hub::dispatch(Channel& channel, const base::FrameRef& frame) {
   // with Redis the hub's channel of a generation is an ordinary one (open_channel).
   if (coalescer_ && !channel.replay_from_start() && !has_generation_prefix(channel.name())) {
     switch (coalescer_->offer(channel, frame, clock_())) {
-      case Coalescer::Verdict::kSendNow:
-        break;
+      case Coalescer::Verdict::kThisTurn:
+        return;
       case Coalescer::Verdict::kWaiting:
         metrics_.fanout_coalesced_events.Increment();
         return;

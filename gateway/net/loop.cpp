@@ -75,10 +75,13 @@ bool Loop::use_send_batch() {
 
 void Loop::flush_dirty() {
   Loop* self = this;
-  // Flushing can queue more frames (a drained response lets the next pipelined request run), so
-  // flush until nothing new became dirty, swapping lists to keep the one being walked stable.
-  self->run_end_of_turn();
-  while (!self->dirty_.empty()) {
+  // Flushing can queue more frames (a drained response lets the next pipelined request run), and
+  // so can the end-of-turn hook (a coalesced batch), so go on until neither has more to do,
+  // swapping lists to keep the one being walked stable. The hook goes first, so that its frames
+  // leave in this pass.
+  for (;;) {
+    self->run_end_of_turn();
+    if (self->dirty_.empty()) break;
     self->flushing_.swap(self->dirty_);
     if (self->send_batch_ && self->flushing_.size() >= 2) {
       self->flush_batched();
@@ -92,7 +95,6 @@ void Loop::flush_dirty() {
     }
     self->flushing_.clear();
   }
-  self->run_end_of_turn();
 }
 
 // First every batchable stream's bytes go into the batch, and nothing else runs: no callback can

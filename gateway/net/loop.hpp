@@ -10,10 +10,11 @@
 //   the streams already waiting in that turn (a fan-out's subscribers), so that a publisher
 //   hears back before the kernel has taken the event to every subscriber.
 // - A stream that closes removes itself from the dirty list (forget()).
-// - The end-of-turn hook runs in each flush pass that follows a request_end_of_turn(), first (so
-//   that other threads start on what it hands them while this one writes) and again after the
-//   writes if they asked for it. The worker sends its cross-worker wake-ups there: one per target
-//   per turn, however many messages the turn posted.
+// - The end-of-turn hook runs in each flush pass that follows a request_end_of_turn(), before the
+//   writes (so that what it queues leaves in the same pass, and other threads start on what it
+//   hands them while this one writes), and again after them if they asked for it. The worker
+//   sends its coalesced batches and its cross-worker wake-ups there: one wake-up per target per
+//   turn, however many messages the turn posted.
 // - With a SendBatch (fanout.io_uring), a pass with two or more streams to flush sends them in
 //   one io_uring submission (send_batch.hpp); each stream then finishes its flush with what its
 //   send took, the usual way, with its callbacks.

@@ -167,7 +167,7 @@ Worker::Worker(Shared& shared, uint32_t index, int listen_fd)
       });
   }
   wake_due_.assign(shared.config.workers, false);
-  loop_.set_end_of_turn([this] { send_wakes(); });
+  loop_.set_end_of_turn([this] { end_of_turn(); });
   hub_.set_coalescing([this] { return loop_.now_ms(); },
                       [this](uint64_t due_ms) { wake_coalescer(due_ms); });
   hub_.set_forward(
@@ -207,10 +207,23 @@ bool Worker::run() {
 }
 
 void Worker::wake_coalescer(uint64_t due_ms) {
+  uint64_t now = loop_.now_ms();
+  if (due_ms <= now) {  // a quiet channel's event: it leaves with this turn's writes
+    coalesce_this_turn_ = true;
+    loop_.request_end_of_turn();
+    return;
+  }
   if (coalesce_due_ != 0 && coalesce_due_ <= due_ms) return;
   coalesce_due_ = due_ms;
-  uint64_t now = loop_.now_ms();
-  coalesce_timer_.start(due_ms > now ? due_ms - now : 0, 0);
+  coalesce_timer_.start(due_ms - now, 0);
+}
+
+void Worker::end_of_turn() {
+  if (coalesce_this_turn_) {
+    coalesce_this_turn_ = false;
+    if (uint64_t next = hub_.send_due()) wake_coalescer(next);
+  }
+  send_wakes();  // after the batches: their forwards are among what it wakes workers for
 }
 
 void Worker::post(std::unique_ptr<Message> message) {

@@ -129,9 +129,12 @@ class Worker final : public upstream::Upstreams {
   void on_connection(uv_stream_t* server);
   void on_mail();
   void on_tick();
-  // fanout.coalesce: has the hub's send_due() run at due_ms, or sooner if already set so.
+  // fanout.coalesce: has the hub's send_due() run at due_ms (or sooner if already set so), or at
+  // the end of this turn when due_ms is not in the future.
   void wake_coalescer(uint64_t due_ms);
-  // Wakes each worker that send_to() posted to in this turn (Loop's end of turn).
+  // Loop's end-of-turn hook: the quiet channels' batches (fanout.coalesce), then send_wakes().
+  void end_of_turn();
+  // Wakes each worker that send_to() posted to in this turn.
   void send_wakes();
   void begin_drain();
   void check_drained();
@@ -144,9 +147,10 @@ class Worker final : public upstream::Upstreams {
   net::Listener listener_;
   net::Timer tick_timer_;
   net::Timer grace_timer_;
-  net::Timer coalesce_timer_;   // fanout.coalesce: when the next channel's window ends
-  uint64_t coalesce_due_ = 0;   // what coalesce_timer_ is set for; 0 when it is not
-  std::vector<bool> wake_due_;  // by worker: posted to in this turn, not yet woken
+  net::Timer coalesce_timer_;        // fanout.coalesce: when the next channel's window ends
+  uint64_t coalesce_due_ = 0;        // what coalesce_timer_ is set for; 0 when it is not
+  bool coalesce_this_turn_ = false;  // a batch is due at the end of this turn
+  std::vector<bool> wake_due_;       // by worker: posted to in this turn, not yet woken
   uint32_t wakes_pending_ = 0;
   net::Async wake_;
   Mailbox mailbox_;

@@ -56,6 +56,8 @@ struct Coalescing {
     return r;
   }
   double coalesced() const { return metrics.fanout_coalesced_events.Value(); }
+  // The worker's end-of-turn hook, which sends what is due by now.
+  void end_turn() { hub.send_due(); }
 
   metrics::Metrics metrics;
   std::atomic<uint32_t> channels{0};
@@ -72,19 +74,22 @@ struct Coalescing {
 
 }  // namespace
 
-TEST_CASE(
-    "hub/coalescer: a quiet channel's event leaves at once, a busy one's wait for the window") {
+TEST_CASE("hub/coalescer: a quiet channel's event leaves with its turn, a busy one's wait") {
   Coalescing c;
   Recorder& r = c.reserve().join();
-  c.publish("e1");  // quiet: at once, and a window to 105 opens
-  CHECK(r.data == Data{"e1"});
+  c.publish("e1");  // quiet: it waits only for the end of this turn
+  CHECK(r.data.empty());
+  CHECK(c.wakes == std::vector<uint64_t>{100});  // "now": the worker's end-of-turn hook
+  c.end_turn();
+  CHECK(r.data == Data{"e1"});  // and a window to 105 opens
   c.now = 101;
   c.publish("e2");
   c.now = 103;
   c.publish("e3");
+  c.end_turn();
   CHECK(r.data == Data{"e1"});
   CHECK(c.coalesced() == 2);
-  CHECK(c.wakes == std::vector<uint64_t>{105});  // one wake-up per listed channel
+  CHECK(c.wakes == std::vector<uint64_t>{100, 105});  // one wake-up per listing
   c.now = 104;
   CHECK(c.hub.send_due() == 105);
   CHECK(r.data == Data{"e1"});
@@ -99,10 +104,15 @@ TEST_CASE(
   c.now = 110;
   c.hub.send_due();
   CHECK(r.data == Data{"e1", "e2", "e3", "e4"});
-  // Quiet again after the window: at once.
+  // Quiet again after the window: a burst that one turn brings leaves together with that turn,
+  // in one write per subscriber, and none of it counts as held.
   c.now = 130;
   c.publish("e5");
-  CHECK(r.data.back() == "e5");
+  c.publish("e6");
+  c.publish("e7");
+  CHECK(r.data.size() == 4);
+  c.end_turn();
+  CHECK(r.data == Data{"e1", "e2", "e3", "e4", "e5", "e6", "e7"});
   CHECK(c.coalesced() == 3);
   CHECK(c.hub.send_due() == 0);
 }
@@ -111,6 +121,7 @@ TEST_CASE("hub/coalescer: a joiner gets what waited once, by replay, and the oth
   Coalescing c;
   Recorder& a = c.reserve().join();
   c.publish("e1");
+  c.end_turn();
   std::string first_id = c.hub.info("c").last_id->str();
   c.now = 101;
   c.publish("e2");
@@ -148,6 +159,7 @@ TEST_CASE("hub/coalescer: mirroring workers get a batch's frames when it is sent
   });
   c.hub.subscribe_remote("c", 1, {});
   c.publish("e1");
+  c.end_turn();
   c.now = 101;
   c.publish("e2");
   c.publish("e3");
@@ -166,6 +178,7 @@ TEST_CASE("hub/coalescer: a full batch leaves at once, and a generation's answer
   Coalescing c;
   Recorder& r = c.reserve().join();
   c.publish("first");
+  c.end_turn();
   for (size_t i = 0; i < hub::Coalescer::kMaxBatch - 1; ++i) c.publish("held");
   CHECK(r.data.size() == 1);
   c.publish("fills");
@@ -200,6 +213,7 @@ TEST_CASE(
   r.hub = &hub;
   hub.subscribe("c", &r, {});
   REQUIRE(hub.publish("c", "", "e1", now, now));
+  hub.send_due();  // the end of the turn
   REQUIRE(hub.publish("c", "", "e2", now, now));
   hub.detach(&r);  // nobody left, a batch waits
   now = 104;
@@ -217,7 +231,9 @@ TEST_CASE(
   s.hub = &hub;
   hub.subscribe("d", &s, {});
   REQUIRE(hub.publish("d", "", "d1", now, now));
-  REQUIRE(hub.publish("d", "", "d2", now, now));
+  hub.send_due();
+  REQUIRE(hub.publish("d", "", "d2", now, now));  // its window ends at 110
+  CHECK(s.data == Data{"d1"});
   hub.send_all_batches();
   CHECK(s.data == Data{"d1", "d2"});
   hub.detach(&s);
