@@ -53,14 +53,15 @@ node-deps: bootstrap
 node18: bootstrap
 	@tools/debian_node18.sh $(BUILD_DIR)/debian-node18
 
-# The threaded parts under TSan: the mailbox's lock-free queue under contention (in-process),
+# The threaded parts under TSan: the mailbox's lock-free queue under contention and the
+# cross-thread wake-up (in-process),
 # then the multi-worker gateway (workers: 2 and auto, cross-worker channels, drain, HTTP/2
 # streams of one connection on channels of both workers).
 test-tsan: bootstrap
 	cmake -S . -B $(TSAN_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSSEGW_SANITIZER=thread $(werror) \
 	  $(CMAKE_FLAGS)
-	cmake --build $(TSAN_DIR) -j$(JOBS) --target ssegw ssegw-mock-llm integration_tests mailbox_tests
-	cd $(TSAN_DIR) && TSAN_OPTIONS=halt_on_error=1 ./bin/mailbox_tests
+	cmake --build $(TSAN_DIR) -j$(JOBS) --target ssegw ssegw-mock-llm integration_tests thread_tests
+	cd $(TSAN_DIR) && TSAN_OPTIONS=halt_on_error=1 ./bin/thread_tests -tc='server/mailbox*,net/handles: an async*'
 	cd $(TSAN_DIR) && TSAN_OPTIONS=halt_on_error=1 ./bin/integration_tests \
 	  -tc='workers*,shutdown*,upstream: a source on workers*,upstream: a resumable answer resumes on workers*,backplane: on workers*,http2: with workers*,multi-channel: resume*,tls listener: SIGHUP*'
 

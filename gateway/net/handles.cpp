@@ -1,11 +1,14 @@
 #include "gateway/net/handles.hpp"
 
 #include <netdb.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+#include <stdexcept>
+#include <string>
 
 #include "gateway/net/loop.hpp"
 
@@ -46,11 +49,36 @@ void Timer::on_timer(uv_timer_t* handle) {
 }
 
 Async::Async(Loop& loop, std::function<void()> callback) : callback_(std::move(callback)) {
-  opened(uv_async_init(loop.uv(), uv(), on_async), "uv_async_init");
+  fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (fd_ < 0) throw std::runtime_error(std::string("eventfd: ") + std::strerror(errno));
+  opened(uv_poll_init(loop.uv(), uv(), fd_), "uv_poll_init");
+  uv_poll_start(uv(), UV_READABLE, on_readable);
 }
 
-void Async::on_async(uv_async_t* handle) {
-  owner(handle)->callback_();
+Async::~Async() {
+  if (fd_ >= 0) ::close(fd_);  // the poll handle has closed (Handle's destructor checks it)
+}
+
+void Async::send() {
+  if (pending_.exchange(true, std::memory_order_acq_rel)) return;  // a write is still unread
+  uint64_t one = 1;
+  ssize_t n;
+  do {
+    n = ::write(fd_, &one, sizeof one);
+  } while (n < 0 && errno == EINTR);
+  // EAGAIN: the counter is at its maximum, so the loop is woken anyway.
+}
+
+void Async::on_readable(uv_poll_t* handle, int, int) {
+  Async* self = owner(handle);
+  uint64_t count;
+  while (::read(self->fd_, &count, sizeof count) < 0 && errno == EINTR) {
+  }
+  // Cleared after the read: a send() from here on writes again, so none is lost. A send() whose
+  // exchange came before this one (it saw true and wrote nothing) released what it sent to this
+  // exchange, which reads its value: the callback below sees it.
+  self->pending_.exchange(false, std::memory_order_acq_rel);
+  self->callback_();  // on an error status too: what it drains is there either way
 }
 
 Signal::Signal(Loop& loop, std::function<void(int)> callback) : callback_(std::move(callback)) {

@@ -9,6 +9,7 @@
 
 #include <uv.h>
 
+#include <atomic>
 #include <functional>
 #include <string>
 
@@ -41,17 +42,26 @@ class Timer : public Handle<Timer, uv_timer_t> {
   std::function<void()> callback_;
 };
 
-// Wakes a loop from another thread.
-class Async : public Handle<Async, uv_async_t> {
+// Wakes a loop from another thread: an eventfd that the loop polls, written at most once until
+// the loop has run the callback. Not uv_async_t: libuv 1.44's (Debian 12's) makes the woken loop
+// spin, then sched_yield(), until the sender has left uv_async_send(). When the two threads
+// share a core, the eventfd write wakes the reader, which preempts the sender still inside the
+// call, and every wake-up then costs a spin and two more context switches (bench/RESULTS.md,
+// "W3 with workers: 2": 13 % of the gateway's CPU).
+class Async : public Handle<Async, uv_poll_t> {
  public:
   Async(Loop& loop, std::function<void()> callback);
+  ~Async();
   // Any thread, until the owning loop's thread closes the handle (it reads no state: the caller
-  // makes sure of that, as Worker::reply_to does with drained_reported()).
-  void send() { uv_async_send(uv()); }
+  // makes sure of that, as Worker::send_wakes does with drained_reported()).
+  void send();
 
  private:
-  static void on_async(uv_async_t* handle);
+  static void on_readable(uv_poll_t* handle, int status, int events);
   std::function<void()> callback_;
+  int fd_ = -1;
+  // Set by the first send() after the callback began: later ones need no write.
+  std::atomic<bool> pending_{false};
 };
 
 // A POSIX signal, delivered on the loop's thread.

@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <csignal>
 #include <string>
 #include <thread>
@@ -71,6 +72,33 @@ TEST_CASE("net/handles: an async wakes its loop from another thread") {
   loop.close();
   CHECK(loop.finish() == 0);
   CHECK(async.state() == net::Async::State::kClosed);
+}
+
+// A wake-up is written only while none is unread; none may be lost: the last of many sends from
+// another thread is always followed by a callback that sees what came before it.
+TEST_CASE("net/handles: an async loses no wake-up among many sends from another thread") {
+  net::Loop loop;
+  constexpr uint64_t kSends = 200000;
+  std::atomic<uint64_t> sent{0};
+  uint64_t seen = 0;
+  int callbacks = 0;
+  net::Async async(loop, [&] {
+    ++callbacks;
+    seen = sent.load(std::memory_order_acquire);
+  });
+  std::thread sender([&] {
+    for (uint64_t i = 0; i < kSends; ++i) {
+      sent.fetch_add(1, std::memory_order_release);
+      async.send();
+    }
+  });
+  CHECK(run_until(loop.uv(), [&] { return seen == kSends; }));
+  sender.join();
+  CHECK(callbacks >= 1);
+  CHECK(callbacks <= static_cast<int>(kSends));
+  async.close();
+  loop.close();
+  CHECK(loop.finish() == 0);
 }
 
 TEST_CASE("net/handles: a signal is delivered on the loop, and closes twice") {
