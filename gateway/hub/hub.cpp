@@ -188,7 +188,8 @@ void Hub::dispatch(Channel& channel, const base::FrameRef& frame) {
         metrics_.fanout_coalesced_events.Increment();
         return;
       case Coalescer::Verdict::kBatchFull:
-        metrics_.fanout_coalesced_events.Increment();
+        // Counted only if it filled a window's batch, not the batch of this turn's burst.
+        if (channel.window_end() > clock_()) metrics_.fanout_coalesced_events.Increment();
         send_batch(channel);
         return;
     }
@@ -208,6 +209,7 @@ void Hub::send_now(Channel& channel, const base::FrameRef& frame) {
 }
 
 void Hub::send_batch(Channel& channel) {
+  auto started = std::chrono::steady_clock::now();
   coalescer_->sent(channel, clock_());
   // Swapped out, so that the loop walks a list nothing appends to; its capacity comes back.
   std::vector<base::FrameRef> frames;
@@ -215,6 +217,8 @@ void Hub::send_batch(Channel& channel) {
   for (const base::FrameRef& frame : frames) send_now(channel, frame);
   frames.clear();
   if (channel.batch().empty()) channel.batch().swap(frames);
+  metrics_.publish_fanout_seconds.Observe(
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
 }
 
 uint64_t Hub::send_due() {

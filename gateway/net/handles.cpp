@@ -10,6 +10,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "gateway/base/check.hpp"
 #include "gateway/net/loop.hpp"
 
 namespace ssegw::net {
@@ -51,8 +52,11 @@ void Timer::on_timer(uv_timer_t* handle) {
 Async::Async(Loop& loop, std::function<void()> callback) : callback_(std::move(callback)) {
   fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (fd_ < 0) throw std::runtime_error(std::string("eventfd: ") + std::strerror(errno));
-  opened(uv_poll_init(loop.uv(), uv(), fd_), "uv_poll_init");
-  uv_poll_start(uv(), UV_READABLE, on_readable);
+  int r = uv_poll_init(loop.uv(), uv(), fd_);
+  if (r != 0) ::close(fd_);  // the destructor will not run: opened() throws
+  opened(r, "uv_poll_init");
+  // Cannot fail on a fresh eventfd short of memory; if it did, no wake-up would ever arrive.
+  SSEGW_CHECK(uv_poll_start(uv(), UV_READABLE, on_readable) == 0);
 }
 
 Async::~Async() {

@@ -28,6 +28,13 @@
 
 namespace itest {
 
+// $SSEGW_TEST_BIN when set, else the ssegw this binary was built with: the ThreadSanitizer run
+// (make test-tsan) points these tests at its instrumented gateway instead of building them again.
+const char* ssegw_bin() {
+  const char* path = std::getenv("SSEGW_TEST_BIN");
+  return path && *path ? path : SSEGW_BIN;
+}
+
 void fail(const std::string& what) {
   throw std::runtime_error(what);
 }
@@ -797,7 +804,7 @@ Gateway::Gateway(GatewayOptions opts) {
     std::string text = opts.listen_any_port ? "listen: 127.0.0.1:0\n" + opts.yaml : opts.yaml;
     config_path_ = write_temp_file(text);
     std::vector<std::string> argv = opts.command_prefix;
-    argv.insert(argv.end(), {SSEGW_BIN, "--config", config_path_});
+    argv.insert(argv.end(), {ssegw_bin(), "--config", config_path_});
     argv.insert(argv.end(), opts.args.begin(), opts.args.end());
     proc_.start(argv, opts.start_timeout, "config:\n" + text);
   } catch (...) {
@@ -829,9 +836,9 @@ void Gateway::cleanup() {
 }
 
 std::string mock_llm_bin() {
-  std::string path = SSEGW_BIN;
+  std::string path = ssegw_bin();
   size_t at = path.rfind("ssegw");
-  if (at == std::string::npos) fail("SSEGW_BIN does not end in ssegw: " + path);
+  if (at == std::string::npos) fail("the ssegw binary's path does not end in ssegw: " + path);
   path.replace(at, 5, "ssegw-mock-llm");
   return path;
 }
@@ -900,7 +907,7 @@ uint64_t monotonic_ms() {
 
 ProcessResult run_ssegw(const std::vector<std::string>& args, Ms timeout) {
   std::vector<std::string> all;
-  all.emplace_back(SSEGW_BIN);
+  all.emplace_back(ssegw_bin());
   all.insert(all.end(), args.begin(), args.end());
   return run_process(all, "", timeout);
 }

@@ -462,7 +462,9 @@ class Gateway {
 // Returns the child's pid. Throws when fork fails.
 pid_t spawn_process(std::vector<std::string> argv, int in_fd, int out_fd, int err_fd);
 
-// The path of ssegw-mock-llm: SSEGW_BIN with its final "ssegw" replaced.
+// The ssegw under test: $SSEGW_TEST_BIN when set, else SSEGW_BIN (the one built with the tests).
+const char* ssegw_bin();
+// The path of ssegw-mock-llm: ssegw_bin() with its final "ssegw" replaced.
 std::string mock_llm_bin();
 
 // Runs ssegw-mock-llm on 127.0.0.1:0 (mock/*.hpp describe its endpoints and knobs). The
@@ -507,7 +509,7 @@ struct ProcessResult {
   int status = -1;     // exit status, 128 + signal when killed by one
   std::string output;  // stdout and stderr together
 };
-// Runs SSEGW_BIN with args and waits for it (SIGKILL after timeout).
+// Runs ssegw_bin() with args and waits for it (SIGKILL after timeout).
 ProcessResult run_ssegw(const std::vector<std::string>& args, Ms timeout = 10s);
 // Runs argv (argv[0] is a path) with input on stdin and waits for it (SIGKILL after timeout).
 ProcessResult run_process(const std::vector<std::string>& argv, const std::string& input = "",

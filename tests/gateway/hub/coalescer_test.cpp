@@ -1,6 +1,6 @@
-// fanout.coalesce through the Hub: a quiet channel's event leaves at once, a busy one's wait for
-// the end of its window and leave together, in order; a join sends what waits first, so nobody
-// gets an event twice; a generation's answer is never held.
+// fanout.coalesce through the Hub: a quiet channel's event leaves with its loop turn, a busy
+// one's wait for the end of its window and leave together, in order; a join sends what waits first,
+// so nobody gets an event twice; a generation's answer is never held.
 #include "gateway/hub/coalescer.hpp"
 
 #include <doctest/doctest.h>
@@ -184,6 +184,12 @@ TEST_CASE("hub/coalescer: a full batch leaves at once, and a generation's answer
   c.publish("fills");
   CHECK(r.data.size() == 1 + hub::Coalescer::kMaxBatch);
   CHECK(r.data.back() == "fills");
+  CHECK(c.coalesced() == hub::Coalescer::kMaxBatch);
+  // A burst of 64 in one turn of a quiet channel fills a batch too: it leaves at once, and none
+  // of it waited for a window.
+  c.now = 200;
+  for (size_t i = 0; i < hub::Coalescer::kMaxBatch; ++i) c.publish("burst");
+  CHECK(r.data.size() == 1 + 2 * hub::Coalescer::kMaxBatch);
   CHECK(c.coalesced() == hub::Coalescer::kMaxBatch);
 
   REQUIRE(c.hub.create_generation_channel("gen"));
