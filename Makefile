@@ -73,7 +73,7 @@ test-tsan: bootstrap build
 	  -tc='workers*,shutdown*,upstream: a source on workers*,upstream: a resumable answer resumes on workers*,backplane: on workers*,http2: with workers*,multi-channel: resume*,tls listener: SIGHUP*'
 
 # ssegw against Nchan and Pushpin on loopback (installs them when missing); writes the medians into
-# bench/RESULTS.md. About 30 minutes; QUICK=1 for a short run (bench/compare.sh lists the knobs).
+# bench/RESULTS.md. About 40 minutes; QUICK=1 for a short run (bench/compare.sh lists the knobs).
 bench: build
 	BIN=$(BUILD_DIR)/bin bench/compare.sh
 

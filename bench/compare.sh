@@ -14,7 +14,7 @@
 #   W5    proxied-stream capacity: 5,000 concurrent streaming routes at 20 chunks/s each from
 #         ssegw-mock-llm, directly, through ssegw and through nginx (proxy_buffering off), and the
 #         same at other stream counts (W5_STEPS): CPU per chunk, added p99, RSS per open stream, and
-#         the most streams held with an added p99 under 5 ms (not in WORKLOADS by default)
+#         the most streams held with an added p99 under 5 ms
 #   W1-load W1 under load: 1,000 subscribers on 1 channel, 400 events/s asked from ONE publisher
 #         that waits for each answer (--publishers 1 --pipeline 1): the rate it is accepted at
 #   floor after each round of W1 and W3: ssegw-floor, the kernel's price of the same deliveries
@@ -31,7 +31,7 @@
 # "## Comparison (bench/compare.sh)" (replaced as a whole; every other section stays as it is),
 # and every run's JSON stays in $OUT.
 #
-#   bench/compare.sh                          # everything (about 30 minutes)
+#   bench/compare.sh                          # the default workloads (about 40 minutes)
 #   QUICK=1 bench/compare.sh                  # small sizes, 1 run: a minute or two, for debugging
 #   WORKLOADS="w1 wmax" PEERS="ssegw nchan" bench/compare.sh
 #   BIN=/tmp/wt/build/bin WRITE=0 bench/compare.sh   # other binaries; don't touch RESULTS.md
@@ -49,7 +49,8 @@
 #   BIN (build/bin), OUT (new /tmp/ssegw-compare.XXXXXX), RESULTS (bench/RESULTS.md), WRITE (1)
 #   RUNS 3 [1], PEERS "ssegw nchan pushpin", EXTRA "ssegw-1w" (servers that run W1 and W3 too,
 #   outside the comparison: ssegw-1w is ssegw with workers: 1, ssegw-uring ssegw with
-#   fanout.io_uring: EXTRA="ssegw-1w ssegw-uring" measures io_uring against writev), WORKLOADS "w1 w2 w3 wmax w4", PIN 1,
+#   fanout.io_uring: EXTRA="ssegw-1w ssegw-uring" measures io_uring against writev), WORKLOADS
+#   "w1 w1load w2 w3 wmax w4 w5" (also: coalesce, h2, scaling), PIN 1,
 #   SERVER_CPU 1, CLIENT_CPU 0, CONNECT_RATE 1000 (new subscriber connections/s, all servers),
 #   SIZE 256, PORT_BASE 18400 (free ports are taken from here up), TIME_LIMIT 3000 s (the whole
 #   script), INSTALL 1, REPORT_ONLY 0 (1: only rebuild the report from the JSON in $OUT)
@@ -86,7 +87,7 @@ WRITE=${WRITE:-1}
 RUNS=${RUNS:-$(q 3 1)}
 PEERS=${PEERS:-"ssegw nchan pushpin"}
 EXTRA=${EXTRA-ssegw-1w}
-WORKLOADS=${WORKLOADS:-"w1 w2 w3 wmax w4"}
+WORKLOADS=${WORKLOADS:-"w1 w1load w2 w3 wmax w4 w5"}
 PIN=${PIN:-1}
 SERVER_CPU=${SERVER_CPU:-1}
 CLIENT_CPU=${CLIENT_CPU:-0}
