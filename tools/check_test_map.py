@@ -64,13 +64,20 @@ def check(root):
     return errors
 
 
+# TEST_CASE( and its name: one string literal, or adjacent ones that clang-format split across
+# lines ("a long " "name"), which the compiler joins.
+TEST_NAME = re.compile(r'TEST_CASE\(\s*((?:"(?:[^"\\\n]|\\.)*"\s*)+)')
+
+
 def unrunnable_names(root):
     errors = []
     for path in sorted((root / "tests").rglob("*.cpp")):
-        for number, line in enumerate(path.read_text().splitlines(), 1):
-            match = re.search(r'TEST_CASE\("([^"]*;[^"]*)"', line)
-            if match:
-                errors.append(f"{path.relative_to(root)}:{number}: the test name '{match.group(1)}' "
+        text = path.read_text()
+        for match in TEST_NAME.finditer(text):
+            name = "".join(re.findall(r'"((?:[^"\\\n]|\\.)*)"', match.group(1)))
+            if ";" in name:
+                number = text.count("\n", 0, match.start()) + 1
+                errors.append(f"{path.relative_to(root)}:{number}: the test name '{name}' "
                               "has a ';', which ctest's discovery splits: the test would never run")
     return errors
 
