@@ -60,6 +60,8 @@ const char* failure_message(Failure failure) {
 
 Client::Client(net::Loop& loop, const config::UpstreamConfig& config)
     : loop_(loop), config_(config), tick_(loop, [this] { on_tick(); }) {
+  net::ResolvedAddress literal{};
+  if (net::ip_literal(config_.host, config_.port, literal)) literal_address_ = literal;
   if (config_.tls) {
     tls_context_ = TlsContext::client(config_.tls_options.ca_file,
                                       !config_.tls_options.insecure_skip_verify, tls_error_);
@@ -160,6 +162,12 @@ void Exchange::begin(OutgoingRequest request, ExchangeHandler* handler) {
   }
   state_ = State::kResolving;
   deadline_ms_ = client_.loop().now_ms() + static_cast<uint64_t>(config.connect_timeout.count());
+  if (client_.literal_address_) {
+    addresses_ = {*client_.literal_address_};
+    next_address_ = 0;
+    connect_next(false);
+    return;
+  }
   resolve_ = net::Resolve::start(client_.loop(), config.host, config.port,
                                  [this](int status, std::vector<net::ResolvedAddress> addresses) {
                                    resolve_ = nullptr;
@@ -177,11 +185,18 @@ void Exchange::begin(OutgoingRequest request, ExchangeHandler* handler) {
   if (!resolve_) deadline_ms_ = client_.loop().now_ms();  // reported from the tick
 }
 
-void Exchange::connect_next() {
+void Exchange::connect_next(bool may_report) {
   state_ = State::kConnecting;
   const net::ResolvedAddress& a = addresses_[next_address_++];
   int r = connect(reinterpret_cast<const sockaddr*>(&a.addr));
-  if (r != 0) fail(Failure::kConnect, std::string("connect: ") + uv_strerror(r));
+  if (r == 0) return;
+  if (may_report) {
+    fail(Failure::kConnect, std::string("connect: ") + uv_strerror(r));
+    return;
+  }
+  // Inside start(): the caller is not ready to hear it. The tick reports it.
+  connect_error_ = r;
+  deadline_ms_ = client_.loop().now_ms();
 }
 
 void Exchange::on_connected(int status) {
@@ -380,6 +395,11 @@ void Exchange::check_deadlines(uint64_t now_ms) {
       }
       [[fallthrough]];
     case State::kConnecting:
+      if (connect_error_ != 0) {
+        fail(Failure::kConnect, std::string("connect: ") + uv_strerror(connect_error_));
+        return;
+      }
+      [[fallthrough]];
     case State::kHandshaking:
       fail(Failure::kConnectTimeout, "no connection within connect_timeout");
       return;

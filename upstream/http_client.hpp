@@ -24,6 +24,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -95,7 +96,9 @@ class Exchange : public net::TcpStream, private ResponseParser::Handler {
 
   Exchange(Client& client);
   void begin(OutgoingRequest request, ExchangeHandler* handler);
-  void connect_next();
+  // Connects to the next address. A failure to start is reported at once, or with
+  // may_report false (inside start()) from the tick.
+  void connect_next(bool may_report = true);
   void on_connected(int status) override;
   void send_request();
   void send_bytes(std::string_view bytes);
@@ -115,6 +118,7 @@ class Exchange : public net::TcpStream, private ResponseParser::Handler {
   net::Resolve* resolve_ = nullptr;
   std::vector<net::ResolvedAddress> addresses_;
   size_t next_address_ = 0;
+  int connect_error_ = 0;  // a connect that could not start, for the tick to report
   std::unique_ptr<TlsSession> tls_;
   ResponseParser parser_;
   bool head_request_ = false;
@@ -151,6 +155,9 @@ class Client {
 
   net::Loop& loop_;
   config::UpstreamConfig config_;
+  // The host's address when it is an IP address: such a host is never looked up (no trip
+  // through libuv's thread pool, which slow DNS of other lookups may hold).
+  std::optional<net::ResolvedAddress> literal_address_;
   std::shared_ptr<TlsContext> tls_context_;
   std::string tls_error_;
   net::Timer tick_;

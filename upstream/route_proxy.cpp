@@ -249,7 +249,7 @@ void RouteProxy::on_head(int status, const std::vector<http::Header>& headers) {
   if (recording_.mode == Recording::Mode::kGenerated) {
     // The client reads the channel's own frames: SSE with the gateway's ids, whatever the
     // upstream spoke (NDJSON lines become events).
-    start_response(200, std::string(kSseHead) + channel_header(), true);
+    start_response(200, std::string(http::kEventStreamHead) + channel_header(), true);
     return;
   }
   if (recording_.mode == Recording::Mode::kTee) lines += channel_header();

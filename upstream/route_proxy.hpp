@@ -128,12 +128,6 @@ class RouteProxy final : public ExchangeHandler {
   const Requester& requester() const { return requester_; }
 
  private:
-  // The head of an event stream the gateway writes itself (a generated channel's frames, or an
-  // answer cancelled before the upstream's head came).
-  static constexpr const char* kSseHead =
-      "Content-Type: text/event-stream; charset=utf-8\r\n"
-      "Cache-Control: no-cache, no-transform\r\n"
-      "X-Accel-Buffering: no\r\n";
   static double seconds_between(uint64_t from_ns, uint64_t to_ns) {
     return static_cast<double>(to_ns - from_ns) / 1e9;
   }

@@ -4,6 +4,7 @@
 #include <uv.h>
 
 #include "gateway/base/log.hpp"
+#include "gateway/http/response.hpp"
 #include "upstream/forwarding.hpp"
 #include "upstream/route_proxy.hpp"
 
@@ -45,7 +46,7 @@ bool RouteProxy::cancel() {
   if (!head_sent_) {
     // Nothing of the answer went out yet: the client gets an event stream that carries the error.
     kind_ = Kind::kSse;
-    std::string lines = kSseHead;
+    std::string lines(http::kEventStreamHead);
     if (recording_.mode != Recording::Mode::kNone) lines += channel_header();
     start_response(200, std::move(lines), true);
   }

@@ -1,22 +1,12 @@
 #include "upstream/tls.hpp"
 
 #include <arpa/inet.h>
-#include <openssl/err.h>
 #include <openssl/x509v3.h>
+
+#include "gateway/net/tls_context.hpp"
 
 namespace ssegw::upstream {
 namespace {
-
-std::string openssl_errors() {
-  std::string out;
-  while (unsigned long e = ERR_get_error()) {
-    char buf[256];
-    ERR_error_string_n(e, buf, sizeof(buf));
-    if (!out.empty()) out += "; ";
-    out += buf;
-  }
-  return out;
-}
 
 bool is_ip_literal(const std::string& host) {
   unsigned char buf[sizeof(in6_addr)];
@@ -31,7 +21,7 @@ std::shared_ptr<TlsContext> TlsContext::client(const std::string& ca_file, bool 
   context->ctx_ = SSL_CTX_new(TLS_client_method());
   context->verify_ = verify;
   if (!context->ctx_) {
-    error = "SSL_CTX_new: " + openssl_errors();
+    error = "SSL_CTX_new: " + net::openssl_errors();
     return nullptr;
   }
   SSL_CTX_set_min_proto_version(context->ctx_, TLS1_2_VERSION);
@@ -42,7 +32,7 @@ std::shared_ptr<TlsContext> TlsContext::client(const std::string& ca_file, bool 
                  : SSL_CTX_load_verify_locations(context->ctx_, ca_file.c_str(), nullptr);
     if (ok != 1) {
       error = "cannot load CA certificates" + (ca_file.empty() ? "" : " from " + ca_file) + ": " +
-              openssl_errors();
+              net::openssl_errors();
       return nullptr;
     }
   } else {
@@ -57,7 +47,7 @@ std::shared_ptr<TlsContext> TlsContext::server(const std::string& cert_file,
   context->ctx_ = SSL_CTX_new(TLS_server_method());
   if (!context->ctx_ || SSL_CTX_use_certificate_chain_file(context->ctx_, cert_file.c_str()) != 1 ||
       SSL_CTX_use_PrivateKey_file(context->ctx_, key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
-    error = "cannot load certificate or key: " + openssl_errors();
+    error = "cannot load certificate or key: " + net::openssl_errors();
     return nullptr;
   }
   return context;
@@ -93,7 +83,7 @@ TlsSession::~TlsSession() {
 }
 
 bool TlsSession::fail(const char* what) {
-  std::string detail = openssl_errors();
+  std::string detail = net::openssl_errors();
   long verify = SSL_get_verify_result(ssl_);
   if (verify != X509_V_OK)
     detail =

@@ -26,6 +26,14 @@ class ResponseBuilder {
   bool http10_;
 };
 
+// The header lines of an event stream the gateway writes itself (a channel's stream, a
+// multi-channel stream, a generated answer): no cache may hold it, and a proxy in front (nginx's
+// X-Accel-Buffering) must not buffer it.
+inline constexpr std::string_view kEventStreamHead =
+    "Content-Type: text/event-stream; charset=utf-8\r\n"
+    "Cache-Control: no-cache, no-transform\r\n"
+    "X-Accel-Buffering: no\r\n";
+
 // {"error":{"code":"...","message":"..."}} followed by a newline.
 std::string json_error(std::string_view code, std::string_view message);
 

@@ -6,6 +6,22 @@
 
 namespace ssegw::net {
 
+bool ip_literal(const std::string& host, uint16_t port, ResolvedAddress& out) {
+  out = {};
+  auto* v4 = reinterpret_cast<sockaddr_in*>(&out.addr);
+  if (uv_ip4_addr(host.c_str(), port, v4) == 0) {
+    out.length = sizeof(sockaddr_in);
+    return true;
+  }
+  out = {};
+  auto* v6 = reinterpret_cast<sockaddr_in6*>(&out.addr);
+  if (uv_ip6_addr(host.c_str(), port, v6) == 0) {
+    out.length = sizeof(sockaddr_in6);
+    return true;
+  }
+  return false;
+}
+
 Resolve* Resolve::start(Loop& loop, const std::string& host, uint16_t port, Callback callback) {
   auto* self = new Resolve();
   self->callback_ = std::move(callback);

@@ -1,4 +1,5 @@
-// Asynchronous DNS (uv_getaddrinfo) with a cancellable owner.
+// Asynchronous DNS (uv_getaddrinfo) with a cancellable owner, and the shortcut for a host that
+// is already an address.
 //
 // Rules:
 // - A request, not a handle (handle.hpp): the memory belongs to libuv until its callback runs, so
@@ -24,6 +25,10 @@ struct ResolvedAddress {
   sockaddr_storage addr;
   socklen_t length;
 };
+
+// host as an IPv4 or IPv6 address (no brackets), with port: true and `out` set, or false for a
+// name, which needs a Resolve.
+bool ip_literal(const std::string& host, uint16_t port, ResolvedAddress& out);
 
 class Resolve {
  public:

@@ -34,17 +34,6 @@ struct PkeyFree {
   void operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); }
 };
 
-std::string openssl_errors() {
-  std::string out;
-  while (unsigned long e = ERR_get_error()) {
-    char buf[256];
-    ERR_error_string_n(e, buf, sizeof(buf));
-    if (!out.empty()) out += "; ";
-    out += buf;
-  }
-  return out;
-}
-
 // "WHERE: tls.KEY: message", as the config loader words its errors.
 std::string located(const std::string& where, const char* key, const std::string& message) {
   std::string out = where;
@@ -100,6 +89,17 @@ int64_t not_after_of(const X509* cert) {
 }
 
 }  // namespace
+
+std::string openssl_errors() {
+  std::string out;
+  while (unsigned long e = ERR_get_error()) {
+    char buf[256];
+    ERR_error_string_n(e, buf, sizeof(buf));
+    if (!out.empty()) out += "; ";
+    out += buf;
+  }
+  return out;
+}
 
 std::shared_ptr<TlsContext> TlsContext::load(const TlsFiles& files,
                                              const std::vector<std::string>& alpn,

@@ -21,6 +21,10 @@ struct ssl_ctx_st;  // SSL_CTX: OpenSSL stays out of the headers of the layers a
 
 namespace ssegw::net {
 
+// OpenSSL's error queue of this thread as one line ("error:...; error:..."), emptied: for the
+// message of a failed call. The upstream layer's client contexts use it too.
+std::string openssl_errors();
+
 struct TlsFiles {
   std::string cert_file;   // PEM: the certificate, then its chain
   std::string cert_where;  // where cert_file was configured ("gateway.yaml:12:14"), for errors

@@ -9,15 +9,6 @@
 #include "gateway/server/worker.hpp"
 
 namespace ssegw::server {
-namespace {
-
-constexpr std::string_view kStreamHead =
-    "Content-Type: text/event-stream; charset=utf-8\r\n"
-    "Cache-Control: no-cache, no-transform\r\n"
-    "X-Accel-Buffering: no\r\n";
-
-}  // namespace
-
 void MultiStream::Part::deliver(const base::FrameRef& frame) {
   stream->deliver(index, frame);
 }
@@ -145,7 +136,7 @@ void MultiStream::start() {
     exchange_.respond(204, "", "");  // tells EventSource to stop
     return;
   }
-  exchange_.start_stream(200, kStreamHead, true);
+  exchange_.start_stream(200, http::kEventStreamHead, true);
   exchange_.write_frame(worker_.shared().retry_frame);
   for (const Pending& p : pending_) apply(p);
   pending_.clear();

@@ -1,19 +1,11 @@
 #include "gateway/server/sse_stream.hpp"
 
 #include "gateway/base/log.hpp"
+#include "gateway/http/response.hpp"
 #include "gateway/hub/channel.hpp"
 #include "gateway/server/worker.hpp"
 
 namespace ssegw::server {
-namespace {
-
-constexpr std::string_view kStreamHead =
-    "Content-Type: text/event-stream; charset=utf-8\r\n"
-    "Cache-Control: no-cache, no-transform\r\n"
-    "X-Accel-Buffering: no\r\n";
-
-}  // namespace
-
 SseStream::SseStream(Worker& worker, http::Exchange& exchange, std::string channel)
     : worker_(worker), exchange_(exchange), channel_(std::move(channel)) {}
 
@@ -23,7 +15,7 @@ SseStream::~SseStream() {
 
 hub::Member SseStream::begin(hub::Admission& admission) {
   exchange_.close_after();  // a stream ends only by closing
-  exchange_.start_stream(200, kStreamHead, true);
+  exchange_.start_stream(200, http::kEventStreamHead, true);
   exchange_.write_frame(worker_.shared().retry_frame);
   for (const base::FrameRef& frame : admission.replay) exchange_.write_frame(frame);
   watch_.wrote(worker_.loop().now_ms());

@@ -6,11 +6,13 @@
 
 #include <doctest/doctest.h>
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "gateway/net/loop.hpp"
 #include "tests/support/uv_peer.hpp"
@@ -208,6 +210,40 @@ TEST_CASE("http_client: a refused connection fails once with kConnect") {
   CHECK(r.detail.find("connection refused") != std::string::npos);
   test::run_for(f.loop.uv(), 250);  // past two ticks: nothing more comes
   CHECK(r.failures == 1);
+}
+
+TEST_CASE("http_client: an upstream at an IP address connects while the thread pool is busy") {
+  // Every thread of libuv's pool waits on `release` (slow DNS of other lookups would do the
+  // same): a host given as an address needs none of them, a name waits for one.
+  Fixture f;
+  f.respond = [](const std::string&) { return kHello; };
+  Fixture named([](config::UpstreamConfig& c) { c.host = "localhost"; });
+  named.respond = f.respond;  // localhost may be 127.0.0.1 (answered) or ::1 first (refused)
+  constexpr int kBlockers = 128;  // more than any UV_THREADPOOL_SIZE a test run sets
+  static std::atomic<bool> release;
+  release = false;
+  std::vector<uv_work_t> blockers(kBlockers);
+  int blockers_done = 0;
+  for (uv_work_t& work : blockers) {
+    work.data = &blockers_done;
+    uv_queue_work(
+        f.loop.uv(), &work, [](uv_work_t*) { release.wait(false); },
+        [](uv_work_t* w, int) { ++*static_cast<int*>(w->data); });
+  }
+  Recorder by_address, by_name;
+  f.get(by_address);
+  named.get(by_name);
+  CHECK(by_address.done() == false);  // never from inside start()
+  CHECK(f.run_until([&] { return by_address.done(); }));
+  CHECK(by_address.ends == 1);
+  CHECK(by_address.body == "hello");
+  // The name's lookup is queued behind the blockers: its exchange cannot have moved.
+  test::run_for(named.loop.uv(), 100);
+  CHECK_FALSE(by_name.done());
+  release = true;
+  release.notify_all();
+  CHECK(f.run_until([&] { return blockers_done == kBlockers; }));
+  CHECK(named.run_until([&] { return by_name.done(); }));  // answered or refused: it moved
 }
 
 TEST_CASE("http_client: first_byte_timeout and idle_timeout are deadlines") {

@@ -5,6 +5,7 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -45,7 +46,8 @@ struct Case {
 
 // Feeds the pieces in order and describes everything the parser said: the final head, the body,
 // then the outcome ("complete N keep-alive|close" with N the bytes of the whole input used,
-// "need more", "error: why"; after the bytes, "eof complete ..." or "eof error: why").
+// "need more", "error: why", or what went wrong with a piece; after the bytes, "eof complete ..."
+// or "eof error: why").
 std::string describe(const Case& c, const std::vector<std::string_view>& pieces) {
   Collector collector;
   ResponseParser parser(collector, c.max_head_bytes);
@@ -54,7 +56,10 @@ std::string describe(const Case& c, const std::vector<std::string_view>& pieces)
   size_t offset = 0;
   for (std::string_view piece : pieces) {
     ResponseParser::Result r = parser.feed(piece.data(), piece.size());
-    CHECK(r.consumed <= piece.size());
+    if (r.consumed > piece.size()) {
+      outcome = "consumed more than it was given";
+      break;
+    }
     if (r.status == Status::kComplete) {
       outcome = "complete " + std::to_string(offset + r.consumed) +
                 (parser.keep_alive() ? " keep-alive" : " close");
@@ -64,8 +69,12 @@ std::string describe(const Case& c, const std::vector<std::string_view>& pieces)
       outcome = "error: " + parser.error();
       break;
     }
-    CHECK(r.status == Status::kNeedMore);
-    CHECK(r.consumed == piece.size());
+    // Anything else is wrong, and shows in the outcome (compared by the caller), not as one
+    // assertion per piece: a long head fed byte by byte would make them hundreds of thousands.
+    if (r.status != Status::kNeedMore || r.consumed != piece.size()) {
+      outcome = "stopped, or left bytes, while it needed more";
+      break;
+    }
     offset += piece.size();
   }
   if (c.eof && outcome == "need more") {
@@ -75,6 +84,15 @@ std::string describe(const Case& c, const std::vector<std::string_view>& pieces)
       outcome = "eof error: " + parser.error();
   }
   return collector.log + "body=[" + collector.body + "]\n" + outcome;
+}
+
+// Every split point of a short response; of a long one (the 64 KiB head), every point within
+// 256 bytes of either end and one in 61 between: all of them would be quadratic in its size,
+// which a sanitizer build makes minutes.
+size_t next_split(size_t split, size_t size) {
+  constexpr size_t kEdge = 256;
+  if (size <= 4 * kEdge || split < kEdge || split + kEdge >= size) return split + 1;
+  return std::min(split + 61, size - kEdge);
 }
 
 std::vector<std::string_view> in_pieces(std::string_view bytes, size_t piece) {
@@ -177,7 +195,7 @@ TEST_CASE("upstream/response_parser: each response parses the same whole, split,
     CAPTURE(c.name);
     std::string whole = describe(c, {c.bytes});
     CHECK(whole == c.expected);
-    for (size_t split = 1; split < c.bytes.size(); ++split) {
+    for (size_t split = 1; split < c.bytes.size(); split = next_split(split, c.bytes.size())) {
       CAPTURE(split);
       std::string_view bytes = c.bytes;
       std::string got = describe(c, {bytes.substr(0, split), bytes.substr(split)});

@@ -81,3 +81,25 @@ TEST_CASE("net/resolver: cancel() ends a lookup still queued for the thread pool
   CHECK(loop.finish() == 0);
   CHECK(calls == 0);
 }
+
+TEST_CASE("net/resolver: an IP address is read as it is, a name is not") {
+  net::ResolvedAddress a{};
+  REQUIRE(net::ip_literal("127.0.0.1", 9000, a));
+  const auto* in = reinterpret_cast<const sockaddr_in*>(&a.addr);
+  CHECK(in->sin_family == AF_INET);
+  CHECK(ntohs(in->sin_port) == 9000);
+  CHECK(ntohl(in->sin_addr.s_addr) == 0x7f000001);
+  CHECK(a.length == sizeof(sockaddr_in));
+
+  REQUIRE(net::ip_literal("::1", 443, a));  // the config keeps no brackets
+  const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&a.addr);
+  CHECK(in6->sin6_family == AF_INET6);
+  CHECK(ntohs(in6->sin6_port) == 443);
+  CHECK(IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr));
+  CHECK(a.length == sizeof(sockaddr_in6));
+
+  for (const char* name : {"localhost", "llm.internal", "1.2.3", "[::1]", "127.0.0.1 ", ""}) {
+    CAPTURE(name);
+    CHECK_FALSE(net::ip_literal(name, 80, a));
+  }
+}
