@@ -17,7 +17,7 @@ SERVER_CPU=${SERVER_CPU:-1}
 CLIENT_CPU=${CLIENT_CPU:-0}
 MOCK_PORT=${MOCK_PORT:-18180} SSEGW_PORT=${SSEGW_PORT:-18181} NGINX_PORT=${NGINX_PORT:-18182}
 work=$(mktemp -d)
-trap 'kill $(cat "$work"/*.pid 2>/dev/null) 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
+trap 'kill $(cat "$work"/*.pid 2>/dev/null) 2>/dev/null; wait 2>/dev/null; [[ -n ${KEEP:-} ]] || rm -rf "$work"' EXIT
 ulimit -n "$(ulimit -Hn)" 2>/dev/null
 command -v perf >/dev/null || { echo "proxy_cost.sh: needs perf (apt-get install linux-perf)" >&2; exit 2; }
 command -v nginx >/dev/null || { echo "proxy_cost.sh: needs nginx" >&2; exit 2; }
@@ -61,7 +61,7 @@ for run in $(seq "$RUNS"); do
     u1=0 s1=0
     for p in ${pids//,/ }; do read -r u s < <(awk '{print $14, $15}' "/proc/$p/stat"); u1=$((u1 + u)) s1=$((s1 + s)); done
     awk -F, '$3 ~ /sys_enter_(read|recvfrom)$/ { r += $1 } $3 ~ /sys_enter_(write|writev)$/ { w += $1 }
-      END { print "reads (read, recvfrom)," r; print "writes (write, writev)," w }' \
+      END { print "reads (read+recvfrom)," r; print "writes (write+writev)," w }' \
       "$work/$target-$run.stat" >>"$work/$target-$run.stat"
     echo "user ms,$(((u1 - u0) * 1000 / tck))" >>"$work/$target-$run.stat"
     echo "kernel ms,$(((s1 - s0) * 1000 / tck))" >>"$work/$target-$run.stat"
@@ -77,7 +77,7 @@ value() {  # value STATFILE NAME: perf's "count,unit,event,..." or our "name,val
 echo "$STREAMS streams x $TOKENS chunks ($INTERVAL_MS ms apart), $RUNS runs each, medians per 1,000 chunks"
 printf '| %s | %s | %s | %s |\n' "counter" "ssegw (workers: 2)" "nginx (2 workers)" "ssegw / nginx"
 printf '|---|---|---|---|\n'
-names=(task-clock raw_syscalls:sys_enter "reads (read, recvfrom)" "writes (write, writev)"
+names=(task-clock raw_syscalls:sys_enter "reads (read+recvfrom)" "writes (write+writev)"
   syscalls:sys_enter_epoll_wait syscalls:sys_enter_epoll_ctl syscalls:sys_enter_futex "user ms" "kernel ms")
 for name in "${names[@]}"; do
   s=$(for f in "$work"/ssegw-*.stat; do value "$f" "$name"; done | median)

@@ -19,9 +19,12 @@ class Downstream {
   // is added, header_lines may carry a Content-Length that describes the representation, no
   // send() follows, and finish() ends the answer without writing anything.
   virtual void start_response(int status, std::string header_lines, bool has_body) = 0;
+  // Queued: what one upstream read gave leaves together, at send_queued().
   virtual void send(std::string_view body_bytes) = 0;
   // Shared, already serialised bytes (a channel's event frame): no copy.
   virtual void send_frame(const base::FrameRef& frame) = 0;
+  // Sends what is queued now rather than at the end of the loop turn.
+  virtual void send_queued() = 0;
   // The answer is complete.
   virtual void finish() = 0;
   // The body cannot be completed: drop the connection so the client sees the truncation.

@@ -304,6 +304,8 @@ void Exchange::parse(const char* data, size_t length) {
   if (!is_open() || !handler_) return;  // a callback cancelled the exchange
   switch (result.status) {
     case ResponseParser::Status::kNeedMore:
+      if (state_ == State::kReadingBody) handler_->on_read_done();
+      return;
     case ResponseParser::Status::kStopped:  // only a cancelled handler stops it: handled above
       return;
     case ResponseParser::Status::kComplete:

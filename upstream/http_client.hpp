@@ -65,6 +65,9 @@ class ExchangeHandler {
  public:
   virtual void on_head(int status, const std::vector<http::Header>& headers) = 0;
   virtual void on_body(std::string_view data) = 0;
+  // Every on_body() of one read from the upstream has run, and more is to come: one read's
+  // chunks can be sent on together.
+  virtual void on_read_done() {}
   virtual void on_end() = 0;
   virtual void on_failure(Failure failure, const std::string& detail) = 0;
 

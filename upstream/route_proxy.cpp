@@ -279,7 +279,14 @@ void RouteProxy::on_body(std::string_view data) {
     else
       forward(data);
   }
-  if (downstream_ && !paused_ && downstream_->unsent_bytes() > route_.high_water_bytes) {
+}
+
+// One read's events leave in one write, at once: not one write per chunk of the upstream's
+// chunked encoding, nor at the end of the loop turn behind every other upstream's read.
+void RouteProxy::on_read_done() {
+  if (!downstream_) return;
+  downstream_->send_queued();
+  if (!paused_ && downstream_->unsent_bytes() > route_.high_water_bytes) {
     paused_ = true;
     last_progress_ms_ = client_->loop().now_ms();
     acked_mark_ = downstream_->bytes_acked();

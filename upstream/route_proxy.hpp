@@ -142,6 +142,7 @@ class RouteProxy final : public ExchangeHandler {
   void stop_exchange();
   void on_head(int status, const std::vector<http::Header>& headers) override;
   void on_body(std::string_view data) override;
+  void on_read_done() override;
   void on_end() override;
   void on_failure(Failure failure, const std::string& detail) override;
 

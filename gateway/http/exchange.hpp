@@ -56,7 +56,11 @@ class Exchange {
 
   // A streamed answer. Without a body the head is the whole answer (HEAD, 204, 304).
   virtual void start_stream(int status, std::string_view header_lines, bool has_body) = 0;
-  virtual void write_body(std::string_view bytes) = 0;        // copied
+  virtual void write_body(std::string_view bytes) = 0;  // copied
+  // What is queued leaves now, not at the end of the loop turn: a proxied answer sends the chunks
+  // of each upstream read at once, so they do not wait for every other read of the turn.
+  // (HTTP/2 frames its output at the end of the turn: nothing to do there.)
+  virtual void send_now() = 0;
   virtual void write_frame(const base::FrameRef& frame) = 0;  // shared, framed for the wire
   // One body piece: prefix (copied: a subscriber's own lines) followed by frame->raw() from
   // offset on (shared, not copied).

@@ -378,7 +378,6 @@ void Session::start_stream(int status, std::string_view header_lines, bool has_b
 void Session::write_body(std::string_view bytes) {
   if (bytes.empty() || phase_ != Phase::kStreaming) return;  // an empty chunk would end the body
   write(base::Frame::copy_of(bytes), chunked_);
-  flush();
 }
 
 void Session::write_frame(const base::FrameRef& frame) {

@@ -80,6 +80,7 @@ class Session : public net::TcpStream, public Exchange {
   void complete(AnswerSlot slot, int status, std::string_view content_type, std::string_view body,
                 std::string_view extra_headers = {}) override;
   void start_stream(int status, std::string_view header_lines, bool has_body) override;
+  void send_now() override { flush(); }
   void write_body(std::string_view bytes) override;
   void write_frame(const base::FrameRef& frame) override;
   void write_prefixed(std::string_view prefix, const base::FrameRef& frame, size_t offset) override;

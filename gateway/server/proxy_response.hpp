@@ -37,6 +37,7 @@ class ProxyResponse final : public upstream::Downstream {
   // upstream::Downstream.
   void start_response(int status, std::string header_lines, bool has_body) override;
   void send(std::string_view body_bytes) override { exchange_.write_body(body_bytes); }
+  void send_queued() override { exchange_.send_now(); }
   void send_frame(const base::FrameRef& frame) override { exchange_.write_frame(frame); }
   void finish() override { exchange_.end_stream(); }
   void abort() override { exchange_.abort(); }

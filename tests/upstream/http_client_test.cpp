@@ -59,6 +59,7 @@ class Recorder final : public upstream::ExchangeHandler {
   std::vector<http::Header> headers;
   std::string body;
   int heads = 0, ends = 0, failures = 0;
+  std::vector<size_t> body_at_read_done;  // body.size() at each on_read_done()
   Failure failure = Failure::kProtocol;
   std::string detail;
   std::function<void()> after_head;
@@ -77,6 +78,7 @@ class Recorder final : public upstream::ExchangeHandler {
     body.append(data);
     if (after_body) after_body();
   }
+  void on_read_done() override { body_at_read_done.push_back(body.size()); }
   void on_end() override { ++ends; }
   void on_failure(Failure f, const std::string& d) override {
     ++failures;
@@ -182,6 +184,29 @@ TEST_CASE("http_client: a request, its answer, and the connection reused from th
   CHECK(f.requests == 2);
 }
 
+TEST_CASE("http_client: the chunks of one read come before one on_read_done, the end after none") {
+  Fixture f;
+  std::function<void(const std::string&)> send;  // writes to the server's connection
+  f.server.on_accept = [&](test::Peer& peer) {
+    send = [&peer](const std::string& bytes) { peer.write(bytes); };
+  };
+  Recorder r;
+  f.get(r);
+  REQUIRE(f.run_until([&] { return static_cast<bool>(send); }));
+  // The head and three chunks in one write: the parser calls on_body once per chunk.
+  send("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n1\r\nf\r\n");
+  CHECK(f.run_until([&] { return r.body == "abcdef"; }));
+  CHECK(r.body_at_read_done == std::vector<size_t>{6});
+  send("1\r\ng\r\n");
+  CHECK(f.run_until([&] { return r.body_at_read_done.size() == 2; }));
+  CHECK(r.body_at_read_done == std::vector<size_t>{6, 7});
+  send("0\r\n\r\n");  // the end: on_end(), and no on_read_done() after it
+  CHECK(f.run_until([&] { return r.done(); }));
+  CHECK(r.ends == 1);
+  CHECK(r.body == "abcdefg");
+  CHECK(r.body_at_read_done == std::vector<size_t>{6, 7});
+}
+
 TEST_CASE("http_client: an answer with Connection: close is not pooled") {
   Fixture f;
   f.respond = [](const std::string&) {
@@ -218,7 +243,7 @@ TEST_CASE("http_client: an upstream at an IP address connects while the thread p
   Fixture f;
   f.respond = [](const std::string&) { return kHello; };
   Fixture named([](config::UpstreamConfig& c) { c.host = "localhost"; });
-  named.respond = f.respond;  // localhost may be 127.0.0.1 (answered) or ::1 first (refused)
+  named.respond = f.respond;      // localhost may be 127.0.0.1 (answered) or ::1 first (refused)
   constexpr int kBlockers = 128;  // more than any UV_THREADPOOL_SIZE a test run sets
   static std::atomic<bool> release;
   release = false;

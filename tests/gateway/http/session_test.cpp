@@ -248,6 +248,28 @@ TEST_CASE("http/session: a chunked stream, then the pipelined request behind it"
   CHECK(f.record.handled == std::vector<std::string>{"/stream", "/next"});
 }
 
+TEST_CASE("http/session: body writes wait, and send_now() sends them in one write at once") {
+  uint64_t before = 1, after = 0;
+  Fixture f([&](TestSession& s, http::Request&) {
+    s.start_stream(200, "Content-Type: text/event-stream\r\n", true);
+    s.write_body("data: a\n\n");
+    s.write_body("data: b\n\n");
+    before = s.bytes_written();
+    s.send_now();
+    after = s.bytes_written();  // on this stack, not at the end of the turn
+  });
+  f.client().write(get("/stream"));
+  std::string expected =
+      "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+      "Transfer-Encoding: chunked\r\n\r\n"
+      "9\r\ndata: a\n\n\r\n"
+      "9\r\ndata: b\n\n\r\n";
+  CHECK(f.received(expected) == expected);
+  CHECK(before == 0);
+  CHECK(after == expected.size());
+  CHECK(f.client().reads == 1);  // head and both chunks in one write
+}
+
 TEST_CASE("http/session: a prefixed piece is one chunk: the prefix, then the frame's rest") {
   std::string long_prefix(300, 'p');  // past the room for one copied piece with the chunk head
   Fixture f([&](TestSession& s, http::Request&) {
