@@ -3,6 +3,7 @@
 #include <llhttp.h>
 
 #include <algorithm>
+#include <cstring>
 
 #include "gateway/base/ascii.hpp"
 #include "gateway/base/json.hpp"
@@ -46,9 +47,12 @@ bool is_hop_by_hop(std::string_view name) {
   return std::find(std::begin(kNames), std::end(kNames), name) != std::end(kNames);
 }
 
-size_t sse_event_end(std::string_view data) {
+namespace {
+
+// sse_event_end from `start`, a line's start, byte by byte: any mix of CR, LF and CRLF.
+size_t event_end_bytewise(std::string_view data, size_t start) {
   size_t line_length = 0;
-  for (size_t i = 0; i < data.size(); ++i) {
+  for (size_t i = start; i < data.size(); ++i) {
     char c = data[i];
     if (c != '\r' && c != '\n') {
       ++line_length;
@@ -57,6 +61,24 @@ size_t sse_event_end(std::string_view data) {
     if (c == '\r' && i + 1 < data.size() && data[i + 1] == '\n') ++i;
     if (line_length == 0) return i + 1;
     line_length = 0;
+  }
+  return 0;
+}
+
+}  // namespace
+
+// Line by line with memchr while the lines end in LF alone (what every LLM API sends); a line
+// with a CR goes on byte by byte.
+size_t sse_event_end(std::string_view data) {
+  const char* base = data.data();
+  size_t start = 0;  // of the current line
+  while (start < data.size()) {
+    const auto* lf = static_cast<const char*>(std::memchr(base + start, '\n', data.size() - start));
+    size_t end = lf ? static_cast<size_t>(lf - base) : data.size();
+    if (std::memchr(base + start, '\r', end - start)) return event_end_bytewise(data, start);
+    if (!lf) return 0;
+    if (end == start) return end + 1;  // a blank line ends the event
+    start = end + 1;
   }
   return 0;
 }

@@ -1,11 +1,13 @@
 #include "upstream/include_usage.hpp"
 
+#include "gateway/base/ascii.hpp"
 #include "upstream/forwarding.hpp"
 #include "upstream/usage_meter.hpp"
 
 namespace ssegw::upstream {
 namespace {
 
+constexpr std::string_view kUsageKey = "\"usage\"";
 constexpr std::string_view kNullUsage[] = {",\"usage\":null", "\"usage\":null,",
                                            ", \"usage\": null", "\"usage\": null, "};
 
@@ -45,18 +47,21 @@ namespace {
 
 // The usage-only chunk the upstream adds at the end.
 bool usage_only(std::string_view data) {
-  return data.find("\"choices\":[]") != std::string_view::npos &&
+  return base::find_text(data, "\"choices\":[]") != std::string_view::npos &&
          find_json_number(data, "prompt_tokens").has_value();
 }
 
 // Where the added null usage sits in `data`, and its length; npos when it has none.
-size_t null_usage(std::string_view data, size_t& length) {
-  if (data.find("\"usage\"") == std::string_view::npos) return std::string_view::npos;
-  for (std::string_view null_usage : kNullUsage) {
-    size_t pos = data.find(null_usage);
-    if (pos == std::string_view::npos) continue;
-    length = null_usage.size();
-    return pos;
+// `usage`: where the first "usage" key is, or npos. Each of its occurrences is tried against the
+// forms of the null usage, in kNullUsage's order.
+size_t null_usage(std::string_view data, size_t usage, size_t& length) {
+  for (; usage != std::string_view::npos; usage = base::find_text(data, kUsageKey, usage + 1)) {
+    for (std::string_view form : kNullUsage) {
+      size_t key = form.find(kUsageKey);  // where the key sits in the form
+      if (usage < key || data.substr(usage - key, form.size()) != form) continue;
+      length = form.size();
+      return usage - key;
+    }
   }
   return std::string_view::npos;
 }
@@ -65,10 +70,11 @@ size_t null_usage(std::string_view data, size_t& length) {
 
 bool strip_injected_usage(std::string_view data, std::string& out) {
   out.clear();
-  if (data.find("\"usage\"") == std::string_view::npos) return true;
+  size_t usage = base::find_text(data, kUsageKey);
+  if (usage == std::string_view::npos) return true;
   if (usage_only(data)) return false;
   size_t length = 0;
-  size_t pos = null_usage(data, length);
+  size_t pos = null_usage(data, usage, length);
   if (pos == std::string_view::npos) return true;
   out.append(data.substr(0, pos));
   out.append(data.substr(pos + length));
@@ -81,9 +87,14 @@ void strip_injected_usage_events(std::string_view events, std::string& out) {
     events.remove_prefix(end);
     // The usage sits in a data line; the event's text as a whole is searched, which is the same
     // thing for one-line data (all OpenAI sends). Appended straight to `out`: no copy per event.
-    if (event.find("\"usage\"") != std::string_view::npos && usage_only(event)) continue;
+    size_t usage = base::find_text(event, kUsageKey);
+    if (usage == std::string_view::npos) {
+      out.append(event);
+      continue;
+    }
+    if (usage_only(event)) continue;
     size_t length = 0;
-    size_t pos = null_usage(event, length);
+    size_t pos = null_usage(event, usage, length);
     if (pos == std::string_view::npos) {
       out.append(event);
       continue;

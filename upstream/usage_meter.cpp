@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "gateway/base/ascii.hpp"
+
 namespace ssegw::upstream {
 namespace {
 
@@ -13,7 +15,7 @@ bool is_space(char c) {
 // string value has escaped quotes around it, so it never matches.
 size_t value_after_key(std::string_view json, std::string_view key, size_t from) {
   while (from < json.size()) {
-    size_t pos = json.find(key, from);
+    size_t pos = base::find_text(json, key, from);
     if (pos == std::string_view::npos) return pos;
     from = pos + key.size();
     bool quoted = pos > 0 && json[pos - 1] == '"' && (pos < 2 || json[pos - 2] != '\\') &&
@@ -241,10 +243,10 @@ void UsageMeter::on_event(std::string_view type, std::string_view data) {
   content_chars_ += string_chars_under(data, {"content", "reasoning_content", "arguments"});
   // Every chunk of a stream that asked for usage says "usage":null; only a chunk with counts is
   // worth walking the document for.
-  size_t usage = data.find("\"usage\"");
+  size_t usage = base::find_text(data, "\"usage\"");
   if (usage == std::string_view::npos) return;
   if (data.substr(usage + 7, 5) == ":null" &&
-      data.find("\"usage\"", usage + 7) == std::string_view::npos)
+      base::find_text(data, "\"usage\"", usage + 7) == std::string_view::npos)
     return;
   read_usage(json_member(data, "usage"), "prompt_tokens", "completion_tokens");
 }

@@ -4,10 +4,23 @@
 // nothing here calls <cctype> or strcasecmp.
 #pragma once
 
+#include <cstring>
 #include <string>
 #include <string_view>
 
 namespace ssegw::base {
+
+// `needle` in `text` at or after `from`, or npos: std::string_view::find's answer, by glibc's
+// memmem. find() stops at each occurrence of the needle's first byte, and a needle such as
+// "\"usage\"" meets every quote of a JSON text; these searches run on every chunk of a streamed
+// answer.
+inline size_t find_text(std::string_view text, std::string_view needle, size_t from = 0) {
+  if (from > text.size()) return std::string_view::npos;
+  if (needle.empty()) return from;
+  const void* at = memmem(text.data() + from, text.size() - from, needle.data(), needle.size());
+  return at ? static_cast<size_t>(static_cast<const char*>(at) - text.data())
+            : std::string_view::npos;
+}
 
 constexpr char to_lower(char c) {
   return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;

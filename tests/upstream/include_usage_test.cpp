@@ -64,6 +64,14 @@ TEST_CASE("upstream/include_usage: the null usage goes, the usage-only chunk is 
   CHECK(out.empty());
   CHECK(strip_injected_usage("[DONE]", out));
   CHECK(out.empty());
+  // "usage" as a value before the key: each occurrence is tried, and only the key's null goes.
+  CHECK(strip_injected_usage(R"({"choices":[{"delta":{"content":"usage"}}], "usage": null})", out));
+  CHECK(out == R"({"choices":[{"delta":{"content":"usage"}}]})");
+  CHECK(strip_injected_usage(R"({"usage":null,"id":"c"})", out));
+  CHECK(out == R"({"id":"c"})");
+  // A usage that is not null, in a chunk with choices, passes whole.
+  CHECK(strip_injected_usage(R"({"choices":[{}],"usage":{"prompt_tokens":1}})", out));
+  CHECK(out.empty());
 }
 
 TEST_CASE("upstream/include_usage: whole events keep their line ends, a partial tail passes") {

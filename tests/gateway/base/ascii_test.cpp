@@ -38,3 +38,19 @@ TEST_CASE("base/ascii: hex_digit takes both cases and nothing else") {
   }
   CHECK(seen == "0123456789ABCDEFabcdef");
 }
+
+TEST_CASE("base/ascii: find_text answers as string_view::find does") {
+  const std::string_view texts[] = {"", "a", "\"usage\"", R"({"a":"usage","usage":null})",
+                                    "aaab", "abab"};
+  const std::string_view needles[] = {"", "a", "b", "ab", "\"usage\"", "usage\":null", "zz"};
+  for (std::string_view text : texts) {
+    for (std::string_view needle : needles) {
+      for (size_t from = 0; from <= text.size() + 1; ++from) {
+        CAPTURE(text);
+        CAPTURE(needle);
+        CAPTURE(from);
+        CHECK(base::find_text(text, needle, from) == text.find(needle, from));
+      }
+    }
+  }
+}
