@@ -52,12 +52,13 @@ bool usage_only(std::string_view data) {
 }
 
 // Where the added null usage sits in `data`, and its length; npos when it has none.
-// `usage`: where the first "usage" key is, or npos. Each of its occurrences is tried against the
-// forms of the null usage, in kNullUsage's order.
-size_t null_usage(std::string_view data, size_t usage, size_t& length) {
-  for (; usage != std::string_view::npos; usage = base::find_text(data, kUsageKey, usage + 1)) {
-    for (std::string_view form : kNullUsage) {
-      size_t key = form.find(kUsageKey);  // where the key sits in the form
+// `first`: where "usage" first occurs, or npos. The first form of kNullUsage that occurs wins, at
+// its first occurrence (each form holds "usage": its occurrences are among those of "usage").
+size_t null_usage(std::string_view data, size_t first, size_t& length) {
+  for (std::string_view form : kNullUsage) {
+    size_t key = form.find(kUsageKey);  // where "usage" sits in the form
+    for (size_t usage = first; usage != std::string_view::npos;
+         usage = base::find_text(data, kUsageKey, usage + 1)) {
       if (usage < key || data.substr(usage - key, form.size()) != form) continue;
       length = form.size();
       return usage - key;

@@ -17,6 +17,8 @@ namespace ssegw::base {
 inline size_t find_text(std::string_view text, std::string_view needle, size_t from = 0) {
   if (from > text.size()) return std::string_view::npos;
   if (needle.empty()) return from;
+  // Also keeps a null data() (an empty view) away from memmem, whose arguments are non-null.
+  if (text.size() - from < needle.size()) return std::string_view::npos;
   const void* at = memmem(text.data() + from, text.size() - from, needle.data(), needle.size());
   return at ? static_cast<size_t>(static_cast<const char*>(at) - text.data())
             : std::string_view::npos;

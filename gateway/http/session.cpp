@@ -373,8 +373,8 @@ void Session::start_stream(int status, std::string_view header_lines, bool has_b
   }
 }
 
-// A proxied answer has one stream per connection, so waiting for the end of the loop turn
-// batches nothing; it only makes each chunk wait for every other upstream read of the turn.
+// Queued like any write; a proxied answer calls send_now() once the upstream read that gave it
+// is passed on, so that its chunks leave in one write without waiting for the loop turn's end.
 void Session::write_body(std::string_view bytes) {
   if (bytes.empty() || phase_ != Phase::kStreaming) return;  // an empty chunk would end the body
   write(base::Frame::copy_of(bytes), chunked_);

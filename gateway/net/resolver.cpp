@@ -8,6 +8,9 @@ namespace ssegw::net {
 
 bool ip_literal(const std::string& host, uint16_t port, ResolvedAddress& out) {
   out = {};
+  // A zone (fe80::1%eth0, %2): uv_ip6_addr knows interface names only and drops what it cannot
+  // find; getaddrinfo reads both, and refuses an unknown one.
+  if (host.find('%') != std::string::npos) return false;
   auto* v4 = reinterpret_cast<sockaddr_in*>(&out.addr);
   if (uv_ip4_addr(host.c_str(), port, v4) == 0) {
     out.length = sizeof(sockaddr_in);

@@ -27,7 +27,7 @@ struct ResolvedAddress {
 };
 
 // host as an IPv4 or IPv6 address (no brackets), with port: true and `out` set, or false for a
-// name, which needs a Resolve.
+// name, which needs a Resolve. An IPv6 address with a zone (%eth0) counts as a name.
 bool ip_literal(const std::string& host, uint16_t port, ResolvedAddress& out);
 
 class Resolve {

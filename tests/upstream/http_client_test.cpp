@@ -255,6 +255,7 @@ TEST_CASE("http_client: an upstream at an IP address connects while the thread p
         f.loop.uv(), &work, [](uv_work_t*) { release.wait(false); },
         [](uv_work_t* w, int) { ++*static_cast<int*>(w->data); });
   }
+  // CHECK, never REQUIRE, until the blockers are released: the thread pool is the process's.
   Recorder by_address, by_name;
   f.get(by_address);
   named.get(by_name);
@@ -269,6 +270,21 @@ TEST_CASE("http_client: an upstream at an IP address connects while the thread p
   release.notify_all();
   CHECK(f.run_until([&] { return blockers_done == kBlockers; }));
   CHECK(named.run_until([&] { return by_name.done(); }));  // answered or refused: it moved
+}
+
+TEST_CASE("http_client: an address the kernel refuses at once fails from the tick, with kConnect") {
+  // A link-local IPv6 address without a zone: connect() fails on the spot (EINVAL), inside
+  // start(), which must not call the handler.
+  Fixture f([](config::UpstreamConfig& c) { c.host = "fe80::1"; });
+  Recorder r;
+  f.get(r);
+  CHECK(r.failures == 0);
+  CHECK(f.run_until([&] { return r.done(); }));
+  CHECK(r.failures == 1);
+  CHECK(r.failure == Failure::kConnect);
+  CHECK(r.detail.rfind("connect: ", 0) == 0);
+  test::run_for(f.loop.uv(), 250);  // past two ticks: nothing more comes
+  CHECK(r.failures == 1);
 }
 
 TEST_CASE("http_client: first_byte_timeout and idle_timeout are deadlines") {

@@ -69,6 +69,10 @@ TEST_CASE("upstream/include_usage: the null usage goes, the usage-only chunk is 
   CHECK(out == R"({"choices":[{"delta":{"content":"usage"}}]})");
   CHECK(strip_injected_usage(R"({"usage":null,"id":"c"})", out));
   CHECK(out == R"({"id":"c"})");
+  // Two null usages: the first form of the list that occurs goes (",\"usage\":null" before
+  // ", \"usage\": null"), wherever it is.
+  CHECK(strip_injected_usage(R"({"x":{"usage": null, "y":1},"usage":null})", out));
+  CHECK(out == R"({"x":{"usage": null, "y":1}})");
   // A usage that is not null, in a chunk with choices, passes whole.
   CHECK(strip_injected_usage(R"({"choices":[{}],"usage":{"prompt_tokens":1}})", out));
   CHECK(out.empty());
