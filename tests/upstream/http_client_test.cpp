@@ -6,7 +6,6 @@
 
 #include <doctest/doctest.h>
 
-#include <atomic>
 #include <chrono>
 #include <functional>
 #include <map>
@@ -15,6 +14,7 @@
 #include <vector>
 
 #include "gateway/net/loop.hpp"
+#include "tests/support/thread_pool_blocker.hpp"
 #include "tests/support/uv_peer.hpp"
 
 using namespace ssegw;
@@ -238,24 +238,13 @@ TEST_CASE("http_client: a refused connection fails once with kConnect") {
 }
 
 TEST_CASE("http_client: an upstream at an IP address connects while the thread pool is busy") {
-  // Every thread of libuv's pool waits on `release` (slow DNS of other lookups would do the
+  // Every thread of libuv's pool waits on the blocker (slow DNS of other lookups would do the
   // same): a host given as an address needs none of them, a name waits for one.
   Fixture f;
   f.respond = [](const std::string&) { return kHello; };
   Fixture named([](config::UpstreamConfig& c) { c.host = "localhost"; });
-  named.respond = f.respond;      // localhost may be 127.0.0.1 (answered) or ::1 first (refused)
-  constexpr int kBlockers = 128;  // more than any UV_THREADPOOL_SIZE a test run sets
-  static std::atomic<bool> release;
-  release = false;
-  std::vector<uv_work_t> blockers(kBlockers);
-  int blockers_done = 0;
-  for (uv_work_t& work : blockers) {
-    work.data = &blockers_done;
-    uv_queue_work(
-        f.loop.uv(), &work, [](uv_work_t*) { release.wait(false); },
-        [](uv_work_t* w, int) { ++*static_cast<int*>(w->data); });
-  }
-  // CHECK, never REQUIRE, until the blockers are released: the thread pool is the process's.
+  named.respond = f.respond;  // localhost may be 127.0.0.1 (answered) or ::1 first (refused)
+  test::ThreadPoolBlocker blocker(f.loop.uv());
   Recorder by_address, by_name;
   f.get(by_address);
   named.get(by_name);
@@ -266,9 +255,8 @@ TEST_CASE("http_client: an upstream at an IP address connects while the thread p
   // The name's lookup is queued behind the blockers: its exchange cannot have moved.
   test::run_for(named.loop.uv(), 100);
   CHECK_FALSE(by_name.done());
-  release = true;
-  release.notify_all();
-  CHECK(f.run_until([&] { return blockers_done == kBlockers; }));
+  blocker.release();
+  CHECK(f.run_until([&] { return blocker.all_done(); }));
   CHECK(named.run_until([&] { return by_name.done(); }));  // answered or refused: it moved
 }
 

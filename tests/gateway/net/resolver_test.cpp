@@ -4,11 +4,10 @@
 
 #include <doctest/doctest.h>
 
-#include <atomic>
-#include <thread>
 #include <vector>
 
 #include "gateway/net/loop.hpp"
+#include "tests/support/thread_pool_blocker.hpp"
 #include "tests/support/uv_peer.hpp"
 
 using namespace ssegw;
@@ -51,34 +50,25 @@ TEST_CASE("net/resolver: a cancelled lookup never calls back") {
 }
 
 TEST_CASE("net/resolver: cancel() ends a lookup still queued for the thread pool at once") {
-  // Every thread of the pool waits on `release`, so the lookup queued after them cannot start:
+  // Every thread of the pool waits on the blocker, so the lookup queued after them cannot start:
   // only uv_cancel can end it before they are released.
   net::Loop loop;
-  constexpr int kBlockers = 128;  // more than any UV_THREADPOOL_SIZE a test run sets
-  static std::atomic<bool> release;
-  release = false;
-  std::vector<uv_work_t> blockers(kBlockers);
-  int blockers_done = 0;
-  for (uv_work_t& work : blockers) {
-    work.data = &blockers_done;
-    uv_queue_work(
-        loop.uv(), &work, [](uv_work_t*) { release.wait(false); },
-        [](uv_work_t* w, int) { ++*static_cast<int*>(w->data); });
-  }
+  test::ThreadPoolBlocker blocker(loop.uv());
   int calls = 0;
   net::Resolve* resolve = net::Resolve::start(
       loop, "localhost", 80, [&](int, std::vector<net::ResolvedAddress>) { ++calls; });
   // CHECK, never REQUIRE, until the blockers are released: the thread pool is the process's,
   // and a test that left it blocked would hang every later lookup of the run.
   CHECK(resolve != nullptr);
-  CHECK(loop.uv()->active_reqs.count == kBlockers + 1);
+  CHECK(loop.uv()->active_reqs.count == test::ThreadPoolBlocker::kBlockers + 1);
   if (resolve) resolve->cancel();
   // The cancelled lookup completes (UV_EAI_CANCELED) while every blocker still runs.
-  CHECK(run_until(loop.uv(), [&] { return loop.uv()->active_reqs.count == kBlockers; }));
-  CHECK(blockers_done == 0);
-  release = true;
-  release.notify_all();
-  CHECK(run_until(loop.uv(), [&] { return blockers_done == kBlockers; }));
+  CHECK(run_until(loop.uv(), [&] {
+    return loop.uv()->active_reqs.count == test::ThreadPoolBlocker::kBlockers;
+  }));
+  CHECK(blocker.done() == 0);
+  blocker.release();
+  CHECK(run_until(loop.uv(), [&] { return blocker.all_done(); }));
   loop.close();
   CHECK(loop.finish() == 0);
   CHECK(calls == 0);
