@@ -40,7 +40,7 @@ TEST_CASE("base/ascii: hex_digit takes both cases and nothing else") {
 }
 
 TEST_CASE("base/ascii: find_text answers as string_view::find does") {
-  const std::string_view texts[] = {"", "a", "\"usage\"", R"({"a":"usage","usage":null})",
+  const std::string_view texts[] = {"",     "a",   "\"usage\"", R"({"a":"usage","usage":null})",
                                     "aaab", "abab"};
   const std::string_view needles[] = {"", "a", "b", "ab", "\"usage\"", "usage\":null", "zz"};
   for (std::string_view text : texts) {
