@@ -35,6 +35,15 @@ const char* ssegw_bin() {
   return path && *path ? path : SSEGW_BIN;
 }
 
+bool gateway_sanitized() {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  return true;
+#else
+  const char* sanitizer = std::getenv("SSEGW_TEST_SANITIZED");
+  return sanitizer && *sanitizer;
+#endif
+}
+
 void fail(const std::string& what) {
   throw std::runtime_error(what);
 }

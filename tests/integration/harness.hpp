@@ -464,6 +464,10 @@ pid_t spawn_process(std::vector<std::string> argv, int in_fd, int out_fd, int er
 
 // The ssegw under test: $SSEGW_TEST_BIN when set, else SSEGW_BIN (the one built with the tests).
 const char* ssegw_bin();
+// Whether ssegw_bin() is built with a sanitizer: this binary is, or $SSEGW_TEST_SANITIZED is set
+// (make test-sanitize and test-tsan point build/'s tests at their gateway). There freed memory
+// waits in the sanitizer's quarantine, so RSS says nothing about leaks.
+bool gateway_sanitized();
 // The path of ssegw-mock-llm: ssegw_bin() with its final "ssegw" replaced.
 std::string mock_llm_bin();
 
