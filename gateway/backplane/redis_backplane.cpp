@@ -127,14 +127,14 @@ void RedisBackplane::on_up() {
   connect_started_ms_ = 0;
   ping_sent_ms_ = 0;
   up_ = true;
+  ++times_up_;
   attempt_ = 0;
   links_up_.fetch_add(1, std::memory_order_relaxed);
   metrics_.backplane_links_up.Increment();
-  if (ever_up_) {
+  if (times_up_ > 1) {
     metrics_.backplane_reconnects.Increment();
     base::log::info("backplane reconnected", {{"channels", channels_.size()}});
   }
-  ever_up_ = true;
   // Back on a new connection: every channel reads on from its cursor once subscribed again.
   for (auto& [channel, state] : channels_) {
     state.dirty = true;

@@ -83,6 +83,9 @@ class RedisBackplane {
   void start();
   void close();
   bool up() const { return up_; }
+  // How many times the links came up: a new value means a new connection, on which Redis may
+  // have lost what was stored before (a restart) or let it expire.
+  uint64_t times_up() const { return times_up_; }
   // The command link, for the budgets' counters (redis_budgets.hpp): they come and go with it.
   RedisConnection& commands() { return commands_; }
 
@@ -243,7 +246,7 @@ class RedisBackplane {
   bool up_ = false;
   bool loading_script_ = false;
   std::string publish_sha_;  // of kPublishScript, as SCRIPT LOAD answered
-  bool ever_up_ = false;
+  uint64_t times_up_ = 0;
   bool closed_ = false;
 };
 

@@ -57,7 +57,12 @@ void RedisGenerations::removed(const std::string& name) {
 }
 
 void RedisGenerations::tick(uint64_t now_ms) {
-  if (now_ms - last_refresh_ms_ < period_ms_) return;
+  // A Redis that was away may have lost every key (a restart without persistence), or let them
+  // expire while the SETs of the outage went nowhere: set them again on the first tick back, not
+  // a period later, so that a cancel from another instance finds them.
+  const bool back = backplane_.up() && backplane_.times_up() != refreshed_up_;
+  if (!back && now_ms - last_refresh_ms_ < period_ms_) return;
+  refreshed_up_ = backplane_.times_up();
   last_refresh_ms_ = now_ms;
   registry_.for_each(
       [this](const std::string& name, const std::string& starter) { set(name, starter); });

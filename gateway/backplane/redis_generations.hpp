@@ -5,8 +5,9 @@
 // - One per worker, next to its RedisBackplane, whose connections it uses (the commands, and one
 //   pub/sub channel of its own); everything runs on the worker's thread.
 // - While a generation runs here, <key_prefix>gen:<name> holds "<worker id>\n<starter>" with a
-//   TTL of backplane.lease_ttl, set again every lease_ttl / 3 (tick()): the key goes with its
-//   answer (DEL), with a dead instance (the TTL), and comes back when Redis lost it.
+//   TTL of backplane.lease_ttl, set again every lease_ttl / 3 and on the first tick after the
+//   backplane reconnects (tick()): the key goes with its answer (DEL), with a dead instance (the
+//   TTL), and comes back when Redis lost it.
 // - Each worker SUBSCRIBEs to <key_prefix>cancel:<worker id>; a cancel is a PUBLISH of the
 //   generation's name there. PUBLISH answers how many received it: none means the instance died
 //   and its key has not expired yet, which is "not found".
@@ -41,7 +42,8 @@ class RedisGenerations {
   // A generation of the registry started or ended here.
   void added(const std::string& name, const std::string& starter);
   void removed(const std::string& name);
-  // Sets every key again each lease_ttl / 3; the worker's periodic tick.
+  // Sets every key again each lease_ttl / 3, and at once when the backplane is back; the
+  // worker's periodic tick.
   void tick(uint64_t now_ms);
 
   enum class Status { kFound, kNotFound, kUnavailable };
@@ -70,6 +72,7 @@ class RedisGenerations {
   std::string ttl_ms_;
   uint64_t period_ms_;
   uint64_t last_refresh_ms_ = 0;
+  uint64_t refreshed_up_ = 0;  // the backplane's times_up() at the last refresh
 };
 
 }  // namespace ssegw::backplane

@@ -63,17 +63,19 @@ CancelOutcome Generations::cancel_here(const std::string& name, const api::Cance
   return CancelOutcome::kCancelled;
 }
 
-void Generations::cancel(const std::string& name, const api::CancelRights& rights, Done done) {
+void Generations::cancel(const std::string& name, const api::CancelRights& rights, Wanted wanted,
+                         Done done) {
   uint32_t owner = worker_.owner_of(name);
   if (owner == worker_.index()) {
-    after_local(name, rights, cancel_here(name, rights), std::move(done));
+    after_local(name, rights, cancel_here(name, rights), wanted, std::move(done));
     return;
   }
   uint64_t id = next_id_++;
-  waiting_.emplace(id, Waiting{worker_.loop().now_ms(),
-                               [this, name, rights, done = std::move(done)](CancelOutcome outcome) {
-                                 after_local(name, rights, outcome, done);
-                               }});
+  waiting_.emplace(
+      id, Waiting{worker_.loop().now_ms(),
+                  [this, name, rights, wanted, done = std::move(done)](CancelOutcome outcome) {
+                    after_local(name, rights, outcome, wanted, done);
+                  }});
   metrics_.relayed_worker.Increment();
   if (!worker_.send_to(owner, CancelRequest{id, name, rights})) {
     // The owner has drained: it runs nothing any more.
@@ -84,50 +86,56 @@ void Generations::cancel(const std::string& name, const api::CancelRights& right
 }
 
 void Generations::after_local(const std::string& name, const api::CancelRights& rights,
-                              CancelOutcome local, Done done) {
+                              CancelOutcome local, const Wanted& wanted, Done done) {
   if (local != CancelOutcome::kNotFound || !redis_) {
     done(local);
     return;
   }
-  redis_->find(name, [this, name, rights, done](backplane::RedisGenerations::Status status,
-                                                const backplane::RedisGenerations::Found& found) {
-    using Status = backplane::RedisGenerations::Status;
-    if (status == Status::kUnavailable) {
-      done(CancelOutcome::kUnavailable);
+  if (!wanted()) return;
+  redis_->find(name, [this, name, rights, wanted, done](LookupStatus status, const Found& found) {
+    // Redis answered after the asker's 503 (a frozen Redis, say): a cancel delivered now would
+    // stop the generation while its client was told it had not.
+    if (wanted()) after_lookup(name, rights, status, found, done);
+  });
+}
+
+void Generations::after_lookup(const std::string& name, const api::CancelRights& rights,
+                               LookupStatus status, const Found& found, const Done& done) {
+  if (status == LookupStatus::kUnavailable) {
+    done(CancelOutcome::kUnavailable);
+    return;
+  }
+  // A key of this instance's own is stale (its answer has just ended): the owner's answer
+  // stands.
+  if (status == LookupStatus::kNotFound || found.here) {
+    done(CancelOutcome::kNotFound);
+    return;
+  }
+  switch (rights.judge(found.starter)) {
+    case api::CancelRights::Verdict::kAllowed:
+      break;
+    case api::CancelRights::Verdict::kForbidden:
+      worker_.metrics().refused_forbidden.Increment();
+      done(CancelOutcome::kForbidden);
       return;
-    }
-    // A key of this instance's own is stale (its answer has just ended): the owner's answer
-    // stands.
-    if (status == Status::kNotFound || found.here) {
+    case api::CancelRights::Verdict::kHidden:
+      worker_.metrics().refused_forbidden.Increment();
       done(CancelOutcome::kNotFound);
       return;
-    }
-    switch (rights.judge(found.starter)) {
-      case api::CancelRights::Verdict::kAllowed:
-        break;
-      case api::CancelRights::Verdict::kForbidden:
-        worker_.metrics().refused_forbidden.Increment();
-        done(CancelOutcome::kForbidden);
+  }
+  metrics_.relayed_backplane.Increment();
+  redis_->deliver(found.worker, name, [done](LookupStatus delivered) {
+    switch (delivered) {
+      case LookupStatus::kFound:
+        done(CancelOutcome::kCancelled);
         return;
-      case api::CancelRights::Verdict::kHidden:
-        worker_.metrics().refused_forbidden.Increment();
+      case LookupStatus::kNotFound:
         done(CancelOutcome::kNotFound);
         return;
+      case LookupStatus::kUnavailable:
+        done(CancelOutcome::kUnavailable);
+        return;
     }
-    metrics_.relayed_backplane.Increment();
-    redis_->deliver(found.worker, name, [done](Status delivered) {
-      switch (delivered) {
-        case Status::kFound:
-          done(CancelOutcome::kCancelled);
-          return;
-        case Status::kNotFound:
-          done(CancelOutcome::kNotFound);
-          return;
-        case Status::kUnavailable:
-          done(CancelOutcome::kUnavailable);
-          return;
-      }
-    });
   });
 }
 

@@ -22,7 +22,8 @@
 //   connection has been answered 503 owner_timeout by then: http::Session's deadline), so that an
 //   owner that never answers (stopping) leaves nothing behind. A Redis lookup has the same
 //   deadline from the session; RedisConnection runs every callback once, at the latest when the
-//   connection goes.
+//   connection goes. A cancel whose asker had its 503 starts nothing more (Wanted): a lookup
+//   that answers late delivers no cancel, so that the 503 stays true.
 #pragma once
 
 #include <cstdint>
@@ -47,6 +48,8 @@ class Worker;
 class Generations {
  public:
   using Done = std::function<void(CancelOutcome outcome)>;
+  // Whether the asker still waits: false once it has been answered 503 owner_timeout.
+  using Wanted = std::function<bool()>;
 
   // With backplane (Redis), generations are registered there too; worker_id names this worker
   // there.
@@ -57,8 +60,10 @@ class Generations {
   // Makes a running generation cancellable until the returned lease goes: the proxy holds it.
   base::Lease add(const std::string& name, std::string starter, upstream::RouteProxy& proxy);
 
-  // Stops the generation `name` if `rights` allow, wherever it runs; done gets the outcome.
-  void cancel(const std::string& name, const api::CancelRights& rights, Done done);
+  // Stops the generation `name` if `rights` allow, wherever it runs; done gets the outcome. Once
+  // wanted() is false, nothing more starts for it (no Redis lookup, no delivery), and done may
+  // not run: what is under way (a message to the owner already sent) still acts.
+  void cancel(const std::string& name, const api::CancelRights& rights, Wanted wanted, Done done);
 
   // The worker's periodic tick (the Redis keys' refresh).
   void tick(uint64_t now_ms);
@@ -69,7 +74,13 @@ class Generations {
   CancelOutcome cancel_here(const std::string& name, const api::CancelRights& rights);
   // After this process's answer: a generation not running here may run on another instance.
   void after_local(const std::string& name, const api::CancelRights& rights, CancelOutcome local,
-                   Done done);
+                   const Wanted& wanted, Done done);
+  using LookupStatus = backplane::RedisGenerations::Status;
+  using Found = backplane::RedisGenerations::Found;
+  // What Redis holds for a generation this process does not run: the check of the starter, then
+  // the delivery to the worker that runs it.
+  void after_lookup(const std::string& name, const api::CancelRights& rights, LookupStatus status,
+                    const Found& found, const Done& done);
   void release(const std::string& name, uint64_t serial);
 
   Worker& worker_;

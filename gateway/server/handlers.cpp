@@ -262,12 +262,18 @@ void route(Responder& r, http::Request& request, api::Permit permit) {
 }
 
 // DELETE /v1/generations/{gen}: answered once the worker that runs it (or Redis) has.
+// A cancel answered 503 owner_timeout meanwhile is given up: its outcome is dropped, and a Redis
+// lookup that answers late delivers nothing, so that the client's 503 stays true (it may retry).
 void cancel(Responder& r, const api::Permit& permit) {
   http::Exchange& c = r.exchange();
+  Generations::Wanted wanted = [r = &r, life = c.lifetime(), wait = r.await_cancel()] {
+    return http::Exchange::alive(life) && r->cancel_awaited(wait);
+  };
   r.worker().generations().cancel(
-      permit.channel, permit.cancel,
-      [c = &c, life = c.lifetime(), name = permit.channel](CancelOutcome outcome) {
-        if (!http::Exchange::alive(life)) return;
+      permit.channel, permit.cancel, wanted,
+      [r = &r, c = &c, wanted, name = permit.channel](CancelOutcome outcome) {
+        if (!wanted()) return;
+        r->cancel_answered();
         switch (outcome) {
           case CancelOutcome::kCancelled: {
             std::string body = "{\"channel\":";

@@ -42,7 +42,7 @@ void Responder::handle(http::Request& request) {
     admitted(request, std::move(admission));
     return;
   }
-  uint64_t wait = ++budget_checks_;
+  uint64_t wait = ++waits_;
   budget_wait_ = wait;
   // The record to write if the check times out (answer_timeout()): a rejected request like any.
   budget_timeout_record_.reset();
@@ -95,10 +95,16 @@ http::StreamHandler::Timeout Responder::answer_timeout() {
             "limits.owner_timeout"};
   }
   connection_.worker().metrics().owner_timeouts.Increment();
+  cancel_wait_ = 0;
   stream_awaited_ = false;
   stream_.reset();
   multi_.reset();  // its channels that joined leave; the others' joins find nothing
   return {"owner_timeout", "the channel's owner did not answer within limits.owner_timeout"};
+}
+
+uint64_t Responder::await_cancel() {
+  cancel_wait_ = ++waits_;
+  return cancel_wait_;
 }
 
 void Responder::await_stream(std::unique_ptr<SseStream> stream) {

@@ -57,6 +57,12 @@ class Responder final : public http::StreamHandler {
   MultiStream& await_multi(std::unique_ptr<MultiStream> stream);
   hub::Member multi_joined(size_t channel, hub::Admission& admission);
   bool awaiting_multi() const;
+  // A cancel (DELETE /v1/generations/{gen}) waits for its outcome under the number await_cancel()
+  // gives. answer_timeout() gives up on it: from then on cancel_awaited() is false, and its late
+  // outcome must neither answer nor start anything more (such as the cancel's delivery).
+  uint64_t await_cancel();
+  bool cancel_awaited(uint64_t wait) const { return wait != 0 && cancel_wait_ == wait; }
+  void cancel_answered() { cancel_wait_ = 0; }
 
  private:
   // The policy's answer for request, now or after the budget check.
@@ -70,8 +76,9 @@ class Responder final : public http::StreamHandler {
   std::unique_ptr<ProxyResponse> proxy_;  // the last route's, until the next request
   bool stream_awaited_ = false;           // stream_ waits for its channel's answer
   bool route_awaited_ = false;            // this request's route waits for its upstream
-  uint64_t budget_checks_ = 0;            // budget checks started, to number them
+  uint64_t waits_ = 0;                    // budget checks and cancels started, to number them
   uint64_t budget_wait_ = 0;              // the check the current request waits for; 0: none
+  uint64_t cancel_wait_ = 0;              // the cancel the current request waits for; 0: none
   // Written if that check times out. Behind a pointer: a record is ~350 bytes, and every
   // connection (idle subscribers included) would carry it inline.
   std::unique_ptr<upstream::UsageRecord> budget_timeout_record_;
