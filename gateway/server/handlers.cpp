@@ -273,6 +273,7 @@ void cancel(Responder& r, const api::Permit& permit) {
       permit.channel, permit.cancel, wanted,
       [r = &r, c = &c, wanted, name = permit.channel](CancelOutcome outcome) {
         if (!wanted()) return;
+        // Before respond(): that may go on to the next pipelined request, a cancel of its own.
         r->cancel_answered();
         switch (outcome) {
           case CancelOutcome::kCancelled: {
